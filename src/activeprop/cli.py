@@ -1,0 +1,114 @@
+"""The ``activeprop`` command: parse options, call the library, print.
+
+A user error (bad option, unreadable file, value out of range) prints one line on
+stderr and exits with code 2; it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import typer
+
+from . import experiments
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, no_args_is_help=True,
+                  help="Label a pool with few human labels: graph label spreading + "
+                       "active learning.")
+
+USER_ERRORS = (ValueError, OSError)
+
+
+@app.callback()
+def _commands() -> None:
+    """Label a pool with few human labels: graph label spreading + active learning."""
+
+
+@app.command()
+def simulate(
+    dataset: str = typer.Option("digits", help="digits, digits-aug:N[:SIZE], FILE.npz or FILE.csv"),
+    label_column: str = typer.Option(None, help="label column of a .csv dataset"),
+    seed: int = typer.Option(0, help="seed of the shuffle (numpy RandomState) and strategies"),
+    subset: int = typer.Option(330, help="keep the first N shuffled items; 0 keeps all"),
+    initial: int = typer.Option(40, help="the first N items of the pool start labeled"),
+    rounds: int = typer.Option(5, help="rounds of fit, score and query"),
+    batch: int = typer.Option(5, help="items labeled per round"),
+    strategy: str = typer.Option("entropy", help="random, least-confident, margin, entropy "
+                                                 "or module:function"),
+    model: str = typer.Option("spreading", help="spreading, propagation, logistic or "
+                                                "module:Class"),
+    kernel: str = typer.Option("rbf", help="graph kernel: rbf or knn"),
+    gamma: float = typer.Option(0.25, help="rbf kernel width, > 0"),
+    alpha: float = typer.Option(0.2, help="spreading clamping factor, in (0, 1)"),
+    max_iter: int = typer.Option(20, help="solver iterations at most"),
+    neighbors: int = typer.Option(7, help="neighbours per item of the knn kernel"),
+    out: Path = typer.Option(None, help="write the figure and results.json to this folder"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
+):
+    """Run active learning with a simulated annotator (defaults: the scikit-learn digits example)."""
+    config = experiments.SimulationConfig(
+        dataset=dataset, label_column=label_column, seed=seed, subset=subset, initial=initial,
+        rounds=rounds, batch=batch, strategy=strategy, model=model, kernel=kernel, gamma=gamma,
+        alpha=alpha, max_iter=max_iter, n_neighbors=neighbors)
+    config.validate()
+    result = experiments.simulate(config)
+    document = result.to_json()
+    if as_json:
+        print(json.dumps(document))
+    else:
+        for round_ in result.rounds:
+            print(experiments.format_round(round_, model))
+        if result.exhausted:
+            print("No unlabeled items left to label.")
+    if out is not None:
+        _write_outputs(result, document, out, quiet=as_json)
+
+
+def _write_outputs(result, document: dict, out: Path, quiet: bool) -> None:
+    from .plots import uncertain_gallery
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(document, indent=2))
+    figure = uncertain_gallery(result, out / "uncertain_items.png")
+    if not quiet:
+        print(f"Wrote {out / 'results.json'}" + (f" and {figure}" if figure else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``activeprop`` console script."""
+    command = typer.main.get_command(app)
+    try:
+        with warnings.catch_warnings():
+            # A solver stopping at max_iter is reported in the results, not as a warning.
+            warnings.simplefilter("ignore", category=UserWarning)
+            command.main(args=argv, prog_name="activeprop", standalone_mode=False)
+    except typer.Exit as done:
+        return done.exit_code
+    except typer.Abort:
+        print("activeprop: aborted", file=sys.stderr)
+        return 130
+    except typer.TyperException as error:  # usage errors: unknown option, bad value
+        if type(error).__name__ == "NoArgsIsHelpError":
+            print(error.format_message())
+            return 0
+        print(f"activeprop: error: {error.format_message()}", file=sys.stderr)
+        return 2
+    except USER_ERRORS as error:
+        print(f"activeprop: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _one_line(error: Exception) -> str:
+    message = str(error) or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None:
+        message = f"{error.strerror}: {error.filename}"
+    return " ".join(message.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""Dataset loaders: every source becomes one :class:`Pool`.
+
+Specs understood by :func:`load_pool`:
+
+* ``digits``: scikit-learn's bundled 8 x 8 handwritten digits (1,797 items);
+* ``digits-aug:N[:SIZE]``: N digits made by small random affine distortions and noise,
+  ``SIZE`` x ``SIZE`` pixels (default 8; 28 gives the MNIST shape), deterministic;
+* ``path.npz``: arrays ``X`` (n, d), optional ``y`` (n,) and ``images`` (n, h, w);
+* ``path.csv``: a header row, one label column (``label_column``), numeric features.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+UNLABELED = -1
+
+
+@dataclass
+class Pool:
+    """The items to label: features, optional ground truth, optional images.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_items, n_features), float64, finite
+    y : ndarray of shape (n_items,), int
+        Ground-truth class index per item, -1 where it is not known.
+    class_names : list of str
+        Name of each class; ``y`` indexes into it.
+    images : ndarray of shape (n_items, height, width), optional
+        Grayscale pictures of the items, for display.
+    name : str
+        The spec the pool was loaded from.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    images: np.ndarray | None = None
+    name: str = ""
+
+    def __post_init__(self):
+        validate_arrays(self.X, self.y, self.images)
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    @property
+    def has_ground_truth(self) -> bool:
+        """True when every item's true class is known (simulation needs it)."""
+        return bool(np.all(self.y != UNLABELED))
+
+    def take(self, indices) -> "Pool":
+        """A new pool of the items at ``indices``, in that order."""
+        images = None if self.images is None else self.images[indices]
+        return Pool(self.X[indices], self.y[indices], self.class_names, images, self.name)
+
+    def shuffled(self, seed: int, subset: int = 0) -> "Pool":
+        """Shuffle with ``numpy.random.RandomState(seed)`` as the digits example does,
+        then keep the first ``subset`` items (0 keeps all)."""
+        if subset < 0:
+            raise ValueError(f"subset must be >= 0 (0 = the whole dataset), got {subset}")
+        indices = np.arange(len(self))
+        np.random.RandomState(seed).shuffle(indices)
+        return self.take(indices[: subset or None])
+
+    def display_images(self) -> np.ndarray | None:
+        """Images to show: the stored ones, or square feature vectors reshaped."""
+        if self.images is not None:
+            return self.images
+        side = int(round(np.sqrt(self.X.shape[1])))
+        return self.X.reshape(len(self), side, side) if side * side == self.X.shape[1] else None
+
+
+def validate_arrays(X, y, images=None) -> None:
+    """Raise ValueError naming what is wrong with a pool's arrays."""
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (items x features), got shape {X.shape}")
+    if len(X) == 0 or X.shape[1] == 0:
+        raise ValueError(f"X must have at least one item and one feature, got shape {X.shape}")
+    if y.ndim != 1 or len(y) != len(X):
+        raise ValueError(f"y must be 1-D with one label per item: X has {len(X)} items, "
+                         f"y has shape {y.shape}")
+    if not np.all(np.isfinite(X)):
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"X contains NaN or infinite values (first at item {bad[0]}, "
+                         f"feature {bad[1]}); all features must be finite numbers")
+    if images is not None and (images.ndim != 3 or len(images) != len(X)):
+        raise ValueError(f"images must have shape (n_items, height, width) with {len(X)} "
+                         f"items, got {images.shape}")
+
+
+def load_pool(spec: str, *, label_column: str | None = None) -> Pool:
+    """Load a dataset spec (see the module docstring) as a :class:`Pool`."""
+    if spec == "digits":
+        return _digits()
+    if spec.startswith("digits-aug:"):
+        return _digits_augmented(spec)
+    path = Path(spec)
+    if path.suffix.lower() in (".npz", ".csv"):
+        if not path.is_file():
+            raise ValueError(f"dataset file {spec!r} does not exist or is not a file")
+        return _npz(path) if path.suffix.lower() == ".npz" else _csv(path, label_column)
+    raise ValueError(f"unknown dataset {spec!r}; allowed: digits, digits-aug:N[:SIZE], "
+                     "a .npz file or a .csv file")
+
+
+def _digits() -> Pool:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return Pool(digits.data.astype(np.float64), digits.target.astype(np.int64),
+                [str(c) for c in range(10)], digits.images, "digits")
+
+
+def _digits_augmented(spec: str) -> Pool:
+    parts = spec.split(":")
+    try:
+        n_items = int(parts[1])
+        size = int(parts[2]) if len(parts) > 2 else 8
+        if len(parts) > 3 or n_items < 1 or not 4 <= size <= 64:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"bad dataset {spec!r}; allowed: digits-aug:N or digits-aug:N:SIZE "
+                         "with N >= 1 items and SIZE from 4 to 64 pixels") from None
+    digits = _digits()
+    images = distort_images(digits.images, n_items, size, seed=0)
+    y = digits.y[np.arange(n_items) % len(digits)]
+    return Pool(images.reshape(n_items, -1).astype(np.float64), y, digits.class_names,
+                images, spec)
+
+
+def distort_images(sources: np.ndarray, n_items: int, size: int, seed: int,
+                   chunk: int = 20_000) -> np.ndarray:
+    """Make ``n_items`` images of ``size`` x ``size`` from ``sources`` (cycled in order),
+    each by its own small random affine map (rotation, scale, shear, shift), bilinear
+    resampling and Gaussian noise; values stay within the sources' range.
+
+    Deterministic for ``seed``. Vectorised in chunks so a million items take seconds.
+    """
+    rng = np.random.default_rng(seed)
+    high = float(sources.max())
+    out = np.empty((n_items, size, size), dtype=np.float32)
+    for start in range(0, n_items, chunk):
+        stop = min(start + chunk, n_items)
+        picked = sources[np.arange(start, stop) % len(sources)]
+        maps, shifts = _random_affine(rng, stop - start)
+        warped = _warp_bilinear(picked, maps, shifts, size)
+        noisy = warped + rng.normal(0.0, 0.03 * high, warped.shape)
+        out[start:stop] = np.clip(noisy, 0.0, high)
+    return out
+
+
+def _random_affine(rng: np.random.Generator, n: int):
+    """Near-identity 2 x 2 maps and shifts (in source pixels): small, label-preserving."""
+    angle = rng.uniform(-0.2, 0.2, n)  # radians, about +-11 degrees
+    scale = rng.uniform(0.9, 1.1, n)
+    shear = rng.uniform(-0.15, 0.15, n)
+    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
+    maps = np.stack([np.stack([cos, -sin + shear], -1), np.stack([sin, cos], -1)], -2)
+    shifts = rng.uniform(-0.6, 0.6, (n, 2))
+    return maps, shifts
+
+
+def _warp_bilinear(images: np.ndarray, maps: np.ndarray, shifts: np.ndarray, size: int):
+    """Sample each source image at its affinely mapped output grid, zero outside."""
+    n, height, width = images.shape
+    padded = np.zeros((n, height + 2, width + 2), dtype=np.float64)
+    padded[:, 1:-1, 1:-1] = images
+    centre = np.array([(height - 1) / 2, (width - 1) / 2])
+    rows, cols = np.meshgrid((np.arange(size) + 0.5) * height / size - 0.5,
+                             (np.arange(size) + 0.5) * width / size - 0.5, indexing="ij")
+    grid = np.stack([rows.ravel(), cols.ravel()], -1) - centre  # (size*size, 2)
+    source = np.einsum("nij,pj->npi", maps, grid) + centre + shifts[:, None, :] + 1
+    source[..., 0] = np.clip(source[..., 0], 0, height + 1 - 1e-9)
+    source[..., 1] = np.clip(source[..., 1], 0, width + 1 - 1e-9)
+    top, left = np.floor(source[..., 0]).astype(int), np.floor(source[..., 1]).astype(int)
+    bottom, right = np.minimum(top + 1, height + 1), np.minimum(left + 1, width + 1)
+    dy, dx = source[..., 0] - top, source[..., 1] - left
+    item = np.arange(n)[:, None]
+    value = (padded[item, top, left] * (1 - dy) * (1 - dx)
+             + padded[item, top, right] * (1 - dy) * dx
+             + padded[item, bottom, left] * dy * (1 - dx)
+             + padded[item, bottom, right] * dy * dx)
+    return value.reshape(n, size, size)
+
+
+def _npz(path: Path) -> Pool:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read {path} as a .npz file ({error})") from None
+    if "X" not in arrays:
+        raise ValueError(f"{path} has no array named X; expected arrays X, optional y "
+                         f"and images (found: {', '.join(arrays) or 'none'})")
+    X = _as_features(arrays["X"], str(path))
+    y, names = encode_labels(arrays.get("y"), len(X))
+    return Pool(X, y, names, arrays.get("images"), str(path))
+
+
+def _csv(path: Path, label_column: str | None) -> Pool:
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read {path} as a CSV file ({error})") from None
+    if len(rows) < 2:
+        raise ValueError(f"{path} needs a header row and at least one data row")
+    header, body = rows[0], rows[1:]
+    if label_column is not None and label_column not in header:
+        raise ValueError(f"{path} has no column {label_column!r}; columns: {', '.join(header)}")
+    label_at = header.index(label_column) if label_column is not None else None
+    feature_at = [i for i in range(len(header)) if i != label_at]
+    try:
+        X = np.array([[float(row[i]) for i in feature_at] for row in body])
+    except (ValueError, IndexError) as error:
+        raise ValueError(f"{path}: every column but the label column must be numeric and "
+                         f"every row complete ({error})") from None
+    labels = None if label_at is None else np.array([row[label_at].strip() for row in body])
+    y, names = encode_labels(labels, len(X))
+    return Pool(_as_features(X, str(path)), y, names, None, str(path))
+
+
+def _as_features(X, source: str) -> np.ndarray:
+    try:
+        return np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: features X must be numeric") from None
+
+
+def encode_labels(labels, n_items: int) -> tuple[np.ndarray, list[str]]:
+    """Turn raw labels into class indices and class names.
+
+    Non-negative integers keep their value (class ``k`` is named ``"k"``); other values
+    (strings) are numbered in sorted order. ``-1``, empty strings and a missing array
+    mean "not known".
+    """
+    if labels is None:
+        return np.full(n_items, UNLABELED, dtype=np.int64), []
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != n_items:
+        raise ValueError(f"y must be 1-D with one label per item: {n_items} items, "
+                         f"got shape {labels.shape}")
+    numeric = _as_integers(labels)
+    if numeric is not None:
+        if numeric.min(initial=0) < UNLABELED:
+            raise ValueError("integer labels must be >= 0 (-1 marks an unknown label)")
+        return numeric, [str(k) for k in range(int(numeric.max(initial=-1)) + 1)]
+    text = labels.astype(str)
+    known = (text != "") & (text != str(UNLABELED))
+    names = sorted(set(text[known]))
+    index = {name: k for k, name in enumerate(names)}
+    return np.array([index.get(t, UNLABELED) for t in text], dtype=np.int64), names
+
+
+def _as_integers(labels: np.ndarray) -> np.ndarray | None:
+    """Labels as int64 when every one is an integral number, else None."""
+    try:
+        values = labels.astype(np.float64)
+    except ValueError:
+        return None
+    if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+        return None
+    return values.astype(np.int64)
