@@ -60,7 +60,7 @@ def iterate(operator, Y, *, variant: str, alpha: float | None, max_iter: int, to
         if np.abs(F - previous).sum() < tol:
             return F, n_iter, True
         previous = F
-        F = np.asarray(operator @ F)
+        F = _product(operator, F, labeled if n_iter == 0 else None)
         if variant == "propagation":
             F = _normalize_rows(F)
             F[labeled] = static[labeled]
@@ -68,6 +68,14 @@ def iterate(operator, Y, *, variant: str, alpha: float | None, max_iter: int, to
             F *= alpha
             F += static
     return F, max_iter, False
+
+
+def _product(operator, F: np.ndarray, nonzero_rows: np.ndarray | None) -> np.ndarray:
+    """``operator @ F``; when only ``nonzero_rows`` of F are non-zero (the first step, where
+    F is the one-hot labels) a dense operator needs only those columns."""
+    if nonzero_rows is not None and isinstance(operator, np.ndarray):
+        return operator[:, nonzero_rows] @ F[nonzero_rows]
+    return np.asarray(operator @ F)
 
 
 def _normalize_rows(F: np.ndarray) -> np.ndarray:

@@ -1,0 +1,142 @@
+"""End-to-end tests of the `activeprop` command."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from activeprop.cli import main
+
+REFERENCE = Path(__file__).parent / "data" / "sklearn_digits_example_output.txt"
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+def test_simulate_reproduces_the_scikit_learn_example(capsys):
+    code, out, _ = run(capsys, "simulate")
+    assert code == 0
+    # The seed copy went through a lossy conversion that lower-cased "Spreading".
+    reference = REFERENCE.read_text().replace("Label spreading", "Label Spreading")
+    assert words(out) == words(reference)
+
+
+def test_simulate_json_document(capsys):
+    code, out, _ = run(capsys, "simulate", "--json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["config"]["gamma"] == 0.25 and document["config"]["subset"] == 330
+    rounds = document["rounds"]
+    assert [round(r["accuracy"], 2) for r in rounds] == [0.87, 0.90, 0.92, 0.95, 0.96]
+    assert rounds[0]["queried"] == [128, 64, 202, 171, 71]
+    assert [r["n_labeled"] for r in rounds] == [40, 45, 50, 55, 60]
+    assert [r["n_unlabeled"] for r in rounds] == [290, 285, 280, 275, 270]
+    assert rounds[4]["confusion_matrix"][2] == [0, 0, 26, 1, 0, 0, 0, 0, 0, 0]
+    assert all(set(r) == {"round", "n_labeled", "n_unlabeled", "accuracy", "confusion_matrix",
+                          "queried", "seconds"} for r in rounds)
+    assert all(r["seconds"] > 0 for r in rounds)
+
+
+def test_out_writes_figure_and_results(capsys, tmp_path):
+    code, out, _ = run(capsys, "simulate", "--rounds", "2", "--out", str(tmp_path))
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results["rounds"]) == 2
+    with Image.open(tmp_path / "uncertain_items.png") as image:
+        assert image.format == "PNG" and image.width > 300 and image.height > 200
+        # Not a blank canvas: the digits are drawn in dark pixels.
+        assert np.asarray(image.convert("L")).min() < 50
+
+
+def test_pool_running_out(capsys):
+    code, out, _ = run(capsys, "simulate", "--subset", "50", "--initial", "40", "--batch", "4",
+                       "--rounds", "10")
+    assert code == 0
+    assert out.count("Iteration") == 3  # 40, 44, 48 labeled; then 2 left, then none
+    assert out.rstrip().endswith("No unlabeled items left to label.")
+
+
+def test_other_models_and_strategies(capsys):
+    code, out, _ = run(capsys, "simulate", "--model", "logistic", "--strategy", "margin",
+                       "--subset", "0", "--initial", "10", "--rounds", "2", "--json")
+    assert code == 0
+    rounds = json.loads(out)["rounds"]
+    assert rounds[0]["n_unlabeled"] == 1787 and rounds[1]["n_labeled"] == 15
+    code, out, _ = run(capsys, "simulate", "--kernel", "knn", "--model", "propagation",
+                       "--rounds", "1")
+    assert code == 0 and "Label Propagation model: 40 labeled" in out
+
+
+def test_csv_and_npz_datasets(capsys, tmp_path):
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, (30, 3)), rng.normal(5, 1, (30, 3))])
+    y = np.r_[[0] * 30, [1] * 30]
+    np.savez(tmp_path / "blobs.npz", X=X, y=y)
+    code, out, _ = run(capsys, "simulate", "--dataset", str(tmp_path / "blobs.npz"),
+                       "--subset", "0", "--initial", "6", "--rounds", "1", "--gamma", "0.1",
+                       "--json")
+    assert code == 0 and json.loads(out)["rounds"][0]["accuracy"] > 0.9
+    lines = ["f1,f2,f3,kind"] + [",".join(map(str, row)) + f",{'ab'[c]}" for row, c in zip(X, y)]
+    (tmp_path / "blobs.csv").write_text("\n".join(lines))
+    code, out, _ = run(capsys, "simulate", "--dataset", str(tmp_path / "blobs.csv"),
+                       "--label-column", "kind", "--subset", "0", "--initial", "6",
+                       "--rounds", "1", "--gamma", "0.1", "--json")
+    assert code == 0 and json.loads(out)["rounds"][0]["accuracy"] > 0.9
+
+
+BAD_INPUTS = [
+    (["--dataset", "missing.npz"], "does not exist"),
+    (["--dataset", "mnist"], "unknown dataset"),
+    (["--strategy", "psychic"], "unknown strategy"),
+    (["--model", "oracle"], "unknown model"),
+    (["--kernel", "poly"], "unknown kernel"),
+    (["--gamma", "0"], "gamma must be > 0"),
+    (["--gamma", "-2"], "gamma must be > 0"),
+    (["--alpha", "1"], "alpha must be strictly between 0 and 1"),
+    (["--alpha", "0"], "alpha must be strictly between 0 and 1"),
+    (["--batch", "0"], "batch must be >= 1"),
+    (["--rounds", "-1"], "rounds must be >= 0"),
+    (["--initial", "400"], "more than the pool holds"),
+    (["--batch", "five"], "Invalid value for '--batch'"),
+    (["--bogus"], "No such option"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
+    code, out, err = run(capsys, "simulate", *args)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("X,y,message", [
+    (np.array([[1.0, np.inf], [0, 1]]), np.array([0, 1]), "X contains NaN or infinite values"),
+    (np.zeros((5, 2)), np.zeros(4), "one label per item"),
+])
+def test_bad_arrays(capsys, tmp_path, X, y, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, X=X, y=y)
+    code, _, err = run(capsys, "simulate", "--dataset", str(path), "--subset", "0",
+                       "--initial", "1")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_unreadable_file_as_a_real_process(tmp_path):
+    path = tmp_path / "locked.csv"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    done = subprocess.run([sys.executable, "-m", "activeprop.cli", "simulate", "--dataset",
+                           str(path)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -1,0 +1,124 @@
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import semi_supervised
+
+from activeprop import LabelPropagation, LabelSpreading, build_graph
+
+KERNELS = [dict(kernel="rbf", gamma=0.25), dict(kernel="rbf", gamma=20),
+           dict(kernel="knn", n_neighbors=7)]
+VARIANTS = [("LabelSpreading", LabelSpreading), ("LabelPropagation", LabelPropagation)]
+
+
+def _fit_both(name, ours, params, X, partial):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.seterr(invalid="ignore")  # scikit-learn divides 0 by 0 for unreached items
+        reference = getattr(semi_supervised, name)(**params).fit(X, partial)
+        mine = ours(**params).fit(X, partial)
+    return reference, mine
+
+
+@pytest.mark.parametrize("params", KERNELS, ids=lambda p: str(p))
+@pytest.mark.parametrize("name,ours", VARIANTS, ids=[v[0] for v in VARIANTS])
+@pytest.mark.parametrize("dataset", ["digits400", "iris", "wine", "moons"])
+def test_matches_scikit_learn(small_datasets, dataset, name, ours, params):
+    X, _, partial = small_datasets[dataset]
+    reference, mine = _fit_both(name, ours, params, X, partial)
+    reached = ~mine.unreached_
+    np.testing.assert_allclose(mine.label_distributions_[reached],
+                               reference.label_distributions_[reached], rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(mine.transduction_, reference.transduction_)
+    np.testing.assert_array_equal(mine.classes_, reference.classes_)
+    assert mine.n_iter_ == reference.n_iter_
+    # Where scikit-learn leaves a zero row, we give a uniform one and flag it.
+    assert np.all(reference.label_distributions_[mine.unreached_] == 0)
+    np.testing.assert_allclose(mine.label_distributions_[mine.unreached_], 1 / len(mine.classes_))
+    new = X[::7] + 0.01
+    ours_proba, ref_proba = mine.predict_proba(new), reference.predict_proba(new)
+    known = np.isfinite(ref_proba).all(axis=1) & (ref_proba.sum(axis=1) > 0)
+    if params["kernel"] == "knn":  # knn sums neighbours' rows, which differ when unreached
+        known &= ~mine.unreached_[mine.graph_.affinity_to(new)].any(axis=1)
+    np.testing.assert_allclose(ours_proba[known], ref_proba[known], atol=1e-10)
+    np.testing.assert_array_equal(mine.predict(new)[known], reference.predict(new)[known])
+    truth = small_datasets[dataset][1]
+    assert mine.score(X, truth) == pytest.approx(np.mean(mine.predict(X) == truth))
+
+
+def test_same_constructor_defaults_as_scikit_learn():
+    for name, ours in VARIANTS:
+        theirs = getattr(semi_supervised, name)().get_params()
+        mine = ours().get_params()
+        theirs.pop("alpha", None) if name == "LabelPropagation" else None
+        assert mine == theirs
+
+
+def test_graph_is_reused_and_gives_the_same_answer(small_datasets):
+    X, _, partial = small_datasets["digits400"]
+    graph = build_graph(X, "rbf", gamma=0.25)
+    fresh = LabelSpreading(gamma=0.25).fit(X, partial)
+    first = LabelSpreading(gamma=0.25).fit(X, partial, graph=graph)
+    operator = graph.operator("spreading")
+    more = partial.copy()
+    more[np.flatnonzero(partial == -1)[:10]] = 3
+    second = LabelSpreading(gamma=0.25).fit(X, more, graph=graph)
+    assert graph.operator("spreading") is operator  # built once, reused
+    np.testing.assert_array_equal(first.label_distributions_, fresh.label_distributions_)
+    assert second.graph_ is graph
+
+
+def test_graph_of_other_parameters_is_refused(small_datasets):
+    X, _, partial = small_datasets["iris"]
+    graph = build_graph(X, "rbf", gamma=1.0)
+    with pytest.raises(ValueError, match="another pool or other kernel parameters"):
+        LabelSpreading(gamma=0.5).fit(X, partial, graph=graph)
+    with pytest.raises(ValueError, match="another pool"):
+        LabelSpreading(gamma=1.0).fit(X[:-1], partial[:-1], graph=graph)
+
+
+def test_unreached_component_is_uniform_and_flagged():
+    # Two far-apart clusters; only the first has labels.
+    X = np.vstack([np.random.RandomState(0).normal(0, 0.1, (10, 2)),
+                   np.random.RandomState(1).normal(100, 0.1, (10, 2))])
+    y = np.full(20, -1)
+    y[0], y[1] = 0, 1
+    model = LabelSpreading(kernel="knn", n_neighbors=3).fit(X, y)
+    assert model.unreached_[10:].all() and not model.unreached_[:10].any()
+    np.testing.assert_allclose(model.label_distributions_[10:], 0.5)
+
+
+@pytest.mark.parametrize("params,message", [
+    (dict(alpha=0.0), "alpha"), (dict(alpha=1.0), "alpha"), (dict(gamma=-1), "gamma"),
+    (dict(kernel="poly"), "kernel"), (dict(max_iter=0), "max_iter"),
+    (dict(n_neighbors=0), "n_neighbors"),
+])
+def test_bad_parameters_are_named(params, message):
+    X, y = np.random.rand(20, 2), np.r_[0, 1, [-1] * 18]
+    with pytest.raises(ValueError, match=message):
+        LabelSpreading(**params).fit(X, y)
+
+
+def test_no_label_at_all_is_an_error():
+    with pytest.raises(ValueError, match="no labeled item"):
+        LabelSpreading().fit(np.random.rand(5, 2), np.full(5, -1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from(["rbf", "knn"]),
+       st.sampled_from(VARIANTS))
+def test_distributions_are_probabilities(seed, kernel, variant):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(30, 3))
+    y = np.full(30, -1)
+    y[rng.choice(30, 4, replace=False)] = [0, 1, 2, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = variant[1](kernel=kernel, gamma=1.0, n_neighbors=5).fit(X, y)
+    np.testing.assert_allclose(model.label_distributions_.sum(axis=1), 1.0)
+    assert (model.label_distributions_ >= 0).all()
+    if variant[0] == "LabelPropagation":  # hard clamping keeps human labels
+        labeled = y != -1
+        np.testing.assert_array_equal(model.transduction_[labeled], y[labeled])

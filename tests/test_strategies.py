@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from activeprop import strategies
+from activeprop.strategies import QueryContext, get_strategy, select_top
+
+PROBA = np.array([[0.9, 0.05, 0.05],   # confident
+                  [0.4, 0.4, 0.2],     # tie between two classes
+                  [1 / 3, 1 / 3, 1 / 3],  # uniform
+                  [0.6, 0.3, 0.1]])
+
+
+def context(n=4, labeled=()):
+    mask = np.zeros(n, dtype=bool)
+    mask[list(labeled)] = True
+    return QueryContext(labeled=mask, rng=np.random.default_rng(0))
+
+
+def test_least_confident_values():
+    np.testing.assert_allclose(strategies.least_confident(PROBA, context()),
+                               [0.1, 0.6, 2 / 3, 0.4])
+
+
+def test_margin_values():
+    np.testing.assert_allclose(strategies.margin(PROBA, context()), [-0.85, 0.0, 0.0, -0.3])
+
+
+def test_entropy_values():
+    expected = [-(0.9 * np.log(0.9) + 2 * 0.05 * np.log(0.05)),
+                -(2 * 0.4 * np.log(0.4) + 0.2 * np.log(0.2)), np.log(3),
+                -(0.6 * np.log(0.6) + 0.3 * np.log(0.3) + 0.1 * np.log(0.1))]
+    np.testing.assert_allclose(strategies.entropy(PROBA, context()), expected)
+
+
+def test_random_is_seeded():
+    first = strategies.random(PROBA, context())
+    assert np.array_equal(first, strategies.random(PROBA, context()))
+
+
+def test_select_top_skips_labeled_and_breaks_ties_by_index():
+    utility = np.array([0.5, 0.9, 0.9, 0.1, 0.9])
+    labeled = np.array([False, True, False, False, False])
+    assert select_top(utility, labeled, 3).tolist() == [2, 4, 0]
+    assert select_top(utility, np.ones(5, dtype=bool), 3).tolist() == []
+    assert select_top(utility, labeled, 10).tolist() == [2, 4, 0, 3]
+
+
+def test_user_strategy_by_module_path():
+    assert get_strategy("activeprop.strategies:margin") is strategies.margin
+
+
+@pytest.mark.parametrize("name", ["nope", "no_such_module:f", "activeprop.strategies:nope"])
+def test_unknown_strategy_is_a_clear_error(name):
+    with pytest.raises(ValueError, match="strategy"):
+        get_strategy(name)
