@@ -28,24 +28,34 @@ def _commands() -> None:
     """Label a pool with few human labels: graph label spreading + active learning."""
 
 
+# Options shared by `simulate` and `compare` (defaults: the digits example's).
+DATASET = typer.Option("digits", help="digits, digits-aug:N[:SIZE], FILE.npz or FILE.csv")
+LABEL_COLUMN = typer.Option(None, help="label column of a .csv dataset")
+SEED = typer.Option(0, help="seed of the shuffle (numpy RandomState) and strategies")
+SUBSET = typer.Option(330, help="keep the first N shuffled items; 0 keeps all")
+INITIAL = typer.Option(40, help="the first N items of the pool start labeled")
+ROUNDS = typer.Option(5, help="rounds of fit, score and query")
+BATCH = typer.Option(5, help="items labeled per round")
+KERNEL = typer.Option("rbf", help="graph kernel: rbf or knn")
+GAMMA = typer.Option(0.25, help="rbf kernel width, > 0")
+ALPHA = typer.Option(0.2, help="spreading clamping factor, in (0, 1)")
+MAX_ITER = typer.Option(20, help="solver iterations at most")
+NEIGHBORS = typer.Option(7, help="neighbours per item of the knn kernel")
+STRATEGY_HELP = "random, first, least-confident, margin, entropy or module:function"
+MODEL_HELP = "spreading, propagation, logistic or module:Class"
+EVAL_HELP = ("accuracy on: pool (items not yet labeled), all (the whole pool), "
+             "holdout:F (a fraction F never labeled)")
+
+
 @app.command()
 def simulate(
-    dataset: str = typer.Option("digits", help="digits, digits-aug:N[:SIZE], FILE.npz or FILE.csv"),
-    label_column: str = typer.Option(None, help="label column of a .csv dataset"),
-    seed: int = typer.Option(0, help="seed of the shuffle (numpy RandomState) and strategies"),
-    subset: int = typer.Option(330, help="keep the first N shuffled items; 0 keeps all"),
-    initial: int = typer.Option(40, help="the first N items of the pool start labeled"),
-    rounds: int = typer.Option(5, help="rounds of fit, score and query"),
-    batch: int = typer.Option(5, help="items labeled per round"),
-    strategy: str = typer.Option("entropy", help="random, least-confident, margin, entropy "
-                                                 "or module:function"),
-    model: str = typer.Option("spreading", help="spreading, propagation, logistic or "
-                                                "module:Class"),
-    kernel: str = typer.Option("rbf", help="graph kernel: rbf or knn"),
-    gamma: float = typer.Option(0.25, help="rbf kernel width, > 0"),
-    alpha: float = typer.Option(0.2, help="spreading clamping factor, in (0, 1)"),
-    max_iter: int = typer.Option(20, help="solver iterations at most"),
-    neighbors: int = typer.Option(7, help="neighbours per item of the knn kernel"),
+    dataset: str = DATASET, label_column: str = LABEL_COLUMN, seed: int = SEED,
+    subset: int = SUBSET, initial: int = INITIAL, rounds: int = ROUNDS, batch: int = BATCH,
+    strategy: str = typer.Option("entropy", help=STRATEGY_HELP),
+    model: str = typer.Option("spreading", help=MODEL_HELP),
+    kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
+    neighbors: int = NEIGHBORS,
+    evaluation: str = typer.Option("pool", "--eval", help=EVAL_HELP),
     out: Path = typer.Option(None, help="write the figure and results.json to this folder"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
 ):
@@ -53,7 +63,7 @@ def simulate(
     config = experiments.SimulationConfig(
         dataset=dataset, label_column=label_column, seed=seed, subset=subset, initial=initial,
         rounds=rounds, batch=batch, strategy=strategy, model=model, kernel=kernel, gamma=gamma,
-        alpha=alpha, max_iter=max_iter, n_neighbors=neighbors)
+        alpha=alpha, max_iter=max_iter, n_neighbors=neighbors, eval=evaluation)
     config.validate()
     result = experiments.simulate(config)
     document = result.to_json()
@@ -66,6 +76,48 @@ def simulate(
             print("No unlabeled items left to label.")
     if out is not None:
         _write_outputs(result, document, out, quiet=as_json)
+
+
+@app.command()
+def compare(
+    strategies: str = typer.Option("random,least-confident,margin,entropy",
+                                   help="comma-separated: " + STRATEGY_HELP),
+    model: str = typer.Option("spreading", help="comma-separated: " + MODEL_HELP),
+    repeats: int = typer.Option(20, help="paired runs per model and strategy"),
+    target: float = typer.Option(0.95, help="accuracy whose label cost is reported"),
+    evaluation: str = typer.Option(None, "--eval",
+                                   help=EVAL_HELP + "; default pool with a graph model, "
+                                                    "else all"),
+    jobs: int = typer.Option(-1, help="parallel repeats; -1 uses every core"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+    out: Path = typer.Option(None, help="write results.csv, summary.json and "
+                                        "learning_curves.png to this folder"),
+    dataset: str = DATASET, label_column: str = LABEL_COLUMN, seed: int = SEED,
+    subset: int = SUBSET, initial: int = INITIAL, rounds: int = ROUNDS, batch: int = BATCH,
+    kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
+    neighbors: int = NEIGHBORS,
+):
+    """Compare strategies and models over repeated paired runs: curves, AUC, significance."""
+    from . import comparison, report
+
+    models = _split(model)
+    base = experiments.SimulationConfig(
+        dataset=dataset, label_column=label_column, seed=seed, subset=subset, initial=initial,
+        rounds=rounds, batch=batch, model=models[0] if models else "", kernel=kernel,
+        gamma=gamma, alpha=alpha, max_iter=max_iter, n_neighbors=neighbors)
+    config = comparison.CompareConfig(comparison.resolve_evaluation(base, models, evaluation),
+                                      _split(strategies), models, repeats, target, jobs)
+    config.validate()
+    with report.progress_bar(repeats, quiet) as advance:
+        result = comparison.compare(config, progress=advance)
+    report.print_summary(result.summary)
+    if out is not None:
+        written = comparison.write_results(result, out)
+        print("Wrote " + ", ".join(str(path) for path in written))
+
+
+def _split(names: str) -> list[str]:
+    return [name.strip() for name in names.split(",") if name.strip()]
 
 
 def _write_outputs(result, document: dict, out: Path, quiet: bool) -> None:

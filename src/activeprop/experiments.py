@@ -1,15 +1,18 @@
 """Simulation runs: an active learner, a simulated annotator, metrics per round.
 
 :func:`simulate` with the default :class:`SimulationConfig` is scikit-learn's "Label
-Propagation digits active learning" example, number for number.
+Propagation digits active learning" example, number for number. :func:`compare` runs a
+grid of models x strategies over repeated, paired runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
@@ -17,12 +20,13 @@ from sklearn.metrics import classification_report, confusion_matrix
 from .datasets import UNLABELED, Pool, load_pool
 from .graph import KERNELS
 from .learner import ActiveLearner
-from .models import make_model
+from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
 from .strategies import get_strategy
 
 MODEL_TITLES = {"spreading": "Label Spreading", "propagation": "Label Propagation",
                 "logistic": "Logistic Regression"}
+EVALUATIONS = ("pool", "all", "holdout:F")
 
 
 @dataclass
@@ -44,29 +48,124 @@ class SimulationConfig:
     max_iter: int = 20
     n_neighbors: int = 7
     tol: float = 1e-3
+    eval: str = "pool"
 
     def validate(self) -> None:
         """Raise ValueError for a setting outside its allowed range."""
-        if self.batch < 1:
-            raise ValueError(f"batch must be >= 1, got {self.batch}")
-        if self.rounds < 0:
-            raise ValueError(f"rounds must be >= 0, got {self.rounds}")
-        if self.initial < 1:
-            raise ValueError(f"initial must be >= 1 (the model needs a label to start), "
-                             f"got {self.initial}")
-        if self.subset < 0:
-            raise ValueError(f"subset must be >= 0 (0 = the whole dataset), got {self.subset}")
-        if not self.gamma > 0:
-            raise ValueError(f"gamma must be > 0, got {self.gamma}")
-        if self.n_neighbors < 1:
-            raise ValueError(f"neighbors must be >= 1, got {self.n_neighbors}")
-        if self.kernel not in KERNELS:
-            raise ValueError(f"unknown kernel {self.kernel!r}; allowed: {', '.join(KERNELS)}")
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must be strictly between 0 and 1, got {self.alpha}")
-        if self.max_iter < 1:
-            raise ValueError(f"max-iter must be >= 1, got {self.max_iter}")
+        checks = [
+            (self.batch >= 1, f"batch must be >= 1, got {self.batch}"),
+            (self.rounds >= 0, f"rounds must be >= 0, got {self.rounds}"),
+            (self.initial >= 1, f"initial must be >= 1 (the model needs a label to start), "
+                                f"got {self.initial}"),
+            (self.subset >= 0, f"subset must be >= 0 (0 = the whole dataset), got {self.subset}"),
+            (self.gamma > 0, f"gamma must be > 0, got {self.gamma}"),
+            (self.n_neighbors >= 1, f"neighbors must be >= 1, got {self.n_neighbors}"),
+            (self.kernel in KERNELS,
+             f"unknown kernel {self.kernel!r}; allowed: {', '.join(KERNELS)}"),
+            (0 < self.alpha < 1, f"alpha must be strictly between 0 and 1, got {self.alpha}"),
+            (self.max_iter >= 1, f"max-iter must be >= 1, got {self.max_iter}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        holdout_fraction(self.eval)
         get_strategy(self.strategy)
+        check_model_name(self.model)
+
+    def model_for(self, pool: Pool, name: str | None = None):
+        """The model ``name`` (default: this config's) with this config's parameters."""
+        return make_model(name or self.model, pool.X, kernel=self.kernel, gamma=self.gamma,
+                          n_neighbors=self.n_neighbors, alpha=self.alpha,
+                          max_iter=self.max_iter, tol=self.tol, seed=self.seed)
+
+
+def holdout_fraction(spec: str) -> float:
+    """Parse an evaluation spec: 0.0 for ``pool`` and ``all``, F for ``holdout:F``."""
+    if spec in ("pool", "all"):
+        return 0.0
+    name, _, value = spec.partition(":")
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = -1.0
+    if name != "holdout" or not 0 < fraction < 1:
+        raise ValueError(f"bad evaluation {spec!r}; allowed: pool (items not yet labeled), "
+                         "all (the whole pool), holdout:F (a fraction F in (0, 1) held out)")
+    return fraction
+
+
+def holdout_mask(n_items: int, spec: str) -> np.ndarray:
+    """Items held out of labeling for ``holdout:F``: the last ceil(F * n) of the pool."""
+    mask = np.zeros(n_items, dtype=bool)
+    n_held = math.ceil(holdout_fraction(spec) * n_items)
+    if n_held:
+        mask[n_items - n_held:] = True
+    return mask
+
+
+def evaluation_items(spec: str, labeled: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+    """Indices the accuracy of a round is measured on."""
+    if spec == "pool":
+        return np.flatnonzero(~labeled & ~held_out)
+    if spec == "all":
+        return np.arange(len(labeled))
+    return np.flatnonzero(held_out)
+
+
+@dataclass
+class RoundOutcome:
+    """What one round of the loop measured."""
+
+    round: int
+    n_labeled: int
+    evaluated: np.ndarray  # pool indices the accuracy was measured on
+    true: np.ndarray
+    predicted: np.ndarray  # predictions of the evaluated items
+    classes: np.ndarray  # the classes the model knew
+    queried: np.ndarray
+    queried_predicted: np.ndarray
+    seconds: float
+
+    @property
+    def accuracy(self) -> float:
+        """Fraction of the evaluated items predicted right."""
+        return float(np.mean(self.true == self.predicted)) if len(self.true) else float("nan")
+
+
+def run_rounds(pool: Pool, config: SimulationConfig, model, strategy: str,
+               seed: int) -> Iterator[RoundOutcome]:
+    """The active-learning loop with a simulated annotator, one outcome per round.
+
+    The first ``config.initial`` items start labeled. Each round fits the model, scores it
+    on the items of ``config.eval``, and labels the ``config.batch`` items the strategy
+    picks, answered from the ground truth. Stops early when nothing is left to query.
+    """
+    oracle = GroundTruthOracle(pool.y)
+    held_out = holdout_mask(len(pool), config.eval)
+    if config.initial > int((~held_out).sum()):
+        raise ValueError(f"initial ({config.initial}) is more than the pool holds outside "
+                         f"the held-out items ({int((~held_out).sum())})")
+    labels = np.full(len(pool), UNLABELED, dtype=np.int64)
+    labels[: config.initial] = oracle(np.arange(config.initial))
+    learner = ActiveLearner(model, strategy, labels=labels, seed=seed, exclude=held_out)
+    for index in range(config.rounds):
+        if learner.n_queryable == 0:
+            return
+        graph_before = getattr(model, "graph_seconds", 0.0)
+        start = time.perf_counter()
+        learner.fit()
+        evaluated = evaluation_items(config.eval, learner.labeled, held_out)
+        predicted = learner.predict()
+        queried = learner.query(config.batch)
+        graph_cost = getattr(model, "graph_seconds", 0.0) - graph_before
+        seconds = time.perf_counter() - start - graph_cost
+        yield RoundOutcome(index, learner.n_labeled, evaluated, oracle(evaluated),
+                           predicted[evaluated], learner.classes, queried, predicted[queried],
+                           seconds)
+        learner.teach(queried, oracle(queried))
+
+
+# --------------------------------------------------------------------------- simulate
 
 
 @dataclass
@@ -106,10 +205,13 @@ class SimulationResult:
                 "exhausted": self.exhausted, "rounds": [r.to_json() for r in self.rounds]}
 
 
-def prepare_pool(config: SimulationConfig) -> Pool:
-    """Load the dataset, shuffle it with the seed and keep the subset."""
+def prepare_pool(config: SimulationConfig, seed: int | None = None) -> Pool:
+    """Load the dataset, shuffle it with ``seed`` (default: the config's), keep the subset."""
     pool = load_pool(config.dataset, label_column=config.label_column)
-    pool = pool.shuffled(config.seed, config.subset)
+    if not pool.has_ground_truth:
+        raise ValueError(f"dataset {config.dataset!r} lacks ground-truth labels for some "
+                         "items; a simulation needs a label for every item")
+    pool = pool.shuffled(config.seed if seed is None else seed, config.subset)
     if config.initial > len(pool):
         raise ValueError(f"initial ({config.initial}) is more than the pool holds "
                          f"({len(pool)} items)")
@@ -117,49 +219,26 @@ def prepare_pool(config: SimulationConfig) -> Pool:
 
 
 def simulate(config: SimulationConfig, pool: Pool | None = None) -> SimulationResult:
-    """Run the active-learning loop with a simulated annotator.
-
-    The first ``config.initial`` items of the (shuffled, subset) pool start labeled. Each
-    round fits the model, scores it on the items still unlabeled, and labels the
-    ``config.batch`` items the strategy picks, answered from the ground truth.
-    """
+    """Run one simulated active-learning experiment and report every round."""
     config.validate()
     pool = pool if pool is not None else prepare_pool(config)
-    oracle = GroundTruthOracle(pool.y)
-    model = make_model(config.model, pool.X, kernel=config.kernel, gamma=config.gamma,
-                       n_neighbors=config.n_neighbors, alpha=config.alpha,
-                       max_iter=config.max_iter, tol=config.tol, seed=config.seed)
-    labels = np.full(len(pool), UNLABELED, dtype=np.int64)
-    labels[: config.initial] = oracle(np.arange(config.initial))
-    learner = ActiveLearner(model, config.strategy, labels=labels, seed=config.seed)
+    model = config.model_for(pool)
     result = SimulationResult(config, pool)
-    for index in range(config.rounds):
-        if learner.n_labeled == len(pool):
-            result.exhausted = True
-            break
-        result.rounds.append(_run_round(index, learner, oracle, config.batch))
-        result.graph_seconds = model.graph_seconds
+    for outcome in run_rounds(pool, config, model, config.strategy, config.seed):
+        result.rounds.append(_round_result(outcome, len(pool)))
+    result.graph_seconds = getattr(model, "graph_seconds", 0.0)
+    result.exhausted = len(result.rounds) < config.rounds
     return result
 
 
-def _run_round(index: int, learner: ActiveLearner, oracle, batch: int) -> RoundResult:
-    start = time.perf_counter()
-    learner.fit()
-    graph_seconds = getattr(learner.model, "graph_seconds", 0.0) if index == 0 else 0.0
-    unlabeled = np.flatnonzero(~learner.labeled)
-    predicted = learner.predict()
-    true, guessed = oracle(unlabeled), predicted[unlabeled]
-    queried = learner.query(batch)
-    seconds = time.perf_counter() - start - graph_seconds
+def _round_result(outcome: RoundOutcome, n_items: int) -> RoundResult:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # classes absent from a round are reported as 0
-        report = classification_report(true, guessed)
-    matrix = confusion_matrix(true, guessed, labels=learner.classes)
-    n_labeled = learner.n_labeled
-    learner.teach(queried, oracle(queried))
-    return RoundResult(index, n_labeled, len(unlabeled), float(np.mean(true == guessed)),
-                       matrix.tolist(), queried.tolist(), seconds, report,
-                       predicted[queried].tolist())
+        report = classification_report(outcome.true, outcome.predicted)
+    matrix = confusion_matrix(outcome.true, outcome.predicted, labels=outcome.classes)
+    return RoundResult(outcome.round, outcome.n_labeled, n_items - outcome.n_labeled,
+                       outcome.accuracy, matrix.tolist(), outcome.queried.tolist(),
+                       outcome.seconds, report, outcome.queried_predicted.tolist())
 
 
 def format_round(result: RoundResult, model: str) -> str:
@@ -174,3 +253,8 @@ def format_round(result: RoundResult, model: str) -> str:
         "Confusion matrix",
         str(np.array(result.confusion_matrix)),
     ])
+
+
+def default_evaluation(models: list[str]) -> str:
+    """``pool`` when a graph model is compared (the example's), else ``all`` (the tutorial's)."""
+    return "pool" if any(name in GRAPH_MODELS for name in models) else "all"

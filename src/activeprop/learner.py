@@ -46,12 +46,15 @@ class ActiveLearner:
         Starting labels, -1 for unlabeled. Default: nothing labeled.
     seed : int
         Seeds the generator handed to strategies (``random`` uses it).
+    exclude : ndarray of bool, shape (n_items,), optional
+        Items never to query (a held-out evaluation set).
     """
 
     model: object
     strategy: object = "entropy"
     labels: np.ndarray | None = None
     seed: int = 0
+    exclude: np.ndarray | None = None
     history: list[Round] = field(default_factory=list)
 
     def __post_init__(self):
@@ -62,6 +65,8 @@ class ActiveLearner:
         if self.labels.shape != (n_items,):
             raise ValueError(f"labels must have one entry per pool item ({n_items}), "
                              f"got shape {self.labels.shape}")
+        if self.exclude is None:
+            self.exclude = np.zeros(n_items, dtype=bool)
         self.utility = get_strategy(self.strategy) if isinstance(self.strategy, str) \
             else self.strategy
         self.rng = np.random.default_rng(self.seed)
@@ -72,6 +77,11 @@ class ActiveLearner:
     def labeled(self) -> np.ndarray:
         """Boolean mask of the items that have a label."""
         return self.labels != UNLABELED
+
+    @property
+    def n_queryable(self) -> int:
+        """How many items a query can still return."""
+        return int((~(self.labeled | self.exclude)).sum())
 
     @property
     def n_labeled(self) -> int:
@@ -107,7 +117,7 @@ class ActiveLearner:
     def query(self, n: int) -> np.ndarray:
         """Pool indices of the ``n`` unlabeled items the strategy rates highest.
 
-        Returns fewer when fewer items are unlabeled; never a labeled item.
+        Returns fewer when fewer items are unlabeled; never a labeled or excluded item.
         """
         if n < 1:
             raise ValueError(f"batch size must be >= 1, got {n}")
@@ -118,7 +128,7 @@ class ActiveLearner:
         if utility.shape != (len(proba),):
             raise ValueError(f"strategy returned shape {utility.shape}; it must return one "
                              f"score per pool item ({len(proba)})")
-        picked = select_top(utility, self.labeled, n)
+        picked = select_top(utility, self.labeled | self.exclude, n)
         self.history.append(Round(len(self.history), self.n_labeled, picked.tolist(),
                                   self.fit_seconds, time.perf_counter() - start))
         return picked

@@ -91,6 +91,17 @@ class ClassifierModel:
         return self.classes_[np.argmax(self.proba_, axis=1)]
 
 
+def check_model_name(name: str) -> None:
+    """Raise ValueError unless ``name`` is a known model or an importable ``module:Class``."""
+    if name in MODEL_NAMES:
+        return
+    if ":" in name:
+        import_object(name, "model")
+        return
+    raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODEL_NAMES)} or "
+                     "module:Class of a scikit-learn classifier")
+
+
 def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 20,
                n_neighbors: int = 7, alpha: float = 0.2, max_iter: int = 30,
                tol: float = 1e-3, seed: int = 0):
@@ -121,5 +132,4 @@ def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 
         if "random_state" in estimator.get_params():
             estimator.set_params(random_state=seed)
         return ClassifierModel(name, X, estimator)
-    raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODEL_NAMES)} or "
-                     "module:Class of a scikit-learn classifier")
+    check_model_name(name)  # raises: the name is neither known nor module:Class

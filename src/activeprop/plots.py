@@ -56,3 +56,31 @@ def uncertain_gallery(result, path: Path) -> Path | None:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def learning_curves(summary: dict, path: Path) -> Path:
+    """Save mean accuracy vs labels per strategy, with the shaded confidence band;
+    one panel per model."""
+    plt = _pyplot()
+    models = list(dict.fromkeys(r["model"] for r in summary["results"]))
+    figure, axes = plt.subplots(1, len(models), squeeze=False, sharey=True,
+                                figsize=(5.5 * len(models), 4.2))
+    for ax, model in zip(axes[0], models):
+        for result in (r for r in summary["results"] if r["model"] == model):
+            curve = result["curve"]
+            x = [p["n_labeled"] for p in curve]
+            line, = ax.plot(x, [p["mean"] for p in curve], marker="o", markersize=3,
+                            label=result["strategy"])
+            ax.fill_between(x, [p["ci_low"] for p in curve], [p["ci_high"] for p in curve],
+                            color=line.get_color(), alpha=0.2, linewidth=0)
+        repeats = max(p["n_repeats"] for r in summary["results"] for p in r["curve"])
+        ax.set_title(f"{model}: mean of {repeats} repeats, "
+                     f"{summary['confidence']:.0%} band", size=10)
+        ax.set_xlabel("number of labels")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=9)
+    axes[0][0].set_ylabel(f"accuracy (eval: {summary['eval']})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return Path(path)

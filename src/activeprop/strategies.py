@@ -54,8 +54,14 @@ def entropy(proba: np.ndarray, context: QueryContext) -> np.ndarray:
     return stats.entropy(proba, axis=1)
 
 
+def first(proba: np.ndarray, context: QueryContext) -> np.ndarray:
+    """Earlier pool items first: passive learning in the pool's (shuffled) order."""
+    return -np.arange(len(proba), dtype=np.float64)
+
+
 STRATEGIES: dict[str, Utility] = {
     "random": random,
+    "first": first,
     "least-confident": least_confident,
     "margin": margin,
     "entropy": entropy,

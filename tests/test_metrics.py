@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from activeprop import metrics
+
+
+def test_confidence_interval_by_hand():
+    mean, low, high = metrics.mean_confidence_interval([1, 2, 3, 4])
+    # sd = 1.29099, se = 0.645497, t(0.975, df=3) = 3.182446
+    assert mean == 2.5
+    assert low == pytest.approx(2.5 - 3.182446 * 0.645497, abs=1e-5)
+    assert high == pytest.approx(2.5 + 3.182446 * 0.645497, abs=1e-5)
+    assert metrics.mean_confidence_interval([0.7]) == (0.7, 0.7, 0.7)
+
+
+def test_normalized_auc_by_hand():
+    # trapezoids: (0.5 + 0.7) / 2 * 10 + (0.7 + 0.9) / 2 * 20 = 6 + 16, over a span of 30
+    assert metrics.normalized_auc([10, 20, 40], [0.5, 0.7, 0.9]) == pytest.approx(22 / 30)
+    assert metrics.normalized_auc([5], [0.4]) == 0.4
+    assert metrics.normalized_auc([0, 10], [0.8, 0.8]) == pytest.approx(0.8)
+
+
+def test_labels_to_target():
+    assert metrics.labels_to_target([10, 20, 30], [0.9, 0.95, 0.97], 0.95) == 20
+    assert metrics.labels_to_target([10, 20, 30], [0.9, 0.95, 0.97], 0.99) is None
+
+
+def test_paired_wilcoxon_by_hand():
+    # Five positive differences: the exact two-sided p is 2 / 2**5.
+    assert metrics.paired_wilcoxon([2, 3, 4, 5, 6], [1, 1, 1, 1, 1]) == pytest.approx(0.0625)
+    assert metrics.paired_wilcoxon([1, 2], [1, 2]) == 1.0
+    assert metrics.paired_wilcoxon([1], [0]) is None
+    signs = np.array([1, -1, 1, -1, 1, -1])
+    assert metrics.paired_wilcoxon(signs * np.arange(1, 7), np.zeros(6)) > 0.5
