@@ -53,7 +53,9 @@ def test_same_constructor_defaults_as_scikit_learn():
         theirs = getattr(semi_supervised, name)().get_params()
         mine = ours().get_params()
         theirs.pop("alpha", None) if name == "LabelPropagation" else None
+        extras = {key: mine.pop(key) for key in ("solver", "rtol", "warm_start")}
         assert mine == theirs
+        assert extras == {"solver": "iterate", "rtol": 1e-6, "warm_start": False}
 
 
 def test_graph_is_reused_and_gives_the_same_answer(small_datasets):

@@ -41,6 +41,14 @@ GAMMA = typer.Option(0.25, help="rbf kernel width, > 0")
 ALPHA = typer.Option(0.2, help="spreading clamping factor, in (0, 1)")
 MAX_ITER = typer.Option(20, help="solver iterations at most")
 NEIGHBORS = typer.Option(7, help="neighbours per item of the knn kernel")
+SOLVER = typer.Option("iterate", help="iterate (scikit-learn's, exact) or cg (converged, "
+                                      "warm-started; for large pools)")
+RTOL = typer.Option(1e-6, help="relative residual the cg solver stops at")
+GRAPH_BACKEND = typer.Option("auto", help="knn search: sklearn (exact, scikit-learn's graph), "
+                                          "flat (faiss exact), hnsw (faiss approximate), auto "
+                                          "(sklearn with iterate, faiss with cg)")
+GRAPH_SYMMETRIC = typer.Option(False, "--graph-symmetric", help="symmetrise the knn graph")
+GRAPH_WEIGHTS = typer.Option("connectivity", help="knn edge weights: connectivity or rbf")
 STRATEGY_HELP = "random, first, least-confident, margin, entropy or module:function"
 MODEL_HELP = "spreading, propagation, logistic or module:Class"
 EVAL_HELP = ("accuracy on: pool (items not yet labeled), all (the whole pool), "
@@ -54,7 +62,9 @@ def simulate(
     strategy: str = typer.Option("entropy", help=STRATEGY_HELP),
     model: str = typer.Option("spreading", help=MODEL_HELP),
     kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
-    neighbors: int = NEIGHBORS,
+    neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
+    graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
+    graph_weights: str = GRAPH_WEIGHTS,
     evaluation: str = typer.Option("pool", "--eval", help=EVAL_HELP),
     out: Path = typer.Option(None, help="write the figure and results.json to this folder"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
@@ -63,7 +73,9 @@ def simulate(
     config = experiments.SimulationConfig(
         dataset=dataset, label_column=label_column, seed=seed, subset=subset, initial=initial,
         rounds=rounds, batch=batch, strategy=strategy, model=model, kernel=kernel, gamma=gamma,
-        alpha=alpha, max_iter=max_iter, n_neighbors=neighbors, eval=evaluation)
+        alpha=alpha, max_iter=max_iter, n_neighbors=neighbors, eval=evaluation, solver=solver,
+        rtol=rtol, graph_backend=graph_backend, graph_symmetric=graph_symmetric,
+        graph_weights=graph_weights)
     config.validate()
     result = experiments.simulate(config)
     document = result.to_json()
@@ -95,7 +107,9 @@ def compare(
     dataset: str = DATASET, label_column: str = LABEL_COLUMN, seed: int = SEED,
     subset: int = SUBSET, initial: int = INITIAL, rounds: int = ROUNDS, batch: int = BATCH,
     kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
-    neighbors: int = NEIGHBORS,
+    neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
+    graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
+    graph_weights: str = GRAPH_WEIGHTS,
 ):
     """Compare strategies and models over repeated paired runs: curves, AUC, significance."""
     from . import comparison, report
@@ -104,7 +118,9 @@ def compare(
     base = experiments.SimulationConfig(
         dataset=dataset, label_column=label_column, seed=seed, subset=subset, initial=initial,
         rounds=rounds, batch=batch, model=models[0] if models else "", kernel=kernel,
-        gamma=gamma, alpha=alpha, max_iter=max_iter, n_neighbors=neighbors)
+        gamma=gamma, alpha=alpha, max_iter=max_iter, n_neighbors=neighbors, solver=solver,
+        rtol=rtol, graph_backend=graph_backend, graph_symmetric=graph_symmetric,
+        graph_weights=graph_weights)
     config = comparison.CompareConfig(comparison.resolve_evaluation(base, models, evaluation),
                                       _split(strategies), models, repeats, target, jobs)
     config.validate()

@@ -18,10 +18,11 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
 from .datasets import UNLABELED, Pool, load_pool
-from .graph import KERNELS
+from .graph import EDGE_WEIGHTS, KERNELS, KNN_BACKENDS
 from .learner import ActiveLearner
 from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
+from .propagation import SOLVERS
 from .strategies import get_strategy
 
 MODEL_TITLES = {"spreading": "Label Spreading", "propagation": "Label Propagation",
@@ -49,6 +50,11 @@ class SimulationConfig:
     n_neighbors: int = 7
     tol: float = 1e-3
     eval: str = "pool"
+    solver: str = "iterate"
+    rtol: float = 1e-6
+    graph_backend: str = "auto"
+    graph_symmetric: bool = False
+    graph_weights: str = "connectivity"
 
     def validate(self) -> None:
         """Raise ValueError for a setting outside its allowed range."""
@@ -64,6 +70,13 @@ class SimulationConfig:
              f"unknown kernel {self.kernel!r}; allowed: {', '.join(KERNELS)}"),
             (0 < self.alpha < 1, f"alpha must be strictly between 0 and 1, got {self.alpha}"),
             (self.max_iter >= 1, f"max-iter must be >= 1, got {self.max_iter}"),
+            (self.solver in SOLVERS,
+             f"unknown solver {self.solver!r}; allowed: {', '.join(SOLVERS)}"),
+            (self.graph_backend in KNN_BACKENDS, f"unknown graph backend "
+             f"{self.graph_backend!r}; allowed: {', '.join(KNN_BACKENDS)}"),
+            (self.graph_weights in EDGE_WEIGHTS, f"unknown graph weights "
+             f"{self.graph_weights!r}; allowed: {', '.join(EDGE_WEIGHTS)}"),
+            (0 < self.rtol < 1, f"rtol must be in (0, 1), got {self.rtol}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -74,9 +87,12 @@ class SimulationConfig:
 
     def model_for(self, pool: Pool, name: str | None = None):
         """The model ``name`` (default: this config's) with this config's parameters."""
+        graph_options = {"backend": self.graph_backend, "symmetric": self.graph_symmetric,
+                         "weights": self.graph_weights}
         return make_model(name or self.model, pool.X, kernel=self.kernel, gamma=self.gamma,
                           n_neighbors=self.n_neighbors, alpha=self.alpha,
-                          max_iter=self.max_iter, tol=self.tol, seed=self.seed)
+                          max_iter=self.max_iter, tol=self.tol, solver=self.solver,
+                          rtol=self.rtol, graph_options=graph_options, seed=self.seed)
 
 
 def holdout_fraction(spec: str) -> float:
@@ -197,12 +213,14 @@ class SimulationResult:
     pool: Pool = field(repr=False)
     rounds: list[RoundResult] = field(default_factory=list)
     graph_seconds: float = 0.0
+    graph: dict | None = None
     exhausted: bool = False
 
     def to_json(self) -> dict:
-        """``{"config", "graph_seconds", "exhausted", "rounds": [...]}``."""
+        """``{"config", "graph_seconds", "graph", "exhausted", "rounds": [...]}``."""
         return {"config": dataclasses.asdict(self.config), "graph_seconds": self.graph_seconds,
-                "exhausted": self.exhausted, "rounds": [r.to_json() for r in self.rounds]}
+                "graph": self.graph, "exhausted": self.exhausted,
+                "rounds": [r.to_json() for r in self.rounds]}
 
 
 def prepare_pool(config: SimulationConfig, seed: int | None = None) -> Pool:
@@ -227,6 +245,8 @@ def simulate(config: SimulationConfig, pool: Pool | None = None) -> SimulationRe
     for outcome in run_rounds(pool, config, model, config.strategy, config.seed):
         result.rounds.append(_round_result(outcome, len(pool)))
     result.graph_seconds = getattr(model, "graph_seconds", 0.0)
+    if getattr(model, "graph", None) is not None:
+        result.graph = model.graph.describe()
     result.exhausted = len(result.rounds) < config.rounds
     return result
 

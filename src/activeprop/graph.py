@@ -16,16 +16,27 @@ which is the seam a distributed engine can later replace.
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 from scipy import sparse
-from scipy.sparse.csgraph import laplacian
+from scipy.sparse.csgraph import connected_components, laplacian
 from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.neighbors import NearestNeighbors
 
 KERNELS = ("rbf", "knn")
+KNN_BACKENDS = ("auto", "sklearn", "flat", "hnsw")
+EDGE_WEIGHTS = ("connectivity", "rbf")
+
+# An exact faiss search costs about n * n * d multiply-adds; below this budget (a few
+# seconds on two cores) it is used, above it HNSW (approximate, recall reported).
+FLAT_SEARCH_BUDGET = 4e11
+RECALL_SAMPLE = 1000
 
 # A dense rbf graph needs about three n x n float64 arrays while it is being built.
 # Above this many items that no longer fits comfortably in the memory of a workstation.
@@ -52,6 +63,11 @@ class Graph:
         The kernel matrix ``W``.
     build_seconds : float
         Wall-clock time spent building ``affinity``.
+    backend : str
+        How neighbours were found: "dense" (rbf), "sklearn" (scikit-learn's exact search,
+        identical to its LabelSpreading), "flat" (faiss exact) or "hnsw" (faiss approximate).
+    recall : float or None
+        For "hnsw": the measured fraction of true k nearest neighbours found (on a sample).
     """
 
     kernel: str
@@ -60,7 +76,9 @@ class Graph:
     X: np.ndarray
     affinity: np.ndarray | sparse.csr_matrix
     build_seconds: float
-    _neighbors: NearestNeighbors | None = None
+    backend: str = "dense"
+    recall: float | None = None
+    search: Callable | None = field(default=None, repr=False)
     _operators: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -87,16 +105,45 @@ class Graph:
         return int(n_neighbors) == int(self.n_neighbors)
 
     def operator(self, variant: str):
-        """The matrix a solver multiplies with: ``"spreading"`` or ``"propagation"``.
+        """The matrix a solver multiplies with, built on first use and cached.
 
-        Built on first use and cached, so every later fit on this pool reuses it.
+        ``"spreading"`` and ``"propagation"`` are scikit-learn's operators; the converged
+        solver uses ``"symmetric"`` (the affinity made symmetric, (W + W^T) / 2, which
+        conjugate gradients need), ``"symmetric-spreading"`` (its normalised form) and
+        ``"degrees"`` (its row sums).
         """
         if variant not in self._operators:
-            builders = {"spreading": _spreading_operator, "propagation": _propagation_operator}
+            builders = {
+                "spreading": lambda: _spreading_operator(self.affinity),
+                "propagation": lambda: _propagation_operator(self.affinity),
+                "symmetric": lambda: _symmetrize(self.affinity),
+                "symmetric-spreading": lambda: _spreading_operator(
+                    _unwrap(self.operator("symmetric"))),
+                "degrees": lambda: np.ravel(self.operator("symmetric").sum(axis=1)),
+            }
             if variant not in builders:
-                raise ValueError(f"unknown variant {variant!r}; allowed: spreading, propagation")
-            self._operators[variant] = builders[variant](self.affinity)
+                raise ValueError(f"unknown operator {variant!r}; allowed: {', '.join(builders)}")
+            operator = builders[variant]()
+            if sparse.issparse(operator):
+                operator = ThreadedMatrix(operator)
+            self._operators[variant] = operator
         return self._operators[variant]
+
+    def components(self) -> np.ndarray:
+        """Connected component of every item (of the symmetrised graph), cached."""
+        if "components" not in self._operators:
+            _, labels = connected_components(_unwrap(self.operator("symmetric")),
+                                             directed=False)
+            self._operators["components"] = labels
+        return self._operators["components"]
+
+    def describe(self) -> dict:
+        """What a user needs to judge the graph: backend, size, time, recall."""
+        nnz = self.affinity.nnz if self.is_sparse else self.n_items ** 2
+        return {"kernel": self.kernel, "backend": self.backend, "n_items": self.n_items,
+                "n_neighbors": self.n_neighbors if self.kernel == "knn" else None,
+                "edges": int(nnz), "megabytes": round(self.nbytes / 2**20, 1),
+                "build_seconds": self.build_seconds, "recall": self.recall}
 
     def affinity_to(self, X_new: np.ndarray):
         """Affinities between the pool and new items, for inductive prediction.
@@ -106,7 +153,57 @@ class Graph:
         """
         if self.kernel == "rbf":
             return rbf_kernel(self.X, X_new, gamma=self.gamma)
-        return self._neighbors.kneighbors(X_new, return_distance=False)
+        return self.search(np.asarray(X_new, dtype=np.float64), self.n_neighbors)[1]
+
+
+class ThreadedMatrix:
+    """A sparse matrix whose products with a block of columns run on every core.
+
+    scipy's sparse product is single-threaded but releases the GIL, so the rows are split
+    into one block per core and multiplied in threads. This is the one place the solvers
+    touch the graph (``matrix @ block``); a distributed engine would replace it.
+    """
+
+    def __init__(self, matrix: sparse.csr_matrix, n_blocks: int | None = None):
+        self.matrix = sparse.csr_matrix(matrix)
+        self.shape = self.matrix.shape
+        n_blocks = max(1, min(n_blocks or os.cpu_count() or 1, self.shape[0] // 10_000))
+        bounds = np.linspace(0, self.shape[0], n_blocks + 1).astype(int)
+        self._blocks = [(start, stop, self.matrix[start:stop])
+                        for start, stop in zip(bounds[:-1], bounds[1:])]
+
+    def __matmul__(self, block: np.ndarray) -> np.ndarray:
+        if len(self._blocks) == 1 or block.ndim != 2:
+            return np.asarray(self.matrix @ block)
+        out = np.empty((self.shape[0], block.shape[1]), dtype=np.result_type(block, float))
+
+        def multiply(part):
+            start, stop, rows = part
+            out[start:stop] = rows @ block
+
+        list(_thread_pool().map(multiply, self._blocks))
+        return out
+
+    def __getitem__(self, rows):
+        return self.matrix[rows]
+
+    def diagonal(self) -> np.ndarray:
+        """The matrix's diagonal."""
+        return self.matrix.diagonal()
+
+    def sum(self, axis=None):
+        """Sums, as scipy's."""
+        return self.matrix.sum(axis=axis)
+
+    @property
+    def nnz(self) -> int:
+        """Stored entries."""
+        return self.matrix.nnz
+
+
+@lru_cache(maxsize=1)
+def _thread_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
 
 
 def build_graph(X, kernel: str = "rbf", *, gamma: float = 20, n_neighbors: int = 7,
@@ -133,15 +230,119 @@ def build_graph(X, kernel: str = "rbf", *, gamma: float = 20, n_neighbors: int =
     """
     X = np.asarray(X, dtype=np.float64)
     validate_kernel_params(kernel, gamma, n_neighbors, len(X))
+    if kernel == "knn":
+        return build_knn_graph(X, n_neighbors, n_jobs=n_jobs)
     start = time.perf_counter()
-    neighbors = None
-    if kernel == "rbf":
-        affinity = rbf_kernel(X, X, gamma=gamma)
-    else:
-        neighbors = NearestNeighbors(n_neighbors=n_neighbors, n_jobs=n_jobs).fit(X)
-        affinity = neighbors.kneighbors_graph(neighbors._fit_X, n_neighbors, mode="connectivity")
+    affinity = rbf_kernel(X, X, gamma=gamma)
     return Graph(kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, X=X, affinity=affinity,
-                 build_seconds=time.perf_counter() - start, _neighbors=neighbors)
+                 build_seconds=time.perf_counter() - start)
+
+
+def build_knn_graph(X, n_neighbors: int = 7, *, backend: str = "sklearn",
+                    symmetric: bool = False, weights: str = "connectivity",
+                    gamma: float | None = None, n_jobs: int | None = None) -> Graph:
+    """A sparse k-nearest-neighbour graph; each item's neighbours include itself, as in
+    scikit-learn.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_items, n_features)
+    n_neighbors : int
+    backend : {"sklearn", "flat", "hnsw", "auto"}
+        ``"sklearn"``: scikit-learn's exact search (the graph its LabelSpreading builds).
+        ``"flat"``: faiss exact search (IndexFlatL2). ``"hnsw"``: faiss HNSW, approximate;
+        its recall is measured on a sample of items. ``"auto"``: flat while an exact
+        search is cheap (n * n * d below ``FLAT_SEARCH_BUDGET``), else hnsw.
+    symmetric : bool
+        Make the affinity symmetric, (W + W^T) / 2.
+    weights : {"connectivity", "rbf"}
+        Edge weight 1, or ``exp(-gamma * d^2)``; ``gamma`` defaults to one over the median
+        squared neighbour distance.
+    n_jobs : int, optional
+        Threads for the search.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    validate_kernel_params("knn", 1.0, n_neighbors, len(X))
+    _check_choice(backend, KNN_BACKENDS, "graph backend")
+    _check_choice(weights, EDGE_WEIGHTS, "graph weights")
+    if backend == "auto":
+        backend = "flat" if len(X) ** 2 * X.shape[1] <= FLAT_SEARCH_BUDGET else "hnsw"
+    start = time.perf_counter()
+    search = _SEARCHERS[backend](X, n_jobs)
+    distances, indices = search(X, n_neighbors)
+    affinity = _knn_affinity(distances, indices, weights, gamma)
+    if symmetric:
+        affinity = _symmetrize(affinity)
+    build_seconds = time.perf_counter() - start
+    recall = _measure_recall(X, indices, distances) if backend == "hnsw" else None
+    return Graph(kernel="knn", gamma=gamma or 0.0, n_neighbors=n_neighbors, X=X,
+                 affinity=affinity, build_seconds=build_seconds, backend=backend,
+                 recall=recall, search=search)
+
+
+def _sklearn_searcher(X: np.ndarray, n_jobs):
+    neighbors = NearestNeighbors(n_jobs=n_jobs).fit(X)
+
+    def search(queries, k):
+        return neighbors.kneighbors(queries, k)
+
+    return search
+
+
+def _faiss_searcher(kind: str):
+    def make(X: np.ndarray, n_jobs):
+        import faiss
+
+        if n_jobs and n_jobs > 0:
+            faiss.omp_set_num_threads(n_jobs)
+        data = np.ascontiguousarray(X, dtype=np.float32)
+        if kind == "flat":
+            index = faiss.IndexFlatL2(data.shape[1])
+        else:
+            index = faiss.IndexHNSWFlat(data.shape[1], 16)
+            index.hnsw.efConstruction = 40
+        index.add(data)
+
+        def search(queries, k):
+            if kind == "hnsw":
+                index.hnsw.efSearch = max(32, 2 * k)
+            squared, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+            return np.sqrt(np.maximum(squared, 0)), found
+
+        return search
+
+    return make
+
+
+_SEARCHERS = {"sklearn": _sklearn_searcher, "flat": _faiss_searcher("flat"),
+              "hnsw": _faiss_searcher("hnsw")}
+
+
+def _knn_affinity(distances, indices, weights: str, gamma: float | None):
+    n_items, k = indices.shape
+    if weights == "rbf":
+        squared = distances.astype(np.float64) ** 2
+        if gamma is None:
+            gamma = 1.0 / max(float(np.median(squared[:, 1:])) if k > 1 else 1.0, 1e-12)
+        values = np.exp(-gamma * squared).ravel()
+    else:
+        values = np.ones(n_items * k)
+    rows = np.repeat(np.arange(n_items), k)
+    return sparse.csr_matrix((values, (rows, indices.ravel())), shape=(n_items, n_items))
+
+
+def _measure_recall(X: np.ndarray, found: np.ndarray, distances: np.ndarray) -> float:
+    """Fraction of true k nearest neighbours found, on a fixed sample of items. A found
+    neighbour counts when it is no farther than the true k-th (ties are not misses)."""
+    sample = np.random.default_rng(0).choice(len(X), min(RECALL_SAMPLE, len(X)), replace=False)
+    true_distances, _ = _faiss_searcher("flat")(X, None)(X[sample], found.shape[1])
+    kth = true_distances[:, -1:] * (1 + 1e-6) + 1e-9
+    return float(np.mean(distances[sample] <= kth))
+
+
+def _check_choice(value: str, allowed: tuple, what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
 
 
 def validate_kernel_params(kernel: str, gamma: float, n_neighbors: int, n_items: int) -> None:
@@ -159,6 +360,15 @@ def validate_kernel_params(kernel: str, gamma: float, n_neighbors: int, n_items:
     elif not 1 <= n_neighbors < n_items:
         raise ValueError(f"n_neighbors must be between 1 and {n_items - 1} (pool size - 1), "
                          f"got {n_neighbors}")
+
+
+def _symmetrize(affinity):
+    """(W + W^T) / 2; the same matrix when it is already symmetric."""
+    if sparse.issparse(affinity):
+        if (affinity != affinity.T).nnz == 0:
+            return affinity
+        return sparse.csr_matrix((affinity + affinity.T) / 2)
+    return affinity if np.array_equal(affinity, affinity.T) else (affinity + affinity.T) / 2
 
 
 def _spreading_operator(affinity):
@@ -181,7 +391,14 @@ def _propagation_operator(affinity):
     return affinity / row_sums[:, np.newaxis]
 
 
+def _unwrap(matrix):
+    """The scipy matrix behind a ThreadedMatrix (anything else as is)."""
+    return matrix.matrix if isinstance(matrix, ThreadedMatrix) else matrix
+
+
 def _matrix_nbytes(matrix) -> int:
+    if isinstance(matrix, ThreadedMatrix):
+        return 2 * _matrix_nbytes(matrix.matrix)  # the matrix and its row blocks
     if sparse.issparse(matrix):
         return matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
     return matrix.nbytes

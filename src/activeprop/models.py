@@ -17,7 +17,7 @@ import time
 import numpy as np
 from sklearn.base import clone
 
-from .graph import build_graph
+from .graph import build_graph, build_knn_graph
 from .plugins import import_object
 from .propagation import LabelPropagation, LabelSpreading
 
@@ -30,23 +30,41 @@ class GraphModel:
 
     transductive = True
 
-    def __init__(self, name: str, X: np.ndarray, **params):
+    def __init__(self, name: str, X: np.ndarray, graph_options: dict | None = None, **params):
         self.name = name
         self.X = X
         self.estimator = GRAPH_MODELS[name](**params)
+        self.graph_options = graph_options or {}
         self.graph = None
         self.graph_seconds = 0.0
+
+    def build_graph(self):
+        """Build the pool's graph and the operators the solver needs (once)."""
+        start = time.perf_counter()
+        e = self.estimator
+        backend = self.graph_options.get("backend", "auto")
+        if e.kernel == "knn" and backend != "sklearn" and not (
+                backend == "auto" and e.solver == "iterate"):
+            self.graph = build_knn_graph(
+                self.X, e.n_neighbors, backend=backend,
+                symmetric=self.graph_options.get("symmetric", False),
+                weights=self.graph_options.get("weights", "connectivity"), n_jobs=e.n_jobs)
+        else:  # scikit-learn's own graph: exact reproduction with the iterate solver
+            self.graph = build_graph(self.X, e.kernel, gamma=e.gamma, n_neighbors=e.n_neighbors,
+                                     n_jobs=e.n_jobs)
+        # The operators are part of the one-off graph cost, not of a round.
+        if e.solver == "cg":
+            self.graph.operator("symmetric-spreading" if e._variant == "spreading" else "degrees")
+            self.graph.components()
+        else:
+            self.graph.operator(e._variant)
+        self.graph_seconds = time.perf_counter() - start
+        return self.graph
 
     def fit(self, y: np.ndarray) -> "GraphModel":
         """Fit on the partial labels ``y`` (-1 = unlabeled) of the whole pool."""
         if self.graph is None:
-            start = time.perf_counter()
-            e = self.estimator
-            self.graph = build_graph(self.X, e.kernel, gamma=e.gamma, n_neighbors=e.n_neighbors,
-                                     n_jobs=e.n_jobs)
-            # Building the operator is part of the one-off graph cost, not of a round.
-            self.graph.operator(e._variant)
-            self.graph_seconds = time.perf_counter() - start
+            self.build_graph()
         self.estimator.fit(self.X, y, graph=self.graph)
         self.classes_ = self.estimator.classes_
         self.proba_ = self.estimator.label_distributions_
@@ -104,18 +122,23 @@ def check_model_name(name: str) -> None:
 
 def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 20,
                n_neighbors: int = 7, alpha: float = 0.2, max_iter: int = 30,
-               tol: float = 1e-3, seed: int = 0):
+               tol: float = 1e-3, solver: str = "iterate", rtol: float = 1e-6,
+               graph_options: dict | None = None, seed: int = 0):
     """Build the model called ``name`` for the pool features ``X``.
 
-    Graph parameters apply to ``spreading`` and ``propagation``; ``seed`` seeds the
-    estimators that take a ``random_state``.
+    Graph parameters apply to ``spreading`` and ``propagation``: with ``solver="cg"`` each
+    fit warm-starts from the previous round's solution. ``graph_options`` (``backend``,
+    ``symmetric``, ``weights``) choose how a knn graph is built; see
+    :func:`activeprop.graph.build_knn_graph` (backend ``auto`` means scikit-learn's exact
+    graph for the iterate solver and faiss for cg). ``seed`` seeds the estimators that take
+    a ``random_state``.
     """
     if name in GRAPH_MODELS:
         params = dict(kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, max_iter=max_iter,
-                      tol=tol)
+                      tol=tol, solver=solver, rtol=rtol, warm_start=solver == "cg")
         if name == "spreading":
             params["alpha"] = alpha
-        model = GraphModel(name, X, **params)
+        model = GraphModel(name, X, graph_options, **params)
         model.estimator._validate_params_values()
         return model
     if name == "logistic":

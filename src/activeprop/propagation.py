@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from .graph import Graph, build_graph
 
-SOLVERS = ("iterate",)
+SOLVERS = ("iterate", "cg")
 
 
 def iterate(operator, Y, *, variant: str, alpha: float | None, max_iter: int, tol: float):
@@ -70,6 +70,124 @@ def iterate(operator, Y, *, variant: str, alpha: float | None, max_iter: int, to
     return F, max_iter, False
 
 
+def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.ndarray,
+                       rtol: float, max_iter: int):
+    """Solve ``A X = B`` for a symmetric positive definite ``A``, every column at once.
+
+    Each column runs its own Jacobi-preconditioned conjugate gradient; the columns share
+    one ``apply(P) = A @ P`` per iteration, which is the only way the graph is touched.
+
+    Parameters
+    ----------
+    apply : callable
+        ``P -> A @ P`` for an (n, k) block.
+    B, X0 : ndarray of shape (n, k)
+        Right-hand sides and starting point (a previous solution warm-starts the solve).
+    diagonal : ndarray of shape (n,)
+        The diagonal of ``A`` (the preconditioner); zero entries mark rows to leave out.
+    rtol : float
+        Stop when every column has ``||B - A X|| <= rtol * ||B||``.
+    max_iter : int
+
+    Returns
+    -------
+    X : ndarray of shape (n, k)
+    n_iter : int
+    converged : bool
+    """
+    mask = (diagonal != 0)[:, None]
+    identity = bool(np.all(diagonal[mask[:, 0]] == 1.0))  # Jacobi would be a no-op
+    inverse = mask if identity else np.divide(1.0, diagonal, out=np.zeros_like(diagonal),
+                                              where=mask[:, 0])[:, None]
+    X = X0 * mask
+    R = B - apply(X)
+    Z = R * inverse
+    P = Z.copy()
+    rz = np.einsum("ij,ij->j", R, Z)
+    threshold = rtol * np.linalg.norm(B, axis=0)
+    step_buffer = np.empty_like(P)
+    for n_iter in range(max_iter):
+        residual = np.sqrt(rz if identity else np.einsum("ij,ij->j", R, R))
+        if np.all(residual <= threshold):
+            return X, n_iter, True
+        AP = apply(P)
+        curvature = np.einsum("ij,ij->j", P, AP)
+        step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
+        X += np.multiply(P, step, out=step_buffer)
+        R -= np.multiply(AP, step, out=step_buffer)
+        Z = R if identity else np.multiply(R, inverse, out=Z)
+        rz_next = np.einsum("ij,ij->j", R, Z)
+        P *= np.divide(rz_next, rz, out=np.zeros_like(rz), where=rz > 0)
+        P += Z
+        rz = rz_next
+    residual = np.linalg.norm(B - apply(X), axis=0)
+    return X, max_iter, bool(np.all(residual <= threshold))
+
+
+def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
+                    rtol: float, max_iter: int, start: np.ndarray | None = None):
+    """The fixed point the iteration converges to, by conjugate gradients.
+
+    Spreading: ``(I - alpha S) F = (1 - alpha) Y`` with ``S`` the normalised symmetric
+    affinity. Propagation (harmonic): ``(D - W)_uu F_u = W_ul Y_l`` on the unlabeled items
+    of components that hold a label; labeled rows stay their one-hot labels. Items in a
+    component without any label keep a zero row (the caller flags them).
+
+    Returns F, n_iter, converged (as :func:`iterate`).
+    """
+    labeled = Y.sum(axis=1) > 0
+    reached = np.isin(graph.components(), graph.components()[labeled])
+    if start is None:
+        start = Y.copy()
+    if variant == "spreading":
+        S = graph.operator("symmetric-spreading")
+        def apply(P):
+            product = S @ P
+            product *= -alpha
+            product += P
+            return product
+
+        F, n_iter, converged = conjugate_gradient(
+            apply, (1 - alpha) * Y, start,
+            diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter)
+    else:
+        W, degrees = graph.operator("symmetric"), graph.operator("degrees")
+        free = (reached & ~labeled).astype(np.float64)[:, None]
+        F, n_iter, converged = conjugate_gradient(
+            lambda P: free * (degrees[:, None] * P - W @ P), free * (W @ Y), start * free,
+            diagonal=free[:, 0] * (degrees - W.diagonal()), rtol=rtol, max_iter=max_iter)
+        F = F * free + Y
+    # Below zero is round-off (the exact solution is non-negative); far rows get filled.
+    F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
+    return F, n_iter, converged
+
+
+def fill_below_precision(W, F: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
+    """Give reachable items whose scores are lost in the solver's round-off a distribution.
+
+    Spreading scores decay like ``alpha ** hops``: far from every label they fall below
+    the solver's relative precision and their sign and ratios mean nothing. Such rows are
+    filled layer by layer with the affinity-weighted sum of their neighbours' scores, the
+    next term of the propagation, rescaled to ``floor``. Items in components with no label
+    stay zero (the caller flags them as unreached).
+    """
+    F = np.maximum(F, 0.0, out=F)
+    empty = reached & (F.max(axis=1) <= floor)
+    if not empty.any():
+        return F
+    F[empty] = 0.0
+    while empty.any():
+        rows = np.flatnonzero(empty)
+        incoming = np.asarray(W[rows] @ F)
+        sums = incoming.sum(axis=1)
+        filled = sums > 0
+        if not filled.any():
+            break
+        F[rows[filled]] = incoming[filled] * (floor / sums[filled, None])
+        empty[rows[filled]] = False
+    return F
+
+
 def _product(operator, F: np.ndarray, nonzero_rows: np.ndarray | None) -> np.ndarray:
     """``operator @ F``; when only ``nonzero_rows`` of F are non-zero (the first step, where
     F is the one-hot labels) a dense operator needs only those columns."""
@@ -108,7 +226,13 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
         self
         """
         self._validate_params_values()
-        X, y = check_X_y(X, y, dtype=np.float64)
+        if graph is not None and X is graph.X:
+            # The pool was validated when its graph was built; rounds skip the O(n d) check.
+            y = np.asarray(y)
+            if y.shape != (len(X),):
+                raise ValueError(f"y must have one label per item ({len(X)}), got {y.shape}")
+        else:
+            X, y = check_X_y(X, y, dtype=np.float64)
         check_classification_targets(y)
         if graph is None:
             graph = build_graph(X, self.kernel, gamma=self.gamma,
@@ -125,14 +249,30 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
             raise ValueError("y has no labeled item: mark at least one item with its class "
                              "(unlabeled items are -1)")
         Y = (y[:, None] == self.classes_[None, :]).astype(np.float64)
-        F, self.n_iter_, converged = iterate(
-            graph.operator(self._variant), Y, variant=self._variant, alpha=self._alpha(),
-            max_iter=self.max_iter, tol=self.tol)
+        if self.solver == "cg":
+            F, self.n_iter_, converged = solve_converged(
+                graph, Y, variant=self._variant, alpha=self._alpha(), rtol=self.rtol,
+                max_iter=self.max_iter, start=self._warm_start_scores(graph, Y))
+            self._scores = (graph, self.classes_, F)
+        else:
+            F, self.n_iter_, converged = iterate(
+                graph.operator(self._variant), Y, variant=self._variant, alpha=self._alpha(),
+                max_iter=self.max_iter, tol=self.tol)
         if not converged:
             warnings.warn(f"max_iter={self.max_iter} was reached without convergence.",
                           category=ConvergenceWarning)
         self._set_distributions(F)
         return self
+
+    def _warm_start_scores(self, graph, Y: np.ndarray) -> np.ndarray | None:
+        """The previous fit's scores, when warm-starting on the same graph and classes."""
+        previous = getattr(self, "_scores", None)
+        if not self.warm_start or previous is None:
+            return None
+        previous_graph, previous_classes, scores = previous
+        if previous_graph is not graph or not np.array_equal(previous_classes, self.classes_):
+            return None
+        return scores
 
     def _set_distributions(self, F: np.ndarray) -> None:
         """Normalise scores into distributions; flag and uniformise unreached rows."""
@@ -177,6 +317,9 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
         if self.kernel not in ("rbf", "knn"):
             raise ValueError(f"kernel must be 'rbf' or 'knn', got {self.kernel!r}")
         checks = [
+            (self.solver in SOLVERS, f"solver must be one of {', '.join(SOLVERS)}, "
+                                     f"got {self.solver!r}"),
+            (isinstance(self.rtol, Real) and 0 < self.rtol < 1, "rtol must be in (0, 1)"),
             (isinstance(self.gamma, Real) and self.gamma >= 0, "gamma must be >= 0"),
             (isinstance(self.n_neighbors, Integral) and self.n_neighbors > 0,
              "n_neighbors must be an integer >= 1"),
@@ -205,6 +348,15 @@ class LabelSpreading(_BaseLabelGraph):
     tol : float, default=1e-3
     n_jobs : int, optional
         Jobs for the neighbour search.
+    solver : {"iterate", "cg"}, default="iterate"
+        ``"iterate"``: scikit-learn's iteration, stopped by ``max_iter`` / ``tol`` (exact
+        reproduction). ``"cg"``: the converged solution by conjugate gradients on the
+        symmetrised graph, to a relative residual ``rtol``, at most ``max_iter`` steps.
+    rtol : float, default=1e-6
+        Relative residual the cg solver stops at.
+    warm_start : bool, default=False
+        With ``"cg"``, start from the previous fit's solution when the graph and classes
+        are the same (the next round of active learning).
 
     Attributes
     ----------
@@ -219,7 +371,10 @@ class LabelSpreading(_BaseLabelGraph):
     _variant = "spreading"
 
     def __init__(self, kernel="rbf", *, gamma=20, n_neighbors=7, alpha=0.2, max_iter=30,
-                 tol=1e-3, n_jobs=None):
+                 tol=1e-3, n_jobs=None, solver="iterate", rtol=1e-6, warm_start=False):
+        self.solver = solver
+        self.rtol = rtol
+        self.warm_start = warm_start
         self.kernel = kernel
         self.gamma = gamma
         self.n_neighbors = n_neighbors
@@ -241,13 +396,17 @@ class LabelPropagation(_BaseLabelGraph):
     """Label propagation (Zhu & Ghahramani 2002) on a reusable graph; drop-in for scikit-learn's.
 
     Labeled items are clamped to their label. Parameters and attributes as
-    :class:`LabelSpreading`, without ``alpha``; ``max_iter`` defaults to 1000.
+    :class:`LabelSpreading`, without ``alpha``; ``max_iter`` defaults to 1000. With
+    ``solver="cg"`` it solves the harmonic system on the unlabeled items.
     """
 
     _variant = "propagation"
 
     def __init__(self, kernel="rbf", *, gamma=20, n_neighbors=7, max_iter=1000, tol=1e-3,
-                 n_jobs=None):
+                 n_jobs=None, solver="iterate", rtol=1e-6, warm_start=False):
+        self.solver = solver
+        self.rtol = rtol
+        self.warm_start = warm_start
         self.kernel = kernel
         self.gamma = gamma
         self.n_neighbors = n_neighbors

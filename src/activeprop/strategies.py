@@ -85,6 +85,12 @@ def select_top(utility: np.ndarray, labeled: np.ndarray, n: int) -> np.ndarray:
     algorithm. Fewer than ``n`` items are returned when fewer are unlabeled.
     """
     candidates = np.flatnonzero(~labeled)
-    order = np.lexsort((candidates, -utility[candidates]))
+    scores = utility[candidates]
+    if len(candidates) > 4 * n:
+        # Keep every candidate scoring at least the n-th best (ties included), then sort.
+        cutoff = np.partition(scores, len(scores) - n)[len(scores) - n]
+        keep = scores >= cutoff
+        candidates, scores = candidates[keep], scores[keep]
+    order = np.lexsort((candidates, -scores))
     return candidates[order[:n]]
 

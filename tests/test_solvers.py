@@ -1,0 +1,129 @@
+"""The converged (conjugate gradient) solver against the iteration run to convergence."""
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from activeprop import LabelPropagation, LabelSpreading
+from activeprop.graph import build_graph, build_knn_graph
+from activeprop.propagation import conjugate_gradient
+
+
+@pytest.fixture(scope="module")
+def pool(small_datasets):
+    X, y, partial = small_datasets["digits400"]
+    return X, y, partial
+
+
+@pytest.fixture(scope="module")
+def knn_graph(pool):
+    return build_knn_graph(pool[0], 7, backend="flat", symmetric=True)
+
+
+def test_block_cg_solves_a_small_system_to_tolerance():
+    rng = np.random.default_rng(0)
+    M = rng.normal(size=(40, 40))
+    A = M @ M.T + 40 * np.eye(40)
+    B = rng.normal(size=(40, 3))
+    X, n_iter, converged = conjugate_gradient(lambda P: A @ P, B, np.zeros_like(B),
+                                              diagonal=np.diag(A).copy(), rtol=1e-10,
+                                              max_iter=200)
+    assert converged and n_iter < 40
+    np.testing.assert_allclose(X, np.linalg.solve(A, B), rtol=1e-8, atol=1e-10)
+    residual = np.linalg.norm(B - A @ X, axis=0) / np.linalg.norm(B, axis=0)
+    assert residual.max() <= 1e-10
+
+
+@pytest.mark.parametrize("estimator,params", [
+    (LabelSpreading, dict(alpha=0.2)), (LabelSpreading, dict(alpha=0.9)),
+    (LabelPropagation, {}),
+])
+def test_cg_matches_the_iteration_run_to_convergence(pool, knn_graph, estimator, params):
+    X, _, partial = pool
+    exact = estimator(kernel="knn", max_iter=100_000, tol=1e-13, **params)
+    exact.fit(X, partial, graph=knn_graph)
+    fast = estimator(kernel="knn", solver="cg", rtol=1e-12, max_iter=2000, **params)
+    fast.fit(X, partial, graph=knn_graph)
+    assert fast.n_iter_ < exact.n_iter_
+    np.testing.assert_allclose(fast.label_distributions_, exact.label_distributions_,
+                               atol=1e-6)
+    np.testing.assert_array_equal(fast.transduction_, exact.transduction_)
+
+
+def test_spreading_cg_satisfies_its_linear_system(pool, knn_graph):
+    X, _, partial = pool
+    model = LabelSpreading(kernel="knn", solver="cg", rtol=1e-9, alpha=0.5)
+    model.fit(X, partial, graph=knn_graph)
+    F, Y = model._scores[2], (partial[:, None] == model.classes_).astype(float)
+    S = knn_graph.operator("symmetric-spreading")
+    residual = np.linalg.norm((F - 0.5 * (S @ F)) - 0.5 * Y, axis=0)
+    assert np.all(residual <= 1e-9 * np.linalg.norm(0.5 * Y, axis=0))
+
+
+def test_warm_start_gives_the_cold_answer_in_fewer_steps(pool, knn_graph):
+    X, y, partial = pool
+    more = partial.copy()
+    new = np.flatnonzero(partial == -1)[:10]
+    more[new] = y[new]
+    warm = LabelPropagation(kernel="knn", solver="cg", warm_start=True, rtol=1e-10)
+    warm.fit(X, partial, graph=knn_graph).fit(X, more, graph=knn_graph)
+    cold = LabelPropagation(kernel="knn", solver="cg", rtol=1e-10).fit(X, more, graph=knn_graph)
+    np.testing.assert_allclose(warm.label_distributions_, cold.label_distributions_, atol=1e-7)
+    np.testing.assert_array_equal(warm.transduction_, cold.transduction_)
+    assert warm.n_iter_ < cold.n_iter_
+
+
+@pytest.mark.parametrize("estimator", [LabelSpreading, LabelPropagation])
+def test_unreachable_component_is_flagged_and_reachable_ones_are_filled(estimator):
+    rng = np.random.default_rng(0)
+    # A chain of 60 items (labels only at one end) and a separate cluster with no label.
+    chain = np.c_[np.arange(60.0), np.zeros(60)]
+    island = rng.normal(1000, 0.1, (15, 2))
+    X = np.vstack([chain, island])
+    y = np.full(len(X), -1)
+    y[0], y[1] = 0, 1
+    graph = build_knn_graph(X, 3, backend="flat", symmetric=True)
+    model = estimator(kernel="knn", solver="cg", n_neighbors=3).fit(X, y, graph=graph)
+    assert model.unreached_[60:].all()
+    assert not model.unreached_[:60].any()  # even 58 hops from the nearest label
+    np.testing.assert_allclose(model.label_distributions_[60:], 0.5)
+    # scikit-learn's iteration stops early and leaves the far end of the chain empty.
+    iterated = estimator(kernel="knn", n_neighbors=3, max_iter=30).fit(X, y, graph=graph)
+    assert iterated.unreached_[:60].sum() > 10
+
+
+def test_faiss_neighbours_match_scikit_learn():
+    from sklearn.neighbors import NearestNeighbors
+
+    X = np.random.default_rng(1).normal(size=(500, 16))
+    expected = NearestNeighbors(n_neighbors=8).fit(X).kneighbors(X, return_distance=False)
+    for backend in ("flat", "hnsw"):
+        graph = build_knn_graph(X, 8, backend=backend)
+        found = graph.affinity.tolil().rows
+        overlap = np.mean([len(set(f) & set(e)) / 8 for f, e in zip(found, expected)])
+        assert overlap >= (1.0 if backend == "flat" else 0.98)
+    assert graph.recall >= 0.98 and graph.backend == "hnsw"
+    sklearn_graph = build_graph(X, "knn", n_neighbors=8)
+    flat = build_knn_graph(X, 8, backend="flat")
+    assert (sklearn_graph.affinity != flat.affinity).nnz == 0
+
+
+def test_knn_graph_options():
+    X = np.random.default_rng(2).normal(size=(200, 5))
+    directed = build_knn_graph(X, 5, backend="flat")
+    symmetric = build_knn_graph(X, 5, backend="flat", symmetric=True)
+    assert (symmetric.affinity != symmetric.affinity.T).nnz == 0
+    assert (directed.affinity != directed.affinity.T).nnz > 0
+    weighted = build_knn_graph(X, 5, backend="flat", weights="rbf")
+    assert weighted.affinity.max() == 1.0 and 0 < weighted.affinity.data.min() < 1
+    assert sparse.issparse(weighted.affinity) and weighted.affinity.nnz == 200 * 5
+    assert build_knn_graph(X, 5, backend="auto").backend == "flat"
+    with pytest.raises(ValueError, match="graph backend"):
+        build_knn_graph(X, 5, backend="annoy")
+
+
+def test_dense_rbf_refused_above_the_memory_limit():
+    from activeprop.graph import validate_kernel_params
+
+    with pytest.raises(ValueError, match="--kernel knn"):
+        validate_kernel_params("rbf", 0.25, 7, 70_000)
