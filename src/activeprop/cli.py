@@ -132,6 +132,95 @@ def compare(
         print("Wrote " + ", ".join(str(path) for path in written))
 
 
+PROJECT = typer.Option(..., help="the project directory")
+
+
+@app.command()
+def init(
+    project: Path = PROJECT,
+    dataset: str = typer.Option(..., help="digits, digits-aug:N[:SIZE], FILE.npz, FILE.csv or "
+                                          "a folder of images (one subfolder per class)"),
+    label_column: str = LABEL_COLUMN,
+    image_size: int = typer.Option(16, help="image folders: features are the grayscale "
+                                            "pixels resized to SIZE x SIZE"),
+    strategy: str = typer.Option(None, help="query strategy (default: margin)"),
+    model: str = typer.Option(None, help="spreading or propagation (default: spreading)"),
+    kernel: str = typer.Option(None, help="knn (default) or rbf"),
+    neighbors: int = typer.Option(None, help="knn neighbours (default 10)"),
+    gamma: float = typer.Option(None, help="rbf width"),
+    alpha: float = typer.Option(None, help="spreading clamping factor (default 0.2)"),
+):
+    """Create a labeling project (a directory with a SQLite store) from a dataset."""
+    from .labeling import init_project
+
+    store = init_project(project, dataset, label_column=label_column, image_size=image_size,
+                         strategy=strategy, model=model, kernel=kernel, n_neighbors=neighbors,
+                         gamma=gamma, alpha=alpha)
+    print(f"Created project {project}: {store.n_items()} items, classes "
+          f"{', '.join(store.class_names)}. Next: activeprop serve --project {project}")
+
+
+@app.command()
+def serve(
+    project: Path = PROJECT,
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+    no_browser: bool = typer.Option(False, "--no-browser", help="do not open a browser"),
+    token: str = typer.Option(None, help="required on every request; generated when binding "
+                                         "an address other than localhost"),
+):
+    """Label in the browser: the page refits after every label."""
+    import secrets
+    import webbrowser
+
+    import uvicorn
+
+    from .labeling import LabelingSession
+    from .web.app import create_app
+
+    if host not in LOCAL_HOSTS and not token:
+        token = secrets.token_urlsafe(18)
+    session = LabelingSession(project)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
+    url += f"?token={token}" if token else ""
+    print(f"activeprop labeler for {project}: {url}", flush=True)
+    if not no_browser:
+        webbrowser.open(url)
+    uvicorn.run(create_app(session, token), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def label(
+    project: Path = PROJECT,
+    annotator: str = typer.Option("terminal", help="your name in the label log"),
+):
+    """Label in the terminal: one key per item (s skip, u undo, q quit)."""
+    from . import terminal
+    from .labeling import LabelingSession
+
+    terminal.run(LabelingSession(project), annotator)
+
+
+@app.command()
+def export(
+    project: Path = PROJECT,
+    format: str = typer.Option("csv", help="csv, jsonl or npz"),  # noqa: A002
+    out: Path = typer.Option(..., help="file to write"),
+    min_confidence: float = typer.Option(0.0, help="leave out propagated labels less "
+                                                   "confident than this"),
+):
+    """Write every item with its final label, source, confidence and human label events."""
+    from .labeling import LabelingSession
+
+    session = LabelingSession(project)
+    data = session.export(format, min_confidence)
+    out.write_bytes(data)
+    print(f"Wrote {out} ({len(session.export_rows(min_confidence))} items)")
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 def _split(names: str) -> list[str]:
     return [name.strip() for name in names.split(",") if name.strip()]
 

@@ -6,7 +6,10 @@ Specs understood by :func:`load_pool`:
 * ``digits-aug:N[:SIZE]``: N digits made by small random affine distortions and noise,
   ``SIZE`` x ``SIZE`` pixels (default 8; 28 gives the MNIST shape), deterministic;
 * ``path.npz``: arrays ``X`` (n, d), optional ``y`` (n,) and ``images`` (n, h, w);
-* ``path.csv``: a header row, one label column (``label_column``), numeric features.
+* ``path.csv``: a header row, one label column (``label_column``), numeric features;
+* ``path/to/folder``: PNG/JPEG images, one subfolder per class (its name is the class), or
+  directly in the folder (unlabeled); features are the grayscale pixels resized to
+  ``image_size`` x ``image_size``, scaled to [0, 1].
 """
 
 from __future__ import annotations
@@ -94,8 +97,14 @@ def validate_arrays(X, y, images=None) -> None:
                          f"items, got {images.shape}")
 
 
-def load_pool(spec: str, *, label_column: str | None = None) -> Pool:
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+DISPLAY_SIZE = 64
+
+
+def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 16) -> Pool:
     """Load a dataset spec (see the module docstring) as a :class:`Pool`."""
+    if Path(spec).is_dir():
+        return _image_folder(Path(spec), image_size)
     if spec == "digits":
         return _digits()
     if spec.startswith("digits-aug:"):
@@ -106,7 +115,34 @@ def load_pool(spec: str, *, label_column: str | None = None) -> Pool:
             raise ValueError(f"dataset file {spec!r} does not exist or is not a file")
         return _npz(path) if path.suffix.lower() == ".npz" else _csv(path, label_column)
     raise ValueError(f"unknown dataset {spec!r}; allowed: digits, digits-aug:N[:SIZE], "
-                     "a .npz file or a .csv file")
+                     "a .npz file, a .csv file or a folder of images")
+
+
+def _image_folder(folder: Path, image_size: int) -> Pool:
+    """Images in class subfolders (labeled) or loose in ``folder`` (unlabeled)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not 2 <= image_size <= 256:
+        raise ValueError(f"image size must be from 2 to 256 pixels, got {image_size}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = [p for p in files if len(p.relative_to(folder).parts) <= 2]
+    if not files:
+        raise ValueError(f"{folder} holds no PNG or JPEG images (directly or in one "
+                         "subfolder per class)")
+    classes = sorted({p.parent.name for p in files if p.parent != folder})
+    features, display = [], []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                gray = image.convert("L")
+                features.append(np.asarray(gray.resize((image_size, image_size)), np.float64))
+                display.append(np.asarray(gray.resize((DISPLAY_SIZE, DISPLAY_SIZE)), np.float32))
+        except (OSError, UnidentifiedImageError) as error:
+            raise ValueError(f"cannot read image {path} ({error})") from None
+    y = np.array([classes.index(p.parent.name) if p.parent != folder else UNLABELED
+                  for p in files], dtype=np.int64)
+    X = np.stack(features).reshape(len(files), -1) / 255.0
+    return Pool(X, y, classes, np.stack(display) / 255.0, str(folder))
 
 
 def _digits() -> Pool:

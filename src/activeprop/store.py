@@ -1,0 +1,268 @@
+"""The project store: one SQLite database (WAL mode) per labeling project.
+
+Tables:
+
+* ``meta``: settings of the project (dataset, class names, model settings), JSON values;
+* ``items``: the pool (features, an image for display, the ground truth when known);
+* ``label_events``: an append-only log of what people did. A label, a relabel and an undo
+  are each a new row; nothing is updated or deleted, so no label is ever lost;
+* ``rounds``: one row per model refit (version, number of labels, estimated accuracy);
+* ``predictions``: the latest prediction and confidence of every item (a cache);
+* ``leases``: items handed to a client for labeling, so two people get different items.
+
+Every write commits before it returns, with ``synchronous=FULL``: a label that the page or
+the terminal has shown as saved survives the process being killed at any moment.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import Pool
+
+DATABASE = "project.db"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY, features BLOB NOT NULL, image BLOB, truth INTEGER);
+CREATE TABLE IF NOT EXISTS label_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    kind TEXT NOT NULL CHECK (kind IN ('label', 'undo')),
+    label INTEGER,
+    undoes INTEGER REFERENCES label_events(id),
+    annotator TEXT NOT NULL,
+    created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS label_events_item ON label_events(item_id);
+CREATE TABLE IF NOT EXISTS rounds (
+    model_version INTEGER PRIMARY KEY, created REAL NOT NULL, n_labeled INTEGER NOT NULL,
+    queried TEXT NOT NULL, metrics TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS predictions (
+    item_id INTEGER PRIMARY KEY REFERENCES items(id), label INTEGER NOT NULL,
+    confidence REAL NOT NULL, model_version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (
+    item_id INTEGER PRIMARY KEY REFERENCES items(id), client TEXT NOT NULL,
+    expires REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    """One row of the label log."""
+
+    id: int
+    item_id: int
+    kind: str
+    label: int | None
+    undoes: int | None
+    annotator: str
+    created: float
+
+
+class ProjectStore:
+    """Read and append to one project's database. Thread-safe for one process."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        path = self.directory / DATABASE
+        if not path.is_file():
+            raise ValueError(f"{self.directory} is not an activeprop project (no {DATABASE}); "
+                             "create one with: activeprop init --project DIR --dataset SPEC")
+        self.connection = _connect(path)
+
+    # ------------------------------------------------------------------ creation
+
+    @classmethod
+    def create(cls, directory: str | Path, pool: Pool, settings: dict) -> "ProjectStore":
+        """Create a project directory holding ``pool`` and the model ``settings``."""
+        directory = Path(directory)
+        if (directory / DATABASE).exists():
+            raise ValueError(f"{directory} already holds a project; choose another --project "
+                             "directory (nothing was changed)")
+        directory.mkdir(parents=True, exist_ok=True)
+        connection = _connect(directory / DATABASE)
+        with connection:
+            connection.executescript(SCHEMA)
+            meta = {"class_names": pool.class_names, "dataset": pool.name,
+                    "n_features": int(pool.X.shape[1]), "settings": settings,
+                    "image_shape": None if pool.images is None else list(pool.images.shape[1:]),
+                    "created": time.time()}
+            connection.executemany("INSERT INTO meta VALUES (?, ?)",
+                                   [(k, json.dumps(v)) for k, v in meta.items()])
+            images = pool.images.astype(np.float32) if pool.images is not None else None
+            connection.executemany(
+                "INSERT INTO items (id, features, image, truth) VALUES (?, ?, ?, ?)",
+                ((i, pool.X[i].astype(np.float64).tobytes(),
+                  None if images is None else images[i].tobytes(),
+                  None if pool.y[i] < 0 else int(pool.y[i])) for i in range(len(pool))))
+        connection.close()
+        return cls(directory)
+
+    # ------------------------------------------------------------------ reading
+
+    def meta(self, key: str):
+        """A project setting."""
+        row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value) -> None:
+        """Store a project setting (JSON-serialisable)."""
+        with self._transaction() as cursor:
+            cursor.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    @property
+    def class_names(self) -> list[str]:
+        """The classes a label can take, in index order."""
+        return self.meta("class_names")
+
+    def n_items(self) -> int:
+        """Pool size."""
+        return self.connection.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+
+    def load_pool(self) -> Pool:
+        """The pool as stored: features, ground truth (-1 unknown), images."""
+        rows = self.connection.execute(
+            "SELECT features, image, truth FROM items ORDER BY id").fetchall()
+        X = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float64)
+        X = X.reshape(len(rows), self.meta("n_features")).copy()
+        y = np.array([-1 if r[2] is None else r[2] for r in rows], dtype=np.int64)
+        shape = self.meta("image_shape")
+        images = None
+        if shape is not None:
+            images = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            images = images.reshape(len(rows), *shape).copy()
+        return Pool(X, y, self.class_names, images, self.meta("dataset"))
+
+    def image(self, item_id: int) -> np.ndarray | None:
+        """The display image of one item, or None when the pool has no images."""
+        row = self.connection.execute("SELECT image FROM items WHERE id = ?",
+                                      (item_id,)).fetchone()
+        shape = self.meta("image_shape")
+        if row is None or row[0] is None or shape is None:
+            return None
+        return np.frombuffer(row[0], dtype=np.float32).reshape(shape)
+
+    def has_item(self, item_id: int) -> bool:
+        """Whether ``item_id`` is in the pool."""
+        return self.connection.execute("SELECT 1 FROM items WHERE id = ?",
+                                       (item_id,)).fetchone() is not None
+
+    def events(self, item_id: int | None = None) -> list[LabelEvent]:
+        """The label log, oldest first (of one item when ``item_id`` is given)."""
+        query = "SELECT id, item_id, kind, label, undoes, annotator, created FROM label_events"
+        rows = (self.connection.execute(query + " WHERE item_id = ? ORDER BY id", (item_id,))
+                if item_id is not None else self.connection.execute(query + " ORDER BY id"))
+        return [LabelEvent(*row) for row in rows]
+
+    def current_labels(self) -> dict[int, int]:
+        """Each labeled item's label: its latest label event that was not undone."""
+        events = self.events()
+        undone = {e.undoes for e in events if e.kind == "undo"}
+        labels: dict[int, int] = {}
+        for event in events:
+            if event.kind == "label" and event.id not in undone:
+                labels[event.item_id] = event.label
+        # An item whose every label was undone is unlabeled again.
+        return labels
+
+    def rounds(self) -> list[dict]:
+        """Every refit: model version, labels, metrics; oldest first."""
+        rows = self.connection.execute(
+            "SELECT model_version, created, n_labeled, queried, metrics FROM rounds "
+            "ORDER BY model_version")
+        return [{"model_version": v, "created": c, "n_labeled": n, "queried": json.loads(q),
+                 **json.loads(m)} for v, c, n, q, m in rows]
+
+    def predictions(self) -> dict[int, tuple[int, float]]:
+        """Latest prediction and confidence per item."""
+        rows = self.connection.execute("SELECT item_id, label, confidence FROM predictions")
+        return {item: (label, confidence) for item, label, confidence in rows}
+
+    # ------------------------------------------------------------------ writing
+
+    def add_label(self, item_id: int, label: int, annotator: str) -> LabelEvent:
+        """Append a label event; committed to disk before this returns."""
+        return self._append(item_id, "label", label, None, annotator)
+
+    def undo_last(self, annotator: str) -> LabelEvent | None:
+        """Append an undo of ``annotator``'s latest label still in effect; None if none."""
+        events = self.events()
+        undone = {e.undoes for e in events if e.kind == "undo"}
+        for event in reversed(events):
+            if event.kind == "label" and event.annotator == annotator and event.id not in undone:
+                return self._append(event.item_id, "undo", None, event.id, annotator)
+        return None
+
+    def _append(self, item_id, kind, label, undoes, annotator) -> LabelEvent:
+        created = time.time()
+        with self._transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO label_events (item_id, kind, label, undoes, annotator, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (item_id, kind, label, undoes, annotator, created))
+            event_id = cursor.lastrowid
+        return LabelEvent(event_id, item_id, kind, label, undoes, annotator, created)
+
+    def record_round(self, model_version: int, n_labeled: int, queried: list[int],
+                     metrics: dict, predictions: np.ndarray, confidence: np.ndarray) -> None:
+        """Store a refit and replace the predictions cache."""
+        with self._transaction() as cursor:
+            cursor.execute("INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?)",
+                           (model_version, time.time(), n_labeled, json.dumps(queried),
+                            json.dumps(metrics)))
+            cursor.execute("DELETE FROM predictions")
+            cursor.executemany(
+                "INSERT INTO predictions VALUES (?, ?, ?, ?)",
+                zip(range(len(predictions)), predictions.tolist(), confidence.tolist(),
+                    [model_version] * len(predictions)))
+
+    def lease(self, item_ids: list[int], client: str, seconds: float) -> None:
+        """Hand items to ``client`` until ``seconds`` from now."""
+        expires = time.time() + seconds
+        with self._transaction() as cursor:
+            cursor.executemany("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
+                               [(item, client, expires) for item in item_ids])
+
+    def leased_to_others(self, client: str) -> set[int]:
+        """Items another client holds an unexpired lease on."""
+        rows = self.connection.execute(
+            "SELECT item_id FROM leases WHERE client != ? AND expires > ?", (client, time.time()))
+        return {row[0] for row in rows}
+
+    def release(self, item_id: int) -> None:
+        """End the lease on an item (it was labeled)."""
+        with self._transaction() as cursor:
+            cursor.execute("DELETE FROM leases WHERE item_id = ?", (item_id,))
+
+    @contextmanager
+    def _transaction(self):
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            yield cursor
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.connection.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                 timeout=30)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    return connection

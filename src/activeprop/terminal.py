@@ -1,0 +1,107 @@
+"""The terminal labeler: the labeling loop without a GUI (works over SSH).
+
+Each queued item is drawn with Unicode block characters, the model's guess shown as a
+hint, and one key answers: a class key, ``s`` skip, ``u`` undo, ``q`` quit. It uses the
+same project store as the browser, so a person can switch between the two.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, TextIO
+
+import numpy as np
+
+from .labeling import LabelingSession
+
+SHADES = " ░▒▓█"
+MAX_DRAWN = 16  # larger images are averaged down to at most 16 x 16 cells
+
+
+def draw(image: np.ndarray, high: float) -> str:
+    """An image as lines of shade characters, two per pixel so it keeps its aspect."""
+    factor = int(np.ceil(max(image.shape) / MAX_DRAWN))
+    if factor > 1:
+        rows, cols = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+        image = image[:rows, :cols].reshape(rows // factor, factor, cols // factor, factor)
+        image = image.mean(axis=(1, 3))
+    levels = np.clip(np.rint(image / (high or 1.0) * (len(SHADES) - 1)), 0, len(SHADES) - 1)
+    return "\n".join("".join(SHADES[int(v)] * 2 for v in row) for row in levels)
+
+
+def read_key(stream: TextIO) -> str:
+    """One key press from a terminal, or one line from a pipe."""
+    if not stream.isatty():
+        line = stream.readline()
+        return "q" if line == "" else line.strip()
+    import termios
+    import tty
+
+    descriptor = stream.fileno()
+    saved = termios.tcgetattr(descriptor)
+    try:
+        tty.setcbreak(descriptor)
+        key = stream.read(1)
+    finally:
+        termios.tcsetattr(descriptor, termios.TCSADRAIN, saved)
+    return "q" if key in ("\x03", "\x04") else key  # Ctrl+C, Ctrl+D
+
+
+def key_map(class_names: list[str]) -> dict[str, str]:
+    """Which key labels which class: the names themselves when they are single
+    characters (digits: 0-9), else 1-9 then 0 for the first ten classes."""
+    if all(len(name) == 1 and name not in "squ" for name in class_names):
+        return {name: name for name in class_names}
+    return {str((i + 1) % 10): name for i, name in enumerate(class_names[:10])}
+
+
+def run(session: LabelingSession, annotator: str = "terminal", stdin: TextIO = sys.stdin,
+        write: Callable[[str], None] = print) -> int:
+    """Label until the queue is empty or the person quits; returns how many were saved."""
+    keys = key_map(session.class_names)
+    style = session.store.meta("image_style") or {}
+    skipped: set[int] = set()
+    saved = 0
+    while True:
+        queue = session.queue(1, client=annotator, skip=sorted(skipped))
+        if not queue:
+            write("Nothing left to label.")
+            return saved
+        item = queue[0]
+        write(_screen(session, item, style, keys))
+        key = read_key(stdin)
+        if key == "q":
+            write(f"Bye: {saved} labels saved this session.")
+            return saved
+        if key == "s":
+            skipped.add(item.id)
+        elif key == "u":
+            done = session.undo(annotator)
+            write("Nothing to undo." if done is None else f"Undone: item #{done['item_id']}.")
+        elif key in keys or (len(keys) < len(session.class_names) and key in session.class_names):
+            result = session.add_label(item.id, keys.get(key, key), annotator)
+            saved += 1
+            write(f"Saved: #{item.id} is {result['label']!r} (model v{result['model_version']}).")
+        else:
+            write(f"Unknown key {key!r}: use {'/'.join(keys)}, s, u or q.")
+
+
+def _screen(session: LabelingSession, item, style: dict, keys: dict[str, str]) -> str:
+    state = session.state()
+    curve = state["curve"]
+    accuracy = f" · est. accuracy {curve[-1]['accuracy']:.1%}" if curve else ""
+    image = session.store.image(item.id)
+    picture = draw(image, style.get("max", float(image.max()))) if image is not None else \
+        "(no image)"
+    guess = "no guess yet" if item.prediction is None else \
+        f"model's guess: {item.prediction} ({item.confidence:.0%})"
+    legend = "  ".join(f"{key}={name}" for key, name in keys.items() if key != name)
+    return "\n".join([
+        "",
+        f"item #{item.id} · labeled {state['n_labeled']}/{state['pool_size']} · "
+        f"model v{state['model_version']}{accuracy}",
+        picture,
+        guess,
+        (legend + "\n" if legend else "") +
+        f"label [{'/'.join(keys)}], s skip, u undo, q quit: ",
+    ])

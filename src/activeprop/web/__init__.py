@@ -1,0 +1,1 @@
+"""The browser labeler (FastAPI app, page and static files)."""

@@ -1,0 +1,203 @@
+"""The browser labeler: a FastAPI app over a :class:`~activeprop.labeling.LabelingSession`.
+
+The app holds no labeling logic: every route validates its input and calls the session.
+Errors a client can cause get a 4xx with a one-line ``detail``: an unknown item is 404, a
+label that is not a class of the project 422, a malformed request 422, a missing token 401.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from ..labeling import LabelingSession
+
+HERE = Path(__file__).parent
+MAX_ITEM_ID = 2**53  # item ids are pool positions; anything larger is unknown, not an error
+ItemId = Annotated[int, PathParam(ge=0, le=MAX_ITEM_ID, description="the item's pool position")]
+Client = Annotated[str, Query(min_length=1, max_length=100, description="who is labeling")]
+
+
+class LabelIn(BaseModel):
+    """A human label for one item."""
+
+    item_id: int = Field(ge=0, le=MAX_ITEM_ID)
+    label: int | str = Field(description="a class name, or a class index")
+    annotator: str = Field("default", min_length=1, max_length=100)
+
+
+class UndoIn(BaseModel):
+    """Whose latest label to undo."""
+
+    annotator: str = Field("default", min_length=1, max_length=100)
+
+
+class QueueEntry(BaseModel):
+    id: int
+    prediction: str | None
+    confidence: float
+
+
+class QueueOut(BaseModel):
+    items: list[QueueEntry]
+    model_version: int
+
+
+class LabelOut(BaseModel):
+    event_id: int
+    item_id: int
+    label: str
+    second_opinion: bool
+    model_version: int
+
+
+class CurrentLabel(BaseModel):
+    item_id: int
+    label: str
+
+
+class LabelsOut(BaseModel):
+    labels: list[CurrentLabel]
+
+
+class UndoOut(BaseModel):
+    event_id: int
+    item_id: int
+    label: str | None
+    model_version: int
+
+
+def create_app(session: LabelingSession, token: str | None = None) -> FastAPI:
+    """The app for one open project. With ``token``, every request must carry it
+    (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``)."""
+    app = FastAPI(title="activeprop labeler", version="1",
+                  description="Label a pool with active learning and label spreading.")
+    app.state.session = session
+    _add_token_check(app, token)
+    _add_error_handlers(app)
+    _add_api(app, session)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(HERE / "templates" / "index.html")
+
+    return app
+
+
+def _add_api(app: FastAPI, session: LabelingSession) -> None:
+    @app.get("/api/state")
+    def state() -> dict:
+        """Pool size, labels so far, model version, classes and the learning curve."""
+        return session.state()
+
+    @app.get("/api/queue", response_model=QueueOut)
+    def queue(n: Annotated[int, Query(ge=1, le=100)] = 5, client: Client = "default",
+              skip: Annotated[list[int], Query(max_length=1000)] = []):  # noqa: B006
+        """The next items to label, leased to ``client`` so others get different ones."""
+        items = session.queue(n, client, skip)
+        return {"items": [vars(item) for item in items], "model_version": session.model_version}
+
+    @app.post("/api/labels", status_code=201, response_model=LabelOut,
+              responses={404: {"description": "no such item"},
+                         422: {"description": "not a class of the project"}})
+    def add_label(body: LabelIn):
+        """Save a label (committed to disk before the answer), then refit the model."""
+        return session.add_label(body.item_id, body.label, body.annotator)
+
+    @app.get("/api/labels", response_model=LabelsOut)
+    def labels():
+        """The current human label of every labeled item."""
+        current = session.store.current_labels()
+        return {"labels": [{"item_id": item, "label": session.class_names[label]}
+                           for item, label in sorted(current.items())]}
+
+    @app.post("/api/undo", response_model=UndoOut,
+              responses={409: {"description": "nothing to undo"}})
+    def undo(body: Annotated[UndoIn, Body()] = UndoIn()):
+        """Undo the annotator's latest label (recorded as a new event)."""
+        done = session.undo(body.annotator)
+        if done is None:
+            raise HTTPException(409, f"{body.annotator!r} has no label to undo")
+        return done
+
+    @app.get("/api/items")
+    def items(label: Annotated[str | None, Query(max_length=200)] = None,
+              min_confidence: Annotated[float, Query(ge=0, le=1)] = 0.0,
+              max_confidence: Annotated[float, Query(ge=0, le=1)] = 1.0,
+              offset: Annotated[int, Query(ge=0, le=MAX_ITEM_ID)] = 0,
+              limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict:
+        """The pool overview: every item's final label, confidence and source."""
+        return session.items(label, min_confidence, max_confidence, offset, limit)
+
+    @app.get("/api/items/{item_id}", responses={404: {"description": "no such item"}})
+    def item(item_id: ItemId) -> dict:
+        """One item: prediction, confidence, human label and its label events."""
+        return session.item(item_id)
+
+    @app.get("/api/items/{item_id}/image", response_class=Response,
+             responses={200: {"content": {"image/png": {}}}, 404: {"description": "no image"}})
+    def image(item_id: ItemId):
+        """The item's picture as PNG."""
+        session._check_item(item_id)
+        picture = session.store.image(item_id)
+        if picture is None:
+            raise HTTPException(404, "this project has no images")
+        return Response(_png(picture, session.store.meta("image_style")), media_type="image/png")
+
+    @app.get("/api/export", response_class=Response,
+             responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}})
+    def export(format: Literal["csv", "jsonl"] = "csv",  # noqa: A002 - the API's word
+               min_confidence: Annotated[float, Query(ge=0, le=1)] = 0.0):
+        """Every item with its final label, source, confidence and human label events."""
+        media = {"csv": "text/csv", "jsonl": "application/x-ndjson"}[format]
+        return Response(session.export(format, min_confidence), media_type=media,
+                        headers={"Content-Disposition": f"attachment; filename=labels.{format}"})
+
+
+def _png(picture: np.ndarray, style: dict | None) -> bytes:
+    from PIL import Image
+
+    style = style or {}
+    scaled = np.clip(picture / (style.get("max") or 1.0), 0, 1)
+    if style.get("invert"):
+        scaled = 1 - scaled
+    buffer = io.BytesIO()
+    Image.fromarray((scaled * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _add_token_check(app: FastAPI, token: str | None) -> None:
+    if token is None:
+        return
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next):
+        given = request.query_params.get("token") or ""
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            given = header[7:]
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return JSONResponse({"detail": "missing or wrong token: open the URL the server "
+                                           "printed, or send Authorization: Bearer TOKEN"},
+                                status_code=401)
+        return await call_next(request)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LookupError)
+    async def not_found(request: Request, error: LookupError):
+        return JSONResponse({"detail": str(error).strip("'\"")}, status_code=404)
+
+    @app.exception_handler(ValueError)
+    async def invalid(request: Request, error: ValueError):
+        return JSONResponse({"detail": str(error)}, status_code=422)

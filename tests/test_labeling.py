@@ -1,0 +1,126 @@
+"""The labeling session: queue, leases, labels, undo, export, terminal loop."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from activeprop import terminal
+from activeprop.labeling import LabelingSession, init_project
+
+
+@pytest.fixture
+def session(tmp_path):
+    init_project(tmp_path / "p", "digits")
+    return LabelingSession(tmp_path / "p")
+
+
+def test_queue_leases_items_to_one_client(session):
+    first = [item.id for item in session.queue(5, client="ann")]
+    second = [item.id for item in session.queue(5, client="bob")]
+    assert len(first) == 5 and len(second) == 5 and not set(first) & set(second)
+    assert [item.id for item in session.queue(5, client="ann")] == first  # same client: same
+
+
+def test_labels_refit_and_resume_after_reopening(session, tmp_path):
+    truth = session.pool.y
+    for item in range(30):
+        session.add_label(item, int(truth[item]), "ann")
+    version = session.model_version
+    assert version == 30 and session.n_labeled == 30
+    assert session.curve[-1]["source"] == "ground truth" and session.curve[-1]["accuracy"] > 0.7
+    reopened = LabelingSession(tmp_path / "p")
+    assert reopened.n_labeled == 30 and reopened.model_version == version
+    np.testing.assert_array_equal(reopened.labels, session.labels)
+    assert reopened.curve == session.curve
+    # The reopened model is solved cold, the running one was warm-started label by label:
+    # the same solution up to the solver's tolerance.
+    same = np.argmax(reopened.proba, axis=1) == np.argmax(session.proba, axis=1)
+    assert same.mean() > 0.995
+
+
+def test_second_opinion_and_undo(session):
+    session.add_label(10, "3", "ann")
+    answer = session.add_label(10, "5", "bob")
+    assert answer["second_opinion"] is True
+    assert session.item(10)["label"] == "5" and len(session.item(10)["events"]) == 2
+    undone = session.undo("bob")
+    assert undone["item_id"] == 10 and undone["label"] == "3"
+    assert session.undo("bob") is None
+
+
+@pytest.mark.parametrize("bad,error", [("eleven", ValueError), (10, ValueError),
+                                       (True, ValueError)])
+def test_bad_labels(session, bad, error):
+    with pytest.raises(error, match="not a class"):
+        session.add_label(1, bad)
+
+
+def test_unknown_item(session):
+    with pytest.raises(LookupError, match="no item"):
+        session.add_label(5000, "1")
+
+
+def test_export_formats_and_threshold(session, tmp_path):
+    for item in range(20):
+        session.add_label(item, int(session.pool.y[item]))
+    rows = [json.loads(line) for line in session.export("jsonl").decode().splitlines()]
+    assert len(rows) == 1797
+    assert sum(r["source"] == "human" for r in rows) == 20
+    assert rows[0]["human_labels"][0]["kind"] == "label"
+    confident = session.export_rows(min_confidence=0.9)
+    assert 20 < len(confident) < 1797
+    assert all(r["confidence"] >= 0.9 for r in confident)
+    csv_text = session.export("csv").decode()
+    assert csv_text.splitlines()[0] == "id,label,source,confidence,human_labels"
+    (tmp_path / "e.npz").write_bytes(session.export("npz"))
+    archive = np.load(tmp_path / "e.npz")
+    assert len(archive["id"]) == 1797 and set(archive["source"]) == {"human", "propagated"}
+    with pytest.raises(ValueError, match="export format"):
+        session.export("xml")
+
+
+def test_terminal_loop(session):
+    lines = []
+    saved = terminal.run(session, "term", stdin=io.StringIO("3\ns\nu\n7\nx\nq\n"),
+                         write=lines.append)
+    text = "\n".join(lines)
+    assert saved == 2 and "Undone" in text and "Unknown key 'x'" in text
+    assert "█" in text or "▓" in text
+    assert session.n_labeled == 1
+
+
+def test_drawing_downsamples_large_images():
+    picture = terminal.draw(np.ones((64, 64)), 1.0)
+    assert picture.splitlines()[0] == "█" * 32 and len(picture.splitlines()) == 16
+
+
+def test_image_folder_project(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, level in (("cat", 40), ("dog", 200)):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = np.clip(rng.normal(level, 20, (20, 30)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "imgs" / "loose.jpg")
+    store = init_project(tmp_path / "p", str(tmp_path / "imgs"), image_size=8, n_neighbors=3)
+    pool = store.load_pool()
+    assert store.class_names == ["cat", "dog"] and pool.X.shape == (13, 64)
+    assert (pool.y == -1).sum() == 1 and pool.images.shape == (13, 64, 64)
+    session = LabelingSession(tmp_path / "p")
+    session.add_label(0, "cat")
+    session.add_label(6, "dog")
+    assert session.item(5)["prediction"] == "cat" and session.item(11)["prediction"] == "dog"
+
+
+def test_bad_image_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no PNG or JPEG"):
+        init_project(tmp_path / "p", str(tmp_path / "empty"))
+    (tmp_path / "broken" / "a").mkdir(parents=True)
+    (tmp_path / "broken" / "a" / "x.png").write_text("not an image")
+    with pytest.raises(ValueError, match="cannot read image"):
+        init_project(tmp_path / "p2", str(tmp_path / "broken"))

@@ -1,0 +1,176 @@
+"""The JSON API of the browser labeler (httpx through FastAPI's TestClient), its safety,
+a schemathesis run against /openapi.json, and a simulated annotator."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from activeprop.experiments import SimulationConfig, simulate
+from activeprop.labeling import LabelingSession, init_project
+from activeprop.web.app import create_app
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("web") / "digits"
+    init_project(directory, "digits")
+    return directory
+
+
+@pytest.fixture
+def client(tmp_path):
+    init_project(tmp_path / "p", "digits")
+    return TestClient(create_app(LabelingSession(tmp_path / "p")))
+
+
+def test_page_and_static_files(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "activeprop" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "activeprop labeler"
+
+
+def test_queue_label_undo_cycle(client):
+    queue = client.get("/api/queue", params={"n": 3, "client": "ann"}).json()
+    assert len(queue["items"]) == 3 and queue["model_version"] == 0
+    assert set(queue["items"][0]) == {"id", "prediction", "confidence"}
+    other = client.get("/api/queue", params={"n": 3, "client": "bob"}).json()
+    assert not {i["id"] for i in queue["items"]} & {i["id"] for i in other["items"]}
+    first = queue["items"][0]["id"]
+    saved = client.post("/api/labels", json={"item_id": first, "label": "4", "annotator": "ann"})
+    assert saved.status_code == 201 and saved.json()["model_version"] == 1
+    assert client.post("/api/labels", json={"item_id": 5, "label": 2}).status_code == 201
+    assert client.get("/api/labels").json() == {"labels": [{"item_id": 5, "label": "2"},
+                                                           {"item_id": first, "label": "4"}]}
+    undone = client.post("/api/undo", json={"annotator": "ann"})
+    assert undone.status_code == 200 and undone.json()["item_id"] == first
+    assert client.get("/api/labels").json()["labels"] == [{"item_id": 5, "label": "2"}]
+    assert client.post("/api/undo", json={"annotator": "ann"}).status_code == 409
+
+
+def test_second_opinion_is_kept(client):
+    client.post("/api/labels", json={"item_id": 9, "label": "1", "annotator": "ann"})
+    answer = client.post("/api/labels", json={"item_id": 9, "label": "7", "annotator": "bob"})
+    assert answer.json()["second_opinion"] is True
+    events = client.get("/api/items/9").json()["events"]
+    assert [(e["annotator"], e["label"]) for e in events] == [("ann", "1"), ("bob", "7")]
+
+
+def test_image_and_overview(client):
+    image = client.get("/api/items/3/image")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content[:8] == b"\x89PNG\r\n\x1a\n"
+    client.post("/api/labels", json={"item_id": 0, "label": "0"})
+    client.post("/api/labels", json={"item_id": 1, "label": "1"})
+    overview = client.get("/api/items", params={"label": "0", "min_confidence": 0.5}).json()
+    assert overview["total"] > 0 and all(i["label"] == "0" for i in overview["items"])
+
+
+@pytest.mark.parametrize("method,url,body,status,message", [
+    ("post", "/api/labels", {"item_id": 99999, "label": "1"}, 404, "no item"),
+    ("post", "/api/labels", {"item_id": 1, "label": "cat"}, 422, "not a class"),
+    ("post", "/api/labels", {"item_id": 1, "label": 10}, 422, "not a class"),
+    ("post", "/api/labels", {"item_id": "x", "label": "1"}, 422, ""),
+    ("post", "/api/labels", {"label": "1"}, 422, ""),
+    ("get", "/api/items/99999", None, 404, "no item"),
+    ("get", "/api/items/abc/image", None, 422, ""),
+    ("get", "/api/items/..%2F..%2Fetc%2Fpasswd/image", None, 404, ""),
+    ("get", "/api/queue?n=0", None, 422, ""),
+    ("get", "/api/export?format=xml", None, 422, ""),
+])
+def test_malformed_requests_get_clear_4xx(client, method, url, body, status, message):
+    response = getattr(client, method)(url, **({"json": body} if body is not None else {}))
+    assert response.status_code == status
+    assert message in json.dumps(response.json())
+
+
+def test_wrong_json_body(client):
+    response = client.post("/api/labels", content=b"{not json",
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_export_endpoint(client):
+    client.post("/api/labels", json={"item_id": 0, "label": "0"})
+    client.post("/api/labels", json={"item_id": 1, "label": "1"})
+    rows = list(csv.DictReader(io.StringIO(client.get("/api/export?format=csv").text)))
+    assert len(rows) == 1797 and rows[0]["source"] == "human"
+    lines = client.get("/api/export", params={"format": "jsonl", "min_confidence": 0.99}).text
+    assert all(json.loads(line)["confidence"] >= 0.99 for line in lines.splitlines())
+
+
+def test_token_is_required_on_every_request(tmp_path):
+    init_project(tmp_path / "p", "digits-aug:200")
+    app = create_app(LabelingSession(tmp_path / "p"), token="s3cret")
+    client = TestClient(app)
+    for url in ("/", "/api/state", "/api/items/1/image", "/openapi.json"):
+        assert client.get(url).status_code == 401
+    assert client.get("/api/state", params={"token": "s3cret"}).status_code == 200
+    assert client.get("/api/state", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/api/state", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_simulated_annotator_reaches_simulate_accuracy(tmp_path):
+    """Label 100 digits through the API with their true labels, then check the exported
+    propagated labels are as accurate as `activeprop simulate` with the same settings."""
+    init_project(tmp_path / "p", "digits")
+    session = LabelingSession(tmp_path / "p")
+    client = TestClient(create_app(session))
+    truth = session.pool.y
+    first = []
+    while len(first) < 100:
+        for item in client.get("/api/queue", params={"n": 1, "client": "sim"}).json()["items"]:
+            first.append(item["id"])
+            assert client.post("/api/labels", json={"item_id": item["id"],
+                                                    "label": int(truth[item["id"]])}).status_code == 201
+    rows = [json.loads(line) for line in client.get("/api/export?format=jsonl").text.splitlines()]
+    propagated = [r for r in rows if r["source"] == "propagated"]
+    accuracy = np.mean([r["label"] == str(truth[r["id"]]) for r in propagated])
+    # The same settings in simulate: the labeler's model and strategy, one label per round.
+    settings_ = session.settings
+    config = SimulationConfig(subset=0, initial=1, rounds=100, batch=1, seed=0,
+                              strategy=settings_["strategy"], kernel=settings_["kernel"],
+                              n_neighbors=settings_["n_neighbors"], alpha=settings_["alpha"],
+                              max_iter=settings_["max_iter"], solver=settings_["solver"])
+    simulated = simulate(config).rounds[-1].accuracy
+    assert accuracy > 0.9
+    assert abs(accuracy - simulated) < 0.03, (accuracy, simulated)
+
+
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(project):
+    return create_app(LabelingSession(project))
+
+
+@pytest.mark.parametrize("operation", [
+    ("GET", "/api/state"), ("GET", "/api/queue"), ("POST", "/api/labels"),
+    ("GET", "/api/labels"), ("POST", "/api/undo"), ("GET", "/api/items"),
+    ("GET", "/api/items/{item_id}"), ("GET", "/api/items/{item_id}/image"),
+    ("GET", "/api/export"),
+])
+def test_schemathesis_finds_no_server_error(fuzz_app, operation):
+    api = schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
+    method, path = operation
+    strategy = api[path][method].as_strategy()
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given_case(strategy)
+    def check(case):
+        case.call_and_validate(checks=[not_a_server_error])
+
+    check()
+
+
+def given_case(strategy):
+    from hypothesis import given
+
+    return given(case=strategy)
