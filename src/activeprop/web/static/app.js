@@ -125,7 +125,8 @@ function skip() {
   loadQueue();
 }
 
-async function refresh() { await Promise.all([loadQueue(), loadState(), loadOverview()]); }
+// The state first: it carries the class names that the queue and overview are drawn with.
+async function refresh() { await loadState(); await Promise.all([loadQueue(), loadOverview()]); }
 
 document.addEventListener("keydown", (event) => {
   if ($("item-dialog").open || event.target.tagName === "INPUT" || event.target.tagName === "SELECT") return;
