@@ -1,7 +1,7 @@
 """One system on one pool size; prints one JSON line. Run by bench_scale.py, one process per
 configuration so that peak memory is measured per configuration.
 
-Usage: python bench/scale_worker.py {activeprop|sklearn} DATASET KERNEL ROUNDS
+Usage: python bench/scale_worker.py {activeprop|sklearn} DATASET KERNEL ROUNDS [ALPHA]
 """
 
 import json
@@ -23,9 +23,9 @@ def peak_megabytes() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_activeprop(pool, kernel: str, rounds: int) -> dict:
+def run_activeprop(pool, kernel: str, rounds: int, alpha: float) -> dict:
     config = SimulationConfig(kernel=kernel, n_neighbors=NEIGHBORS, gamma=GAMMA, solver="cg",
-                              max_iter=200)
+                              max_iter=500, alpha=alpha, rtol=1e-4)
     model = config.model_for(pool)
     graph = model.build_graph()
     labels = np.full(len(pool), -1)
@@ -47,7 +47,7 @@ def run_activeprop(pool, kernel: str, rounds: int) -> dict:
             "accuracy_at_100": accuracy, "unreached": int(model.unreached_.sum())}
 
 
-def run_sklearn(pool, kernel: str, rounds: int) -> dict:
+def run_sklearn(pool, kernel: str, rounds: int, alpha: float) -> dict:
     from sklearn.semi_supervised import LabelSpreading
 
     y = np.full(len(pool), -1)
@@ -57,7 +57,8 @@ def run_sklearn(pool, kernel: str, rounds: int) -> dict:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = LabelSpreading(kernel=kernel, gamma=GAMMA, n_neighbors=NEIGHBORS)
+            model = LabelSpreading(kernel=kernel, gamma=GAMMA, n_neighbors=NEIGHBORS,
+                                   alpha=alpha)
             model.fit(pool.X, y)
         seconds.append(time.perf_counter() - start)
     unlabeled = y == -1
@@ -69,9 +70,10 @@ def run_sklearn(pool, kernel: str, rounds: int) -> dict:
 
 if __name__ == "__main__":
     system, dataset, kernel, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    alpha = float(sys.argv[5]) if len(sys.argv) > 5 else 0.2
     pool = prepare_pool(SimulationConfig(dataset=dataset, subset=0, initial=INITIAL))
     runner = run_activeprop if system == "activeprop" else run_sklearn
-    result = runner(pool, kernel, rounds)
-    result.update(system=system, dataset=dataset, kernel=kernel, n_items=len(pool),
+    result = runner(pool, kernel, rounds, alpha)
+    result.update(system=system, dataset=dataset, kernel=kernel, alpha=alpha, n_items=len(pool),
                   n_features=pool.X.shape[1], peak_mb=peak_megabytes())
     print(json.dumps(result))

@@ -138,7 +138,8 @@ def test_simulated_annotator_reaches_simulate_accuracy(tmp_path):
     config = SimulationConfig(subset=0, initial=1, rounds=100, batch=1, seed=0,
                               strategy=settings_["strategy"], kernel=settings_["kernel"],
                               n_neighbors=settings_["n_neighbors"], alpha=settings_["alpha"],
-                              max_iter=settings_["max_iter"], solver=settings_["solver"])
+                              max_iter=settings_["max_iter"], solver=settings_["solver"],
+                              rtol=settings_["rtol"])
     simulated = simulate(config).rounds[-1].accuracy
     assert accuracy > 0.9
     assert abs(accuracy - simulated) < 0.03, (accuracy, simulated)

@@ -148,7 +148,7 @@ def init(
     kernel: str = typer.Option(None, help="knn (default) or rbf"),
     neighbors: int = typer.Option(None, help="knn neighbours (default 10)"),
     gamma: float = typer.Option(None, help="rbf width"),
-    alpha: float = typer.Option(None, help="spreading clamping factor (default 0.2)"),
+    alpha: float = typer.Option(None, help="spreading clamping factor (default 0.9)"),
 ):
     """Create a labeling project (a directory with a SQLite store) from a dataset."""
     from .labeling import init_project
