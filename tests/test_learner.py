@@ -74,3 +74,12 @@ def test_teach_checks_its_input(digits_pool):
 def test_oracle_needs_ground_truth():
     with pytest.raises(ValueError, match="ground-truth"):
         GroundTruthOracle(np.array([0, -1]))
+
+
+def test_models_of_one_pool_share_a_graph(digits_pool):
+    X, y, labels = digits_pool
+    cache = {}
+    spreading = make_model("spreading", X, gamma=0.02, graph_cache=cache).fit(labels)
+    propagation = make_model("propagation", X, gamma=0.02, graph_cache=cache).fit(labels)
+    other = make_model("spreading", X, gamma=0.5, graph_cache=cache).fit(labels)
+    assert spreading.graph is propagation.graph and other.graph is not spreading.graph

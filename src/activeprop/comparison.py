@@ -77,8 +77,9 @@ def run_repeat(config: CompareConfig, repeat: int) -> list[dict]:
     base = config.base
     pool = prepare_pool(base, seed=base.seed + repeat)
     rows = []
+    graphs: dict = {}  # one graph per repeat, shared by every model and strategy
     for model_name in config.models:
-        model = base.model_for(pool, model_name)  # one graph per repeat, every strategy
+        model = base.model_for(pool, model_name, graphs)
         for strategy in config.strategies:
             for outcome in run_rounds(pool, base, model, strategy, repeat_seed(base.seed, repeat)):
                 rows.append({"strategy": strategy, "model": model_name, "repeat": repeat,

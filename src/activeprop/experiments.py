@@ -85,14 +85,16 @@ class SimulationConfig:
         get_strategy(self.strategy)
         check_model_name(self.model)
 
-    def model_for(self, pool: Pool, name: str | None = None):
-        """The model ``name`` (default: this config's) with this config's parameters."""
+    def model_for(self, pool: Pool, name: str | None = None, graph_cache: dict | None = None):
+        """The model ``name`` (default: this config's) with this config's parameters;
+        graph models sharing ``graph_cache`` share their graph."""
         graph_options = {"backend": self.graph_backend, "symmetric": self.graph_symmetric,
                          "weights": self.graph_weights}
         return make_model(name or self.model, pool.X, kernel=self.kernel, gamma=self.gamma,
                           n_neighbors=self.n_neighbors, alpha=self.alpha,
                           max_iter=self.max_iter, tol=self.tol, solver=self.solver,
-                          rtol=self.rtol, graph_options=graph_options, seed=self.seed)
+                          rtol=self.rtol, graph_options=graph_options,
+                          graph_cache=graph_cache, seed=self.seed)
 
 
 def holdout_fraction(spec: str) -> float:

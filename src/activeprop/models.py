@@ -30,28 +30,43 @@ class GraphModel:
 
     transductive = True
 
-    def __init__(self, name: str, X: np.ndarray, graph_options: dict | None = None, **params):
+    def __init__(self, name: str, X: np.ndarray, graph_options: dict | None = None,
+                 graph_cache: dict | None = None, **params):
         self.name = name
         self.X = X
         self.estimator = GRAPH_MODELS[name](**params)
         self.graph_options = graph_options or {}
+        self.graph_cache = {} if graph_cache is None else graph_cache
         self.graph = None
         self.graph_seconds = 0.0
 
-    def build_graph(self):
-        """Build the pool's graph and the operators the solver needs (once)."""
-        start = time.perf_counter()
+    def _graph_recipe(self) -> tuple:
+        """What determines the graph; models with the same recipe share one graph."""
         e = self.estimator
         backend = self.graph_options.get("backend", "auto")
         if e.kernel == "knn" and backend != "sklearn" and not (
                 backend == "auto" and e.solver == "iterate"):
-            self.graph = build_knn_graph(
-                self.X, e.n_neighbors, backend=backend,
-                symmetric=self.graph_options.get("symmetric", False),
-                weights=self.graph_options.get("weights", "connectivity"), n_jobs=e.n_jobs)
-        else:  # scikit-learn's own graph: exact reproduction with the iterate solver
+            return ("knn", e.n_neighbors, backend, self.graph_options.get("symmetric", False),
+                    self.graph_options.get("weights", "connectivity"))
+        # scikit-learn's own graph: exact reproduction with the iterate solver
+        return (e.kernel, e.n_neighbors if e.kernel == "knn" else e.gamma, "sklearn")
+
+    def build_graph(self):
+        """Build the pool's graph (or take the one another model of this pool built) and
+        the operators the solver needs, once."""
+        start = time.perf_counter()
+        e = self.estimator
+        recipe = self._graph_recipe()
+        if recipe in self.graph_cache:
+            self.graph = self.graph_cache[recipe]
+        elif recipe[2] == "sklearn":
             self.graph = build_graph(self.X, e.kernel, gamma=e.gamma, n_neighbors=e.n_neighbors,
                                      n_jobs=e.n_jobs)
+        else:
+            self.graph = build_knn_graph(self.X, e.n_neighbors, backend=recipe[2],
+                                         symmetric=recipe[3], weights=recipe[4],
+                                         n_jobs=e.n_jobs)
+        self.graph_cache[recipe] = self.graph
         # The operators are part of the one-off graph cost, not of a round.
         if e.solver == "cg":
             self.graph.operator("symmetric-spreading" if e._variant == "spreading" else "degrees")
@@ -123,7 +138,8 @@ def check_model_name(name: str) -> None:
 def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 20,
                n_neighbors: int = 7, alpha: float = 0.2, max_iter: int = 30,
                tol: float = 1e-3, solver: str = "iterate", rtol: float = 1e-6,
-               graph_options: dict | None = None, seed: int = 0):
+               graph_options: dict | None = None, graph_cache: dict | None = None,
+               seed: int = 0):
     """Build the model called ``name`` for the pool features ``X``.
 
     Graph parameters apply to ``spreading`` and ``propagation``: with ``solver="cg"`` each
@@ -131,14 +147,15 @@ def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 
     ``symmetric``, ``weights``) choose how a knn graph is built; see
     :func:`activeprop.graph.build_knn_graph` (backend ``auto`` means scikit-learn's exact
     graph for the iterate solver and faiss for cg). ``seed`` seeds the estimators that take
-    a ``random_state``.
+    a ``random_state``. Graph models given the same ``graph_cache`` dict share a graph
+    whenever their graph parameters agree (a grid of models over one pool).
     """
     if name in GRAPH_MODELS:
         params = dict(kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, max_iter=max_iter,
                       tol=tol, solver=solver, rtol=rtol, warm_start=solver == "cg")
         if name == "spreading":
             params["alpha"] = alpha
-        model = GraphModel(name, X, graph_options, **params)
+        model = GraphModel(name, X, graph_options, graph_cache, **params)
         model.estimator._validate_params_values()
         return model
     if name == "logistic":
