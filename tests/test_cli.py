@@ -140,3 +140,39 @@ def test_unreadable_file_as_a_real_process(tmp_path):
                            str(path)], capture_output=True, text=True)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_labeling_commands(capsys, tmp_path):
+    project = str(tmp_path / "proj")
+    code, out, _ = run(capsys, "init", "--project", project, "--dataset", "digits-aug:200")
+    assert code == 0 and "200 items" in out
+    code, _, err = run(capsys, "init", "--project", project, "--dataset", "digits")
+    assert code == 2 and "already holds a project" in err
+    from activeprop.labeling import LabelingSession
+
+    session = LabelingSession(project)
+    for item in range(12):
+        session.add_label(item, int(session.pool.y[item]))
+    rounds = session.store.rounds()
+    session.queue(3, "someone")
+    assert len(session.store.rounds()[-1]["queried"]) == 3 and len(rounds) == 12
+    session.close()
+    for fmt in ("csv", "jsonl", "npz"):
+        out_file = tmp_path / f"labels.{fmt}"
+        code, out, _ = run(capsys, "export", "--project", project, "--format", fmt,
+                           "--out", str(out_file))
+        assert code == 0 and out_file.stat().st_size > 100
+    code, _, err = run(capsys, "export", "--project", project, "--format", "xml", "--out",
+                       str(tmp_path / "x"))
+    assert code == 2 and "unknown export format" in err
+    code, _, err = run(capsys, "serve", "--project", str(tmp_path / "nothing"), "--no-browser")
+    assert code == 2 and "not an activeprop project" in err
+
+
+def test_serve_demands_a_token_off_localhost():
+    from activeprop.cli import required_token
+
+    assert required_token("127.0.0.1", None) is None
+    assert required_token("localhost", "given") == "given"
+    assert len(required_token("0.0.0.0", None)) >= 20
+    assert required_token("192.0.2.1", "mine") == "mine"

@@ -170,7 +170,6 @@ def serve(
                                          "an address other than localhost"),
 ):
     """Label in the browser: the page refits after every label."""
-    import secrets
     import webbrowser
 
     import uvicorn
@@ -178,8 +177,7 @@ def serve(
     from .labeling import LabelingSession
     from .web.app import create_app
 
-    if host not in LOCAL_HOSTS and not token:
-        token = secrets.token_urlsafe(18)
+    token = required_token(host, token)
     session = LabelingSession(project)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     url += f"?token={token}" if token else ""
@@ -219,6 +217,15 @@ def export(
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def required_token(host: str, token: str | None) -> str | None:
+    """The token the server demands: the one given, or a new one for a non-local address."""
+    import secrets
+
+    if host not in LOCAL_HOSTS and not token:
+        return secrets.token_urlsafe(18)
+    return token
 
 
 def _split(names: str) -> list[str]:

@@ -174,6 +174,7 @@ class LabelingSession:
                 utility = np.asarray(self.utility(self.proba, context), dtype=np.float64)
             picked = select_top(utility, unavailable, n).tolist()
             self.store.lease(picked, client, LEASE_SECONDS)
+            self.store.record_queried(self.model_version, picked)
             predicted, confidence = self.predictions()
             return [QueueItem(i, self._name(predicted[i]) if predicted[i] >= 0 else None,
                               float(confidence[i])) for i in picked]

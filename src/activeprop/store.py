@@ -222,6 +222,17 @@ class ProjectStore:
                 zip(range(len(predictions)), predictions.tolist(), confidence.tolist(),
                     [model_version] * len(predictions)))
 
+    def record_queried(self, model_version: int, item_ids: list[int]) -> None:
+        """Add items handed out for labeling to the round of ``model_version``."""
+        row = self.connection.execute("SELECT queried FROM rounds WHERE model_version = ?",
+                                      (model_version,)).fetchone()
+        if row is None:
+            return
+        queried = list(dict.fromkeys(json.loads(row[0]) + list(item_ids)))
+        with self._transaction() as cursor:
+            cursor.execute("UPDATE rounds SET queried = ? WHERE model_version = ?",
+                           (json.dumps(queried), model_version))
+
     def lease(self, item_ids: list[int], client: str, seconds: float) -> None:
         """Hand items to ``client`` until ``seconds`` from now."""
         expires = time.time() + seconds
