@@ -219,6 +219,20 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
 
     _variant = "spreading"
 
+    def __init__(self, kernel, gamma, n_neighbors, alpha, max_iter, tol, n_jobs, solver, rtol,
+                 warm_start):
+        # Subclasses list their own parameters (scikit-learn reads them from the signature).
+        self.kernel = kernel
+        self.gamma = gamma
+        self.n_neighbors = n_neighbors
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_jobs = n_jobs
+        self.solver = solver
+        self.rtol = rtol
+        self.warm_start = warm_start
+
     def fit(self, X, y, graph: Graph | None = None):
         """Fit on a pool whose unlabeled items are marked -1.
 
@@ -383,16 +397,8 @@ class LabelSpreading(_BaseLabelGraph):
 
     def __init__(self, kernel="rbf", *, gamma=20, n_neighbors=7, alpha=0.2, max_iter=30,
                  tol=1e-3, n_jobs=None, solver="iterate", rtol=1e-6, warm_start=False):
-        self.solver = solver
-        self.rtol = rtol
-        self.warm_start = warm_start
-        self.kernel = kernel
-        self.gamma = gamma
-        self.n_neighbors = n_neighbors
-        self.alpha = alpha
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_jobs = n_jobs
+        super().__init__(kernel, gamma, n_neighbors, alpha, max_iter, tol, n_jobs, solver, rtol,
+                         warm_start)
 
     def _alpha(self) -> float:
         return self.alpha
@@ -415,12 +421,5 @@ class LabelPropagation(_BaseLabelGraph):
 
     def __init__(self, kernel="rbf", *, gamma=20, n_neighbors=7, max_iter=1000, tol=1e-3,
                  n_jobs=None, solver="iterate", rtol=1e-6, warm_start=False):
-        self.solver = solver
-        self.rtol = rtol
-        self.warm_start = warm_start
-        self.kernel = kernel
-        self.gamma = gamma
-        self.n_neighbors = n_neighbors
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_jobs = n_jobs
+        super().__init__(kernel, gamma, n_neighbors, None, max_iter, tol, n_jobs, solver, rtol,
+                         warm_start)
