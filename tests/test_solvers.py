@@ -129,3 +129,52 @@ def test_dense_rbf_refused_above_the_memory_limit():
 
     with pytest.raises(ValueError, match="--kernel knn"):
         validate_kernel_params("rbf", 0.25, 7, 70_000)
+
+
+def test_poisson_learning_matches_a_direct_solve():
+    from activeprop import PoissonLearning
+    from activeprop.propagation import solve_poisson
+
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(0, 1, (30, 2)), rng.normal(4, 1, (30, 2))])
+    y = np.full(60, -1)
+    y[[0, 1, 30]] = [0, 0, 1]
+    graph = build_knn_graph(X, 6, backend="flat", symmetric=True)
+    Y = (y[:, None] == np.array([0, 1])).astype(float)
+    U, _, converged = solve_poisson(graph, Y, rtol=1e-12, max_iter=5000)
+    # Direct: L u = b with b = Y - mean(labeled Y) on the labeled rows, u degree-weighted
+    # mean zero (the graph is connected).
+    W = graph.affinity.toarray()
+    W = (W + W.T) / 2
+    degrees = W.sum(axis=1)
+    L = np.diag(degrees) - W
+    b = np.zeros_like(Y)
+    b[y != -1] = Y[y != -1] - Y[y != -1].mean(axis=0)
+    direct = np.linalg.lstsq(L, b, rcond=None)[0]
+    direct -= (degrees[:, None] * direct).sum(axis=0) / degrees.sum()
+    assert converged
+    np.testing.assert_allclose(U, direct, atol=1e-8)
+    model = PoissonLearning(n_neighbors=6).fit(X, y, graph=graph)
+    np.testing.assert_array_equal(model.transduction_, np.argmax(direct, axis=1))
+    assert (model.transduction_[:30] == 0).mean() > 0.9 and (model.transduction_[30:] == 1).mean() > 0.9
+
+
+def test_poisson_keeps_accuracy_at_one_label_per_class():
+    """With one label per class on 20,000 items Laplace propagation collapses towards a
+    constant (most items go to one class); Poisson learning does not."""
+    from activeprop import PoissonLearning, load_pool
+
+    pool = load_pool("digits-aug:20000")
+    graph = build_knn_graph(pool.X, 10, backend="flat")
+    rng = np.random.default_rng(0)
+    y = np.full(len(pool), -1)
+    for label in range(10):
+        y[rng.choice(np.flatnonzero(pool.y == label))] = label
+    unlabeled = y == -1
+    poisson = PoissonLearning(n_neighbors=10).fit(pool.X, y, graph=graph)
+    laplace = LabelPropagation(kernel="knn", n_neighbors=10, solver="cg",
+                               max_iter=5000).fit(pool.X, y, graph=graph)
+    poisson_accuracy = np.mean(poisson.transduction_[unlabeled] == pool.y[unlabeled])
+    laplace_accuracy = np.mean(laplace.transduction_[unlabeled] == pool.y[unlabeled])
+    assert poisson_accuracy > 0.8
+    assert laplace_accuracy < poisson_accuracy - 0.2

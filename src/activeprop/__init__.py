@@ -8,8 +8,9 @@ from .datasets import Pool, load_pool
 from .graph import Graph, build_graph
 from .learner import ActiveLearner
 from .models import make_model
-from .propagation import LabelPropagation, LabelSpreading
+from .propagation import LabelPropagation, LabelSpreading, PoissonLearning
 
-__all__ = ["ActiveLearner", "Graph", "LabelPropagation", "LabelSpreading", "Pool",
+__all__ = ["ActiveLearner", "Graph", "LabelPropagation", "LabelSpreading", "PoissonLearning",
+           "Pool",
            "build_graph", "load_pool", "make_model"]
 __version__ = "0.1.0"

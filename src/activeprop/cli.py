@@ -49,6 +49,11 @@ GRAPH_BACKEND = typer.Option("auto", help="knn search: sklearn (exact, scikit-le
                                           "(sklearn with iterate, faiss with cg)")
 GRAPH_SYMMETRIC = typer.Option(False, "--graph-symmetric", help="symmetrise the knn graph")
 GRAPH_WEIGHTS = typer.Option("connectivity", help="knn edge weights: connectivity or rbf")
+INITIAL_STRATEGY = typer.Option("first", help="how the initial items are picked: first "
+                                              "(the shuffled order), random, typical "
+                                              "(k-means centres)")
+BATCH_MODE = typer.Option("topk", help="topk (the best items) or diverse (the best of each "
+                                       "k-means cluster of the top candidates)")
 STRATEGY_HELP = "random, first, least-confident, margin, entropy or module:function"
 MODEL_HELP = "spreading, propagation, logistic or module:Class"
 EVAL_HELP = ("accuracy on: pool (items not yet labeled), all (the whole pool), "
@@ -64,7 +69,8 @@ def simulate(
     kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
-    graph_weights: str = GRAPH_WEIGHTS,
+    graph_weights: str = GRAPH_WEIGHTS, initial_strategy: str = INITIAL_STRATEGY,
+    batch_mode: str = BATCH_MODE,
     evaluation: str = typer.Option("pool", "--eval", help=EVAL_HELP),
     out: Path = typer.Option(None, help="write the figure and results.json to this folder"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
@@ -75,7 +81,7 @@ def simulate(
         rounds=rounds, batch=batch, strategy=strategy, model=model, kernel=kernel, gamma=gamma,
         alpha=alpha, max_iter=max_iter, n_neighbors=neighbors, eval=evaluation, solver=solver,
         rtol=rtol, graph_backend=graph_backend, graph_symmetric=graph_symmetric,
-        graph_weights=graph_weights)
+        graph_weights=graph_weights, initial_strategy=initial_strategy, batch_mode=batch_mode)
     config.validate()
     result = experiments.simulate(config)
     document = result.to_json()
@@ -109,7 +115,8 @@ def compare(
     kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
-    graph_weights: str = GRAPH_WEIGHTS,
+    graph_weights: str = GRAPH_WEIGHTS, initial_strategy: str = INITIAL_STRATEGY,
+    batch_mode: str = BATCH_MODE,
 ):
     """Compare strategies and models over repeated paired runs: curves, AUC, significance."""
     from . import comparison, report
@@ -120,7 +127,7 @@ def compare(
         rounds=rounds, batch=batch, model=models[0] if models else "", kernel=kernel,
         gamma=gamma, alpha=alpha, max_iter=max_iter, n_neighbors=neighbors, solver=solver,
         rtol=rtol, graph_backend=graph_backend, graph_symmetric=graph_symmetric,
-        graph_weights=graph_weights)
+        graph_weights=graph_weights, initial_strategy=initial_strategy, batch_mode=batch_mode)
     config = comparison.CompareConfig(comparison.resolve_evaluation(base, models, evaluation),
                                       _split(strategies), models, repeats, target, jobs)
     config.validate()

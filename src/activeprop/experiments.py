@@ -23,7 +23,7 @@ from .learner import ActiveLearner
 from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
 from .propagation import SOLVERS
-from .strategies import get_strategy
+from .strategies import BATCH_MODES, INITIAL_STRATEGIES, get_strategy, initial_items
 
 MODEL_TITLES = {"spreading": "Label Spreading", "propagation": "Label Propagation",
                 "logistic": "Logistic Regression"}
@@ -55,6 +55,8 @@ class SimulationConfig:
     graph_backend: str = "auto"
     graph_symmetric: bool = False
     graph_weights: str = "connectivity"
+    initial_strategy: str = "first"
+    batch_mode: str = "topk"
 
     def validate(self) -> None:
         """Raise ValueError for a setting outside its allowed range."""
@@ -77,6 +79,10 @@ class SimulationConfig:
             (self.graph_weights in EDGE_WEIGHTS, f"unknown graph weights "
              f"{self.graph_weights!r}; allowed: {', '.join(EDGE_WEIGHTS)}"),
             (0 < self.rtol < 1, f"rtol must be in (0, 1), got {self.rtol}"),
+            (self.initial_strategy in INITIAL_STRATEGIES, f"unknown initial strategy "
+             f"{self.initial_strategy!r}; allowed: {', '.join(INITIAL_STRATEGIES)}"),
+            (self.batch_mode in BATCH_MODES, f"unknown batch mode {self.batch_mode!r}; "
+             f"allowed: {', '.join(BATCH_MODES)}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -164,8 +170,10 @@ def run_rounds(pool: Pool, config: SimulationConfig, model, strategy: str,
         raise ValueError(f"initial ({config.initial}) is more than the pool holds outside "
                          f"the held-out items ({int((~held_out).sum())})")
     labels = np.full(len(pool), UNLABELED, dtype=np.int64)
-    labels[: config.initial] = oracle(np.arange(config.initial))
-    learner = ActiveLearner(model, strategy, labels=labels, seed=seed, exclude=held_out)
+    start = initial_items(config.initial_strategy, pool.X, config.initial, seed, ~held_out)
+    labels[start] = oracle(start)
+    learner = ActiveLearner(model, strategy, labels=labels, seed=seed, exclude=held_out,
+                            batch_mode=config.batch_mode)
     for index in range(config.rounds):
         if learner.n_queryable == 0:
             return

@@ -297,6 +297,14 @@ def build_knn_graph(X, n_neighbors: int = 7, *, backend: str = "sklearn",
                  recall=recall, search=search)
 
 
+def nearest_neighbors(X: np.ndarray, k: int):
+    """Distances and indices of every item's ``k`` nearest items (itself first), by faiss:
+    exact while cheap, HNSW above (see :func:`build_knn_graph`)."""
+    X = np.asarray(X, dtype=np.float64)
+    backend = "flat" if len(X) ** 2 * X.shape[1] <= FLAT_SEARCH_BUDGET else "hnsw"
+    return _SEARCHERS[backend](X, None)(X, k)
+
+
 def _sklearn_searcher(X: np.ndarray, n_jobs):
     neighbors = NearestNeighbors(n_jobs=n_jobs).fit(X)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .datasets import UNLABELED
-from .strategies import QueryContext, get_strategy, select_top
+from .strategies import QueryContext, get_strategy, select_batch
 
 
 @dataclass
@@ -48,6 +48,8 @@ class ActiveLearner:
         Seeds the generator handed to strategies (``random`` uses it).
     exclude : ndarray of bool, shape (n_items,), optional
         Items never to query (a held-out evaluation set).
+    batch_mode : {"topk", "diverse"}
+        How a batch is chosen from the utilities (see :func:`strategies.select_batch`).
     """
 
     model: object
@@ -55,6 +57,7 @@ class ActiveLearner:
     labels: np.ndarray | None = None
     seed: int = 0
     exclude: np.ndarray | None = None
+    batch_mode: str = "topk"
     history: list[Round] = field(default_factory=list)
 
     def __post_init__(self):
@@ -70,6 +73,7 @@ class ActiveLearner:
         self.utility = get_strategy(self.strategy) if isinstance(self.strategy, str) \
             else self.strategy
         self.rng = np.random.default_rng(self.seed)
+        self.cache: dict = {}  # pool-level quantities strategies compute once
         self._fitted_labels = None
         self.fit_seconds = 0.0
 
@@ -123,12 +127,14 @@ class ActiveLearner:
             raise ValueError(f"batch size must be >= 1, got {n}")
         proba = self.proba
         start = time.perf_counter()
-        context = QueryContext(labeled=self.labeled, rng=self.rng)
+        context = QueryContext(labeled=self.labeled, rng=self.rng, X=self.model.X,
+                               cache=self.cache)
         utility = np.asarray(self.utility(proba, context), dtype=np.float64)
         if utility.shape != (len(proba),):
             raise ValueError(f"strategy returned shape {utility.shape}; it must return one "
                              f"score per pool item ({len(proba)})")
-        picked = select_top(utility, self.labeled | self.exclude, n)
+        picked = select_batch(self.batch_mode, utility, self.labeled | self.exclude, n,
+                              self.model.X, self.seed + len(self.history))
         self.history.append(Round(len(self.history), self.n_labeled, picked.tolist(),
                                   self.fit_seconds, time.perf_counter() - start))
         return picked

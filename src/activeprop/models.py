@@ -3,7 +3,7 @@
 Every model sees the whole pool and the current partial labels (-1 = unlabeled) and
 returns class probabilities for every pool item:
 
-* ``spreading`` / ``propagation``: the transductive graph estimators of
+* ``spreading`` / ``propagation`` / ``poisson``: the transductive graph estimators of
   :mod:`activeprop.propagation`; the graph is built on the first fit and reused after;
 * ``logistic``: scikit-learn's LogisticRegression trained on the labeled items only,
   scoring the pool (the seed tutorial's model);
@@ -19,9 +19,10 @@ from sklearn.base import clone
 
 from .graph import build_graph, build_knn_graph
 from .plugins import import_object
-from .propagation import LabelPropagation, LabelSpreading
+from .propagation import LabelPropagation, LabelSpreading, PoissonLearning
 
-GRAPH_MODELS = {"spreading": LabelSpreading, "propagation": LabelPropagation}
+GRAPH_MODELS = {"spreading": LabelSpreading, "propagation": LabelPropagation,
+                "poisson": PoissonLearning}
 MODEL_NAMES = (*GRAPH_MODELS, "logistic")
 
 
@@ -68,7 +69,7 @@ class GraphModel:
                                          n_jobs=e.n_jobs)
         self.graph_cache[recipe] = self.graph
         # The operators are part of the one-off graph cost, not of a round.
-        if e.solver == "cg":
+        if e.solver == "cg" or e._variant == "poisson":
             self.graph.operator("symmetric-spreading" if e._variant == "spreading" else "degrees")
             self.graph.components()
         else:
@@ -151,6 +152,8 @@ def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 
     whenever their graph parameters agree (a grid of models over one pool).
     """
     if name in GRAPH_MODELS:
+        if name == "poisson":
+            solver = "cg"  # Poisson learning has no scikit-learn iteration to reproduce
         params = dict(kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, max_iter=max_iter,
                       tol=tol, solver=solver, rtol=rtol, warm_start=solver == "cg")
         if name == "spreading":

@@ -173,6 +173,43 @@ def _solve_in_graph_order(graph, Y, variant, alpha, rtol, max_iter, start):
     return F, n_iter, converged
 
 
+def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
+                  start: np.ndarray | None = None):
+    """Poisson learning (Calder, Cook, Thorpe & Slepcev, ICML 2020).
+
+    Solves ``L u = b`` with ``L = D - W`` the graph Laplacian and ``b`` each label's one-hot
+    row minus the mean label row (per connected component, so every component's sources sum
+    to zero and the system is consistent), then fixes the free constant of each component
+    by a degree-weighted mean of zero. Unlike Laplace propagation its solution does not
+    flatten to a constant between very few labels, so it stays accurate at one label per
+    class. Items of components without labels keep zero scores.
+
+    Returns u (n_items, n_classes) in pool order, n_iter, converged.
+    """
+    order = graph.order
+    Y = Y[order]
+    W, degrees = graph.operator("symmetric"), graph.operator("degrees")
+    components = graph.components()
+    labeled = Y.sum(axis=1) > 0
+    B = np.zeros_like(Y)
+    for component in np.unique(components[labeled]):
+        members = labeled & (components == component)
+        B[members] = Y[members] - Y[members].mean(axis=0)
+    reached = np.isin(components, components[labeled])
+    mask = reached.astype(np.float64)[:, None]
+    U, n_iter, converged = conjugate_gradient(
+        lambda P: mask * (degrees[:, None] * P - W @ P), B,
+        np.zeros_like(B) if start is None else start[order] * mask,
+        diagonal=mask[:, 0] * (degrees - W.diagonal()), rtol=rtol, max_iter=max_iter)
+    for component in np.unique(components[reached]):
+        members = components == component
+        weights = degrees[members][:, None]
+        U[members] -= (weights * U[members]).sum(axis=0) / weights.sum()
+    unordered = np.empty_like(U)
+    unordered[order] = U
+    return unordered, n_iter, converged
+
+
 def fill_below_precision(W, F: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
     """Give reachable items whose scores are lost in the solver's round-off a distribution.
 
@@ -205,6 +242,18 @@ def _product(operator, F: np.ndarray, nonzero_rows: np.ndarray | None) -> np.nda
     if nonzero_rows is not None and isinstance(operator, np.ndarray):
         return operator[:, nonzero_rows] @ F[nonzero_rows]
     return np.asarray(operator @ F)
+
+
+def _poisson_distributions(U: np.ndarray) -> np.ndarray:
+    """Poisson scores (any sign, mean zero) as distributions: a softmax at the scale of the
+    scores' spread, so the argmax is Poisson learning's and the confidence reflects how far
+    the best class is ahead. Rows that are exactly zero (unreached) stay zero."""
+    zero = ~U.any(axis=1)
+    scale = float(U[~zero].std()) if (~zero).any() else 1.0
+    shifted = (U - U.max(axis=1, keepdims=True)) / (scale / 4 or 1.0)
+    P = np.exp(shifted)
+    P[zero] = 0.0
+    return P
 
 
 def _normalize_rows(F: np.ndarray) -> np.ndarray:
@@ -274,7 +323,12 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
             raise ValueError("y has no labeled item: mark at least one item with its class "
                              "(unlabeled items are -1)")
         Y = (y[:, None] == self.classes_[None, :]).astype(np.float64)
-        if self.solver == "cg":
+        if self._variant == "poisson":
+            F, self.n_iter_, converged = solve_poisson(
+                graph, Y, rtol=self.rtol, max_iter=self.max_iter,
+                start=self._warm_start_scores(graph, Y))
+            self._scores = (graph, self.classes_, F)
+        elif self.solver == "cg":
             F, self.n_iter_, converged = solve_converged(
                 graph, Y, variant=self._variant, alpha=self._alpha(), rtol=self.rtol,
                 max_iter=self.max_iter, start=self._warm_start_scores(graph, Y))
@@ -301,6 +355,8 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
 
     def _set_distributions(self, F: np.ndarray) -> None:
         """Normalise scores into distributions; flag and uniformise unreached rows."""
+        if self._variant == "poisson":
+            F = _poisson_distributions(F)
         sums = F.sum(axis=1)
         self.unreached_ = sums == 0
         F = _normalize_rows(F)
@@ -421,5 +477,22 @@ class LabelPropagation(_BaseLabelGraph):
 
     def __init__(self, kernel="rbf", *, gamma=20, n_neighbors=7, max_iter=1000, tol=1e-3,
                  n_jobs=None, solver="iterate", rtol=1e-6, warm_start=False):
+        super().__init__(kernel, gamma, n_neighbors, None, max_iter, tol, n_jobs, solver, rtol,
+                         warm_start)
+
+
+class PoissonLearning(_BaseLabelGraph):
+    """Poisson learning (Calder et al., ICML 2020) on a reusable graph.
+
+    Accurate with very few labels (one or a few per class), where label propagation
+    collapses. Same interface as :class:`LabelSpreading`; solved by conjugate gradients
+    to the relative residual ``rtol`` (``solver`` is always ``"cg"``); ``label_distributions_``
+    is a softmax of the Poisson scores.
+    """
+
+    _variant = "poisson"
+
+    def __init__(self, kernel="knn", *, gamma=20, n_neighbors=10, max_iter=2000, tol=1e-3,
+                 n_jobs=None, solver="cg", rtol=1e-6, warm_start=False):
         super().__init__(kernel, gamma, n_neighbors, None, max_iter, tol, n_jobs, solver, rtol,
                          warm_start)

@@ -11,7 +11,7 @@ needing more than the probabilities (a random generator, the graph) share one si
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -22,10 +22,16 @@ from .plugins import import_object
 
 @dataclass
 class QueryContext:
-    """What a strategy may look at besides the probabilities."""
+    """What a strategy may look at besides the probabilities.
+
+    ``X`` are the pool's features; ``cache`` is kept by the learner across rounds so that
+    pool-level quantities (like density) are computed once.
+    """
 
     labeled: np.ndarray  # bool mask over the pool
     rng: np.random.Generator
+    X: np.ndarray | None = None
+    cache: dict = field(default_factory=dict)
 
 
 Utility = Callable[[np.ndarray, QueryContext], np.ndarray]
@@ -54,6 +60,27 @@ def entropy(proba: np.ndarray, context: QueryContext) -> np.ndarray:
     return stats.entropy(proba, axis=1)
 
 
+def density(context: QueryContext, n_neighbors: int = 10) -> np.ndarray:
+    """How typical each item is: its mean rbf similarity to its nearest neighbours, the
+    width set by the median neighbour distance. In (0, 1]; computed once per pool."""
+    if "density" not in context.cache:
+        if context.X is None:
+            raise ValueError("this strategy needs the pool's features")
+        from .graph import nearest_neighbors
+
+        distances, _ = nearest_neighbors(context.X, min(n_neighbors + 1, len(context.X)))
+        squared = distances[:, 1:] ** 2  # leave out the item itself
+        scale = max(float(np.median(squared)), 1e-12)
+        context.cache["density"] = np.exp(-squared / scale).mean(axis=1)
+    return context.cache["density"]
+
+
+def information_density(proba: np.ndarray, context: QueryContext) -> np.ndarray:
+    """Entropy weighted by density (Settles & Craven 2008): uncertain *and* typical items
+    first, so outliers the model is unsure of do not take the labels."""
+    return entropy(proba, context) * density(context)
+
+
 def first(proba: np.ndarray, context: QueryContext) -> np.ndarray:
     """Earlier pool items first: passive learning in the pool's (shuffled) order."""
     return -np.arange(len(proba), dtype=np.float64)
@@ -65,6 +92,7 @@ STRATEGIES: dict[str, Utility] = {
     "least-confident": least_confident,
     "margin": margin,
     "entropy": entropy,
+    "density": information_density,
 }
 
 
@@ -94,3 +122,77 @@ def select_top(utility: np.ndarray, labeled: np.ndarray, n: int) -> np.ndarray:
     order = np.lexsort((candidates, -scores))
     return candidates[order[:n]]
 
+
+
+BATCH_MODES = ("topk", "diverse")
+INITIAL_STRATEGIES = ("first", "random", "typical")
+
+
+def select_diverse(utility: np.ndarray, labeled: np.ndarray, n: int, X: np.ndarray,
+                   seed: int = 0, candidates_per_item: int = 10) -> np.ndarray:
+    """A batch that is not ``n`` near-copies of one confusing item.
+
+    The ``candidates_per_item * n`` best unlabeled items are clustered into ``n`` groups by
+    their features (k-means) and the best item of each group is taken; best first.
+    """
+    pool = select_top(utility, labeled, candidates_per_item * n)
+    if len(pool) <= n:
+        return pool
+    from sklearn.cluster import KMeans
+
+    groups = KMeans(n_clusters=n, n_init=3, random_state=seed).fit_predict(X[pool])
+    best = [pool[groups == g][np.argmax(utility[pool[groups == g]])] for g in range(n)]
+    best = np.array(best)
+    return best[np.lexsort((best, -utility[best]))]
+
+
+def select_batch(mode: str, utility: np.ndarray, labeled: np.ndarray, n: int,
+                 X: np.ndarray | None, seed: int = 0) -> np.ndarray:
+    """The batch by ``mode``: ``topk`` (the n best) or ``diverse`` (see select_diverse)."""
+    if mode == "diverse":
+        return select_diverse(utility, labeled, n, X, seed)
+    if mode != "topk":
+        raise ValueError(f"unknown batch mode {mode!r}; allowed: {', '.join(BATCH_MODES)}")
+    return select_top(utility, labeled, n)
+
+
+def initial_items(kind: str, X: np.ndarray, k: int, seed: int = 0,
+                  allowed: np.ndarray | None = None) -> np.ndarray:
+    """The first ``k`` items to label, chosen without any label.
+
+    ``first``: the pool's first items (its shuffled order). ``random``: drawn with the seed.
+    ``typical``: the item nearest the centre of each of k k-means clusters of the features,
+    so the start covers the pool instead of depending on luck. ``allowed`` restricts the
+    choice (a held-out set is never labeled).
+    """
+    candidates = np.flatnonzero(allowed) if allowed is not None else np.arange(len(X))
+    if k > len(candidates):
+        raise ValueError(f"initial ({k}) is more than the pool holds ({len(candidates)} items)")
+    if kind == "first":
+        return candidates[:k]
+    if kind == "random":
+        return np.sort(np.random.default_rng(seed).choice(candidates, k, replace=False))
+    if kind != "typical":
+        raise ValueError(f"unknown initial strategy {kind!r}; allowed: "
+                         f"{', '.join(INITIAL_STRATEGIES)}")
+    return _typical_items(X[candidates], k, seed, candidates)
+
+
+def _typical_items(X: np.ndarray, k: int, seed: int, ids: np.ndarray) -> np.ndarray:
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    if len(X) > 20_000:
+        clusters = MiniBatchKMeans(n_clusters=k, n_init=3, random_state=seed,
+                                   batch_size=4096).fit(X)
+    else:
+        clusters = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(X)
+    distances = ((X[:, None, :] - clusters.cluster_centers_[None]) ** 2).sum(axis=2) \
+        if len(X) * k <= 5_000_000 else None
+    chosen: list[int] = []
+    for centre in range(k):
+        if distances is not None:
+            order = np.argsort(distances[:, centre])
+        else:
+            order = np.argsort(((X - clusters.cluster_centers_[centre]) ** 2).sum(axis=1))
+        chosen.append(next(int(i) for i in order if int(i) not in chosen))
+    return ids[np.array(chosen)]
