@@ -223,6 +223,32 @@ def export(
     print(f"Wrote {out} ({len(session.export_rows(min_confidence))} items)")
 
 
+@app.command()
+def review(
+    project: Path = PROJECT,
+    threshold: float = typer.Option(0.5, help="list labels whose held-out support is below "
+                                              "this"),
+):
+    """List human labels that their neighbours on the graph disagree with."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .labeling import LabelingSession
+
+    flagged = LabelingSession(project).review(threshold)
+    if not flagged:
+        print("No human label is contradicted by the others.")
+        return
+    table = Table(title=f"{len(flagged)} labels to review (support: held-out probability of "
+                        "the given label)")
+    for column in ("item", "label", "suggested", "support", "annotator"):
+        table.add_column(column)
+    for entry in flagged:
+        table.add_row(str(entry["item_id"]), entry["label"], entry["suggested"],
+                      f"{entry['support']:.2f}", entry["annotator"] or "")
+    Console().print(table)
+
+
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from .datasets import UNLABELED, load_pool
 from .models import make_model
+from .review import held_out_proba, suspicious_labels
 from .store import LabelEvent, ProjectStore
 from .strategies import QueryContext, get_strategy, select_top
 
@@ -241,21 +242,33 @@ class LabelingSession:
         if judged.sum() >= 10:
             accuracy = float(np.mean(predicted[judged] == truth[judged]))
             return {"n_labeled": self.n_labeled, "accuracy": accuracy, "source": "ground truth"}
-        labeled = np.flatnonzero(self.labels != UNLABELED)
-        if len(labeled) < 2 * CROSS_VALIDATION_FOLDS:
+        if self.n_labeled < 2 * CROSS_VALIDATION_FOLDS:
             return None
-        folds = np.array_split(np.random.default_rng(0).permutation(labeled),
-                               CROSS_VALIDATION_FOLDS)
+        items, proba = held_out_proba(self._spare_model(), self.labels, len(self.class_names),
+                                      CROSS_VALIDATION_FOLDS)
+        accuracy = float(np.mean(np.argmax(proba, axis=1) == self.labels[items]))
+        return {"n_labeled": self.n_labeled, "accuracy": accuracy, "source": "cross-validation"}
+
+    def _spare_model(self):
+        """A second model on the same graph, for refits that must not disturb the main one."""
         model = _model_from(self.settings, self.pool.X)
         model.graph = self.model.graph
-        correct = 0
-        for fold in folds:
-            held = self.labels.copy()
-            held[fold] = UNLABELED
-            model.fit(held)
-            correct += int(np.sum(model.predict()[fold] == self.labels[fold]))
-        return {"n_labeled": self.n_labeled, "accuracy": correct / len(labeled),
-                "source": "cross-validation"}
+        return model
+
+    def review(self, threshold: float = 0.5) -> list[dict]:
+        """Human labels the other labels disagree with (held-out on the graph), least
+        supported first, with who gave them."""
+        if not 0 < threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        with self.lock:
+            if self.n_labeled < 2 or self.proba is None:
+                return []
+            flagged = suspicious_labels(self._spare_model(), self.labels, len(self.class_names),
+                                        threshold)
+            latest = {e.item_id: e.annotator for e in self.store.events() if e.kind == "label"}
+            return [{"item_id": f["item"], "label": self.class_names[f["label"]],
+                     "suggested": self.class_names[f["suggested"]], "support": f["support"],
+                     "annotator": latest.get(f["item"])} for f in flagged]
 
     # ------------------------------------------------------------------ export
 

@@ -130,6 +130,11 @@ def _add_api(app: FastAPI, session: LabelingSession) -> None:
             raise HTTPException(409, f"{body.annotator!r} has no label to undo")
         return done
 
+    @app.get("/api/review")
+    def review(threshold: Annotated[float, Query(gt=0, le=1)] = 0.5) -> dict:
+        """Human labels the other labels disagree with (held out on the graph)."""
+        return {"labels": session.review(threshold)}
+
     @app.get("/api/items")
     def items(label: Annotated[str | None, Query(max_length=200)] = None,
               min_confidence: Annotated[float, Query(ge=0, le=1)] = 0.0,

@@ -1,0 +1,45 @@
+"""The check of human labels finds flipped labels."""
+
+import numpy as np
+
+from activeprop.experiments import SimulationConfig, prepare_pool, run_rounds
+from activeprop.labeling import LabelingSession, init_project
+from activeprop.models import make_model
+from activeprop.review import suspicious_labels
+
+
+def test_flipped_labels_of_a_simulated_run_are_found():
+    """Flip 5% of the labels an active-learning run collected; report the fraction found."""
+    config = SimulationConfig(subset=0, initial=10, batch=10, rounds=20, kernel="knn",
+                              n_neighbors=10, alpha=0.9, solver="cg", rtol=1e-4,
+                              max_iter=500, strategy="margin")
+    pool = prepare_pool(config)
+    picked = np.concatenate([np.arange(10)] + [o.queried for o in
+                                               run_rounds(pool, config, config.model_for(pool),
+                                                          "margin", seed=0)])
+    labels = np.full(len(pool), -1)
+    labels[picked] = pool.y[picked]
+    rng = np.random.default_rng(0)
+    flipped = rng.choice(picked, len(picked) // 20, replace=False)
+    labels[flipped] = (labels[flipped] + rng.integers(1, 10, len(flipped))) % 10
+    flagged = suspicious_labels(config.model_for(pool), labels, 10)
+    found = {f["item"] for f in flagged} & set(flipped.tolist())
+    # Actively chosen items are the ambiguous ones, so some true labels are flagged too;
+    # the list is sorted, so the flips should come first.
+    top = {f["item"] for f in flagged[: 2 * len(flipped)]} & set(flipped.tolist())
+    recall = len(found) / len(flipped)
+    print(f"flipped {len(flipped)} of {len(picked)} labels: {recall:.0%} flagged among "
+          f"{len(flagged)}; {len(top)} of them in the first {2 * len(flipped)}")
+    assert recall >= 0.8 and len(top) >= 0.6 * len(flipped)
+
+
+def test_review_in_a_project(tmp_path):
+    init_project(tmp_path / "p", "digits")
+    session = LabelingSession(tmp_path / "p")
+    truth = session.pool.y
+    for item in range(60):
+        session.add_label(item, int(truth[item]))
+    session.add_label(60, int((truth[60] + 1) % 10), "slip")
+    flagged = session.review()
+    assert flagged and flagged[0]["item_id"] == 60 and flagged[0]["annotator"] == "slip"
+    assert flagged[0]["suggested"] == str(truth[60])
