@@ -44,7 +44,9 @@ def test_simulate_json_document(capsys):
     assert [r["n_unlabeled"] for r in rounds] == [290, 285, 280, 275, 270]
     assert rounds[4]["confusion_matrix"][2] == [0, 0, 26, 1, 0, 0, 0, 0, 0, 0]
     assert all(set(r) == {"round", "n_labeled", "n_unlabeled", "accuracy", "confusion_matrix",
-                          "queried", "seconds"} for r in rounds)
+                          "queried", "seconds", "estimate"} for r in rounds)
+    assert rounds[0]["estimate"]["stability"] is None
+    assert 0.5 < rounds[4]["estimate"]["estimated_accuracy"] <= 1
     assert all(r["seconds"] > 0 for r in rounds)
 
 

@@ -72,6 +72,9 @@ def simulate(
     graph_weights: str = GRAPH_WEIGHTS, initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE,
     evaluation: str = typer.Option("pool", "--eval", help=EVAL_HELP),
+    stop_when: float = typer.Option(None, help="stop once the predictions are this stable "
+                                               "(Cohen's kappa between rounds, e.g. 0.99) for "
+                                               "3 rounds; prints the estimates every round"),
     out: Path = typer.Option(None, help="write the figure and results.json to this folder"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
 ):
@@ -81,7 +84,8 @@ def simulate(
         rounds=rounds, batch=batch, strategy=strategy, model=model, kernel=kernel, gamma=gamma,
         alpha=alpha, max_iter=max_iter, n_neighbors=neighbors, eval=evaluation, solver=solver,
         rtol=rtol, graph_backend=graph_backend, graph_symmetric=graph_symmetric,
-        graph_weights=graph_weights, initial_strategy=initial_strategy, batch_mode=batch_mode)
+        graph_weights=graph_weights, initial_strategy=initial_strategy, batch_mode=batch_mode,
+        stop_when=stop_when)
     config.validate()
     result = experiments.simulate(config)
     document = result.to_json()
@@ -90,8 +94,12 @@ def simulate(
     else:
         for round_ in result.rounds:
             print(experiments.format_round(round_, model))
+            if stop_when is not None:  # the example's output stays the example's otherwise
+                print(experiments.format_estimate(round_))
         if result.exhausted:
             print("No unlabeled items left to label.")
+        if result.stopped:
+            print(f"Stopping: the predictions were stable (kappa >= {stop_when}) for 3 rounds.")
     if out is not None:
         _write_outputs(result, document, out, quiet=as_json)
 

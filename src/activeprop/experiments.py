@@ -23,6 +23,7 @@ from .learner import ActiveLearner
 from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
 from .propagation import SOLVERS
+from .stopping import StoppingEstimate, StopRule, estimate
 from .strategies import BATCH_MODES, INITIAL_STRATEGIES, get_strategy, initial_items
 
 MODEL_TITLES = {"spreading": "Label Spreading", "propagation": "Label Propagation",
@@ -57,6 +58,8 @@ class SimulationConfig:
     graph_weights: str = "connectivity"
     initial_strategy: str = "first"
     batch_mode: str = "topk"
+    estimate: bool = True
+    stop_when: float | None = None
 
     def validate(self) -> None:
         """Raise ValueError for a setting outside its allowed range."""
@@ -83,6 +86,8 @@ class SimulationConfig:
              f"{self.initial_strategy!r}; allowed: {', '.join(INITIAL_STRATEGIES)}"),
             (self.batch_mode in BATCH_MODES, f"unknown batch mode {self.batch_mode!r}; "
              f"allowed: {', '.join(BATCH_MODES)}"),
+            (self.stop_when is None or 0 < self.stop_when <= 1,
+             f"stop-when must be a kappa in (0, 1], got {self.stop_when}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -149,6 +154,7 @@ class RoundOutcome:
     queried: np.ndarray
     queried_predicted: np.ndarray
     seconds: float
+    estimate: StoppingEstimate | None = None
 
     @property
     def accuracy(self) -> float:
@@ -174,6 +180,10 @@ def run_rounds(pool: Pool, config: SimulationConfig, model, strategy: str,
     labels[start] = oracle(start)
     learner = ActiveLearner(model, strategy, labels=labels, seed=seed, exclude=held_out,
                             batch_mode=config.batch_mode)
+    spare = config.model_for(pool, getattr(model, "name", config.model),
+                             getattr(model, "graph_cache", None))
+    stop_rule = StopRule(config.stop_when) if config.stop_when else None
+    previous = None
     for index in range(config.rounds):
         if learner.n_queryable == 0:
             return
@@ -185,9 +195,14 @@ def run_rounds(pool: Pool, config: SimulationConfig, model, strategy: str,
         queried = learner.query(config.batch)
         graph_cost = getattr(model, "graph_seconds", 0.0) - graph_before
         seconds = time.perf_counter() - start - graph_cost
+        signals = estimate(spare, learner.labels, learner.proba, predicted,
+                           len(pool.class_names), previous) if config.estimate else None
+        previous = predicted.copy()
         yield RoundOutcome(index, learner.n_labeled, evaluated, oracle(evaluated),
                            predicted[evaluated], learner.classes, queried, predicted[queried],
-                           seconds)
+                           seconds, signals)
+        if stop_rule is not None and stop_rule.update(signals):
+            return
         learner.teach(queried, oracle(queried))
 
 
@@ -207,12 +222,16 @@ class RoundResult:
     seconds: float
     report: str = field(repr=False)
     queried_predicted: list[int] = field(repr=False)
+    estimate: StoppingEstimate | None = None
 
     def to_json(self) -> dict:
         """The round as the JSON document's ``rounds`` entry."""
         keys = ("round", "n_labeled", "n_unlabeled", "accuracy", "confusion_matrix",
                 "queried", "seconds")
-        return {key: getattr(self, key) for key in keys}
+        document = {key: getattr(self, key) for key in keys}
+        if self.estimate is not None:
+            document["estimate"] = self.estimate.to_json()
+        return document
 
 
 @dataclass
@@ -225,11 +244,12 @@ class SimulationResult:
     graph_seconds: float = 0.0
     graph: dict | None = None
     exhausted: bool = False
+    stopped: bool = False
 
     def to_json(self) -> dict:
         """``{"config", "graph_seconds", "graph", "exhausted", "rounds": [...]}``."""
         return {"config": dataclasses.asdict(self.config), "graph_seconds": self.graph_seconds,
-                "graph": self.graph, "exhausted": self.exhausted,
+                "graph": self.graph, "exhausted": self.exhausted, "stopped": self.stopped,
                 "rounds": [r.to_json() for r in self.rounds]}
 
 
@@ -257,7 +277,10 @@ def simulate(config: SimulationConfig, pool: Pool | None = None) -> SimulationRe
     result.graph_seconds = getattr(model, "graph_seconds", 0.0)
     if getattr(model, "graph", None) is not None:
         result.graph = model.graph.describe()
-    result.exhausted = len(result.rounds) < config.rounds
+    last = result.rounds[-1] if result.rounds else None
+    result.stopped = bool(config.stop_when and last and last.estimate and
+                          len(result.rounds) < config.rounds and len(last.queried) > 0)
+    result.exhausted = len(result.rounds) < config.rounds and not result.stopped
     return result
 
 
@@ -268,7 +291,17 @@ def _round_result(outcome: RoundOutcome, n_items: int) -> RoundResult:
     matrix = confusion_matrix(outcome.true, outcome.predicted, labels=outcome.classes)
     return RoundResult(outcome.round, outcome.n_labeled, n_items - outcome.n_labeled,
                        outcome.accuracy, matrix.tolist(), outcome.queried.tolist(),
-                       outcome.seconds, report, outcome.queried_predicted.tolist())
+                       outcome.seconds, report, outcome.queried_predicted.tolist(),
+                       outcome.estimate)
+
+
+def format_estimate(result: RoundResult) -> str:
+    """One line of the stopping signals of a round."""
+    e = result.estimate
+    moved = "" if e.stability is None else \
+        f"; the last batch changed {e.changed:.1%} of the predictions (kappa {e.stability:.3f})"
+    return (f"Estimate without ground truth: accuracy {e.estimated_accuracy:.3f} "
+            f"(calibrated confidence){moved}")
 
 
 def format_round(result: RoundResult, model: str) -> str:

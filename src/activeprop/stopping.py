@@ -1,0 +1,81 @@
+"""When to stop labeling: estimates that need no ground truth.
+
+Two signals, per round:
+
+* **stability** (Bloodgood & Vijay-Shanker, 2009, "stabilizing predictions"): Cohen's kappa
+  between the pool's predicted labels before and after the last batch, and the fraction of
+  items whose label changed. When a batch of labels no longer moves the predictions, more
+  labels of the same kind will not either;
+* **estimated accuracy**: the mean confidence of the predictions on the unlabeled items,
+  calibrated on the human labels: each human label is predicted from the others (held out
+  on the graph) and an isotonic map from confidence to "was right" is fit on those pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import cohen_kappa_score
+
+from .datasets import UNLABELED
+from .review import held_out_proba
+
+CALIBRATION_FOLDS = 5
+MIN_CALIBRATION_LABELS = 20
+
+
+@dataclass
+class StoppingEstimate:
+    """What a round says about stopping, without ground truth."""
+
+    estimated_accuracy: float
+    confidence: float  # raw mean top probability on the unlabeled items
+    changed: float | None  # fraction of pool predictions the last batch changed
+    stability: float | None  # Cohen's kappa with the previous round's predictions
+
+    def to_json(self) -> dict:
+        """As a JSON object."""
+        return asdict(self)
+
+
+def estimate(spare_model, labels: np.ndarray, proba: np.ndarray, predicted: np.ndarray,
+             n_classes: int, previous: np.ndarray | None) -> StoppingEstimate:
+    """The stopping signals of one round.
+
+    ``spare_model`` is refit on folds of the human labels (pass one that shares the graph
+    but not the state of the model in use); ``proba`` and ``predicted`` are the current
+    model's, ``previous`` the last round's predictions (None in the first round).
+    """
+    unlabeled = labels == UNLABELED
+    confidence = proba.max(axis=1)[unlabeled]
+    raw = float(confidence.mean()) if len(confidence) else 1.0
+    calibrated = raw
+    if (~unlabeled).sum() >= MIN_CALIBRATION_LABELS and len(confidence):
+        items, held = held_out_proba(spare_model, labels, n_classes, CALIBRATION_FOLDS)
+        right = (np.argmax(held, axis=1) == labels[items]).astype(float)
+        mapping = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")
+        mapping.fit(held.max(axis=1), right)
+        calibrated = float(mapping.predict(confidence).mean())
+    if previous is None:
+        return StoppingEstimate(calibrated, raw, None, None)
+    changed = float(np.mean(previous != predicted))
+    stability = 1.0 if changed == 0 else float(cohen_kappa_score(previous, predicted))
+    return StoppingEstimate(calibrated, raw, changed, stability)
+
+
+class StopRule:
+    """Stop once the predictions have been stable (kappa >= ``threshold``) for ``window``
+    rounds in a row."""
+
+    def __init__(self, threshold: float, window: int = 3):
+        if not 0 < threshold <= 1:
+            raise ValueError(f"stop-when must be a kappa in (0, 1], got {threshold}")
+        self.threshold, self.window, self.streak = threshold, window, 0
+
+    def update(self, estimate_: StoppingEstimate) -> bool:
+        """Record a round; True when labeling no longer pays."""
+        stable = estimate_.stability is not None and estimate_.stability >= self.threshold
+        self.streak = self.streak + 1 if stable else 0
+        return self.streak >= self.window
