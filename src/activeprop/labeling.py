@@ -98,6 +98,7 @@ class LabelingSession:
                       for r in rounds if r.get("accuracy") is not None]
         self._cold_order = np.random.default_rng(0).permutation(len(self.pool))
         self.proba = None
+        self.changed_last = None
         self._refit(record=False)
 
     # ------------------------------------------------------------------ state
@@ -120,7 +121,7 @@ class LabelingSession:
         """Progress and model facts for a status line or the page header."""
         return {"pool_size": len(self.pool), "n_labeled": self.n_labeled,
                 "model_version": self.model_version, "class_names": self.class_names,
-                "dataset": self.store.meta("dataset"),
+                "dataset": self.store.meta("dataset"), "changed_last": self.changed_last,
                 "settings": self.settings, "curve": self.curve,
                 "has_ground_truth": bool(np.any(self.pool.y != UNLABELED))}
 
@@ -219,8 +220,12 @@ class LabelingSession:
         if self.n_labeled == 0:
             self.proba = None
             return
+        before = self.predictions()[0] if self.proba is not None else None
         self.model.fit(self.labels)
         self.proba = self.model.proba_
+        if before is not None:
+            # How much the last label moved the pool: near zero means labels stopped paying.
+            self.changed_last = float(np.mean(before != self.predictions()[0]))
         if not record:
             return
         self.model_version += 1

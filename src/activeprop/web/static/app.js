@@ -42,6 +42,7 @@ async function loadState() {
   const last = state.curve[state.curve.length - 1];
   $("accuracy").textContent = last ? (100 * last.accuracy).toFixed(1) + "%" : "–";
   $("accuracy-source").textContent = last ? `(${last.source})` : "(after 10 labels)";
+  $("changed").textContent = state.changed_last === null ? "–" : (100 * state.changed_last).toFixed(1) + "% of items";
   drawCurve(state.curve);
 }
 
@@ -216,6 +217,20 @@ async function openItem(id) {
     : "<li>no human label yet</li>";
   $("item-dialog").showModal();
 }
+
+// ---------------------------------------------------------------- review
+$("review-button").onclick = async () => {
+  const data = await api("api/review");
+  $("review").innerHTML = data.labels.length ? data.labels.map((entry) =>
+    `<li data-id="${entry.item_id}"><img src="${imageUrl(entry.item_id)}" alt=""> #${entry.item_id}: ` +
+    `labeled <strong>${entry.label}</strong>, the graph says <strong>${entry.suggested}</strong> ` +
+    `(support ${(100 * entry.support).toFixed(0)}%${entry.annotator ? ", by " + entry.annotator : ""})</li>`).join("")
+    : "<li>No human label is contradicted by the others.</li>";
+};
+$("review").addEventListener("click", (event) => {
+  const row = event.target.closest("[data-id]");
+  if (row) openItem(Number(row.dataset.id));
+});
 
 api("api/state").then((state) => { $("dataset").textContent = state.dataset || ""; });
 refresh().catch((error) => toast("Cannot reach the server: " + error.message, true));
