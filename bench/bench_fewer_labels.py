@@ -1,0 +1,46 @@
+"""Issue 6 protocol: full digits, 10 initial labels, batches of 5, accuracy on the items nobody
+labeled at 20 / 50 / 100 labels, mean over seeds 0-4; plus how close the stopping estimate is
+to the true accuracy. Run: python bench/bench_fewer_labels.py
+"""
+
+import numpy as np
+
+from activeprop.experiments import SimulationConfig, simulate
+
+KNN = dict(kernel="knn", n_neighbors=10, solver="cg", max_iter=2000, rtol=1e-4)
+CONFIGS = {
+    "example model, entropy (the issue's baseline)": {},
+    "example model, random": dict(strategy="random"),
+    "knn spreading a=0.9, margin": dict(KNN, alpha=0.9, strategy="margin"),
+    "knn spreading a=0.9, margin, typical start": dict(KNN, alpha=0.9, strategy="margin",
+                                                       initial_strategy="typical"),
+    "knn spreading a=0.9, margin, diverse": dict(KNN, alpha=0.9, strategy="margin",
+                                                 batch_mode="diverse"),
+    "knn spreading a=0.9, density, typical": dict(KNN, alpha=0.9, strategy="density",
+                                                  initial_strategy="typical"),
+    "poisson, margin, typical, diverse": dict(KNN, model="poisson", strategy="margin",
+                                              initial_strategy="typical", batch_mode="diverse"),
+    "poisson, entropy, diverse": dict(KNN, model="poisson", strategy="entropy",
+                                      batch_mode="diverse"),
+}
+
+
+def main():
+    print("| settings | 20 labels | 50 labels | 100 labels | estimate error (mean abs) |")
+    print("|---|---|---|---|---|")
+    for name, settings in CONFIGS.items():
+        accuracy, errors = [], []
+        for seed in range(5):
+            config = SimulationConfig(subset=0, initial=10, batch=5, rounds=19, seed=seed,
+                                      **settings)
+            rounds = simulate(config).rounds
+            by_count = {r.n_labeled: r.accuracy for r in rounds}
+            accuracy.append([by_count[20], by_count[50], by_count[100]])
+            errors += [abs(r.estimate.estimated_accuracy - r.accuracy) for r in rounds]
+        mean = np.mean(accuracy, axis=0)
+        print(f"| {name} | {mean[0]:.3f} | {mean[1]:.3f} | {mean[2]:.3f} | "
+              f"{np.mean(errors):.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
