@@ -25,13 +25,18 @@ def test_block_cg_solves_a_small_system_to_tolerance():
     M = rng.normal(size=(40, 40))
     A = M @ M.T + 40 * np.eye(40)
     B = rng.normal(size=(40, 3))
-    X, n_iter, converged = conjugate_gradient(lambda P: A @ P, B, np.zeros_like(B),
+    X, R, n_iter, converged = conjugate_gradient(lambda P: A @ P, B, np.zeros_like(B),
                                               diagonal=np.diag(A).copy(), rtol=1e-10,
                                               max_iter=200)
     assert converged and n_iter < 40
     np.testing.assert_allclose(X, np.linalg.solve(A, B), rtol=1e-8, atol=1e-10)
     residual = np.linalg.norm(B - A @ X, axis=0) / np.linalg.norm(B, axis=0)
     assert residual.max() <= 1e-10
+    np.testing.assert_allclose(R, B - A @ X, atol=1e-10)
+    # A warm start whose residual is already small enough costs no iteration.
+    _, _, again, done = conjugate_gradient(lambda P: A @ P, B, X, diagonal=np.diag(A).copy(),
+                                           rtol=1e-10, max_iter=200, R0=R)
+    assert again == 0 and done
 
 
 @pytest.mark.parametrize("estimator,params", [
@@ -178,3 +183,27 @@ def test_poisson_keeps_accuracy_at_one_label_per_class():
     laplace_accuracy = np.mean(laplace.transduction_[unlabeled] == pool.y[unlabeled])
     assert poisson_accuracy > 0.8
     assert laplace_accuracy < poisson_accuracy - 0.2
+
+
+def test_warm_start_only_solves_the_classes_that_changed(pool, knn_graph):
+    """Spreading's matrix does not depend on the labels: after new labels of one class, the
+    carried-over residual leaves every other class already solved."""
+    from activeprop.propagation import solve_converged
+
+    X, y, partial = pool
+    classes = np.unique(partial[partial >= 0])
+    Y = (partial[:, None] == classes).astype(float)
+    _, _, _, warm = solve_converged(knn_graph, Y, variant="spreading", alpha=0.9,
+                                    rtol=1e-8, max_iter=1000, classes=classes)
+    more = Y.copy()
+    new = np.flatnonzero((partial == -1) & (y == classes[3]))[:2]
+    more[new, 3] = 1.0
+    warm_F, warm_iter, _, next_warm = solve_converged(
+        knn_graph, more, variant="spreading", alpha=0.9, rtol=1e-8, max_iter=1000, warm=warm,
+        classes=classes)
+    cold_F, cold_iter, _, _ = solve_converged(knn_graph, more, variant="spreading", alpha=0.9,
+                                              rtol=1e-8, max_iter=1000, classes=classes)
+    np.testing.assert_allclose(warm_F, cold_F, atol=1e-6)
+    untouched = [c for c in range(len(classes)) if c != 3]
+    np.testing.assert_array_equal(next_warm.X[:, untouched], warm.X[:, untouched])
+    assert warm_iter < cold_iter

@@ -16,6 +16,7 @@ and the same ``transduction_``. Two differences, both deliberate:
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -71,16 +72,18 @@ def iterate(operator, Y, *, variant: str, alpha: float | None, max_iter: int, to
 
 
 def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.ndarray,
-                       rtol: float, max_iter: int):
-    """Solve ``A X = B`` for a symmetric positive definite ``A``, every column at once.
+                       rtol: float, max_iter: int, R0: np.ndarray | None = None):
+    """Solve ``A X = B`` for a symmetric positive definite ``A``, column by column.
 
-    Each column runs its own Jacobi-preconditioned conjugate gradient; the columns share
-    one ``apply(P) = A @ P`` per iteration, which is the only way the graph is touched.
+    Each column runs its own Jacobi-preconditioned conjugate gradient; the columns still
+    short of the tolerance share one ``apply(P) = A @ P`` per iteration, which is the only
+    way the graph is touched. A column that already meets the tolerance (after a warm start,
+    every class the new labels did not touch) costs nothing.
 
     Parameters
     ----------
     apply : callable
-        ``P -> A @ P`` for an (n, k) block.
+        ``P -> A @ P`` for an (n, k) block, any k.
     B, X0 : ndarray of shape (n, k)
         Right-hand sides and starting point (a previous solution warm-starts the solve).
     diagonal : ndarray of shape (n,)
@@ -88,10 +91,13 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
     rtol : float
         Stop when every column has ``||B - A X|| <= rtol * ||B||``.
     max_iter : int
+    R0 : ndarray of shape (n, k), optional
+        ``B - A X0`` when the caller knows it (saves one product).
 
     Returns
     -------
-    X : ndarray of shape (n, k)
+    X, R : ndarray of shape (n, k)
+        The solution and its residual ``B - A X``.
     n_iter : int
     converged : bool
     """
@@ -100,32 +106,68 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
     inverse = mask if identity else np.divide(1.0, diagonal, out=np.zeros_like(diagonal),
                                               where=mask[:, 0])[:, None]
     X = X0 * mask
-    R = B - apply(X)
-    Z = R * inverse
-    P = Z.copy()
-    rz = np.einsum("ij,ij->j", R, Z)
-    threshold = rtol * np.sqrt(np.einsum("ij,ij->j", B, B))
-    step_buffer = np.empty_like(P)
+    R = B - apply(X) if R0 is None else R0 * mask
+    threshold = rtol * np.sqrt(_column_dots(B, B))
+    active = np.flatnonzero(np.sqrt(_column_dots(R, R)) > threshold)
+    n_iter = 0
+    if len(active):
+        n_iter = _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter)
+    converged = bool(np.all(np.sqrt(_column_dots(R, R)) <= threshold))
+    return X, R, n_iter, converged
+
+
+def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter) -> int:
+    """Conjugate gradients on the ``active`` columns of X and R, in place; a column leaves
+    the block as soon as it meets its threshold. Returns the iterations run."""
+    x, r = X[:, active], R[:, active]
+    z = r * inverse
+    p = z.copy()
+    rz = _column_dots(r, z)
+    limit = threshold[active]
     for n_iter in range(max_iter):
-        residual = np.sqrt(rz if identity else np.einsum("ij,ij->j", R, R))
-        if np.all(residual <= threshold):
-            return X, n_iter, True
-        AP = apply(P)
-        curvature = np.einsum("ij,ij->j", P, AP)
+        residual = np.sqrt(rz if identity else _column_dots(r, r))
+        done = residual <= limit
+        if done.any():
+            X[:, active[done]], R[:, active[done]] = x[:, done], r[:, done]
+            keep = ~done
+            active, limit, rz = active[keep], limit[keep], rz[keep]
+            if not len(active):
+                return n_iter
+            x, r, p = x[:, keep], r[:, keep], p[:, keep]
+        ap = apply(p)
+        curvature = _column_dots(p, ap)
         step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
-        X += np.multiply(P, step, out=step_buffer)
-        R -= np.multiply(AP, step, out=step_buffer)
-        Z = R if identity else np.multiply(R, inverse, out=Z)
-        rz_next = np.einsum("ij,ij->j", R, Z)
-        P *= np.divide(rz_next, rz, out=np.zeros_like(rz), where=rz > 0)
-        P += Z
+        x += p * step
+        r -= ap * step
+        z = r if identity else r * inverse
+        rz_next = _column_dots(r, z)
+        p *= np.divide(rz_next, rz, out=np.zeros_like(rz), where=rz > 0)
+        p += z
         rz = rz_next
-    R = B - apply(X)
-    return X, max_iter, bool(np.all(np.sqrt(np.einsum("ij,ij->j", R, R)) <= threshold))
+    X[:, active], R[:, active] = x, r
+    return max_iter
+
+
+def _column_dots(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """The dot product of each column of A with the same column of B."""
+    return np.einsum("ij,ij->j", A, B)
+
+
+@dataclass
+class WarmStart:
+    """A converged solve to start the next one from (same graph, classes and system)."""
+
+    graph: object
+    classes: np.ndarray
+    system: tuple  # (variant, alpha, reached mask as bytes): the matrix A
+    B: np.ndarray  # right-hand sides, in graph order
+    X: np.ndarray  # solution before the below-precision fill, in graph order
+    R: np.ndarray  # its residual B - A X
 
 
 def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
-                    rtol: float, max_iter: int, start: np.ndarray | None = None):
+                    rtol: float, max_iter: int, warm: WarmStart | None = None,
+                    classes: np.ndarray | None = None):
     """The fixed point the iteration converges to, by conjugate gradients.
 
     Spreading: ``(I - alpha S) F = (1 - alpha) Y`` with ``S`` the normalised symmetric
@@ -133,44 +175,49 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
     of components that hold a label; labeled rows stay their one-hot labels. Items in a
     component without any label keep a zero row (the caller flags them).
 
-    Returns F, n_iter, converged (as :func:`iterate`).
+    With ``warm`` (the previous round's :class:`WarmStart`) the solve starts from the last
+    solution; for spreading the residual is carried over exactly (the matrix is unchanged,
+    only the right-hand side moved), so the classes the new labels did not touch cost
+    nothing.
+
+    Returns F, n_iter, converged (as :func:`iterate`) and the WarmStart for the next round.
     """
-    # The graph stores these operators in a cache-friendly order; solve in that order.
-    order = graph.order
-    start = None if start is None else start[order]
-    F, n_iter, converged = _solve_in_graph_order(graph, Y[order], variant, alpha, rtol,
-                                                 max_iter, start)
-    unordered = np.empty_like(F)
-    unordered[order] = F
-    return unordered, n_iter, converged
-
-
-def _solve_in_graph_order(graph, Y, variant, alpha, rtol, max_iter, start):
+    order = graph.order  # the operators are stored in a cache-friendly order
+    Y = Y[order]
     labeled = Y.sum(axis=1) > 0
     reached = np.isin(graph.components(), graph.components()[labeled])
-    if start is None:
-        start = Y.copy()
+    system = (variant, alpha, np.packbits(reached).tobytes())
+    usable = (warm is not None and warm.graph is graph and warm.system[:2] == system[:2]
+              and np.array_equal(warm.classes, classes))
     if variant == "spreading":
         S = graph.operator("symmetric-spreading")
+
         def apply(P):
             product = S @ P
             product *= -alpha
             product += P
             return product
 
-        F, n_iter, converged = conjugate_gradient(
-            apply, (1 - alpha) * Y, start,
-            diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter)
+        B, diagonal = (1 - alpha) * Y, reached.astype(np.float64)
+        X0 = warm.X if usable else Y.copy()
+        R0 = warm.R + (B - warm.B) if usable and warm.system == system else None
+        X, R, n_iter, converged = conjugate_gradient(apply, B, X0, diagonal=diagonal,
+                                                     rtol=rtol, max_iter=max_iter, R0=R0)
+        F = X.copy()
     else:
         W, degrees = graph.operator("symmetric"), graph.operator("degrees")
         free = (reached & ~labeled).astype(np.float64)[:, None]
-        F, n_iter, converged = conjugate_gradient(
-            lambda P: free * (degrees[:, None] * P - W @ P), free * (W @ Y), start * free,
+        B = free * (W @ Y)
+        X0 = (warm.X if usable else Y) * free
+        X, R, n_iter, converged = conjugate_gradient(
+            lambda P: free * (degrees[:, None] * P - W @ P), B, X0,
             diagonal=free[:, 0] * (degrees - W.diagonal()), rtol=rtol, max_iter=max_iter)
-        F = F * free + Y
+        F = X * free + Y
     # Below zero is round-off (the exact solution is non-negative); far rows get filled.
     F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
-    return F, n_iter, converged
+    unordered = np.empty_like(F)
+    unordered[order] = F
+    return unordered, n_iter, converged, WarmStart(graph, classes, system, B, X, R)
 
 
 def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
@@ -197,7 +244,7 @@ def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
         B[members] = Y[members] - Y[members].mean(axis=0)
     reached = np.isin(components, components[labeled])
     mask = reached.astype(np.float64)[:, None]
-    U, n_iter, converged = conjugate_gradient(
+    U, _, n_iter, converged = conjugate_gradient(
         lambda P: mask * (degrees[:, None] * P - W @ P), B,
         np.zeros_like(B) if start is None else start[order] * mask,
         diagonal=mask[:, 0] * (degrees - W.diagonal()), rtol=rtol, max_iter=max_iter)
@@ -329,9 +376,10 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
                 start=self._warm_start_scores(graph, Y))
             self._scores = (graph, self.classes_, F)
         elif self.solver == "cg":
-            F, self.n_iter_, converged = solve_converged(
+            warm = getattr(self, "_warm", None) if self.warm_start else None
+            F, self.n_iter_, converged, self._warm = solve_converged(
                 graph, Y, variant=self._variant, alpha=self._alpha(), rtol=self.rtol,
-                max_iter=self.max_iter, start=self._warm_start_scores(graph, Y))
+                max_iter=self.max_iter, warm=warm, classes=self.classes_)
             self._scores = (graph, self.classes_, F)
         else:
             F, self.n_iter_, converged = iterate(
