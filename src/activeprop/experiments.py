@@ -176,7 +176,12 @@ def run_rounds(pool: Pool, config: SimulationConfig, model, strategy: str,
         raise ValueError(f"initial ({config.initial}) is more than the pool holds outside "
                          f"the held-out items ({int((~held_out).sum())})")
     labels = np.full(len(pool), UNLABELED, dtype=np.int64)
-    start = initial_items(config.initial_strategy, pool.X, config.initial, seed, ~held_out)
+    embedding = None
+    if config.initial_strategy == "typical" and hasattr(model, "build_graph"):
+        graph = model.graph if model.graph is not None else model.build_graph()
+        embedding = graph.spectral_embedding()
+    start = initial_items(config.initial_strategy, pool.X, config.initial, seed, ~held_out,
+                          embedding)
     labels[start] = oracle(start)
     learner = ActiveLearner(model, strategy, labels=labels, seed=seed, exclude=held_out,
                             batch_mode=config.batch_mode)

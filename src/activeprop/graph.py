@@ -146,6 +146,23 @@ class Graph:
             self._operators["order"] = np.asarray(order, dtype=np.int64)
         return self._operators["order"]
 
+    def spectral_embedding(self, dimensions: int = 16) -> np.ndarray:
+        """Items as rows of the leading eigenvectors of the normalised affinity (Laplacian
+        eigenmaps), in pool order, each row scaled to unit length; cached. Clusters of
+        this embedding follow the graph's clusters, which raw features often do not."""
+        key = f"embedding-{dimensions}"
+        if key not in self._operators:
+            from scipy.sparse.linalg import eigsh
+
+            operator = _unwrap(self.operator("symmetric-spreading"))
+            k = min(dimensions, self.n_items - 2)
+            _, vectors = eigsh(operator, k=k, which="LA", v0=np.ones(self.n_items))
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            embedding = np.empty_like(vectors)
+            embedding[self.order] = vectors
+            self._operators[key] = embedding
+        return self._operators[key]
+
     def components(self) -> np.ndarray:
         """Connected component of every item of the symmetrised graph, in :attr:`order`."""
         if "components" not in self._operators:

@@ -157,13 +157,15 @@ def select_batch(mode: str, utility: np.ndarray, labeled: np.ndarray, n: int,
 
 
 def initial_items(kind: str, X: np.ndarray, k: int, seed: int = 0,
-                  allowed: np.ndarray | None = None) -> np.ndarray:
+                  allowed: np.ndarray | None = None,
+                  embedding: np.ndarray | None = None) -> np.ndarray:
     """The first ``k`` items to label, chosen without any label.
 
     ``first``: the pool's first items (its shuffled order). ``random``: drawn with the seed.
-    ``typical``: the item nearest the centre of each of k k-means clusters of the features,
-    so the start covers the pool instead of depending on luck. ``allowed`` restricts the
-    choice (a held-out set is never labeled).
+    ``typical``: the item nearest the centre of each of k k-means clusters, so the start
+    covers the pool instead of depending on luck; clusters of ``embedding`` (the graph's
+    spectral embedding) when given, else of the features. ``allowed`` restricts the choice
+    (a held-out set is never labeled).
     """
     candidates = np.flatnonzero(allowed) if allowed is not None else np.arange(len(X))
     if k > len(candidates):
@@ -175,7 +177,8 @@ def initial_items(kind: str, X: np.ndarray, k: int, seed: int = 0,
     if kind != "typical":
         raise ValueError(f"unknown initial strategy {kind!r}; allowed: "
                          f"{', '.join(INITIAL_STRATEGIES)}")
-    return _typical_items(X[candidates], k, seed, candidates)
+    space = X if embedding is None else embedding
+    return _typical_items(space[candidates], k, seed, candidates)
 
 
 def _typical_items(X: np.ndarray, k: int, seed: int, ids: np.ndarray) -> np.ndarray:
