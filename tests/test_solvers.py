@@ -207,3 +207,35 @@ def test_warm_start_only_solves_the_classes_that_changed(pool, knn_graph):
     untouched = [c for c in range(len(classes)) if c != 3]
     np.testing.assert_array_equal(next_warm.X[:, untouched], warm.X[:, untouched])
     assert warm_iter < cold_iter
+
+
+def test_green_columns_give_the_solution_after_a_new_label(pool, knn_graph):
+    """Expected error reduction relies on linearity: scores after labeling item k as y are
+    the current scores plus k's Green's function column in column y."""
+    from activeprop.propagation import green_columns
+
+    X, y, partial = pool
+    classes = np.unique(partial[partial >= 0])
+    Y = (partial[:, None] == classes).astype(float)
+    items = np.flatnonzero(partial == -1)[:3]
+    F, G = green_columns(knn_graph, Y, items, alpha=0.8, rtol=1e-12, max_iter=5000)
+    after = Y.copy()
+    after[items[1], 2] = 1.0
+    F_after, _ = green_columns(knn_graph, after, items[:0], alpha=0.8, rtol=1e-12,
+                               max_iter=5000)
+    expected = F.copy()
+    expected[:, 2] += G[:, 1]
+    np.testing.assert_allclose(F_after, expected, atol=1e-9)
+
+
+def test_expected_error_strategy_ranks_only_candidates(pool):
+    from activeprop import ActiveLearner, make_model
+
+    X, y, partial = pool
+    model = make_model("spreading", X, kernel="knn", n_neighbors=7, solver="cg", alpha=0.5)
+    learner = ActiveLearner(model, "expected-error", labels=partial)
+    picked = learner.query(5)
+    assert len(set(picked.tolist())) == 5 and np.all(partial[picked] == -1)
+    logistic = ActiveLearner(make_model("logistic", X), "expected-error", labels=partial)
+    with pytest.raises(ValueError, match="needs --model spreading"):
+        logistic.query(5)

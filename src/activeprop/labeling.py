@@ -89,6 +89,7 @@ class LabelingSession:
         self.utility = get_strategy(self.settings["strategy"])
         self.lock = threading.RLock()
         self.rng = np.random.default_rng(0)
+        self.cache: dict = {}  # pool-level quantities strategies compute once
         self.labels = np.full(len(self.pool), UNLABELED, dtype=np.int64)
         for item, label in self.store.current_labels().items():
             self.labels[item] = label
@@ -172,7 +173,9 @@ class LabelingSession:
                 # fixed shuffle of the pool.
                 utility = -np.argsort(self._cold_order).astype(np.float64)
             else:
-                context = QueryContext(labeled=self.labels != UNLABELED, rng=self.rng)
+                context = QueryContext(labeled=self.labels != UNLABELED, rng=self.rng,
+                                       X=self.pool.X, cache=self.cache, labels=self.labels,
+                                       model=self.model)
                 utility = np.asarray(self.utility(self.proba, context), dtype=np.float64)
             picked = select_top(utility, unavailable, n).tolist()
             self.store.lease(picked, client, LEASE_SECONDS)

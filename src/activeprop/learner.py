@@ -128,7 +128,7 @@ class ActiveLearner:
         proba = self.proba
         start = time.perf_counter()
         context = QueryContext(labeled=self.labeled, rng=self.rng, X=self.model.X,
-                               cache=self.cache)
+                               cache=self.cache, labels=self.labels, model=self.model)
         utility = np.asarray(self.utility(proba, context), dtype=np.float64)
         if utility.shape != (len(proba),):
             raise ValueError(f"strategy returned shape {utility.shape}; it must return one "

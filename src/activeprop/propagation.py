@@ -220,6 +220,30 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
     return unordered, n_iter, converged, WarmStart(graph, classes, system, B, X, R)
 
 
+def green_columns(graph, Y: np.ndarray, items: np.ndarray, alpha: float,
+                  rtol: float = 1e-6, max_iter: int = 1000):
+    """Spreading scores and the Green's function columns of ``items``, in one block solve.
+
+    Solves ``(I - alpha S) [F G] = (1 - alpha) [Y E]`` with ``E`` the unit columns of
+    ``items``: F are the scores of the labels Y, and column k of G is what labeling
+    ``items[k]`` adds to its class's scores (the solution is linear in the labels).
+    Returns F (n_items, n_classes) and G (n_items, len(items)), in pool order.
+    """
+    order = graph.order
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    units = np.zeros((len(order), len(items)))
+    units[position[items], np.arange(len(items))] = 1.0
+    S = graph.operator("symmetric-spreading")
+    B = (1 - alpha) * np.hstack([Y[order], units])
+    X, _, _, _ = conjugate_gradient(lambda P: P - alpha * (S @ P), B, B.copy(),
+                                    diagonal=np.ones(len(order)), rtol=rtol, max_iter=max_iter)
+    X = np.maximum(X, 0.0)
+    unordered = np.empty_like(X)
+    unordered[order] = X
+    return unordered[:, :Y.shape[1]], unordered[:, Y.shape[1]:]
+
+
 def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
                   start: np.ndarray | None = None):
     """Poisson learning (Calder, Cook, Thorpe & Slepcev, ICML 2020).

@@ -32,6 +32,8 @@ class QueryContext:
     rng: np.random.Generator
     X: np.ndarray | None = None
     cache: dict = field(default_factory=dict)
+    labels: np.ndarray | None = None  # class index per item, -1 unlabeled
+    model: object = None  # the fitted model (graph-aware strategies use its graph)
 
 
 Utility = Callable[[np.ndarray, QueryContext], np.ndarray]
@@ -81,6 +83,49 @@ def information_density(proba: np.ndarray, context: QueryContext) -> np.ndarray:
     return entropy(proba, context) * density(context)
 
 
+def expected_error_reduction(proba: np.ndarray, context: QueryContext,
+                             candidates: int = 20) -> np.ndarray:
+    """Expected error reduction on the graph (Zhu, Lafferty & Ghahramani 2003).
+
+    For each of the ``candidates`` most uncertain items k and each class y, the spreading
+    solution after labeling k as y is the current one plus y times k's column of the
+    graph's Green's function (the solution is linear in the labels), so one block solve
+    gives every what-if. The utility of k is minus the expected number of errors left on
+    the unlabeled items, sum over y of p(y | k) * sum_i (1 - max_c p'_ic). Items outside
+    the candidates get -inf. Needs the ``spreading`` model.
+    """
+    from .propagation import green_columns
+
+    estimator = getattr(context.model, "estimator", None)
+    if getattr(estimator, "_variant", None) != "spreading":
+        raise ValueError("strategy expected-error needs --model spreading")
+    labeled = context.labeled
+    picked = select_top(entropy(proba, context), labeled, candidates)
+    utility = np.full(len(proba), -np.inf)
+    if not len(picked):
+        return utility
+    classes = estimator.classes_
+    Y = (context.labels[:, None] == classes[None, :]).astype(np.float64)
+    scores, green = green_columns(context.model.graph, Y, picked, estimator.alpha)
+    unlabeled = ~labeled
+    for k, item in enumerate(picked):
+        risk = np.zeros(len(classes))
+        keep = unlabeled.copy()
+        keep[item] = False
+        for y in range(len(classes)):
+            risk[y] = _errors_after(scores[keep], green[keep, k], y)
+        utility[item] = -float(proba[item, :len(classes)] @ risk)
+    return utility
+
+
+def _errors_after(scores: np.ndarray, column: np.ndarray, y: int) -> float:
+    """Expected errors (sum of 1 - top probability) if ``column`` is added to class y."""
+    updated = scores.copy()
+    updated[:, y] += column
+    totals = np.maximum(updated.sum(axis=1), 1e-300)
+    return float(np.sum(1.0 - updated.max(axis=1) / totals))
+
+
 def first(proba: np.ndarray, context: QueryContext) -> np.ndarray:
     """Earlier pool items first: passive learning in the pool's (shuffled) order."""
     return -np.arange(len(proba), dtype=np.float64)
@@ -93,6 +138,7 @@ STRATEGIES: dict[str, Utility] = {
     "margin": margin,
     "entropy": entropy,
     "density": information_density,
+    "expected-error": expected_error_reduction,
 }
 
 
