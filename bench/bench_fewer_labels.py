@@ -22,6 +22,11 @@ CONFIGS = {
                                               initial_strategy="typical", batch_mode="diverse"),
     "poisson, entropy, diverse": dict(KNN, model="poisson", strategy="entropy",
                                       batch_mode="diverse"),
+    "knn spreading a=0.5, margin": dict(KNN, alpha=0.5, strategy="margin"),
+    "knn spreading a=0.5, expected error reduction": dict(KNN, alpha=0.5,
+                                                          strategy="expected-error"),
+    "knn spreading a=0.9, expected error reduction": dict(KNN, alpha=0.9,
+                                                          strategy="expected-error"),
 }
 
 
