@@ -54,8 +54,9 @@ INITIAL_STRATEGY = typer.Option("first", help="how the initial items are picked:
                                               "(k-means centres)")
 BATCH_MODE = typer.Option("topk", help="topk (the best items) or diverse (the best of each "
                                        "k-means cluster of the top candidates)")
-STRATEGY_HELP = "random, first, least-confident, margin, entropy or module:function"
-MODEL_HELP = "spreading, propagation, logistic or module:Class"
+STRATEGY_HELP = ("random, first, least-confident, margin, entropy, density, expected-error or "
+                 "module:function")
+MODEL_HELP = "spreading, propagation, poisson, logistic or module:Class"
 EVAL_HELP = ("accuracy on: pool (items not yet labeled), all (the whole pool), "
              "holdout:F (a fraction F never labeled)")
 
@@ -159,7 +160,8 @@ def init(
     image_size: int = typer.Option(16, help="image folders: features are the grayscale "
                                             "pixels resized to SIZE x SIZE"),
     strategy: str = typer.Option(None, help="query strategy (default: margin)"),
-    model: str = typer.Option(None, help="spreading or propagation (default: spreading)"),
+    model: str = typer.Option(None, help="spreading, propagation or poisson (default: "
+                                         "spreading)"),
     kernel: str = typer.Option(None, help="knn (default) or rbf"),
     neighbors: int = typer.Option(None, help="knn neighbours (default 10)"),
     gamma: float = typer.Option(None, help="rbf width"),

@@ -21,7 +21,7 @@ from .datasets import UNLABELED, load_pool
 from .models import make_model
 from .review import held_out_proba, suspicious_labels
 from .store import LabelEvent, ProjectStore
-from .strategies import QueryContext, get_strategy, select_top
+from .strategies import QueryContext, get_strategy, initial_items, select_top
 
 # The labeler's model: label spreading on a 10-nearest-neighbour graph (scale-free, so it
 # suits any features), solved by warm-started conjugate gradients after every label.
@@ -97,10 +97,23 @@ class LabelingSession:
         self.model_version = rounds[-1]["model_version"] if rounds else 0
         self.curve = [{k: r[k] for k in ("n_labeled", "accuracy", "source")}
                       for r in rounds if r.get("accuracy") is not None]
-        self._cold_order = np.random.default_rng(0).permutation(len(self.pool))
+        self._cold_order = self._cold_start_order()
         self.proba = None
         self.changed_last = None
         self._refit(record=False)
+
+    def _cold_start_order(self) -> np.ndarray:
+        """The order to offer items in before two classes are labeled: typical items first
+        (centres of k-means clusters of the graph's spectral embedding, one per class and
+        as many again), then a fixed shuffle of the rest."""
+        shuffled = np.random.default_rng(0).permutation(len(self.pool))
+        k = min(2 * max(len(self.class_names), 1), len(self.pool) - 2)
+        if k < 2 or not hasattr(self.model, "build_graph"):
+            return shuffled
+        graph = self.model.graph if self.model.graph is not None else self.model.build_graph()
+        typical = initial_items("typical", self.pool.X, k, 0,
+                                embedding=graph.spectral_embedding())
+        return np.concatenate([typical, shuffled[~np.isin(shuffled, typical)]])
 
     # ------------------------------------------------------------------ state
 
