@@ -196,6 +196,7 @@ def serve(
 
     token = required_token(host, token)
     session = LabelingSession(project)
+    _check_can_listen(host, port)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     url += f"?token={token}" if token else ""
     print(f"activeprop labeler for {project}: {url}", flush=True)
@@ -260,6 +261,20 @@ def review(
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """A clear error before uvicorn starts when the address cannot be used."""
+    import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        raise ValueError(f"cannot listen on {host}:{port} ({error.strerror or error}); "
+                         "choose another --port or --host") from None
 
 
 def required_token(host: str, token: str | None) -> str | None:

@@ -27,7 +27,7 @@ from .stopping import StoppingEstimate, StopRule, estimate
 from .strategies import BATCH_MODES, INITIAL_STRATEGIES, get_strategy, initial_items
 
 MODEL_TITLES = {"spreading": "Label Spreading", "propagation": "Label Propagation",
-                "logistic": "Logistic Regression"}
+                "poisson": "Poisson Learning", "logistic": "Logistic Regression"}
 EVALUATIONS = ("pool", "all", "holdout:F")
 
 
