@@ -99,3 +99,10 @@ def test_labels_encoding():
         encode_labels(np.array([-3, 1]), 2)
     with pytest.raises(ValueError, match="2-D"):
         Pool(np.zeros(3), np.zeros(3, dtype=int), [])
+
+
+@pytest.mark.parametrize("name,shape,classes", [("iris", (150, 4), 3), ("wine", (178, 13), 3),
+                                                ("breast-cancer", (569, 30), 2)])
+def test_bundled_tables(name, shape, classes):
+    pool = load_pool(name)
+    assert pool.X.shape == shape and len(pool.class_names) == classes and pool.has_ground_truth

@@ -136,6 +136,8 @@ def test_simulated_annotator_reaches_simulate_accuracy(tmp_path):
     # The same settings in simulate: the labeler's model and strategy, one label per round.
     settings_ = session.settings
     config = SimulationConfig(subset=0, initial=1, rounds=100, batch=1, seed=0,
+                              model=settings_["model"], batch_mode=settings_["batch_mode"],
+                              initial_strategy="typical",
                               strategy=settings_["strategy"], kernel=settings_["kernel"],
                               n_neighbors=settings_["n_neighbors"], alpha=settings_["alpha"],
                               max_iter=settings_["max_iter"], solver=settings_["solver"],

@@ -6,6 +6,7 @@ stderr and exits with code 2; it never shows a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import warnings
@@ -54,6 +55,10 @@ INITIAL_STRATEGY = typer.Option("first", help="how the initial items are picked:
                                               "(k-means centres)")
 BATCH_MODE = typer.Option("topk", help="topk (the best items) or diverse (the best of each "
                                        "k-means cluster of the top candidates)")
+RECOMMENDED_FLAG = typer.Option(False, "--recommended",
+                                help="the project's recommended settings (Poisson learning, "
+                                     "15-NN graph, margin, typical start, diverse batches); "
+                                     "they replace the model, graph and strategy options")
 STRATEGY_HELP = ("random, first, least-confident, margin, entropy, density, expected-error or "
                  "module:function")
 MODEL_HELP = "spreading, propagation, poisson, logistic or module:Class"
@@ -73,6 +78,7 @@ def simulate(
     graph_weights: str = GRAPH_WEIGHTS, initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE,
     evaluation: str = typer.Option("pool", "--eval", help=EVAL_HELP),
+    recommended: bool = RECOMMENDED_FLAG,
     stop_when: float = typer.Option(None, help="stop once the predictions are this stable "
                                                "(Cohen's kappa between rounds, e.g. 0.99) for "
                                                "3 rounds; prints the estimates every round"),
@@ -87,6 +93,9 @@ def simulate(
         rtol=rtol, graph_backend=graph_backend, graph_symmetric=graph_symmetric,
         graph_weights=graph_weights, initial_strategy=initial_strategy, batch_mode=batch_mode,
         stop_when=stop_when)
+    if recommended:
+        config = dataclasses.replace(config, **experiments.RECOMMENDED)
+        model = config.model
     config.validate()
     result = experiments.simulate(config)
     document = result.to_json()

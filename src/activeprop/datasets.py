@@ -3,6 +3,7 @@
 Specs understood by :func:`load_pool`:
 
 * ``digits``: scikit-learn's bundled 8 x 8 handwritten digits (1,797 items);
+* ``iris``, ``wine``, ``breast-cancer``: scikit-learn's other bundled tables;
 * ``digits-aug:N[:SIZE]``: N digits made by small random affine distortions and noise,
   ``SIZE`` x ``SIZE`` pixels (default 8; 28 gives the MNIST shape), deterministic;
 * ``path.npz``: arrays ``X`` (n, d), optional ``y`` (n,) and ``images`` (n, h, w);
@@ -107,6 +108,8 @@ def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 1
         return _image_folder(Path(spec), image_size)
     if spec == "digits":
         return _digits()
+    if spec in BUNDLED_TABLES:
+        return _bundled_table(spec)
     if spec.startswith("digits-aug:"):
         return _digits_augmented(spec)
     path = Path(spec)
@@ -115,7 +118,8 @@ def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 1
             raise ValueError(f"dataset file {spec!r} does not exist or is not a file")
         return _npz(path) if path.suffix.lower() == ".npz" else _csv(path, label_column)
     raise ValueError(f"unknown dataset {spec!r}; allowed: digits, digits-aug:N[:SIZE], "
-                     "a .npz file, a .csv file or a folder of images")
+                     f"{', '.join(BUNDLED_TABLES)}, a .npz file, a .csv file or a folder of "
+                     "images")
 
 
 def _image_folder(folder: Path, image_size: int) -> Pool:
@@ -143,6 +147,19 @@ def _image_folder(folder: Path, image_size: int) -> Pool:
                   for p in files], dtype=np.int64)
     X = np.stack(features).reshape(len(files), -1) / 255.0
     return Pool(X, y, classes, np.stack(display) / 255.0, str(folder))
+
+
+BUNDLED_TABLES = ("iris", "wine", "breast-cancer")
+
+
+def _bundled_table(name: str) -> Pool:
+    """One of scikit-learn's small bundled classification tables."""
+    from sklearn import datasets
+
+    loader = getattr(datasets, "load_" + name.replace("-", "_"))
+    data = loader()
+    return Pool(data.data.astype(np.float64), data.target.astype(np.int64),
+                [str(n) for n in data.target_names], None, name)
 
 
 def _digits() -> Pool:

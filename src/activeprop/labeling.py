@@ -18,19 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import UNLABELED, load_pool
+from .experiments import RECOMMENDED
 from .models import make_model
 from .review import held_out_proba, suspicious_labels
 from .store import LabelEvent, ProjectStore
-from .strategies import QueryContext, get_strategy, initial_items, select_top
+from .strategies import QueryContext, get_strategy, initial_items, select_batch
 
-# The labeler's model: label spreading on a 10-nearest-neighbour graph (scale-free, so it
-# suits any features), solved by warm-started conjugate gradients after every label.
-# alpha 0.9 lets a label reach far along the graph: on digits it beats the example's 0.2 by
-# 2-4 points of accuracy at 20-100 labels (docs/benchmarks.md), and a relative residual of
-# 1e-4 already gives the converged labels of 99.99% of the items.
-DEFAULT_SETTINGS = {"model": "spreading", "kernel": "knn", "n_neighbors": 10, "solver": "cg",
-                    "alpha": 0.9, "gamma": 0.25, "max_iter": 500, "rtol": 1e-4,
-                    "strategy": "margin"}
+# The labeler's defaults are the project's recommended settings (experiments.RECOMMENDED);
+# alpha and gamma only matter when a project chooses spreading or an rbf graph.
+DEFAULT_SETTINGS = {**{k: v for k, v in RECOMMENDED.items() if k != "initial_strategy"},
+                    "alpha": 0.9, "gamma": 0.25}
 LEASE_SECONDS = 300
 CROSS_VALIDATION_FOLDS = 5
 EXPORT_FORMATS = ("csv", "jsonl", "npz")
@@ -181,7 +178,8 @@ class LabelingSession:
             unavailable[list(self.store.leased_to_others(client))] = True
             skipped = [i for i in skip if 0 <= i < len(self.pool)]
             unavailable[skipped] = True
-            if self.proba is None or self.proba.shape[1] < 2:
+            cold = self.proba is None or self.proba.shape[1] < 2
+            if cold:
                 # Before two classes are known there is no uncertainty to rank by: walk a
                 # fixed shuffle of the pool.
                 utility = -np.argsort(self._cold_order).astype(np.float64)
@@ -190,7 +188,9 @@ class LabelingSession:
                                        X=self.pool.X, cache=self.cache, labels=self.labels,
                                        model=self.model)
                 utility = np.asarray(self.utility(self.proba, context), dtype=np.float64)
-            picked = select_top(utility, unavailable, n).tolist()
+            # Cold, the order is already spread out (typical items first): take it as is.
+            mode = "topk" if cold else self.settings.get("batch_mode", "topk")
+            picked = select_batch(mode, utility, unavailable, n, self.pool.X).tolist()
             self.store.lease(picked, client, LEASE_SECONDS)
             self.store.record_queried(self.model_version, picked)
             predicted, confidence = self.predictions()

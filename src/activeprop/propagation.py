@@ -276,6 +276,10 @@ def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
         members = components == component
         weights = degrees[members][:, None]
         U[members] -= (weights * U[members]).sum(axis=0) / weights.sum()
+        if not B[members].any():
+            # Every label of this component is one class: the sources cancel and Poisson
+            # learning has nothing to say but that class, for the whole component.
+            U[members] = Y[members & labeled].mean(axis=0)
     unordered = np.empty_like(U)
     unordered[order] = U
     return unordered, n_iter, converged
