@@ -18,6 +18,7 @@ SETTINGS = {
     "recommended": dict(GRAPH, model="poisson", strategy="margin", initial_strategy="typical",
                         batch_mode="diverse"),
     "same model, plain entropy": dict(GRAPH, model="poisson", strategy="entropy"),
+    "same model, random": dict(GRAPH, model="poisson", strategy="random"),
     "example model, entropy": dict(),
 }
 DATASETS = {"digits": 19, "digits-aug:5000": 19, "iris": 6, "wine": 6, "breast-cancer": 10}

@@ -168,11 +168,11 @@ def init(
     label_column: str = LABEL_COLUMN,
     image_size: int = typer.Option(16, help="image folders: features are the grayscale "
                                             "pixels resized to SIZE x SIZE"),
-    strategy: str = typer.Option(None, help="query strategy (default: margin)"),
-    model: str = typer.Option(None, help="spreading, propagation or poisson (default: "
-                                         "spreading)"),
+    strategy: str = typer.Option(None, help="query strategy (default: margin, with diverse "
+                                            "batches)"),
+    model: str = typer.Option(None, help="poisson (default), spreading or propagation"),
     kernel: str = typer.Option(None, help="knn (default) or rbf"),
-    neighbors: int = typer.Option(None, help="knn neighbours (default 10)"),
+    neighbors: int = typer.Option(None, help="knn neighbours (default 15)"),
     gamma: float = typer.Option(None, help="rbf width"),
     alpha: float = typer.Option(None, help="spreading clamping factor (default 0.9)"),
 ):
