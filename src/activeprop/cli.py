@@ -134,9 +134,12 @@ def compare(
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
     graph_weights: str = GRAPH_WEIGHTS, initial_strategy: str = INITIAL_STRATEGY,
-    batch_mode: str = BATCH_MODE,
+    batch_mode: str = BATCH_MODE, recommended: bool = RECOMMENDED_FLAG,
 ):
-    """Compare strategies and models over repeated paired runs: curves, AUC, significance."""
+    """Compare strategies and models over repeated paired runs: curves, AUC, significance.
+
+    With --recommended every run uses the recommended model, graph, start and batch mode;
+    only the strategies differ."""
     from . import comparison, report
 
     models = _split(model)
@@ -146,6 +149,10 @@ def compare(
         gamma=gamma, alpha=alpha, max_iter=max_iter, n_neighbors=neighbors, solver=solver,
         rtol=rtol, graph_backend=graph_backend, graph_symmetric=graph_symmetric,
         graph_weights=graph_weights, initial_strategy=initial_strategy, batch_mode=batch_mode)
+    if recommended:
+        settings = {k: v for k, v in experiments.RECOMMENDED.items() if k != "strategy"}
+        base = dataclasses.replace(base, **settings)
+        models = [base.model]
     config = comparison.CompareConfig(comparison.resolve_evaluation(base, models, evaluation),
                                       _split(strategies), models, repeats, target, jobs)
     config.validate()
