@@ -124,3 +124,14 @@ def test_bad_image_folder(tmp_path):
     (tmp_path / "broken" / "a" / "x.png").write_text("not an image")
     with pytest.raises(ValueError, match="cannot read image"):
         init_project(tmp_path / "p2", str(tmp_path / "broken"))
+
+
+def test_large_pools_default_to_spreading(tmp_path, monkeypatch):
+    from activeprop import labeling
+
+    monkeypatch.setattr(labeling, "POISSON_MAX_ITEMS", 100)
+    assert init_project(tmp_path / "big", "digits-aug:300").meta("settings")["model"] == "spreading"
+    chosen = init_project(tmp_path / "chosen", "digits-aug:300", model="poisson")
+    assert chosen.meta("settings")["model"] == "poisson"
+    small = init_project(tmp_path / "small", "digits-aug:50")
+    assert small.meta("settings")["model"] == "poisson"

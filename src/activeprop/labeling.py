@@ -28,6 +28,9 @@ from .strategies import QueryContext, get_strategy, initial_items, select_batch
 # alpha and gamma only matter when a project chooses spreading or an rbf graph.
 DEFAULT_SETTINGS = {**{k: v for k, v in RECOMMENDED.items() if k != "initial_strategy"},
                     "alpha": 0.9, "gamma": 0.25}
+# Poisson learning needs ~80 cg iterations per refit at 70,000 items (about 1 s): too slow
+# for a refit after every label. Larger pools default to spreading (alpha 0.9), ~0.1 s.
+POISSON_MAX_ITEMS = 20_000
 LEASE_SECONDS = 300
 CROSS_VALIDATION_FOLDS = 5
 EXPORT_FORMATS = ("csv", "jsonl", "npz")
@@ -37,7 +40,8 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
                  image_size: int = 16, **settings) -> ProjectStore:
     """Create a labeling project from any dataset spec (including a folder of images).
 
-    ``settings`` override :data:`DEFAULT_SETTINGS` (model, kernel, strategy, ...).
+    ``settings`` override :data:`DEFAULT_SETTINGS` (model, kernel, strategy, ...); without
+    a model, pools above :data:`POISSON_MAX_ITEMS` items get label spreading.
     """
     unknown = set(settings) - set(DEFAULT_SETTINGS)
     if unknown:
@@ -45,6 +49,8 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     merged = {**DEFAULT_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
     get_strategy(merged["strategy"])
     pool = load_pool(dataset, label_column=label_column, image_size=image_size)
+    if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
+        merged["model"] = "spreading"
     _model_from(merged, pool.X)  # check the settings before writing anything
     if not pool.class_names:
         raise ValueError("the dataset names no classes: give labels for some items, or class "
