@@ -146,7 +146,7 @@ def test_poisson_learning_matches_a_direct_solve():
     y[[0, 1, 30]] = [0, 0, 1]
     graph = build_knn_graph(X, 6, backend="flat", symmetric=True)
     Y = (y[:, None] == np.array([0, 1])).astype(float)
-    U, _, converged = solve_poisson(graph, Y, rtol=1e-12, max_iter=5000)
+    U, _, converged, _ = solve_poisson(graph, Y, rtol=1e-12, max_iter=5000)
     # Direct: L u = b with b = Y - mean(labeled Y) on the labeled rows, u degree-weighted
     # mean zero (the graph is connected).
     W = graph.affinity.toarray()

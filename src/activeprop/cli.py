@@ -86,16 +86,8 @@ def simulate(
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
 ):
     """Run active learning with a simulated annotator (defaults: the scikit-learn digits example)."""
-    config = experiments.SimulationConfig(
-        dataset=dataset, label_column=label_column, seed=seed, subset=subset, initial=initial,
-        rounds=rounds, batch=batch, strategy=strategy, model=model, kernel=kernel, gamma=gamma,
-        alpha=alpha, max_iter=max_iter, n_neighbors=neighbors, eval=evaluation, solver=solver,
-        rtol=rtol, graph_backend=graph_backend, graph_symmetric=graph_symmetric,
-        graph_weights=graph_weights, initial_strategy=initial_strategy, batch_mode=batch_mode,
-        stop_when=stop_when)
-    if recommended:
-        config = dataclasses.replace(config, **experiments.RECOMMENDED)
-        model = config.model
+    config = _simulation_config(locals())
+    model = config.model
     config.validate()
     result = experiments.simulate(config)
     document = result.to_json()
@@ -143,15 +135,8 @@ def compare(
     from . import comparison, report
 
     models = _split(model)
-    base = experiments.SimulationConfig(
-        dataset=dataset, label_column=label_column, seed=seed, subset=subset, initial=initial,
-        rounds=rounds, batch=batch, model=models[0] if models else "", kernel=kernel,
-        gamma=gamma, alpha=alpha, max_iter=max_iter, n_neighbors=neighbors, solver=solver,
-        rtol=rtol, graph_backend=graph_backend, graph_symmetric=graph_symmetric,
-        graph_weights=graph_weights, initial_strategy=initial_strategy, batch_mode=batch_mode)
+    base = _simulation_config(locals(), keep=("strategy",), model=models[0] if models else "")
     if recommended:
-        settings = {k: v for k, v in experiments.RECOMMENDED.items() if k != "strategy"}
-        base = dataclasses.replace(base, **settings)
         models = [base.model]
     config = comparison.CompareConfig(comparison.resolve_evaluation(base, models, evaluation),
                                       _split(strategies), models, repeats, target, jobs)
@@ -300,6 +285,24 @@ def required_token(host: str, token: str | None) -> str | None:
     if host not in LOCAL_HOSTS and not token:
         return secrets.token_urlsafe(18)
     return token
+
+
+# Command-line option names that differ from SimulationConfig's fields.
+OPTION_FIELDS = {"neighbors": "n_neighbors", "evaluation": "eval"}
+
+
+def _simulation_config(options: dict, keep: tuple = (), **overrides):
+    """A SimulationConfig from a command's options (its ``locals()``); ``--recommended``
+    replaces the recommended fields except those named in ``keep``."""
+    fields = {f.name for f in dataclasses.fields(experiments.SimulationConfig)}
+    values = {OPTION_FIELDS.get(name, name): value for name, value in options.items()}
+    values = {name: value for name, value in values.items()
+              if name in fields and not (name == "eval" and value is None)}
+    config = experiments.SimulationConfig(**{**values, **overrides})
+    if options.get("recommended"):
+        chosen = {k: v for k, v in experiments.RECOMMENDED.items() if k not in keep}
+        config = dataclasses.replace(config, **chosen)
+    return config
 
 
 def _split(names: str) -> list[str]:

@@ -194,8 +194,9 @@ def run_rounds(pool: Pool, config: SimulationConfig, model, strategy: str,
     labels[start] = oracle(start)
     learner = ActiveLearner(model, strategy, labels=labels, seed=seed, exclude=held_out,
                             batch_mode=config.batch_mode)
+    # The stopping estimate refits a second model (same graph) on folds of the labels.
     spare = config.model_for(pool, getattr(model, "name", config.model),
-                             getattr(model, "graph_cache", None))
+                             getattr(model, "graph_cache", None)) if config.estimate else None
     stop_rule = StopRule(config.stop_when) if config.stop_when else None
     previous = None
     for index in range(config.rounds):

@@ -63,12 +63,12 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     return store
 
 
-def _model_from(settings: dict, X: np.ndarray):
+def _model_from(settings: dict, X: np.ndarray, graph_cache: dict | None = None):
     return make_model(settings["model"], X, kernel=settings["kernel"],
                       gamma=settings["gamma"], n_neighbors=settings["n_neighbors"],
                       alpha=settings["alpha"], max_iter=settings["max_iter"],
                       solver=settings["solver"], rtol=settings["rtol"],
-                      graph_options={"backend": "auto"})
+                      graph_options={"backend": "auto"}, graph_cache=graph_cache)
 
 
 @dataclass
@@ -88,22 +88,28 @@ class LabelingSession:
         self.pool = self.store.load_pool()
         self.class_names = self.store.class_names
         self.settings = self.store.meta("settings")
-        self.model = _model_from(self.settings, self.pool.X)
+        self.graphs: dict = {}  # the pool's graph, shared by the main and the spare model
+        self.model = _model_from(self.settings, self.pool.X, self.graphs)
         self.utility = get_strategy(self.settings["strategy"])
         self.lock = threading.RLock()
         self.rng = np.random.default_rng(0)
         self.cache: dict = {}  # pool-level quantities strategies compute once
         self.labels = np.full(len(self.pool), UNLABELED, dtype=np.int64)
-        for item, label in self.store.current_labels().items():
-            self.labels[item] = label
+        self._load_labels()
         rounds = self.store.rounds()
         self.model_version = rounds[-1]["model_version"] if rounds else 0
         self.curve = [{k: r[k] for k in ("n_labeled", "accuracy", "source")}
                       for r in rounds if r.get("accuracy") is not None]
         self._cold_order = self._cold_start_order()
-        self.proba = None
+        self._set_proba(None)
         self.changed_last = None
         self._refit(record=False)
+
+    def _load_labels(self) -> None:
+        """Set ``labels`` to the store's current human labels."""
+        self.labels[:] = UNLABELED
+        for item, label in self.store.current_labels().items():
+            self.labels[item] = label
 
     def _cold_start_order(self) -> np.ndarray:
         """The order to offer items in before two classes are labeled: typical items first
@@ -126,13 +132,9 @@ class LabelingSession:
         return int((self.labels != UNLABELED).sum())
 
     def predictions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted class index and confidence of every item (-1, 0 before any label)."""
-        if self.proba is None:
-            return np.full(len(self.pool), -1), np.zeros(len(self.pool))
-        classes = self.model.classes_
-        predicted = classes[np.argmax(self.proba, axis=1)]
-        confidence = self.proba.max(axis=1)
-        return predicted, confidence
+        """Predicted class index and confidence of every item (-1, 0 before any label);
+        computed once per refit."""
+        return self._predictions
 
     def state(self) -> dict:
         """Progress and model facts for a status line or the page header."""
@@ -227,9 +229,7 @@ class LabelingSession:
             event = self.store.undo_last(annotator)
             if event is None:
                 return None
-            self.labels[:] = UNLABELED
-            for item, label in self.store.current_labels().items():
-                self.labels[item] = label
+            self._load_labels()
             self._refit()
             current = self.labels[event.item_id]
             return {"event_id": event.id, "item_id": event.item_id,
@@ -239,12 +239,12 @@ class LabelingSession:
     # ------------------------------------------------------------------ model
 
     def _refit(self, record: bool = True) -> None:
-        if self.n_labeled == 0:
-            self.proba = None
-            return
         before = self.predictions()[0] if self.proba is not None else None
+        if self.n_labeled == 0:
+            self._set_proba(None)
+            return
         self.model.fit(self.labels)
-        self.proba = self.model.proba_
+        self._set_proba(self.model.proba_)
         if before is not None:
             # How much the last label moved the pool: near zero means labels stopped paying.
             self.changed_last = float(np.mean(before != self.predictions()[0]))
@@ -259,6 +259,15 @@ class LabelingSession:
         self.store.record_round(self.model_version, self.n_labeled, [],
                                 {k: metrics[k] for k in ("accuracy", "source")},
                                 predicted, confidence)
+
+    def _set_proba(self, proba: np.ndarray | None) -> None:
+        """Take the model's probabilities and derive the predictions once."""
+        self.proba = proba
+        if proba is None:
+            self._predictions = (np.full(len(self.pool), -1), np.zeros(len(self.pool)))
+        else:
+            self._predictions = (self.model.classes_[np.argmax(proba, axis=1)],
+                                 proba.max(axis=1))
 
     def _accuracy_estimate(self) -> dict | None:
         """Accuracy against the ground truth where the pool has it, else cross-validated
@@ -278,9 +287,7 @@ class LabelingSession:
 
     def _spare_model(self):
         """A second model on the same graph, for refits that must not disturb the main one."""
-        model = _model_from(self.settings, self.pool.X)
-        model.graph = self.model.graph
-        return model
+        return _model_from(self.settings, self.pool.X, self.graphs)
 
     def review(self, threshold: float = 0.5) -> list[dict]:
         """Human labels the other labels disagree with (held-out on the graph), least

@@ -161,8 +161,39 @@ class WarmStart:
     classes: np.ndarray
     system: tuple  # (variant, alpha, reached mask as bytes): the matrix A
     B: np.ndarray  # right-hand sides, in graph order
-    X: np.ndarray  # solution before the below-precision fill, in graph order
+    X: np.ndarray  # solution before any post-processing, in graph order
     R: np.ndarray  # its residual B - A X
+
+    def usable(self, graph, classes, system) -> bool:
+        """Whether this solve is a starting point for one on ``graph`` with ``system``."""
+        return (self.graph is graph and self.system[:2] == system[:2]
+                and np.array_equal(self.classes, classes))
+
+
+def _reached(graph, labeled: np.ndarray) -> np.ndarray:
+    """Items (graph order) in a connected component that holds a label."""
+    components = graph.components()
+    return np.isin(components, components[labeled])
+
+
+def _spreading_system(graph, alpha: float):
+    """``P -> (I - alpha S) P`` on the normalised symmetric affinity."""
+    S = graph.operator("symmetric-spreading")
+
+    def apply(P):
+        product = S @ P
+        product *= -alpha
+        product += P
+        return product
+
+    return apply
+
+
+def _laplacian_system(graph, rows: np.ndarray):
+    """``P -> (D - W) P`` restricted to ``rows`` (a 0/1 column), and its diagonal."""
+    W, degrees = graph.operator("symmetric"), graph.operator("degrees")
+    return (lambda P: rows * (degrees[:, None] * P - W @ P),
+            rows[:, 0] * (degrees - W.diagonal()))
 
 
 def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
@@ -182,42 +213,29 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
 
     Returns F, n_iter, converged (as :func:`iterate`) and the WarmStart for the next round.
     """
-    order = graph.order  # the operators are stored in a cache-friendly order
-    Y = Y[order]
+    Y = graph.to_graph_order(Y)  # the operators are stored in a cache-friendly order
     labeled = Y.sum(axis=1) > 0
-    reached = np.isin(graph.components(), graph.components()[labeled])
+    reached = _reached(graph, labeled)
     system = (variant, alpha, np.packbits(reached).tobytes())
-    usable = (warm is not None and warm.graph is graph and warm.system[:2] == system[:2]
-              and np.array_equal(warm.classes, classes))
+    usable = warm is not None and warm.usable(graph, classes, system)
     if variant == "spreading":
-        S = graph.operator("symmetric-spreading")
-
-        def apply(P):
-            product = S @ P
-            product *= -alpha
-            product += P
-            return product
-
-        B, diagonal = (1 - alpha) * Y, reached.astype(np.float64)
-        X0 = warm.X if usable else Y.copy()
+        B = (1 - alpha) * Y
         R0 = warm.R + (B - warm.B) if usable and warm.system == system else None
-        X, R, n_iter, converged = conjugate_gradient(apply, B, X0, diagonal=diagonal,
-                                                     rtol=rtol, max_iter=max_iter, R0=R0)
+        X, R, n_iter, converged = conjugate_gradient(
+            _spreading_system(graph, alpha), B, warm.X if usable else Y.copy(),
+            diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R0)
         F = X.copy()
     else:
-        W, degrees = graph.operator("symmetric"), graph.operator("degrees")
         free = (reached & ~labeled).astype(np.float64)[:, None]
-        B = free * (W @ Y)
-        X0 = (warm.X if usable else Y) * free
+        apply, diagonal = _laplacian_system(graph, free)
+        B = free * (graph.operator("symmetric") @ Y)
         X, R, n_iter, converged = conjugate_gradient(
-            lambda P: free * (degrees[:, None] * P - W @ P), B, X0,
-            diagonal=free[:, 0] * (degrees - W.diagonal()), rtol=rtol, max_iter=max_iter)
+            apply, B, (warm.X if usable else Y) * free, diagonal=diagonal, rtol=rtol,
+            max_iter=max_iter)
         F = X * free + Y
     # Below zero is round-off (the exact solution is non-negative); far rows get filled.
     F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
-    unordered = np.empty_like(F)
-    unordered[order] = F
-    return unordered, n_iter, converged, WarmStart(graph, classes, system, B, X, R)
+    return graph.to_pool_order(F), n_iter, converged, WarmStart(graph, classes, system, B, X, R)
 
 
 def green_columns(graph, Y: np.ndarray, items: np.ndarray, alpha: float,
@@ -229,23 +247,17 @@ def green_columns(graph, Y: np.ndarray, items: np.ndarray, alpha: float,
     ``items[k]`` adds to its class's scores (the solution is linear in the labels).
     Returns F (n_items, n_classes) and G (n_items, len(items)), in pool order.
     """
-    order = graph.order
-    position = np.empty_like(order)
-    position[order] = np.arange(len(order))
-    units = np.zeros((len(order), len(items)))
-    units[position[items], np.arange(len(items))] = 1.0
-    S = graph.operator("symmetric-spreading")
-    B = (1 - alpha) * np.hstack([Y[order], units])
-    X, _, _, _ = conjugate_gradient(lambda P: P - alpha * (S @ P), B, B.copy(),
-                                    diagonal=np.ones(len(order)), rtol=rtol, max_iter=max_iter)
-    X = np.maximum(X, 0.0)
-    unordered = np.empty_like(X)
-    unordered[order] = X
-    return unordered[:, :Y.shape[1]], unordered[:, Y.shape[1]:]
+    units = np.zeros((len(Y), len(items)))
+    units[items, np.arange(len(items))] = 1.0
+    B = (1 - alpha) * graph.to_graph_order(np.hstack([Y, units]))
+    X, _, _, _ = conjugate_gradient(_spreading_system(graph, alpha), B, B.copy(),
+                                    diagonal=np.ones(len(B)), rtol=rtol, max_iter=max_iter)
+    X = graph.to_pool_order(np.maximum(X, 0.0))
+    return X[:, :Y.shape[1]], X[:, Y.shape[1]:]
 
 
 def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
-                  start: np.ndarray | None = None):
+                  warm: WarmStart | None = None, classes: np.ndarray | None = None):
     """Poisson learning (Calder, Cook, Thorpe & Slepcev, ICML 2020).
 
     Solves ``L u = b`` with ``L = D - W`` the graph Laplacian and ``b`` each label's one-hot
@@ -255,23 +267,24 @@ def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
     flatten to a constant between very few labels, so it stays accurate at one label per
     class. Items of components without labels keep zero scores.
 
-    Returns u (n_items, n_classes) in pool order, n_iter, converged.
+    Returns u (n_items, n_classes) in pool order, n_iter, converged and a WarmStart.
     """
-    order = graph.order
-    Y = Y[order]
-    W, degrees = graph.operator("symmetric"), graph.operator("degrees")
-    components = graph.components()
+    Y = graph.to_graph_order(Y)
+    components, degrees = graph.components(), graph.operator("degrees")
     labeled = Y.sum(axis=1) > 0
     B = np.zeros_like(Y)
     for component in np.unique(components[labeled]):
         members = labeled & (components == component)
         B[members] = Y[members] - Y[members].mean(axis=0)
-    reached = np.isin(components, components[labeled])
+    reached = _reached(graph, labeled)
     mask = reached.astype(np.float64)[:, None]
-    U, _, n_iter, converged = conjugate_gradient(
-        lambda P: mask * (degrees[:, None] * P - W @ P), B,
-        np.zeros_like(B) if start is None else start[order] * mask,
-        diagonal=mask[:, 0] * (degrees - W.diagonal()), rtol=rtol, max_iter=max_iter)
+    system = ("poisson", None, np.packbits(reached).tobytes())
+    start = warm.X * mask if warm is not None and warm.usable(graph, classes, system) \
+        else np.zeros_like(B)
+    apply, diagonal = _laplacian_system(graph, mask)
+    X, R, n_iter, converged = conjugate_gradient(apply, B, start, diagonal=diagonal,
+                                                 rtol=rtol, max_iter=max_iter)
+    U = X.copy()
     for component in np.unique(components[reached]):
         members = components == component
         weights = degrees[members][:, None]
@@ -280,9 +293,7 @@ def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
             # Every label of this component is one class: the sources cancel and Poisson
             # learning has nothing to say but that class, for the whole component.
             U[members] = Y[members & labeled].mean(axis=0)
-    unordered = np.empty_like(U)
-    unordered[order] = U
-    return unordered, n_iter, converged
+    return graph.to_pool_order(U), n_iter, converged, WarmStart(graph, classes, system, B, X, R)
 
 
 def fill_below_precision(W, F: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
@@ -339,7 +350,7 @@ def _normalize_rows(F: np.ndarray) -> np.ndarray:
 
 
 class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
-    """Shared fit/predict for the two variants; subclasses set ``_variant``."""
+    """Shared fit/predict of the graph estimators; subclasses set ``_variant``."""
 
     _variant = "spreading"
 
@@ -398,13 +409,13 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
             raise ValueError("y has no labeled item: mark at least one item with its class "
                              "(unlabeled items are -1)")
         Y = (y[:, None] == self.classes_[None, :]).astype(np.float64)
+        warm = getattr(self, "_warm", None) if self.warm_start else None
         if self._variant == "poisson":
-            F, self.n_iter_, converged = solve_poisson(
-                graph, Y, rtol=self.rtol, max_iter=self.max_iter,
-                start=self._warm_start_scores(graph, Y))
+            F, self.n_iter_, converged, self._warm = solve_poisson(
+                graph, Y, rtol=self.rtol, max_iter=self.max_iter, warm=warm,
+                classes=self.classes_)
             self._scores = (graph, self.classes_, F)
         elif self.solver == "cg":
-            warm = getattr(self, "_warm", None) if self.warm_start else None
             F, self.n_iter_, converged, self._warm = solve_converged(
                 graph, Y, variant=self._variant, alpha=self._alpha(), rtol=self.rtol,
                 max_iter=self.max_iter, warm=warm, classes=self.classes_)
@@ -418,16 +429,6 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
                           category=ConvergenceWarning)
         self._set_distributions(F)
         return self
-
-    def _warm_start_scores(self, graph, Y: np.ndarray) -> np.ndarray | None:
-        """The previous fit's scores, when warm-starting on the same graph and classes."""
-        previous = getattr(self, "_scores", None)
-        if not self.warm_start or previous is None:
-            return None
-        previous_graph, previous_classes, scores = previous
-        if previous_graph is not graph or not np.array_equal(previous_classes, self.classes_):
-            return None
-        return scores
 
     def _set_distributions(self, F: np.ndarray) -> None:
         """Normalise scores into distributions; flag and uniformise unreached rows."""
