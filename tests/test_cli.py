@@ -111,6 +111,7 @@ BAD_INPUTS = [
     (["--rounds", "-1"], "rounds must be >= 0"),
     (["--initial", "400"], "more than the pool holds"),
     (["--batch", "five"], "Invalid value for '--batch'"),
+    (["--stop-when", "0.99", "--no-estimate"], "cannot be used with --no-estimate"),
     (["--bogus"], "No such option"),
 ]
 

@@ -1,5 +1,10 @@
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import metrics as sklearn_metrics
 
 from activeprop import metrics
 
@@ -32,3 +37,15 @@ def test_paired_wilcoxon_by_hand():
     assert metrics.paired_wilcoxon([1], [0]) is None
     signs = np.array([1, -1, 1, -1, 1, -1])
     assert metrics.paired_wilcoxon(signs * np.arange(1, 7), np.zeros(6)) > 0.5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 11).flatmap(lambda k: st.tuples(
+    st.lists(st.integers(0, k), min_size=1, max_size=120),
+    st.lists(st.integers(0, k + 1), min_size=120, max_size=120))))
+def test_classification_report_is_scikit_learns_character_for_character(pair):
+    true, predicted = np.array(pair[0]), np.array(pair[1][:len(pair[0])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns about classes it scores 0
+        expected = sklearn_metrics.classification_report(true, predicted)
+    assert metrics.classification_report(true, predicted) == expected

@@ -124,3 +124,57 @@ def test_distributions_are_probabilities(seed, kernel, variant):
     if variant[0] == "LabelPropagation":  # hard clamping keeps human labels
         labeled = y != -1
         np.testing.assert_array_equal(model.transduction_[labeled], y[labeled])
+
+
+@pytest.mark.parametrize("alpha,max_iter", [(0.2, 30), (0.2, 5), (0.9, 60)])
+def test_warm_iteration_from_power_columns_matches_scikit_learn(small_datasets, monkeypatch,
+                                                                alpha, max_iter):
+    """A warm-started spreading fit reads its first steps off cached power columns; over
+    rounds that add labels, folds that remove some, classes that come and go and a cache
+    that starts over, every fit must still be scikit-learn's (and deeper than the columns
+    reach, the plain iteration takes over)."""
+    from activeprop import propagation
+
+    monkeypatch.setattr(propagation, "MAX_CACHED_ITEMS", 60)
+    X, y, _ = small_datasets["digits400"]
+    graph = build_graph(X, "rbf", gamma=0.25)
+    columns = graph.cached("power-columns",
+                           lambda: propagation.PowerColumns(graph.operator("spreading")))
+    columns.worth = 0  # use the powers from the first fit on
+    params = dict(gamma=0.25, alpha=alpha, max_iter=max_iter)
+    warm = LabelSpreading(**params, warm_start=True)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(y))
+    label_sets = [order[:n] for n in (3, 8, 20, 35, 50, 70)]  # 70 > the cache: it starts over
+    label_sets += [np.setdiff1d(order[:35], order[k:k + 7]) for k in (0, 7, 14)]  # folds
+    label_sets += [order[:1], order[:75]]  # one class only; more than the cache holds
+    for labeled in label_sets:
+        partial = np.full(len(y), -1)
+        partial[labeled] = y[labeled]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = semi_supervised.LabelSpreading(**params).fit(X, partial)
+            warm.fit(X, partial, graph=graph)
+        reached = ~warm.unreached_
+        np.testing.assert_array_equal(reached, reference.label_distributions_.sum(axis=1) > 0)
+        np.testing.assert_allclose(warm.label_distributions_[reached],
+                                   reference.label_distributions_[reached], rtol=0, atol=1e-10)
+        np.testing.assert_array_equal(warm.transduction_, reference.transduction_)
+        assert warm.n_iter_ == reference.n_iter_
+    assert columns.powers is not None and len(columns.slots) <= 60
+
+
+def test_powers_are_built_only_once_the_fits_paid_for_them(small_datasets):
+    X, y, partial = small_datasets["digits400"]
+    graph = build_graph(X, "rbf", gamma=0.25)
+    warm = LabelSpreading(gamma=0.25, warm_start=True)
+    warm.fit(X, partial, graph=graph)
+    columns = graph.cached("power-columns", lambda: None)
+    assert columns.powers is None and columns.spent == warm.n_iter_
+    while columns.spent < columns.worth:
+        warm.fit(X, partial, graph=graph)
+    assert columns.powers is None
+    warm.fit(X, partial, graph=graph)
+    assert len(columns.powers) == 8 and len(columns.slots) == (partial != -1).sum()
+    np.testing.assert_allclose(columns.powers[2], graph.operator("spreading") @ columns.powers[1],
+                               atol=1e-15)

@@ -82,6 +82,9 @@ def simulate(
     stop_when: float = typer.Option(None, help="stop once the predictions are this stable "
                                                "(Cohen's kappa between rounds, e.g. 0.99) for "
                                                "3 rounds; prints the estimates every round"),
+    estimate: bool = typer.Option(True, help="estimate accuracy and stability without ground "
+                                             "truth every round (5 held-out refits a round; "
+                                             "--no-estimate skips them)"),
     out: Path = typer.Option(None, help="write the figure and results.json to this folder"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
 ):
@@ -96,7 +99,7 @@ def simulate(
     else:
         for round_ in result.rounds:
             print(experiments.format_round(round_, model))
-            if stop_when is not None:  # the example's output stays the example's otherwise
+            if stop_when is not None and estimate:  # else the example's output, as it is
                 print(experiments.format_estimate(round_))
         if result.exhausted:
             print("No unlabeled items left to label.")

@@ -10,16 +10,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix
+from sklearn.metrics import confusion_matrix
 
 from .datasets import UNLABELED, Pool, load_pool
 from .graph import EDGE_WEIGHTS, KERNELS, KNN_BACKENDS
 from .learner import ActiveLearner
+from .metrics import classification_report
 from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
 from .propagation import SOLVERS
@@ -97,6 +97,8 @@ class SimulationConfig:
              f"allowed: {', '.join(BATCH_MODES)}"),
             (self.stop_when is None or 0 < self.stop_when <= 1,
              f"stop-when must be a kappa in (0, 1], got {self.stop_when}"),
+            (self.stop_when is None or self.estimate,
+             "stop-when decides from the estimate; it cannot be used with --no-estimate"),
         ]
         for ok, message in checks:
             if not ok:
@@ -300,9 +302,7 @@ def simulate(config: SimulationConfig, pool: Pool | None = None) -> SimulationRe
 
 
 def _round_result(outcome: RoundOutcome, n_items: int) -> RoundResult:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # classes absent from a round are reported as 0
-        report = classification_report(outcome.true, outcome.predicted)
+    report = classification_report(outcome.true, outcome.predicted)
     matrix = confusion_matrix(outcome.true, outcome.predicted, labels=outcome.classes)
     return RoundResult(outcome.round, outcome.n_labeled, n_items - outcome.n_labeled,
                        outcome.accuracy, matrix.tolist(), outcome.queried.tolist(),

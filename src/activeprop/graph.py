@@ -160,28 +160,32 @@ class Graph:
         self._operators["order"] = np.asarray(order, dtype=np.int64)
         return _permute(symmetric, self._operators["order"])
 
+    def cached(self, key: str, build: Callable):
+        """``build()``, computed on first use and kept with the graph under ``key``: things
+        derived from the graph alone, shared by every model and round of this pool."""
+        if key not in self._operators:
+            self._operators[key] = build()
+        return self._operators[key]
+
     def spectral_embedding(self, dimensions: int = 16) -> np.ndarray:
         """Items as rows of the leading eigenvectors of the normalised affinity (Laplacian
         eigenmaps), in pool order, each row scaled to unit length; cached. Clusters of
         this embedding follow the graph's clusters, which raw features often do not."""
-        key = f"embedding-{dimensions}"
-        if key not in self._operators:
+        def embed():
             from scipy.sparse.linalg import eigsh
 
             operator = _unwrap(self.operator("symmetric-spreading"))
             k = min(dimensions, self.n_items - 2)
             _, vectors = eigsh(operator, k=k, which="LA", v0=np.ones(self.n_items))
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            self._operators[key] = self.to_pool_order(vectors)
-        return self._operators[key]
+            return self.to_pool_order(vectors)
+
+        return self.cached(f"embedding-{dimensions}", embed)
 
     def components(self) -> np.ndarray:
         """Connected component of every item of the symmetrised graph, in :attr:`order`."""
-        if "components" not in self._operators:
-            _, labels = connected_components(_unwrap(self.operator("symmetric")),
-                                             directed=False)
-            self._operators["components"] = labels
-        return self._operators["components"]
+        return self.cached("components", lambda: connected_components(
+            _unwrap(self.operator("symmetric")), directed=False)[1])
 
     def describe(self) -> dict:
         """What a user needs to judge the graph: backend, size, time, recall."""

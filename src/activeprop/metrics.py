@@ -52,3 +52,43 @@ def paired_wilcoxon(values, baseline) -> float | None:
     if np.all(values == baseline):
         return 1.0
     return float(stats.wilcoxon(values, baseline).pvalue)
+
+
+def classification_report(y_true, y_pred, digits: int = 2) -> str:
+    """scikit-learn's ``classification_report(y_true, y_pred)`` text, character for
+    character (classes with no prediction or no support score 0.0), from one count of
+    the label pairs.
+
+    scikit-learn validates its inputs five times over and takes ~35 ms for 1,800 items;
+    a simulated round prints one report, so that cost would dwarf a round's fit. The
+    tests compare this text with scikit-learn's on random inputs.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels, codes = np.unique(np.concatenate([y_true, y_pred]), return_inverse=True)
+    k = len(labels)
+    counts = np.bincount(codes[:len(y_true)] * k + codes[len(y_true):],
+                         minlength=k * k).reshape(k, k)
+    tp, support, predicted = np.diag(counts), counts.sum(axis=1), counts.sum(axis=0)
+    precision, recall = _ratio(tp, predicted), _ratio(tp, support)
+    f1 = _ratio(2 * tp, support + predicted)
+    names = [str(label) for label in labels]
+    shown = support.astype(float) if tp.sum() == 0 else support  # as scikit-learn prints it
+    width = max(*(len(name) for name in names), len("weighted avg"), digits)
+    row = "{:>{width}s} " + " {:>9.{digits}f}" * 3 + " {:>9}\n"
+    text = ("{:>{width}s} " + " {:>9}" * 4).format(
+        "", "precision", "recall", "f1-score", "support", width=width) + "\n\n"
+    for values in zip(names, precision, recall, f1, shown):
+        text += row.format(*values, width=width, digits=digits)
+    total = shown.sum()
+    text += "\n" + ("{:>{width}s} " + " {:>9.{digits}}" * 2 + " {:>9.{digits}f} {:>9}\n").format(
+        "accuracy", "", "", float(tp.sum() / total), total, width=width, digits=digits)
+    for name, weights in (("macro avg", None), ("weighted avg", support)):
+        averages = [np.average(v, weights=weights) for v in (precision, recall, f1)]
+        text += row.format(name, *averages, total, width=width, digits=digits)
+    return text
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0.0 where the denominator is 0 (scikit-learn's default)."""
+    return np.divide(numerator, denominator, out=np.zeros(len(numerator)),
+                     where=denominator > 0)

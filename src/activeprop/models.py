@@ -143,8 +143,8 @@ def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 
                seed: int = 0):
     """Build the model called ``name`` for the pool features ``X``.
 
-    Graph parameters apply to ``spreading`` and ``propagation``: with ``solver="cg"`` each
-    fit warm-starts from the previous round's solution. ``graph_options`` (``backend``,
+    Graph parameters apply to ``spreading`` and ``propagation``: each fit reuses what the
+    previous round left (``warm_start``: the cg solution, or the iteration's power columns). ``graph_options`` (``backend``,
     ``symmetric``, ``weights``) choose how a knn graph is built; see
     :func:`activeprop.graph.build_knn_graph` (backend ``auto`` means scikit-learn's exact
     graph for the iterate solver and faiss for cg). ``seed`` seeds the estimators that take
@@ -155,7 +155,7 @@ def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 
         if name == "poisson":
             solver = "cg"  # Poisson learning has no scikit-learn iteration to reproduce
         params = dict(kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, max_iter=max_iter,
-                      tol=tol, solver=solver, rtol=rtol, warm_start=solver == "cg")
+                      tol=tol, solver=solver, rtol=rtol, warm_start=True)
         if name == "spreading":
             params["alpha"] = alpha
         model = GraphModel(name, X, graph_options, graph_cache, **params)
