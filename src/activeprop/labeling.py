@@ -21,6 +21,7 @@ from .datasets import UNLABELED, load_pool
 from .experiments import RECOMMENDED
 from .models import make_model
 from .review import held_out_proba, suspicious_labels
+from .stopping import MIN_CALIBRATION_LABELS, calibrated_accuracy
 from .store import LabelEvent, ProjectStore
 from .strategies import QueryContext, get_strategy, initial_items, select_batch
 
@@ -103,6 +104,7 @@ class LabelingSession:
         self._cold_order = self._cold_start_order()
         self._set_proba(None)
         self.changed_last = None
+        self.estimated_accuracy = None  # calibrated confidence: needs no ground truth
         self._refit(record=False)
 
     def _load_labels(self) -> None:
@@ -141,6 +143,7 @@ class LabelingSession:
         return {"pool_size": len(self.pool), "n_labeled": self.n_labeled,
                 "model_version": self.model_version, "class_names": self.class_names,
                 "dataset": self.store.meta("dataset"), "changed_last": self.changed_last,
+                "estimated_accuracy": self.estimated_accuracy,
                 "settings": self.settings, "curve": self.curve,
                 "has_ground_truth": bool(np.any(self.pool.y != UNLABELED))}
 
@@ -248,10 +251,11 @@ class LabelingSession:
         if before is not None:
             # How much the last label moved the pool: near zero means labels stopped paying.
             self.changed_last = float(np.mean(before != self.predictions()[0]))
+        held = self._calibrate()
         if not record:
             return
         self.model_version += 1
-        point = self._accuracy_estimate()
+        point = self._accuracy_estimate(held)
         if point is not None:
             self.curve.append(point)
         predicted, confidence = self.predictions()
@@ -269,19 +273,32 @@ class LabelingSession:
             self._predictions = (self.model.classes_[np.argmax(proba, axis=1)],
                                  proba.max(axis=1))
 
-    def _accuracy_estimate(self) -> dict | None:
+    def _calibrate(self):
+        """Once there are enough labels, set :attr:`estimated_accuracy` (the pool's
+        confidence calibrated on held-out human labels: an estimate that needs no ground
+        truth) and return the held-out predictions (5 folds, each refit without its
+        fold); else None."""
+        self.estimated_accuracy = None
+        if self.n_labeled < 2 * CROSS_VALIDATION_FOLDS:
+            return None
+        held = held_out_proba(self._spare_model(), self.labels, len(self.class_names),
+                              CROSS_VALIDATION_FOLDS)
+        if self.n_labeled >= MIN_CALIBRATION_LABELS:
+            self.estimated_accuracy = calibrated_accuracy(held, self.labels, self.proba)
+        return held
+
+    def _accuracy_estimate(self, held) -> dict | None:
         """Accuracy against the ground truth where the pool has it, else cross-validated
-        on the human labels (5 folds, each refit without its fold)."""
+        on the human labels (``held``: the held-out predictions, or None for too few)."""
         predicted, _ = self.predictions()
         truth = self.pool.y
         judged = (truth != UNLABELED) & (self.labels == UNLABELED)
         if judged.sum() >= 10:
             accuracy = float(np.mean(predicted[judged] == truth[judged]))
             return {"n_labeled": self.n_labeled, "accuracy": accuracy, "source": "ground truth"}
-        if self.n_labeled < 2 * CROSS_VALIDATION_FOLDS:
+        if held is None:
             return None
-        items, proba = held_out_proba(self._spare_model(), self.labels, len(self.class_names),
-                                      CROSS_VALIDATION_FOLDS)
+        items, proba = held
         accuracy = float(np.mean(np.argmax(proba, axis=1) == self.labels[items]))
         return {"n_labeled": self.n_labeled, "accuracy": accuracy, "source": "cross-validation"}
 

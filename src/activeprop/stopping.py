@@ -53,16 +53,31 @@ def estimate(spare_model, labels: np.ndarray, proba: np.ndarray, predicted: np.n
     raw = float(confidence.mean()) if len(confidence) else 1.0
     calibrated = raw
     if (~unlabeled).sum() >= MIN_CALIBRATION_LABELS and len(confidence):
-        items, held = held_out_proba(spare_model, labels, n_classes, CALIBRATION_FOLDS)
-        right = (np.argmax(held, axis=1) == labels[items]).astype(float)
-        mapping = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")
-        mapping.fit(held.max(axis=1), right)
-        calibrated = float(mapping.predict(confidence).mean())
+        held = held_out_proba(spare_model, labels, n_classes, CALIBRATION_FOLDS)
+        calibrated = calibrated_accuracy(held, labels, proba)
     if previous is None:
         return StoppingEstimate(calibrated, raw, None, None)
     changed = float(np.mean(previous != predicted))
     stability = 1.0 if changed == 0 else float(cohen_kappa_score(previous, predicted))
     return StoppingEstimate(calibrated, raw, changed, stability)
+
+
+def calibrated_accuracy(held: tuple[np.ndarray, np.ndarray], labels: np.ndarray,
+                        proba: np.ndarray) -> float:
+    """Estimated accuracy on the unlabeled items: their mean confidence, mapped through an
+    isotonic fit of "the held-out prediction was right" on its confidence.
+
+    ``held`` is :func:`activeprop.review.held_out_proba`'s (items, probabilities) of the
+    human labels; ``proba`` the current model's probabilities of every item.
+    """
+    items, held_proba = held
+    unlabeled = labels == UNLABELED
+    if not unlabeled.any():
+        return 1.0
+    right = (np.argmax(held_proba, axis=1) == labels[items]).astype(float)
+    mapping = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")
+    mapping.fit(held_proba.max(axis=1), right)
+    return float(mapping.predict(proba.max(axis=1)[unlabeled]).mean())
 
 
 class StopRule:

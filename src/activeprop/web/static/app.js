@@ -42,6 +42,8 @@ async function loadState() {
   const last = state.curve[state.curve.length - 1];
   $("accuracy").textContent = last ? (100 * last.accuracy).toFixed(1) + "%" : "–";
   $("accuracy-source").textContent = last ? `(${last.source})` : "(after 10 labels)";
+  $("estimate").textContent = state.estimated_accuracy === null ? "–"
+    : (100 * state.estimated_accuracy).toFixed(1) + "%";
   $("changed").textContent = state.changed_last === null ? "–" : (100 * state.changed_last).toFixed(1) + "% of items";
   drawCurve(state.curve);
 }
