@@ -315,8 +315,10 @@ def format_estimate(result: RoundResult) -> str:
     e = result.estimate
     moved = "" if e.stability is None else \
         f"; the last batch changed {e.changed:.1%} of the predictions (kappa {e.stability:.3f})"
+    calibrated = "" if e.calibrated_accuracy is None else \
+        f", {e.calibrated_accuracy:.3f} calibrated on held-out labels"
     return (f"Estimate without ground truth: accuracy {e.estimated_accuracy:.3f} "
-            f"(calibrated confidence){moved}")
+            f"(mean confidence{calibrated}){moved}")
 
 
 def format_round(result: RoundResult, model: str) -> str:

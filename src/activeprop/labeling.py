@@ -21,7 +21,7 @@ from .datasets import UNLABELED, load_pool
 from .experiments import RECOMMENDED
 from .models import make_model
 from .review import held_out_proba, suspicious_labels
-from .stopping import MIN_CALIBRATION_LABELS, calibrated_accuracy
+from .stopping import mean_confidence
 from .store import LabelEvent, ProjectStore
 from .strategies import QueryContext, get_strategy, initial_items, select_batch
 
@@ -104,7 +104,7 @@ class LabelingSession:
         self._cold_order = self._cold_start_order()
         self._set_proba(None)
         self.changed_last = None
-        self.estimated_accuracy = None  # calibrated confidence: needs no ground truth
+        self.estimated_accuracy = None  # the model's mean confidence: needs no ground truth
         self._refit(record=False)
 
     def _load_labels(self) -> None:
@@ -245,17 +245,18 @@ class LabelingSession:
         before = self.predictions()[0] if self.proba is not None else None
         if self.n_labeled == 0:
             self._set_proba(None)
+            self.estimated_accuracy = None
             return
         self.model.fit(self.labels)
         self._set_proba(self.model.proba_)
         if before is not None:
             # How much the last label moved the pool: near zero means labels stopped paying.
             self.changed_last = float(np.mean(before != self.predictions()[0]))
-        held = self._calibrate()
+        self.estimated_accuracy = mean_confidence(self.labels, self.proba)
         if not record:
             return
         self.model_version += 1
-        point = self._accuracy_estimate(held)
+        point = self._accuracy_estimate()
         if point is not None:
             self.curve.append(point)
         predicted, confidence = self.predictions()
@@ -273,32 +274,19 @@ class LabelingSession:
             self._predictions = (self.model.classes_[np.argmax(proba, axis=1)],
                                  proba.max(axis=1))
 
-    def _calibrate(self):
-        """Once there are enough labels, set :attr:`estimated_accuracy` (the pool's
-        confidence calibrated on held-out human labels: an estimate that needs no ground
-        truth) and return the held-out predictions (5 folds, each refit without its
-        fold); else None."""
-        self.estimated_accuracy = None
-        if self.n_labeled < 2 * CROSS_VALIDATION_FOLDS:
-            return None
-        held = held_out_proba(self._spare_model(), self.labels, len(self.class_names),
-                              CROSS_VALIDATION_FOLDS)
-        if self.n_labeled >= MIN_CALIBRATION_LABELS:
-            self.estimated_accuracy = calibrated_accuracy(held, self.labels, self.proba)
-        return held
-
-    def _accuracy_estimate(self, held) -> dict | None:
+    def _accuracy_estimate(self) -> dict | None:
         """Accuracy against the ground truth where the pool has it, else cross-validated
-        on the human labels (``held``: the held-out predictions, or None for too few)."""
+        on the human labels (5 folds, each refit without its fold)."""
         predicted, _ = self.predictions()
         truth = self.pool.y
         judged = (truth != UNLABELED) & (self.labels == UNLABELED)
         if judged.sum() >= 10:
             accuracy = float(np.mean(predicted[judged] == truth[judged]))
             return {"n_labeled": self.n_labeled, "accuracy": accuracy, "source": "ground truth"}
-        if held is None:
+        if self.n_labeled < 2 * CROSS_VALIDATION_FOLDS:
             return None
-        items, proba = held
+        items, proba = held_out_proba(self._spare_model(), self.labels, len(self.class_names),
+                                      CROSS_VALIDATION_FOLDS)
         accuracy = float(np.mean(np.argmax(proba, axis=1) == self.labels[items]))
         return {"n_labeled": self.n_labeled, "accuracy": accuracy, "source": "cross-validation"}
 
