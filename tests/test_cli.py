@@ -47,6 +47,7 @@ def test_simulate_json_document(capsys):
                           "queried", "seconds", "estimate"} for r in rounds)
     assert rounds[0]["estimate"]["stability"] is None
     assert 0.5 < rounds[4]["estimate"]["estimated_accuracy"] <= 1
+    assert 0 <= rounds[4]["estimate"]["calibrated_accuracy"] <= 1
     assert all(r["seconds"] > 0 for r in rounds)
 
 

@@ -1,6 +1,7 @@
 """The check of human labels finds flipped labels."""
 
 import numpy as np
+import pytest
 
 from activeprop.experiments import SimulationConfig, prepare_pool, run_rounds
 from activeprop.labeling import LabelingSession, init_project
@@ -43,3 +44,16 @@ def test_review_in_a_project(tmp_path):
     flagged = session.review()
     assert flagged and flagged[0]["item_id"] == 60 and flagged[0]["annotator"] == "slip"
     assert flagged[0]["suggested"] == str(truth[60])
+
+
+def test_estimates_without_ground_truth():
+    from activeprop.stopping import calibrated_accuracy, mean_confidence
+
+    labels = np.array([0, 1, -1, -1])
+    proba = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.3, 0.7]])
+    assert mean_confidence(labels, proba) == pytest.approx(0.8)  # mean of 0.9 and 0.7
+    assert mean_confidence(np.array([0, 1, 0, 1]), proba) == 1.0  # nothing left unlabeled
+    # Held out, the confident label was right and the unsure one wrong: the isotonic map
+    # sends 0.8 and above to 1, 0.6 and below to 0, 0.7 halfway: (1 + 0.5) / 2.
+    held = (np.array([0, 1]), np.array([[0.8, 0.2], [0.6, 0.4]]))
+    assert calibrated_accuracy(held, labels, proba) == pytest.approx(0.75)
