@@ -216,19 +216,27 @@ class ThreadedMatrix:
     def __init__(self, matrix: sparse.csr_matrix, n_blocks: int | None = None):
         self.matrix = sparse.csr_matrix(matrix)
         self.shape = self.matrix.shape
-        n_blocks = max(1, min(n_blocks or os.cpu_count() or 1, self.shape[0] // 10_000))
-        bounds = np.linspace(0, self.shape[0], n_blocks + 1).astype(int)
-        self._blocks = [(start, stop, self.matrix[start:stop])
-                        for start, stop in zip(bounds[:-1], bounds[1:])]
+        self._blocks = [(rows.start, rows.stop, self.matrix[rows])
+                        for rows in row_blocks(self.shape[0], n_blocks)]
 
     def __matmul__(self, block: np.ndarray) -> np.ndarray:
+        return self.multiply(block)
+
+    def multiply(self, block: np.ndarray, finish: Callable | None = None) -> np.ndarray:
+        """``matrix @ block``, then ``finish(rows, product_rows)`` (in place) on each row
+        block in the thread that computed it, while those rows are still in cache."""
         if len(self._blocks) == 1 or block.ndim != 2:
-            return np.asarray(self.matrix @ block)
+            out = np.asarray(self.matrix @ block)
+            if finish is not None:
+                finish(slice(0, self.shape[0]), out)
+            return out
         out = np.empty((self.shape[0], block.shape[1]), dtype=np.result_type(block, float))
 
         def multiply(part):
             start, stop, rows = part
             out[start:stop] = rows @ block
+            if finish is not None:
+                finish(slice(start, stop), out[start:stop])
 
         list(_thread_pool().map(multiply, self._blocks))
         return out
@@ -248,6 +256,24 @@ class ThreadedMatrix:
     def nnz(self) -> int:
         """Stored entries."""
         return self.matrix.nnz
+
+
+def row_blocks(n_rows: int, n_blocks: int | None = None) -> list[slice]:
+    """Rows split into one block per core (default), each of at least 10,000 rows: below
+    that a thread costs more than it saves."""
+    n_blocks = max(1, min(n_blocks or os.cpu_count() or 1, n_rows // 10_000))
+    bounds = np.linspace(0, n_rows, n_blocks + 1).astype(int)
+    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
+def in_row_blocks(task: Callable, n_rows: int):
+    """``task(rows)`` for each of :func:`row_blocks`, on every core (numpy releases the GIL
+    on large arrays); returns the sum of what the tasks return (None if they return None)."""
+    blocks = row_blocks(n_rows)
+    if len(blocks) == 1:
+        return task(blocks[0])
+    results = list(_thread_pool().map(task, blocks))
+    return None if results[0] is None else sum(results)
 
 
 @lru_cache(maxsize=1)

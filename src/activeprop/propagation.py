@@ -26,7 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
-from .graph import Graph, build_graph
+from .graph import Graph, ThreadedMatrix, build_graph, in_row_blocks
 
 SOLVERS = ("iterate", "cg")
 
@@ -232,31 +232,51 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
 
 def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter) -> int:
     """Conjugate gradients on the ``active`` columns of X and R, in place; a column leaves
-    the block as soon as it meets its threshold. Returns the iterations run."""
+    the block as soon as it meets its threshold. Returns the iterations run.
+
+    Besides ``apply``, an iteration makes three passes over n x k arrays (dot products;
+    the x, r, z update with the next dot products; the new direction). Each runs on row
+    blocks on every core: with k about 10, numpy's column-scaled updates are far from
+    memory speed on one core, and they cost as much as the product."""
     x, r = X[:, active], R[:, active]
-    z = r * inverse
+    z = r if identity else r * inverse
     p = z.copy()
     rz = _column_dots(r, z)
+    rr = rz if identity else _column_dots(r, r)
     limit = threshold[active]
+    n = len(x)
     for n_iter in range(max_iter):
-        residual = np.sqrt(rz if identity else _column_dots(r, r))
-        done = residual <= limit
+        done = np.sqrt(rr) <= limit
         if done.any():
             X[:, active[done]], R[:, active[done]] = x[:, done], r[:, done]
             keep = ~done
-            active, limit, rz = active[keep], limit[keep], rz[keep]
+            active, limit, rz, rr = active[keep], limit[keep], rz[keep], rr[keep]
             if not len(active):
                 return n_iter
             x, r, p = x[:, keep], r[:, keep], p[:, keep]
+            z = r if identity else z[:, keep]
         ap = apply(p)
-        curvature = _column_dots(p, ap)
+        curvature = in_row_blocks(lambda rows: _column_dots(p[rows], ap[rows]), n)
         step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
-        x += p * step
-        r -= ap * step
-        z = r if identity else r * inverse
-        rz_next = _column_dots(r, z)
-        p *= np.divide(rz_next, rz, out=np.zeros_like(rz), where=rz > 0)
-        p += z
+
+        def advance(rows):
+            x[rows] += p[rows] * step
+            r[rows] -= ap[rows] * step
+            squares = _column_dots(r[rows], r[rows])
+            if identity:
+                return np.concatenate([squares, squares])
+            z[rows] = r[rows] * inverse[rows]
+            return np.concatenate([_column_dots(r[rows], z[rows]), squares])
+
+        sums = in_row_blocks(advance, n)
+        rz_next, rr = sums[:len(rz)], sums[len(rz):]
+        beta = np.divide(rz_next, rz, out=np.zeros_like(rz), where=rz > 0)
+
+        def turn(rows):
+            p[rows] *= beta
+            p[rows] += z[rows]
+
+        in_row_blocks(turn, n)
         rz = rz_next
     X[:, active], R[:, active] = x, r
     return max_iter
@@ -295,19 +315,39 @@ def _spreading_system(graph, alpha: float):
     S = graph.operator("symmetric-spreading")
 
     def apply(P):
-        product = S @ P
-        product *= -alpha
-        product += P
-        return product
+        def finish(rows, product):  # S P on these rows -> P - alpha S P
+            product *= -alpha
+            product += P[rows]
+
+        return _multiply(S, P, finish)
 
     return apply
 
 
-def _laplacian_system(graph, rows: np.ndarray):
-    """``P -> (D - W) P`` restricted to ``rows`` (a 0/1 column), and its diagonal."""
+def _laplacian_system(graph, mask: np.ndarray):
+    """``P -> (D - W) P`` restricted to the rows of ``mask`` (a 0/1 column), and its
+    diagonal."""
     W, degrees = graph.operator("symmetric"), graph.operator("degrees")
-    return (lambda P: rows * (degrees[:, None] * P - W @ P),
-            rows[:, 0] * (degrees - W.diagonal()))
+
+    def apply(P):
+        def finish(rows, product):  # W P on these rows -> mask (D P - W P)
+            product *= -1.0
+            product += degrees[rows, None] * P[rows]
+            product *= mask[rows]
+
+        return _multiply(W, P, finish)
+
+    return apply, mask[:, 0] * (degrees - W.diagonal())
+
+
+def _multiply(matrix, P: np.ndarray, finish) -> np.ndarray:
+    """``matrix @ P`` then ``finish(rows, product_rows)`` in place: per row block on every
+    core for a sparse graph (while the rows are in cache), in one go for a dense one."""
+    if isinstance(matrix, ThreadedMatrix):
+        return matrix.multiply(P, finish)
+    product = np.asarray(matrix @ P)
+    finish(slice(None), product)
+    return product
 
 
 def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
