@@ -1,6 +1,7 @@
 """Issue 6 protocol: full digits, 10 initial labels, batches of 5, accuracy on the items nobody
 labeled at 20 / 50 / 100 labels, mean over seeds 0-4; plus how close the stopping estimates
-(mean confidence; calibrated on held-out labels, from 20 labels) are to the true accuracy. Run: python bench/bench_fewer_labels.py
+(mean confidence; calibrated on held-out labels, from 20 labels) are to the true accuracy.
+Run: python bench/bench_fewer_labels.py
 """
 
 import numpy as np
