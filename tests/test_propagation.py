@@ -178,3 +178,19 @@ def test_powers_are_built_only_once_the_fits_paid_for_them(small_datasets):
     assert len(columns.powers) == 8 and len(columns.slots) == (partial != -1).sum()
     np.testing.assert_allclose(columns.powers[2], graph.operator("spreading") @ columns.powers[1],
                                atol=1e-15)
+
+
+def test_a_planned_long_run_buys_the_powers_at_its_second_fit(small_datasets):
+    X, y, partial = small_datasets["digits400"]
+    graph = build_graph(X, "rbf", gamma=0.25)
+    warm = LabelSpreading(gamma=0.25, warm_start=True)
+    from activeprop.propagation import power_columns
+
+    columns = power_columns(graph)
+    columns.plan(3)  # three fits of ~7 products: far less than the powers cost
+    for _ in range(2):
+        warm.fit(X, partial, graph=graph)
+    assert columns.powers is None and columns.planned == 1
+    columns.plan(1000)  # a long run is announced: the next fit buys them
+    warm.fit(X, partial, graph=graph)
+    assert columns.powers is not None and columns.spent < columns.worth

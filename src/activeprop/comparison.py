@@ -81,6 +81,8 @@ def run_repeat(config: CompareConfig, repeat: int) -> list[dict]:
     graphs: dict = {}  # one graph per repeat, shared by every model and strategy
     for model_name in config.models:
         model = base.model_for(pool, model_name, graphs)
+        if hasattr(model, "plan"):
+            model.plan(len(config.strategies) * base.rounds)
         for strategy in config.strategies:
             for outcome in run_rounds(pool, base, model, strategy, repeat_seed(base.seed, repeat)):
                 rows.append({"strategy": strategy, "model": model_name, "repeat": repeat,

@@ -23,7 +23,7 @@ from .metrics import classification_report
 from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
 from .propagation import SOLVERS
-from .stopping import StoppingEstimate, StopRule, estimate
+from .stopping import CALIBRATION_FOLDS, StoppingEstimate, StopRule, estimate
 from .strategies import BATCH_MODES, INITIAL_STRATEGIES, get_strategy, initial_items
 
 MODEL_TITLES = {"spreading": "Label Spreading", "propagation": "Label Propagation",
@@ -288,6 +288,8 @@ def simulate(config: SimulationConfig, pool: Pool | None = None) -> SimulationRe
     config.validate()
     pool = pool if pool is not None else prepare_pool(config)
     model = config.model_for(pool)
+    if hasattr(model, "plan"):  # a fit per round, and one per held-out fold of the estimate
+        model.plan(config.rounds * (1 + (CALIBRATION_FOLDS if config.estimate else 0)))
     result = SimulationResult(config, pool)
     for outcome in run_rounds(pool, config, model, config.strategy, config.seed):
         result.rounds.append(_round_result(outcome, len(pool)))

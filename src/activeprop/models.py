@@ -19,7 +19,7 @@ from sklearn.base import clone
 
 from .graph import build_graph, build_knn_graph
 from .plugins import import_object
-from .propagation import LabelPropagation, LabelSpreading, PoissonLearning
+from .propagation import LabelPropagation, LabelSpreading, PoissonLearning, power_columns
 
 GRAPH_MODELS = {"spreading": LabelSpreading, "propagation": LabelPropagation,
                 "poisson": PoissonLearning}
@@ -76,6 +76,13 @@ class GraphModel:
             self.graph.operator(e._variant)
         self.graph_seconds = time.perf_counter() - start
         return self.graph
+
+    def plan(self, n_fits: int) -> None:
+        """Announce ``n_fits`` fits to come on this pool's graph (this model's and those of
+        models sharing the graph), so that one-off work that pays over them is done first."""
+        graph = self.graph if self.graph is not None else self.build_graph()
+        if self.estimator._reuses_powers(graph):
+            power_columns(graph).plan(n_fits)
 
     def fit(self, y: np.ndarray) -> "GraphModel":
         """Fit on the partial labels ``y`` (-1 = unlabeled) of the whole pool."""

@@ -31,6 +31,12 @@ from .graph import Graph, ThreadedMatrix, build_graph, in_row_blocks
 SOLVERS = ("iterate", "cg")
 
 
+def power_columns(graph) -> "PowerColumns":
+    """The :class:`PowerColumns` of a dense graph's spreading operator, kept with the graph
+    (created empty: the powers are bought when they pay)."""
+    return graph.cached("power-columns", lambda: PowerColumns(graph.operator("spreading")))
+
+
 def iterate(operator, Y, *, variant: str, alpha: float | None, max_iter: int, tol: float,
             columns: "PowerColumns | None" = None):
     """scikit-learn's fixed-point iteration, step for step.
@@ -98,8 +104,9 @@ class PowerColumns:
     Results equal the plain iteration's to rounding.
 
     The powers cost about as much as ``n_items / 5`` plain products, so they are built
-    only once the fits on this graph have spent that many (renting until buying pays):
-    a long active-learning run switches to them after a few rounds, a short one never.
+    only once the fits on this graph have spent that many (renting until buying pays), or
+    earlier when a runner's :meth:`plan` says the fits to come will spend that many: a long
+    active-learning run buys them at its second fit, a short one never.
     """
 
     def __init__(self, operator: np.ndarray):
@@ -107,6 +114,7 @@ class PowerColumns:
         self.powers: list[np.ndarray] | None = None
         self.build_seconds = 0.0
         self.spent, self.worth = 0, len(operator) // 5  # plain products run / powers' cost
+        self.fits, self.planned = 0, 0  # plain fits run / fits a runner announced to come
         self.slots: dict[int, int] = {}
         self.columns = np.empty((0, POWER_DEPTH, len(operator)))  # (item slot, k - 1, n)
         self._labels, self._sums = None, None  # the last call's labels and column sums
@@ -116,16 +124,28 @@ class PowerColumns:
         """Memory held by the powers and the columns."""
         return sum(p.nbytes for p in self.powers or ()) + self.columns.nbytes
 
+    def plan(self, n_fits: int) -> None:
+        """Announce ``n_fits`` more fits on this graph (a runner that knows its rounds)."""
+        self.planned += n_fits
+
     def record(self, n_products: int) -> None:
-        """Count products a plain iteration on this graph ran."""
+        """Count a fit and the products its iteration ran."""
         self.spent += n_products
+        self.fits += 1
+        self.planned = max(self.planned - 1, 0)
+
+    def _pays(self) -> bool:
+        """Whether the powers have paid, or will by the announced fits (at the mean number
+        of products the fits so far took)."""
+        expected = self.spent / self.fits * self.planned if self.fits else 0
+        return self.spent + expected >= self.worth
 
     def iterates(self, Y: np.ndarray, alpha: float) -> np.ndarray | None:
         """The first :data:`POWER_DEPTH` iterates ``F_1 ..`` of label spreading from
         ``F_0 = Y``, shape (depth, n_items, n_classes); None while the powers have not
         paid yet, or when more items are labeled than the cache holds."""
         items = np.flatnonzero(Y.any(axis=1))
-        if len(items) > MAX_CACHED_ITEMS or self.spent < self.worth:
+        if len(items) > MAX_CACHED_ITEMS or (self.powers is None and not self._pays()):
             return None
         if self.powers is None:
             start = time.perf_counter()
@@ -575,8 +595,7 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
                 max_iter=self.max_iter, warm=warm, classes=self.classes_)
             self._scores = (graph, self.classes_, F)
         else:
-            columns = graph.cached("power-columns", lambda: PowerColumns(
-                graph.operator("spreading"))) if self._reuses_powers(graph) else None
+            columns = power_columns(graph) if self._reuses_powers(graph) else None
             F, self.n_iter_, converged = iterate(
                 graph.operator(self._variant), Y, variant=self._variant, alpha=self._alpha(),
                 max_iter=self.max_iter, tol=self.tol, columns=columns)
