@@ -99,7 +99,7 @@ def simulate(
     else:
         for round_ in result.rounds:
             print(experiments.format_round(round_, model))
-            if stop_when is not None and estimate:  # else the example's output, as it is
+            if stop_when is not None:  # the example's output stays the example's otherwise
                 print(experiments.format_estimate(round_))
         if result.exhausted:
             print("No unlabeled items left to label.")

@@ -225,11 +225,8 @@ class ThreadedMatrix:
     def multiply(self, block: np.ndarray, finish: Callable | None = None) -> np.ndarray:
         """``matrix @ block``, then ``finish(rows, product_rows)`` (in place) on each row
         block in the thread that computed it, while those rows are still in cache."""
-        if len(self._blocks) == 1 or block.ndim != 2:
-            out = np.asarray(self.matrix @ block)
-            if finish is not None:
-                finish(slice(0, self.shape[0]), out)
-            return out
+        if block.ndim != 2:
+            return np.asarray(self.matrix @ block)
         out = np.empty((self.shape[0], block.shape[1]), dtype=np.result_type(block, float))
 
         def multiply(part):
@@ -238,7 +235,10 @@ class ThreadedMatrix:
             if finish is not None:
                 finish(slice(start, stop), out[start:stop])
 
-        list(_thread_pool().map(multiply, self._blocks))
+        if len(self._blocks) == 1:
+            multiply(self._blocks[0])
+        else:
+            list(_thread_pool().map(multiply, self._blocks))
         return out
 
     def __getitem__(self, rows):

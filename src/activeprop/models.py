@@ -154,8 +154,8 @@ def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 
     previous round left (``warm_start``: the cg solution, or the iteration's power
     columns). ``graph_options`` (``backend``, ``symmetric``, ``weights``) choose how a knn
     graph is built; see :func:`activeprop.graph.build_knn_graph` (backend ``auto`` means
-    scikit-learn's exact graph for the iterate solver and faiss for cg). ``seed`` seeds the estimators that take
-    a ``random_state``. Graph models given the same ``graph_cache`` dict share a graph
+    scikit-learn's exact graph for the iterate solver and faiss for cg). ``seed`` seeds the
+    estimators that take a ``random_state``. Graph models given the same ``graph_cache`` dict share a graph
     whenever their graph parameters agree (a grid of models over one pool).
     """
     if name in GRAPH_MODELS:
