@@ -8,6 +8,12 @@ def test_digits():
     pool = load_pool("digits")
     assert pool.X.shape == (1797, 64) and pool.images.shape == (1797, 8, 8)
     assert pool.class_names == [str(k) for k in range(10)] and pool.has_ground_truth
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()  # read from scikit-learn's file without importing it: the same
+    np.testing.assert_array_equal(pool.X, digits.data)
+    np.testing.assert_array_equal(pool.y, digits.target)
+    np.testing.assert_array_equal(pool.images, digits.images)
 
 
 def test_shuffle_matches_the_example():

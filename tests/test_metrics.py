@@ -49,3 +49,19 @@ def test_classification_report_is_scikit_learns_character_for_character(pair):
         warnings.simplefilter("ignore")  # scikit-learn warns about classes it scores 0
         expected = sklearn_metrics.classification_report(true, predicted)
     assert metrics.classification_report(true, predicted) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=60), st.data())
+def test_confusion_matrix_and_kappa_are_scikit_learns(true, data):
+    predicted = data.draw(st.lists(st.integers(0, 6), min_size=len(true), max_size=len(true)))
+    labels = data.draw(st.lists(st.integers(-1, 8), min_size=1, max_size=9, unique=True))
+    true, predicted = np.array(true), np.array(predicted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns on one label, or undefined kappa
+        if np.isin(labels, true).any():  # scikit-learn refuses labels none of y_true has
+            np.testing.assert_array_equal(
+                metrics.confusion_matrix(true, predicted, labels),
+                sklearn_metrics.confusion_matrix(true, predicted, labels=labels))
+        expected = sklearn_metrics.cohen_kappa_score(true, predicted)
+    np.testing.assert_array_equal(metrics.cohen_kappa(true, predicted), expected)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from sklearn import semi_supervised
 
 from activeprop import LabelPropagation, LabelSpreading, build_graph
+from activeprop.graph import rbf_kernel
 
 KERNELS = [dict(kernel="rbf", gamma=0.25), dict(kernel="rbf", gamma=20),
            dict(kernel="knn", n_neighbors=7)]
@@ -46,6 +47,16 @@ def test_matches_scikit_learn(small_datasets, dataset, name, ours, params):
     np.testing.assert_array_equal(mine.predict(new)[known], reference.predict(new)[known])
     truth = small_datasets[dataset][1]
     assert mine.score(X, truth) == pytest.approx(np.mean(mine.predict(X) == truth))
+
+
+@pytest.mark.parametrize("dataset", ["digits400", "iris", "wine", "moons"])
+def test_rbf_kernel_is_scikit_learns_to_the_bit(small_datasets, dataset):
+    from sklearn.metrics.pairwise import rbf_kernel as sklearn_rbf
+
+    X = small_datasets[dataset][0]
+    np.testing.assert_array_equal(rbf_kernel(X, gamma=0.25), sklearn_rbf(X, X, gamma=0.25))
+    new = X[::5] + 0.3
+    np.testing.assert_array_equal(rbf_kernel(X, new, gamma=2.0), sklearn_rbf(X, new, gamma=2.0))
 
 
 def test_same_constructor_defaults_as_scikit_learn():
@@ -126,9 +137,10 @@ def test_distributions_are_probabilities(seed, kernel, variant):
         np.testing.assert_array_equal(model.transduction_[labeled], y[labeled])
 
 
+@pytest.mark.parametrize("bought", [True, False])
 @pytest.mark.parametrize("alpha,max_iter", [(0.2, 30), (0.2, 5), (0.9, 60)])
 def test_warm_iteration_from_power_columns_matches_scikit_learn(small_datasets, monkeypatch,
-                                                                alpha, max_iter):
+                                                                alpha, max_iter, bought):
     """A warm-started spreading fit reads its first steps off cached power columns; over
     rounds that add labels, folds that remove some, classes that come and go and a cache
     that starts over, every fit must still be scikit-learn's (and deeper than the columns
@@ -140,7 +152,7 @@ def test_warm_iteration_from_power_columns_matches_scikit_learn(small_datasets, 
     graph = build_graph(X, "rbf", gamma=0.25)
     columns = graph.cached("power-columns",
                            lambda: propagation.PowerColumns(graph.operator("spreading")))
-    columns.worth = 0  # use the powers from the first fit on
+    columns.worth = 0 if bought else 10**9  # columns from the powers, or by products
     params = dict(gamma=0.25, alpha=alpha, max_iter=max_iter)
     warm = LabelSpreading(**params, warm_start=True)
     rng = np.random.default_rng(0)
@@ -161,21 +173,28 @@ def test_warm_iteration_from_power_columns_matches_scikit_learn(small_datasets, 
                                    reference.label_distributions_[reached], rtol=0, atol=1e-10)
         np.testing.assert_array_equal(warm.transduction_, reference.transduction_)
         assert warm.n_iter_ == reference.n_iter_
-    assert columns.powers is not None and len(columns.slots) <= 60
+    assert (columns.powers is not None) == bought and len(columns.slots) <= 60
 
 
-def test_powers_are_built_only_once_the_fits_paid_for_them(small_datasets):
+def test_powers_are_built_only_once_the_rounds_paid_for_them(small_datasets):
     X, y, partial = small_datasets["digits400"]
     graph = build_graph(X, "rbf", gamma=0.25)
     warm = LabelSpreading(gamma=0.25, warm_start=True)
     warm.fit(X, partial, graph=graph)
     columns = graph.cached("power-columns", lambda: None)
-    assert columns.powers is None and columns.spent == warm.n_iter_
-    while columns.spent < columns.worth:
+    assert columns.powers is None and columns.spent == 7  # the labeled items' columns
+    assert len(columns.slots) == (partial != -1).sum()
+    warm.fit(X, partial, graph=graph)
+    assert columns.spent == 7  # a refit on the same labels needs no new column
+    unlabeled = iter(np.flatnonzero(partial == -1))
+    while columns.spent < columns.worth:  # rounds adding one label each
+        item = next(unlabeled)
+        partial = partial.copy()
+        partial[item] = y[item]
         warm.fit(X, partial, graph=graph)
     assert columns.powers is None
     warm.fit(X, partial, graph=graph)
-    assert len(columns.powers) == 8 and len(columns.slots) == (partial != -1).sum()
+    assert len(columns.powers) == 4 and len(columns.slots) == (partial != -1).sum()
     np.testing.assert_allclose(columns.powers[2], graph.operator("spreading") @ columns.powers[1],
                                atol=1e-15)
 
@@ -187,10 +206,47 @@ def test_a_planned_long_run_buys_the_powers_at_its_second_fit(small_datasets):
     from activeprop.propagation import power_columns
 
     columns = power_columns(graph)
-    columns.plan(3)  # three fits of ~7 products: far less than the powers cost
+    columns.plan(3)  # three rounds of 7 products: far less than the powers cost
     for _ in range(2):
         warm.fit(X, partial, graph=graph)
     assert columns.powers is None and columns.planned == 1
     columns.plan(1000)  # a long run is announced: the next fit buys them
     warm.fit(X, partial, graph=graph)
     assert columns.powers is not None and columns.spent < columns.worth
+
+
+@pytest.mark.parametrize("alpha,max_iter", [(0.2, 30), (0.5, 5), (0.9, 30)])
+def test_held_out_folds_read_off_the_columns_are_refits(small_datasets, alpha, max_iter):
+    """Each labeled item's held-out distribution, read off the cached columns, is what
+    scikit-learn's iteration gives without its fold, run for the same number of steps."""
+    from activeprop.models import make_model
+    from activeprop.review import held_out_proba
+
+    X, y, partial = small_datasets["digits400"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make_model("spreading", X, gamma=0.25, alpha=alpha, max_iter=max_iter)
+        model.fit(partial)
+    steps = model.labeling.n_iter_
+    items = np.flatnonzero(partial != -1)
+    folds = np.array_split(np.random.default_rng(0).permutation(len(items)), 5)
+    if steps > 8:  # deeper than the columns reach: refits
+        assert model.held_out(partial, folds) is None
+        return
+    assert model.held_out(partial, folds) is not None  # no refit
+    _, proba = held_out_proba(model, partial, 10, n_folds=5, seed=0)
+    for fold in folds:
+        held = partial.copy()
+        held[items[fold]] = -1
+        reference = semi_supervised.LabelSpreading(gamma=0.25, alpha=alpha, max_iter=steps,
+                                                   tol=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # stopped by max_iter, as intended
+            reference.fit(X, held)
+        expected = np.zeros((len(fold), 10))
+        expected[:, reference.classes_] = reference.label_distributions_[items[fold]]
+        np.testing.assert_allclose(proba[fold], expected, rtol=0, atol=1e-10)
+    other = partial.copy()
+    other[np.flatnonzero(partial == -1)[0]] = 0
+    model.fit(other)
+    assert model.held_out(partial, folds) is None  # the columns moved on: refit instead

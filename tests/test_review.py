@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from activeprop.experiments import SimulationConfig, prepare_pool, run_rounds
 from activeprop.labeling import LabelingSession, init_project
@@ -57,3 +59,19 @@ def test_estimates_without_ground_truth():
     # sends 0.8 and above to 1, 0.6 and below to 0, 0.7 halfway: (1 + 0.5) / 2.
     held = (np.array([0, 1]), np.array([[0.8, 0.2], [0.6, 0.4]]))
     assert calibrated_accuracy(held, labels, proba) == pytest.approx(0.75)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 80), st.booleans())
+def test_isotonic_map_is_scikit_learns(seed, n, binary):
+    from sklearn.isotonic import IsotonicRegression
+
+    from activeprop.stopping import isotonic_map
+
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.random(n), 2)  # rounded: ties to merge
+    y = (rng.random(n) < x).astype(float) if binary else rng.random(n)
+    reference = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(x, y)
+    queries = np.concatenate([rng.random(50) * 1.4 - 0.2, x])
+    np.testing.assert_allclose(isotonic_map(x, y)(queries), reference.predict(queries),
+                               rtol=0, atol=1e-12)

@@ -59,7 +59,7 @@ def test_spreading_cg_satisfies_its_linear_system(pool, knn_graph):
     X, _, partial = pool
     model = LabelSpreading(kernel="knn", solver="cg", rtol=1e-9, alpha=0.5)
     model.fit(X, partial, graph=knn_graph)
-    F, Y = model._scores[2], (partial[:, None] == model.classes_).astype(float)
+    F, Y = model._labeling.scores_, (partial[:, None] == model.classes_).astype(float)
     order = knn_graph.order  # the solver's operators are stored in this order
     F, Y = F[order], Y[order]
     S = knn_graph.operator("symmetric-spreading")

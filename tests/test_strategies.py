@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from activeprop import strategies
 from activeprop.strategies import QueryContext, get_strategy, select_top
@@ -30,6 +32,21 @@ def test_entropy_values():
                 -(2 * 0.4 * np.log(0.4) + 0.2 * np.log(0.2)), np.log(3),
                 -(0.6 * np.log(0.6) + 0.3 * np.log(0.3) + 0.1 * np.log(0.1))]
     np.testing.assert_allclose(strategies.entropy(PROBA, context()), expected)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.booleans())
+def test_entropy_is_scipys_to_the_bit(seed, n_classes, transposed_layout):
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    proba = rng.random((200, n_classes)) ** rng.integers(1, 20)  # some rows near one-hot
+    proba[rng.random(200) < 0.1] = 0.0  # all-zero rows
+    proba[:, rng.integers(n_classes)] *= rng.random(200) < 0.5  # some exact zeros
+    if transposed_layout:  # label_distributions_ as the example passes it
+        proba = np.asfortranarray(proba)
+    np.testing.assert_array_equal(strategies.entropy(proba, context()),
+                                  stats.entropy(proba, axis=1))
 
 
 def test_random_is_seeded():

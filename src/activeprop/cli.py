@@ -83,7 +83,7 @@ def simulate(
                                                "(Cohen's kappa between rounds, e.g. 0.99) for "
                                                "3 rounds; prints the estimates every round"),
     estimate: bool = typer.Option(True, help="estimate accuracy and stability without ground "
-                                             "truth every round (5 held-out refits a round; "
+                                             "truth every round (held-out folds of the labels; "
                                              "--no-estimate skips them)"),
     out: Path = typer.Option(None, help="write the figure and results.json to this folder"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),

@@ -16,6 +16,8 @@ Specs understood by :func:`load_pool`:
 from __future__ import annotations
 
 import csv
+import gzip
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,11 +165,20 @@ def _bundled_table(name: str) -> Pool:
 
 
 def _digits() -> Pool:
-    from sklearn.datasets import load_digits
+    """scikit-learn's bundled digits, read from its file as ``load_digits`` reads it (a test
+    compares); importing scikit-learn would cost a command a second of start-up."""
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    path = Path(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
+    if path.is_file():
+        with gzip.open(path, mode="rt", encoding="utf-8") as file:
+            data = np.loadtxt(file, delimiter=",")
+        X, y = data[:, :-1], data[:, -1].astype(np.int64)
+    else:  # a future scikit-learn may move its data
+        from sklearn.datasets import load_digits
 
-    digits = load_digits()
-    return Pool(digits.data.astype(np.float64), digits.target.astype(np.int64),
-                [str(c) for c in range(10)], digits.images, "digits")
+        X, y = load_digits(return_X_y=True)
+    return Pool(X.astype(np.float64), y.astype(np.int64), [str(c) for c in range(10)],
+                X.reshape(-1, 8, 8), "digits")
 
 
 def _digits_augmented(spec: str) -> Pool:

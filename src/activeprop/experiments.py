@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
-from sklearn.metrics import confusion_matrix
 
 from .datasets import UNLABELED, Pool, load_pool
 from .graph import EDGE_WEIGHTS, KERNELS, KNN_BACKENDS
 from .learner import ActiveLearner
-from .metrics import classification_report
+from .metrics import classification_report, confusion_matrix
 from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
 from .propagation import SOLVERS
-from .stopping import CALIBRATION_FOLDS, StoppingEstimate, StopRule, estimate
+from .stopping import StoppingEstimate, StopRule, estimate
 from .strategies import BATCH_MODES, INITIAL_STRATEGIES, get_strategy, initial_items
 
 MODEL_TITLES = {"spreading": "Label Spreading", "propagation": "Label Propagation",
@@ -288,8 +287,8 @@ def simulate(config: SimulationConfig, pool: Pool | None = None) -> SimulationRe
     config.validate()
     pool = pool if pool is not None else prepare_pool(config)
     model = config.model_for(pool)
-    if hasattr(model, "plan"):  # a fit per round, and one per held-out fold of the estimate
-        model.plan(config.rounds * (1 + (CALIBRATION_FOLDS if config.estimate else 0)))
+    if hasattr(model, "plan"):  # a fit per round (refits on held-out folds add no labels)
+        model.plan(config.rounds)
     result = SimulationResult(config, pool)
     for outcome in run_rounds(pool, config, model, config.strategy, config.seed):
         result.rounds.append(_round_result(outcome, len(pool)))

@@ -26,8 +26,6 @@ from typing import Callable
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components, laplacian, reverse_cuthill_mckee
-from sklearn.metrics.pairwise import rbf_kernel
-from sklearn.neighbors import NearestNeighbors
 
 KERNELS = ("rbf", "knn")
 KNN_BACKENDS = ("auto", "sklearn", "flat", "hnsw")
@@ -201,7 +199,7 @@ class Graph:
         new item's nearest pool items, shape (n_new, n_neighbors), as scikit-learn does.
         """
         if self.kernel == "rbf":
-            return rbf_kernel(self.X, X_new, gamma=self.gamma)
+            return rbf_kernel(self.X, np.asarray(X_new, dtype=np.float64), gamma=self.gamma)
         return self.search(np.asarray(X_new, dtype=np.float64), self.n_neighbors)[1]
 
 
@@ -308,7 +306,7 @@ def build_graph(X, kernel: str = "rbf", *, gamma: float = 20, n_neighbors: int =
     if kernel == "knn":
         return build_knn_graph(X, n_neighbors, n_jobs=n_jobs)
     start = time.perf_counter()
-    affinity = rbf_kernel(X, X, gamma=gamma)
+    affinity = rbf_kernel(X, gamma=gamma)
     return Graph(kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, X=X, affinity=affinity,
                  build_seconds=time.perf_counter() - start)
 
@@ -363,7 +361,30 @@ def nearest_neighbors(X: np.ndarray, k: int):
     return _SEARCHERS[backend](X, None)(X, k)
 
 
+def rbf_kernel(X: np.ndarray, Y: np.ndarray | None = None, *, gamma: float) -> np.ndarray:
+    """``exp(-gamma ||x - y||^2)`` between the rows of X and of Y (X itself if None).
+
+    The same operations in the same order as scikit-learn's ``rbf_kernel`` on float64
+    arrays, so the same bits (a test checks it), without the second of start-up that
+    importing scikit-learn costs a command.
+    """
+    same = Y is None
+    Y = X if same else Y
+    XX = np.einsum("ij,ij->i", X, X)[:, None]
+    YY = XX.T if same else np.einsum("ij,ij->i", Y, Y)[None, :]
+    K = -2 * (X @ Y.T)
+    K += XX
+    K += YY
+    np.maximum(K, 0, out=K)
+    if same:  # an item's distance to itself is 0, whatever the rounding
+        np.fill_diagonal(K, 0)
+    K *= -gamma
+    return np.exp(K, out=K)
+
+
 def _sklearn_searcher(X: np.ndarray, n_jobs):
+    from sklearn.neighbors import NearestNeighbors  # only for scikit-learn's exact graph
+
     neighbors = NearestNeighbors(n_jobs=n_jobs).fit(X)
 
     def search(queries, k):

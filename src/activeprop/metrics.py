@@ -4,7 +4,6 @@ labels needed to reach a target, and the paired test between strategies."""
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 
 def mean_confidence_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
@@ -16,6 +15,8 @@ def mean_confidence_interval(values, confidence: float = 0.95) -> tuple[float, f
     mean = float(values.mean())
     if len(values) < 2:
         return mean, mean, mean
+    from scipy import stats  # a second to import; only comparisons need it
+
     half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)
                  * values.std(ddof=1) / np.sqrt(len(values)))
     return mean, mean - half, mean + half
@@ -51,7 +52,47 @@ def paired_wilcoxon(values, baseline) -> float | None:
         return None
     if np.all(values == baseline):
         return 1.0
+    from scipy import stats
+
     return float(stats.wilcoxon(values, baseline).pvalue)
+
+
+def pair_counts(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    """The labels seen in either array (sorted) and the (true, predicted) count of each
+    pair of them: scikit-learn's confusion matrix without ``labels``."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels, codes = np.unique(np.concatenate([y_true, y_pred]), return_inverse=True)
+    k = len(labels)
+    codes = codes.reshape(-1)
+    counts = np.bincount(codes[:len(y_true)] * k + codes[len(y_true):], minlength=k * k)
+    return labels, counts.reshape(k, k)
+
+
+def confusion_matrix(y_true, y_pred, labels) -> np.ndarray:
+    """scikit-learn's ``confusion_matrix(y_true, y_pred, labels=labels)``: rows are true
+    labels and columns predicted ones, in the order of ``labels``; pairs with a label
+    outside ``labels`` are not counted."""
+    seen, counts = pair_counts(y_true, y_pred)
+    labels = np.asarray(labels)
+    where = np.searchsorted(seen, labels).clip(max=max(len(seen) - 1, 0))
+    present = (seen[where] == labels) if len(seen) else np.zeros(len(labels), bool)
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    rows = np.flatnonzero(present)
+    matrix[np.ix_(rows, rows)] = counts[np.ix_(where[rows], where[rows])]
+    return matrix
+
+
+def cohen_kappa(a, b) -> float:
+    """scikit-learn's ``cohen_kappa_score(a, b)`` (unweighted): agreement beyond chance.
+    NaN when it is undefined (both sides one and the same label)."""
+    confusion = pair_counts(a, b)[1].astype(np.float64)
+    sum0, sum1 = confusion.sum(axis=0), confusion.sum(axis=1)
+    expected = np.outer(sum0, sum1) / sum0.sum()
+    disagree = 1.0 - np.eye(len(confusion))
+    denominator = np.sum(disagree * expected)
+    if denominator == 0:
+        return float("nan")
+    return float(1 - np.sum(disagree * confusion) / denominator)
 
 
 def classification_report(y_true, y_pred, digits: int = 2) -> str:
@@ -63,11 +104,7 @@ def classification_report(y_true, y_pred, digits: int = 2) -> str:
     a simulated round prints one report, so that cost would dwarf a round's fit. The
     tests compare this text with scikit-learn's on random inputs.
     """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    labels, codes = np.unique(np.concatenate([y_true, y_pred]), return_inverse=True)
-    k = len(labels)
-    counts = np.bincount(codes[:len(y_true)] * k + codes[len(y_true):],
-                         minlength=k * k).reshape(k, k)
+    labels, counts = pair_counts(y_true, y_pred)
     tp, support, predicted = np.diag(counts), counts.sum(axis=1), counts.sum(axis=0)
     precision, recall = _ratio(tp, predicted), _ratio(tp, support)
     f1 = _ratio(2 * tp, support + predicted)

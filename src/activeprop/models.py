@@ -3,7 +3,7 @@
 Every model sees the whole pool and the current partial labels (-1 = unlabeled) and
 returns class probabilities for every pool item:
 
-* ``spreading`` / ``propagation`` / ``poisson``: the transductive graph estimators of
+* ``spreading`` / ``propagation`` / ``poisson``: the transductive graph labeling of
   :mod:`activeprop.propagation`; the graph is built on the first fit and reused after;
 * ``logistic``: scikit-learn's LogisticRegression trained on the labeled items only,
   scoring the pool (the seed tutorial's model);
@@ -15,65 +15,79 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from sklearn.base import clone
 
 from .graph import build_graph, build_knn_graph
 from .plugins import import_object
-from .propagation import LabelPropagation, LabelSpreading, PoissonLearning, power_columns
+from .propagation import VARIANTS, GraphLabeling, power_columns, validate_params
 
-GRAPH_MODELS = {"spreading": LabelSpreading, "propagation": LabelPropagation,
-                "poisson": PoissonLearning}
+GRAPH_MODELS = VARIANTS
 MODEL_NAMES = (*GRAPH_MODELS, "logistic")
 
 
 class GraphModel:
-    """A label spreading / propagation estimator fitted on one pool's reused graph."""
+    """Label spreading, propagation or Poisson learning fitted on one pool's reused graph.
+
+    ``kernel``, ``gamma`` and ``n_neighbors`` choose the graph (built on the first fit);
+    the other parameters are :class:`activeprop.propagation.GraphLabeling`'s. Every fit
+    starts from what the previous one left (the cg solution, or the iteration's power
+    columns).
+    """
 
     transductive = True
 
     def __init__(self, name: str, X: np.ndarray, graph_options: dict | None = None,
-                 graph_cache: dict | None = None, **params):
+                 graph_cache: dict | None = None, *, kernel: str, gamma: float,
+                 n_neighbors: int, alpha: float | None, max_iter: int, tol: float,
+                 solver: str, rtol: float):
+        validate_params(name, kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, alpha=alpha,
+                        max_iter=max_iter, tol=tol, solver=solver, rtol=rtol)
         self.name = name
         self.X = X
-        self.estimator = GRAPH_MODELS[name](**params)
+        self.kernel, self.gamma, self.n_neighbors = kernel, gamma, n_neighbors
+        self.labeling = GraphLabeling(name, alpha=alpha, max_iter=max_iter, tol=tol,
+                                      solver=solver, rtol=rtol, warm_start=True)
         self.graph_options = graph_options or {}
         self.graph_cache = {} if graph_cache is None else graph_cache
         self.graph = None
         self.graph_seconds = 0.0
 
+    @property
+    def alpha(self) -> float | None:
+        """The spreading clamping factor (None for the other models)."""
+        return self.labeling.alpha
+
     def _graph_recipe(self) -> tuple:
         """What determines the graph; models with the same recipe share one graph."""
-        e = self.estimator
         backend = self.graph_options.get("backend", "auto")
-        if e.kernel == "knn" and backend != "sklearn" and not (
-                backend == "auto" and e.solver == "iterate"):
-            return ("knn", e.n_neighbors, backend, self.graph_options.get("symmetric", False),
+        if self.kernel == "knn" and backend != "sklearn" and not (
+                backend == "auto" and self.labeling.solver == "iterate"):
+            return ("knn", self.n_neighbors, backend, self.graph_options.get("symmetric", False),
                     self.graph_options.get("weights", "connectivity"))
         # scikit-learn's own graph: exact reproduction with the iterate solver
-        return (e.kernel, e.n_neighbors if e.kernel == "knn" else e.gamma, "sklearn")
+        return (self.kernel, self.n_neighbors if self.kernel == "knn" else self.gamma,
+                "sklearn")
 
     def build_graph(self):
         """Build the pool's graph (or take the one another model of this pool built) and
         the operators the solver needs, once."""
         start = time.perf_counter()
-        e = self.estimator
         recipe = self._graph_recipe()
         if recipe in self.graph_cache:
             self.graph = self.graph_cache[recipe]
         elif recipe[2] == "sklearn":
-            self.graph = build_graph(self.X, e.kernel, gamma=e.gamma, n_neighbors=e.n_neighbors,
-                                     n_jobs=e.n_jobs)
+            self.graph = build_graph(self.X, self.kernel, gamma=self.gamma,
+                                     n_neighbors=self.n_neighbors)
         else:
-            self.graph = build_knn_graph(self.X, e.n_neighbors, backend=recipe[2],
-                                         symmetric=recipe[3], weights=recipe[4],
-                                         n_jobs=e.n_jobs)
+            self.graph = build_knn_graph(self.X, self.n_neighbors, backend=recipe[2],
+                                         symmetric=recipe[3], weights=recipe[4])
         self.graph_cache[recipe] = self.graph
         # The operators are part of the one-off graph cost, not of a round.
-        if e.solver == "cg" or e._variant == "poisson":
-            self.graph.operator("symmetric-spreading" if e._variant == "spreading" else "degrees")
+        variant = self.labeling.variant
+        if self.labeling.solver == "cg" or variant == "poisson":
+            self.graph.operator("symmetric-spreading" if variant == "spreading" else "degrees")
             self.graph.components()
         else:
-            self.graph.operator(e._variant)
+            self.graph.operator(variant)
         self.graph_seconds = time.perf_counter() - start
         return self.graph
 
@@ -81,22 +95,32 @@ class GraphModel:
         """Announce ``n_fits`` fits to come on this pool's graph (this model's and those of
         models sharing the graph), so that one-off work that pays over them is done first."""
         graph = self.graph if self.graph is not None else self.build_graph()
-        if self.estimator._reuses_powers(graph):
+        if self.labeling.reuses_powers(graph):
             power_columns(graph).plan(n_fits)
 
     def fit(self, y: np.ndarray) -> "GraphModel":
         """Fit on the partial labels ``y`` (-1 = unlabeled) of the whole pool."""
         if self.graph is None:
             self.build_graph()
-        self.estimator.fit(self.X, y, graph=self.graph)
-        self.classes_ = self.estimator.classes_
-        self.proba_ = self.estimator.label_distributions_
-        self.unreached_ = self.estimator.unreached_
+        y = np.asarray(y)
+        if y.shape != (len(self.X),):
+            raise ValueError(f"y must have one label per item ({len(self.X)}), got {y.shape}")
+        fitted = self.labeling.fit(self.graph, y, self.labeling.warm_)
+        self.classes_ = fitted.classes_
+        self.proba_ = fitted.label_distributions_
+        self.unreached_ = fitted.unreached_
         return self
+
+    def held_out(self, y: np.ndarray, folds: list[np.ndarray]):
+        """The labeled items' distributions from fits without their fold, read off what the
+        last fit on ``y`` cached, without refitting; None when that is not possible.
+        See :meth:`activeprop.propagation.GraphLabeling.held_out`."""
+        graph = self.graph if self.graph is not None else self.build_graph()
+        return self.labeling.held_out(graph, np.asarray(y), folds)
 
     def predict(self) -> np.ndarray:
         """Predicted class of every pool item (``transduction_``)."""
-        return self.estimator.transduction_
+        return self.labeling.transduction_
 
 
 class ClassifierModel:
@@ -122,6 +146,8 @@ class ClassifierModel:
             # Most classifiers refuse a single class; the only sensible answer is that class.
             self.proba_ = np.ones((len(y), 1))
             return self
+        from sklearn.base import clone  # only classifier models need scikit-learn
+
         model = clone(self.estimator).fit(self.X[labeled], y[labeled])
         self.proba_ = model.predict_proba(self.X)
         self.classes_ = model.classes_
@@ -161,13 +187,9 @@ def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 
     if name in GRAPH_MODELS:
         if name == "poisson":
             solver = "cg"  # Poisson learning has no scikit-learn iteration to reproduce
-        params = dict(kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, max_iter=max_iter,
-                      tol=tol, solver=solver, rtol=rtol, warm_start=True)
-        if name == "spreading":
-            params["alpha"] = alpha
-        model = GraphModel(name, X, graph_options, graph_cache, **params)
-        model.estimator._validate_params_values()
-        return model
+        return GraphModel(name, X, graph_options, graph_cache, kernel=kernel, gamma=gamma,
+                          n_neighbors=n_neighbors, alpha=alpha if name == "spreading" else None,
+                          max_iter=max_iter, tol=tol, solver=solver, rtol=rtol)
     if name == "logistic":
         from sklearn.linear_model import LogisticRegression
 

@@ -1,32 +1,20 @@
-"""LabelSpreading and LabelPropagation: scikit-learn drop-ins that run on a reusable graph.
+"""The label propagation engine: scikit-learn's iteration step for step, and converged
+solvers (conjugate gradients) for large graphs, on a graph built once per pool.
 
-With the same parameters they give scikit-learn's ``label_distributions_`` (to rounding)
-and the same ``transduction_``. Two differences, both deliberate:
-
-* ``fit`` accepts ``graph=`` (a :class:`activeprop.graph.Graph` of the same pool), so
-  rounds of active learning reuse one graph instead of rebuilding it on every fit;
-* an item the graph never reaches from any labeled item keeps an all-zero row in
-  scikit-learn, which then calls it ``classes_[0]``. Here such a row becomes the uniform
-  distribution and the item is flagged in ``unreached_``, so that query strategies see
-  it as maximally uncertain instead of confidently class 0. ``transduction_`` is
-  unchanged (argmax of a uniform row is still ``classes_[0]``); use ``unreached_`` to
-  treat those items as unknown.
+:class:`GraphLabeling` turns a pool's partial labels into label distributions; the
+scikit-learn drop-ins of :mod:`activeprop.estimators` and the active learner's graph
+models both run on it.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
-from .graph import Graph, ThreadedMatrix, build_graph, in_row_blocks
+from .graph import Graph, ThreadedMatrix, in_row_blocks
 
 SOLVERS = ("iterate", "cg")
 
@@ -63,11 +51,19 @@ def iterate(operator, Y, *, variant: str, alpha: float | None, max_iter: int, to
         Number of iterations run (scikit-learn's ``n_iter_``).
     converged : bool
     """
+    early = columns.iterates(Y, alpha) if columns is not None else None
+    F, n_iter, converged = _iterate(operator, Y, variant, alpha, max_iter, tol, early)
+    if early is not None:
+        columns.record(n_iter)
+    return F, n_iter, converged
+
+
+def _iterate(operator, Y, variant, alpha, max_iter, tol, early):
+    """:func:`iterate`'s loop; its first ``len(early)`` steps are read off ``early``."""
     labeled = Y.sum(axis=1) > 0
     static = Y * (1 - alpha) if variant == "spreading" else Y
     F = Y.copy()
     previous = np.zeros_like(F)
-    early = columns.iterates(Y, alpha) if columns is not None else None
     for n_iter in range(max_iter):
         if np.abs(F - previous).sum() < tol:
             return F, n_iter, True
@@ -77,7 +73,7 @@ def iterate(operator, Y, *, variant: str, alpha: float | None, max_iter: int, to
             continue
         F = _product(operator, F, labeled if n_iter == 0 else None)
         if variant == "propagation":
-            F = _normalize_rows(F)
+            F = normalize_rows(F)
             F[labeled] = static[labeled]
         else:
             F *= alpha
@@ -86,9 +82,10 @@ def iterate(operator, Y, *, variant: str, alpha: float | None, max_iter: int, to
 
 
 # Powers of a dense operator pay for themselves only after many fits on the same graph;
-# eight n x n float64 powers take 576 MB at this many items, so larger pools iterate plainly.
+# four n x n float64 powers take 288 MB at this many items, so larger pools iterate plainly.
 MAX_POWER_ITEMS = 3000
-POWER_DEPTH = 8  # steps read off the powers; later steps (rarely needed) iterate plainly
+POWER_DEPTH = 8  # steps read off the columns; later steps (rarely needed) iterate plainly
+KEPT_POWERS = POWER_DEPTH // 2  # S .. S^4 kept: S^4 times their columns gives S^5 .. S^8
 MAX_CACHED_ITEMS = 512  # items whose columns are kept before the cache starts over
 
 
@@ -98,41 +95,46 @@ class PowerColumns:
     scikit-learn's iteration ``F <- alpha S F + (1 - alpha) Y`` from ``F = Y`` is linear in
     the labels: after ``t`` steps ``F`` is a weighted sum of ``P_k = S^k Y`` for
     ``k <= t``, and ``P_k`` is the sum of the labeled items' columns ``S^k e_i``, each
-    times its one-hot label. With the powers ``S .. S^8`` computed once, a fit is a few
-    column reads and sums instead of ``n_iter`` products of the n x n operator with the
-    label block, and refits on subsets of the labels (held-out folds) are as cheap.
-    Results equal the plain iteration's to rounding.
+    times its one-hot label. With every labeled item's columns cached, a fit is column sums
+    and an 8 x 9 coefficient product instead of ``n_iter`` products of the n x n operator
+    with the label block; refits on subsets of the labels cost no product at all, and the
+    held-out predictions of folds of the labels are read straight off the columns
+    (:meth:`held_out`). Results equal the plain iteration's to rounding.
 
-    The powers cost about as much as ``n_items / 5`` plain products, so they are built
-    only once the fits on this graph have spent that many (renting until buying pays), or
-    earlier when a runner's :meth:`plan` says the fits to come will spend that many: a long
-    active-learning run buys them at its second fit, a short one never.
+    A new item's columns come from 7 products of the operator with the new items' unit
+    columns (about what one plain fit costs, so a round never pays more than the plain
+    iteration would), or, once bought, from the powers ``S .. S^4``: read off for k <= 4,
+    and ``S^4`` times those for k = 5..8, one product. The powers cost three dense matrix
+    products (the even ones symmetric), about ``n_items / 16`` of the thin ones, so they
+    are bought only once the rounds on this graph have spent that many (renting until
+    buying pays), or earlier when a runner's :meth:`plan` says the rounds to come will.
     """
 
     def __init__(self, operator: np.ndarray):
         self.operator = operator
         self.powers: list[np.ndarray] | None = None
         self.build_seconds = 0.0
-        self.spent, self.worth = 0, len(operator) // 5  # plain products run / powers' cost
-        self.fits, self.planned = 0, 0  # plain fits run / fits a runner announced to come
+        self.spent, self.worth = 0, len(operator) // 16  # products run / the powers' cost
+        self.fits, self.planned = 0, 0  # fits run / fits a runner announced to come
         self.slots: dict[int, int] = {}
         self.columns = np.empty((0, POWER_DEPTH, len(operator)))  # (item slot, k - 1, n)
+        self.between = np.empty((0, POWER_DEPTH, 0))  # (slot j, k - 1, slot i) of the columns
         self._labels, self._sums = None, None  # the last call's labels and column sums
+        self._steps = None  # steps the last fit on ``_labels`` ran
 
     @property
     def nbytes(self) -> int:
         """Memory held by the powers and the columns."""
-        return sum(p.nbytes for p in self.powers or ()) + self.columns.nbytes
+        held = (self.columns.nbytes + self.between.nbytes)
+        return sum(p.nbytes for p in self.powers or ()) + held
 
     def plan(self, n_fits: int) -> None:
         """Announce ``n_fits`` more fits on this graph (a runner that knows its rounds)."""
         self.planned += n_fits
 
-    def record(self, n_products: int) -> None:
-        """Count a fit and the products its iteration ran."""
-        self.spent += n_products
-        self.fits += 1
-        self.planned = max(self.planned - 1, 0)
+    def record(self, n_iter: int) -> None:
+        """Note the steps the fit just read off :meth:`iterates` ran (for :meth:`held_out`)."""
+        self._steps = n_iter
 
     def _pays(self) -> bool:
         """Whether the powers have paid, or will by the announced fits (at the mean number
@@ -142,30 +144,59 @@ class PowerColumns:
 
     def iterates(self, Y: np.ndarray, alpha: float) -> np.ndarray | None:
         """The first :data:`POWER_DEPTH` iterates ``F_1 ..`` of label spreading from
-        ``F_0 = Y``, shape (depth, n_items, n_classes); None while the powers have not
-        paid yet, or when more items are labeled than the cache holds."""
+        ``F_0 = Y``, shape (depth, n_items, n_classes); None when more items are labeled
+        than the cache holds."""
         items = np.flatnonzero(Y.any(axis=1))
-        if len(items) > MAX_CACHED_ITEMS or (self.powers is None and not self._pays()):
+        if len(items) > MAX_CACHED_ITEMS:
             return None
-        if self.powers is None:
-            start = time.perf_counter()
-            self.powers = [self.operator]
-            for _ in range(POWER_DEPTH - 1):
-                self.powers.append(self.powers[-1] @ self.operator)
-            self.build_seconds = time.perf_counter() - start
+        if self.powers is None and self._pays():
+            self._buy_powers()
+        self.fits += 1
+        self.planned = max(self.planned - 1, 0)
         self._ensure(items)
         labels = dict(zip((self.slots[i] for i in items), np.argmax(Y[items], axis=1).tolist()))
         sums = self._label_sums(labels, Y.shape[1])  # (class, k - 1, item): S^k Y, k = 1..8
-        # F_t = sum_k c_tk S^k Y with c_0 = e_0 and c_(t+1) = alpha shift(c_t) + (1 - alpha) e_0
-        coefficients = np.zeros((POWER_DEPTH + 1, POWER_DEPTH + 1))
-        coefficients[0, 0] = 1.0
-        for t in range(POWER_DEPTH):
-            coefficients[t + 1, 0] = 1 - alpha
-            coefficients[t + 1, 1:] = alpha * coefficients[t, :-1]
+        coefficients = _step_coefficients(alpha)
         n_classes, n_items = Y.shape[1], Y.shape[0]
         deep = coefficients[1:, 1:] @ sums.transpose(1, 0, 2).reshape(POWER_DEPTH, -1)
         deep = deep.reshape(POWER_DEPTH, n_classes, n_items).transpose(0, 2, 1)
         return deep + coefficients[1:, 0, None, None] * Y
+
+    def held_out(self, Y: np.ndarray, folds: list[np.ndarray], alpha: float) -> np.ndarray | None:
+        """Each labeled item's scores from the iteration on the labels of the other folds,
+        run for as many steps as the last fit on all of ``Y`` ran.
+
+        ``folds`` split the positions of the labeled items (in item order). A held-out item
+        is unlabeled in its fold's fit, so after ``t`` steps its scores are
+        ``sum_k c_tk (S^k Y_rest)[item]``: entries of the other labeled items' cached
+        columns (``S`` is symmetric), no product with the operator. Returns an
+        (n_labeled, n_classes) array, or None unless the last fit ran on exactly these
+        labels within the columns' depth (then refit instead).
+        """
+        items = np.flatnonzero(Y.any(axis=1))
+        slots = [self.slots.get(int(i)) for i in items]
+        labels = dict(zip(slots, np.argmax(Y[items], axis=1).tolist()))
+        if None in slots or labels != self._labels or not 0 < (self._steps or 0) <= POWER_DEPTH:
+            return None
+        weights = _step_coefficients(alpha)[self._steps, 1:]
+        # influence[j, i]: what item j's label adds to item i's scores after the steps
+        block = self.between[np.ix_(slots, np.arange(POWER_DEPTH), slots)]  # [j, k - 1, i]
+        influence = np.tensordot(weights, block, axes=([0], [1]))
+        scores = np.zeros((len(items), Y.shape[1]))
+        for fold in folds:
+            rest = np.ones(len(items), dtype=bool)
+            rest[fold] = False
+            scores[fold] = influence[np.ix_(rest, fold)].T @ Y[items[rest]]
+        return scores
+
+    def _buy_powers(self) -> None:
+        """``S .. S^4``; even powers as ``P P^T`` (BLAS's symmetric product, half the work)."""
+        start = time.perf_counter()
+        self.powers = [self.operator]
+        for k in range(2, KEPT_POWERS + 1):
+            half = self.powers[k // 2 - 1]
+            self.powers.append(half @ half.T if k % 2 == 0 else self.powers[-1] @ self.operator)
+        self.build_seconds = time.perf_counter() - start
 
     def _label_sums(self, labels: dict[int, int], n_classes: int) -> np.ndarray:
         """For every class, the sum of the columns of the items labeled with it
@@ -181,28 +212,70 @@ class PowerColumns:
         for slot, c in labels.items():
             if not grows or slot not in last:
                 sums[c] += flat[slot]
-        self._labels, self._sums = labels, sums
+        self._labels, self._sums, self._steps = labels, sums, None
         return sums.reshape(n_classes, POWER_DEPTH, -1)
 
     def _ensure(self, items: np.ndarray) -> None:
-        """Compute the columns of the ``items`` not cached yet."""
+        """Compute the columns of the ``items`` not cached yet, and their entries at the
+        other cached items (:meth:`held_out` reads those)."""
         new = [int(i) for i in items if int(i) not in self.slots]
         if len(self.slots) + len(new) > MAX_CACHED_ITEMS:
             self.slots, new = {}, [int(i) for i in items]
             self._labels, self._sums = None, None
         if not new:
             return
+        first, last = len(self.slots), len(self.slots) + len(new)
+        self.columns = _room(self.columns, last, axes=(0,))
+        self.between = _room(self.between, last, axes=(0, 2))
+        self.columns[first:last] = self._new_columns(new)
+        self.slots.update({item: first + j for j, item in enumerate(new)})
+        cached = np.fromiter(self.slots, dtype=np.int64, count=last)  # the item of each slot
+        self.between[first:last, :, :last] = self.columns[first:last][:, :, cached]
+        self.between[:first, :, first:last] = self.columns[:first][:, :, cached[first:]]
+
+    def _new_columns(self, new: list[int]) -> np.ndarray:
+        """(len(new), depth, n): ``S^k e_i`` for the ``new`` items, k = 1..8."""
         n = self.columns.shape[2]
         fresh = np.empty((len(new), POWER_DEPTH, n))
-        for k, power in enumerate(self.powers):
-            fresh[:, k] = power[:, new].T
-        first = len(self.slots)
-        if first + len(new) > len(self.columns):  # grow by doubling: few copies over a run
-            grown = np.empty((max(2 * len(self.columns), first + len(new)), POWER_DEPTH, n))
-            grown[:first] = self.columns[:first]
-            self.columns = grown
-        self.columns[first:first + len(new)] = fresh
-        self.slots.update({item: first + j for j, item in enumerate(new)})
+        if self.powers is not None:  # S^k e_i for k <= 4 read off, k = 5..8 in one product
+            for k, power in enumerate(self.powers):
+                fresh[:, k] = power[:, new].T
+            near = fresh[:, :len(self.powers)].reshape(-1, n)
+            far = self.powers[-1] @ near.T
+            fresh[:, len(self.powers):] = far.T.reshape(len(new), -1, n)
+        else:  # S^k e_i by products with the new unit columns (renting the powers)
+            block = self.operator[:, new]
+            fresh[:, 0] = block.T
+            for k in range(1, POWER_DEPTH):
+                block = self.operator @ block
+                fresh[:, k] = block.T
+            self.spent += POWER_DEPTH - 1
+        return fresh
+
+
+def _room(array: np.ndarray, size: int, axes: tuple[int, ...]) -> np.ndarray:
+    """``array``, or a copy grown by doubling along ``axes`` so that they hold ``size``
+    (few copies over a run)."""
+    if array.shape[axes[0]] >= size:
+        return array
+    shape = list(array.shape)
+    for axis in axes:
+        shape[axis] = max(2 * shape[axis], size)
+    grown = np.empty(shape)
+    grown[tuple(slice(0, array.shape[axis]) if axis in axes else slice(None)
+                for axis in range(array.ndim))] = array
+    return grown
+
+
+def _step_coefficients(alpha: float) -> np.ndarray:
+    """Row t: the weights of ``S^0 Y .. S^8 Y`` in spreading's iterate ``F_t`` from ``F_0 = Y``
+    (``c_0 = e_0``, ``c_(t+1) = alpha shift(c_t) + (1 - alpha) e_0``)."""
+    coefficients = np.zeros((POWER_DEPTH + 1, POWER_DEPTH + 1))
+    coefficients[0, 0] = 1.0
+    for t in range(POWER_DEPTH):
+        coefficients[t + 1, 0] = 1 - alpha
+        coefficients[t + 1, 1:] = alpha * coefficients[t, :-1]
+    return coefficients
 
 
 def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.ndarray,
@@ -516,247 +589,121 @@ def _poisson_distributions(U: np.ndarray) -> np.ndarray:
     return P
 
 
-def _normalize_rows(F: np.ndarray) -> np.ndarray:
+def normalize_rows(F: np.ndarray) -> np.ndarray:
     """Divide each row by its sum; all-zero rows stay zero."""
     sums = F.sum(axis=1, keepdims=True)
     sums[sums == 0] = 1
     return F / sums
 
 
-class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
-    """Shared fit/predict of the graph estimators; subclasses set ``_variant``."""
+VARIANTS = ("spreading", "propagation", "poisson")
 
-    _variant = "spreading"
 
-    def __init__(self, kernel, gamma, n_neighbors, alpha, max_iter, tol, n_jobs, solver, rtol,
-                 warm_start):
-        # Subclasses list their own parameters (scikit-learn reads them from the signature).
-        self.kernel = kernel
-        self.gamma = gamma
-        self.n_neighbors = n_neighbors
-        self.alpha = alpha
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_jobs = n_jobs
-        self.solver = solver
-        self.rtol = rtol
-        self.warm_start = warm_start
+def validate_params(variant: str, *, kernel, gamma, n_neighbors, alpha, max_iter, tol,
+                    solver, rtol) -> None:
+    """Reject parameter values scikit-learn rejects, with a message naming the range."""
+    if kernel not in ("rbf", "knn"):
+        raise ValueError(f"kernel must be 'rbf' or 'knn', got {kernel!r}")
+    checks = [
+        (solver in SOLVERS, f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}"),
+        (isinstance(rtol, Real) and 0 < rtol < 1, "rtol must be in (0, 1)"),
+        (isinstance(gamma, Real) and gamma >= 0, "gamma must be >= 0"),
+        (isinstance(n_neighbors, Integral) and n_neighbors > 0,
+         "n_neighbors must be an integer >= 1"),
+        (isinstance(max_iter, Integral) and max_iter > 0, "max_iter must be an integer >= 1"),
+        (isinstance(tol, Real) and tol >= 0, "tol must be >= 0"),
+        (variant != "spreading" or (isinstance(alpha, Real) and 0 < alpha < 1),
+         f"alpha must be strictly between 0 and 1, got {alpha}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
 
-    def fit(self, X, y, graph: Graph | None = None):
-        """Fit on a pool whose unlabeled items are marked -1.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_items, n_features)
-            Every item of the pool, labeled or not.
-        y : array-like of shape (n_items,)
-            Class labels, -1 for unlabeled items.
-        graph : Graph, optional
-            A graph already built over this ``X`` with this estimator's kernel
-            parameters; reused as is. Built from ``X`` when omitted.
+class GraphLabeling:
+    """Label distributions of a pool from its partial labels, on a graph already built.
 
-        Returns
-        -------
-        self
-        """
-        self._validate_params_values()
-        if graph is not None and X is graph.X:
-            # The pool was validated when its graph was built; rounds skip the O(n d) check.
-            y = np.asarray(y)
-            if y.shape != (len(X),):
-                raise ValueError(f"y must have one label per item ({len(X)}), got {y.shape}")
-        else:
-            X, y = check_X_y(X, y, dtype=np.float64)
-        check_classification_targets(y)
-        if graph is None:
-            graph = build_graph(X, self.kernel, gamma=self.gamma,
-                                n_neighbors=self.n_neighbors, n_jobs=self.n_jobs)
-        elif graph.n_items != len(X) or not graph.matches(self.kernel, self.gamma, self.n_neighbors):
-            raise ValueError("graph was built for another pool or other kernel parameters "
-                             f"({graph.kernel}, {graph.n_items} items); build it with "
-                             "build_graph(X, kernel, gamma=..., n_neighbors=...) of this estimator")
-        self.graph_ = graph
-        self.X_ = X
-        self.n_features_in_ = X.shape[1]
+    The engine behind the scikit-learn estimators (:mod:`activeprop.estimators`) and the
+    active learner's graph models; it needs no scikit-learn, so a command that only runs
+    rounds does not pay for importing it.
+
+    Parameters
+    ----------
+    variant : {"spreading", "propagation", "poisson"}
+    alpha : float or None
+        Clamping factor of spreading.
+    max_iter, tol, solver, rtol :
+        As :class:`activeprop.estimators.LabelSpreading`'s.
+    warm_start : bool
+        Iterate from the graph's cached power columns (dense spreading graphs).
+
+    After :meth:`fit`: ``classes_``, ``label_distributions_``, ``transduction_``,
+    ``unreached_``, ``n_iter_``, ``converged_``, ``scores_`` (before normalisation) and
+    ``warm_`` (the solve a later fit on the same graph can start from).
+    """
+
+    def __init__(self, variant: str, *, alpha: float | None, max_iter: int, tol: float,
+                 solver: str, rtol: float, warm_start: bool):
+        self.variant, self.alpha, self.max_iter, self.tol = variant, alpha, max_iter, tol
+        self.solver, self.rtol, self.warm_start = solver, rtol, warm_start
+        self.warm_: WarmStart | None = None
+
+    def fit(self, graph: Graph, y: np.ndarray, warm: WarmStart | None = None) -> "GraphLabeling":
+        """Fit on the partial labels ``y`` (-1 = unlabeled) of the graph's pool; ``warm``
+        is a previous fit's ``warm_`` (cg and Poisson start from its solution)."""
         self.classes_ = np.unique(y[y != -1])
         if len(self.classes_) == 0:
             raise ValueError("y has no labeled item: mark at least one item with its class "
                              "(unlabeled items are -1)")
         Y = (y[:, None] == self.classes_[None, :]).astype(np.float64)
-        warm = getattr(self, "_warm", None) if self.warm_start else None
-        if self._variant == "poisson":
-            F, self.n_iter_, converged, self._warm = solve_poisson(
-                graph, Y, rtol=self.rtol, max_iter=self.max_iter, warm=warm,
-                classes=self.classes_)
-            self._scores = (graph, self.classes_, F)
+        converged_options = dict(rtol=self.rtol, max_iter=self.max_iter, warm=warm,
+                                 classes=self.classes_)
+        if self.variant == "poisson":
+            F, self.n_iter_, self.converged_, self.warm_ = solve_poisson(
+                graph, Y, **converged_options)
         elif self.solver == "cg":
-            F, self.n_iter_, converged, self._warm = solve_converged(
-                graph, Y, variant=self._variant, alpha=self._alpha(), rtol=self.rtol,
-                max_iter=self.max_iter, warm=warm, classes=self.classes_)
-            self._scores = (graph, self.classes_, F)
+            F, self.n_iter_, self.converged_, self.warm_ = solve_converged(
+                graph, Y, variant=self.variant, alpha=self.alpha, **converged_options)
         else:
-            columns = power_columns(graph) if self._reuses_powers(graph) else None
-            F, self.n_iter_, converged = iterate(
-                graph.operator(self._variant), Y, variant=self._variant, alpha=self._alpha(),
+            columns = power_columns(graph) if self.reuses_powers(graph) else None
+            F, self.n_iter_, self.converged_ = iterate(
+                graph.operator(self.variant), Y, variant=self.variant, alpha=self.alpha,
                 max_iter=self.max_iter, tol=self.tol, columns=columns)
-            if columns is not None:
-                columns.record(self.n_iter_)
-        if not converged:
-            warnings.warn(f"max_iter={self.max_iter} was reached without convergence.",
-                          category=ConvergenceWarning)
+        self.scores_ = F
         self._set_distributions(F)
         return self
 
-    def _reuses_powers(self, graph: Graph) -> bool:
-        """Whether this fit iterates from power columns kept with the graph: a warm-started
+    def held_out(self, graph: Graph, y: np.ndarray,
+                 folds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The labeled items' distributions from fits without their fold (``folds`` split
+        the positions of the labeled items), read off the power columns without refitting;
+        None when the last fit on the graph was not this one's iteration on ``y`` (refit).
+        Returns the classes and an (n_labeled, n_classes) array."""
+        if not self.reuses_powers(graph):
+            return None
+        classes = np.unique(y[y != -1])
+        Y = (y[:, None] == classes[None, :]).astype(np.float64)
+        scores = power_columns(graph).held_out(Y, folds, self.alpha)
+        if scores is None:
+            return None
+        unreached = scores.sum(axis=1) == 0
+        proba = normalize_rows(scores)
+        proba[unreached] = 1.0 / len(classes)
+        return classes, proba
+
+    def reuses_powers(self, graph: Graph) -> bool:
+        """Whether a fit iterates from power columns kept with the graph: a warm-started
         spreading fit on a dense graph small enough to hold the powers."""
-        return (self.warm_start and self._variant == "spreading" and not graph.is_sparse
-                and graph.n_items <= MAX_POWER_ITEMS)
+        return (self.warm_start and self.variant == "spreading" and self.solver == "iterate"
+                and not graph.is_sparse and graph.n_items <= MAX_POWER_ITEMS)
 
     def _set_distributions(self, F: np.ndarray) -> None:
         """Normalise scores into distributions; flag and uniformise unreached rows."""
-        if self._variant == "poisson":
+        if self.variant == "poisson":
             F = _poisson_distributions(F)
         sums = F.sum(axis=1)
         self.unreached_ = sums == 0
-        F = _normalize_rows(F)
+        F = normalize_rows(F)
         F[self.unreached_] = 1.0 / len(self.classes_)
         self.label_distributions_ = F
         self.transduction_ = self.classes_[np.argmax(F, axis=1)]
-
-    def predict(self, X):
-        """Predict the class of new items from their affinity to the fitted pool."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def predict_proba(self, X):
-        """Class distribution of new items, weighted by their affinity to the pool.
-
-        Same rule as scikit-learn: rbf weights every pool item by its kernel value,
-        knn sums the distributions of the ``n_neighbors`` nearest pool items.
-        """
-        check_is_fitted(self)
-        X = check_array(X, dtype=np.float64)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but the model was fit with "
-                             f"{self.n_features_in_}")
-        affinity = self.graph_.affinity_to(X)
-        if self.kernel == "knn":
-            probabilities = self.label_distributions_[affinity].sum(axis=1)
-        else:
-            probabilities = affinity.T @ self.label_distributions_
-        # An item with no affinity to the pool is unknown, not class 0 (scikit-learn: NaN).
-        unknown = probabilities.sum(axis=1) == 0
-        probabilities = _normalize_rows(probabilities)
-        probabilities[unknown] = 1.0 / len(self.classes_)
-        return probabilities
-
-    def _alpha(self) -> float | None:
-        return None
-
-    def _validate_params_values(self) -> None:
-        """Reject parameter values scikit-learn rejects, with a message naming the range."""
-        if self.kernel not in ("rbf", "knn"):
-            raise ValueError(f"kernel must be 'rbf' or 'knn', got {self.kernel!r}")
-        checks = [
-            (self.solver in SOLVERS, f"solver must be one of {', '.join(SOLVERS)}, "
-                                     f"got {self.solver!r}"),
-            (isinstance(self.rtol, Real) and 0 < self.rtol < 1, "rtol must be in (0, 1)"),
-            (isinstance(self.gamma, Real) and self.gamma >= 0, "gamma must be >= 0"),
-            (isinstance(self.n_neighbors, Integral) and self.n_neighbors > 0,
-             "n_neighbors must be an integer >= 1"),
-            (isinstance(self.max_iter, Integral) and self.max_iter > 0,
-             "max_iter must be an integer >= 1"),
-            (isinstance(self.tol, Real) and self.tol >= 0, "tol must be >= 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
-
-
-class LabelSpreading(_BaseLabelGraph):
-    """Label spreading (Zhou et al. 2004) on a reusable graph; drop-in for scikit-learn's.
-
-    Parameters
-    ----------
-    kernel : {"rbf", "knn"}, default="rbf"
-    gamma : float, default=20
-        rbf kernel width.
-    n_neighbors : int, default=7
-        Neighbours of the knn kernel.
-    alpha : float, default=0.2
-        Clamping factor in (0, 1): how much of its neighbours' label an item takes.
-    max_iter : int, default=30
-    tol : float, default=1e-3
-    n_jobs : int, optional
-        Jobs for the neighbour search.
-    solver : {"iterate", "cg"}, default="iterate"
-        ``"iterate"``: scikit-learn's iteration, stopped by ``max_iter`` / ``tol`` (exact
-        reproduction). ``"cg"``: the converged solution by conjugate gradients on the
-        symmetrised graph, to a relative residual ``rtol``, at most ``max_iter`` steps.
-    rtol : float, default=1e-6
-        Relative residual the cg solver stops at.
-    warm_start : bool, default=False
-        Keep what the next fit on the same graph can reuse (the next round of active
-        learning). ``"cg"`` starts from the previous fit's solution when the classes are
-        the same; ``"iterate"`` on a dense graph of at most 3,000 items keeps the powers
-        of the operator once enough fits have run on the graph to pay for them
-        (:class:`PowerColumns`), after which a refit costs column reads instead of
-        ``n_iter`` products: the same result, to rounding.
-
-    Attributes
-    ----------
-    classes_, label_distributions_, transduction_, n_iter_ :
-        As in scikit-learn.
-    unreached_ : ndarray of bool, shape (n_items,)
-        Items no labeled item reaches; their distribution is uniform.
-    graph_ : Graph
-        The graph used; pass it to later fits on the same pool.
-    """
-
-    _variant = "spreading"
-
-    def __init__(self, kernel="rbf", *, gamma=20, n_neighbors=7, alpha=0.2, max_iter=30,
-                 tol=1e-3, n_jobs=None, solver="iterate", rtol=1e-6, warm_start=False):
-        super().__init__(kernel, gamma, n_neighbors, alpha, max_iter, tol, n_jobs, solver, rtol,
-                         warm_start)
-
-    def _alpha(self) -> float:
-        return self.alpha
-
-    def _validate_params_values(self) -> None:
-        super()._validate_params_values()
-        if not (isinstance(self.alpha, Real) and 0 < self.alpha < 1):
-            raise ValueError(f"alpha must be strictly between 0 and 1, got {self.alpha}")
-
-
-class LabelPropagation(_BaseLabelGraph):
-    """Label propagation (Zhu & Ghahramani 2002) on a reusable graph; drop-in for scikit-learn's.
-
-    Labeled items are clamped to their label. Parameters and attributes as
-    :class:`LabelSpreading`, without ``alpha``; ``max_iter`` defaults to 1000. With
-    ``solver="cg"`` it solves the harmonic system on the unlabeled items.
-    """
-
-    _variant = "propagation"
-
-    def __init__(self, kernel="rbf", *, gamma=20, n_neighbors=7, max_iter=1000, tol=1e-3,
-                 n_jobs=None, solver="iterate", rtol=1e-6, warm_start=False):
-        super().__init__(kernel, gamma, n_neighbors, None, max_iter, tol, n_jobs, solver, rtol,
-                         warm_start)
-
-
-class PoissonLearning(_BaseLabelGraph):
-    """Poisson learning (Calder et al., ICML 2020) on a reusable graph.
-
-    Accurate with very few labels (one or a few per class), where label propagation
-    collapses. Same interface as :class:`LabelSpreading`; solved by conjugate gradients
-    to the relative residual ``rtol`` (``solver`` is always ``"cg"``); ``label_distributions_``
-    is a softmax of the Poisson scores.
-    """
-
-    _variant = "poisson"
-
-    def __init__(self, kernel="knn", *, gamma=20, n_neighbors=10, max_iter=2000, tol=1e-3,
-                 n_jobs=None, solver="cg", rtol=1e-6, warm_start=False):
-        super().__init__(kernel, gamma, n_neighbors, None, max_iter, tol, n_jobs, solver, rtol,
-                         warm_start)

@@ -21,10 +21,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.metrics import cohen_kappa_score
 
 from .datasets import UNLABELED
+from .metrics import cohen_kappa
 from .review import held_out_proba
 
 CALIBRATION_FOLDS = 5
@@ -61,7 +60,7 @@ def estimate(spare_model, labels: np.ndarray, proba: np.ndarray, predicted: np.n
     if previous is None:
         return StoppingEstimate(confidence, calibrated, None, None)
     changed = float(np.mean(previous != predicted))
-    stability = 1.0 if changed == 0 else float(cohen_kappa_score(previous, predicted))
+    stability = 1.0 if changed == 0 else cohen_kappa(previous, predicted)
     return StoppingEstimate(confidence, calibrated, changed, stability)
 
 
@@ -85,9 +84,28 @@ def calibrated_accuracy(held: tuple[np.ndarray, np.ndarray], labels: np.ndarray,
     if not unlabeled.any():
         return 1.0
     right = (np.argmax(held_proba, axis=1) == labels[items]).astype(float)
-    mapping = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")
-    mapping.fit(held_proba.max(axis=1), right)
-    return float(mapping.predict(proba.max(axis=1)[unlabeled]).mean())
+    mapping = isotonic_map(held_proba.max(axis=1), right)
+    return float(mapping(proba.max(axis=1)[unlabeled]).mean())
+
+
+def isotonic_map(x: np.ndarray, y: np.ndarray):
+    """The non-decreasing fit of ``y`` on ``x`` (pool-adjacent-violators, equal x merged),
+    as a function interpolating linearly between the fitted points and clipping outside
+    them: scikit-learn's ``IsotonicRegression(out_of_bounds="clip")`` (a test compares),
+    without importing scikit-learn."""
+    order = np.lexsort((y, x))
+    unique_x, start, counts = np.unique(x[order], return_index=True, return_counts=True)
+    means = np.add.reduceat(y[order], start) / counts
+    values, weights, sizes = [], [], []  # blocks of the fit, merged while they decrease
+    for value, weight in zip(means.tolist(), counts.tolist()):
+        values.append(value), weights.append(weight), sizes.append(1)
+        while len(values) > 1 and values[-2] > values[-1]:
+            value, weight, size = values.pop(), weights.pop(), sizes.pop()
+            total = weights[-1] + weight
+            values[-1] = (values[-1] * weights[-1] + value * weight) / total
+            weights[-1], sizes[-1] = total, sizes[-1] + size
+    fitted = np.repeat(values, sizes)
+    return lambda t: np.interp(t, unique_x, fitted)
 
 
 class StopRule:
