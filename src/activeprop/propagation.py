@@ -239,7 +239,7 @@ class PowerColumns:
         fresh = np.empty((len(new), POWER_DEPTH, n))
         if self.powers is not None:  # S^k e_i for k <= 4 read off, k = 5..8 in one product
             for k, power in enumerate(self.powers):
-                fresh[:, k] = power[:, new].T
+                fresh[:, k] = power[new]  # rows: the powers are symmetric, rows are contiguous
             near = fresh[:, :len(self.powers)].reshape(-1, n)
             far = self.powers[-1] @ near.T
             fresh[:, len(self.powers):] = far.T.reshape(len(new), -1, n)
