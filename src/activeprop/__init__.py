@@ -25,3 +25,7 @@ def __getattr__(name: str):
 
         return getattr(estimators, name)
     raise AttributeError(f"module 'activeprop' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *ESTIMATORS])
