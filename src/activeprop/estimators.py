@@ -24,7 +24,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from .graph import Graph, build_graph
-from .propagation import GraphLabeling, normalize_rows, validate_params
+from .propagation import GraphLabeling, distributions, validate_params
 
 
 class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
@@ -117,10 +117,7 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
         else:
             probabilities = affinity.T @ self.label_distributions_
         # An item with no affinity to the pool is unknown, not class 0 (scikit-learn: NaN).
-        unknown = probabilities.sum(axis=1) == 0
-        probabilities = normalize_rows(probabilities)
-        probabilities[unknown] = 1.0 / len(self.classes_)
-        return probabilities
+        return distributions(probabilities)[0]
 
     def _alpha(self) -> float | None:
         return None

@@ -14,7 +14,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from .graph import Graph, ThreadedMatrix, in_row_blocks
+from .graph import KERNELS, Graph, ThreadedMatrix, in_row_blocks
 
 SOLVERS = ("iterate", "cg")
 
@@ -73,7 +73,7 @@ def _iterate(operator, Y, variant, alpha, max_iter, tol, early):
             continue
         F = _product(operator, F, labeled if n_iter == 0 else None)
         if variant == "propagation":
-            F = normalize_rows(F)
+            F = _normalize_rows(F)
             F[labeled] = static[labeled]
         else:
             F *= alpha
@@ -589,7 +589,21 @@ def _poisson_distributions(U: np.ndarray) -> np.ndarray:
     return P
 
 
-def normalize_rows(F: np.ndarray) -> np.ndarray:
+def one_hot(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """(n_items, n_classes): 1 where item i is labeled ``classes[c]``, 0 elsewhere."""
+    return (y[:, None] == classes[None, :]).astype(np.float64)
+
+
+def distributions(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-negative scores as row distributions, and the mask of all-zero (unreached)
+    rows, which become uniform."""
+    unreached = F.sum(axis=1) == 0
+    P = _normalize_rows(F)
+    P[unreached] = 1.0 / F.shape[1]
+    return P, unreached
+
+
+def _normalize_rows(F: np.ndarray) -> np.ndarray:
     """Divide each row by its sum; all-zero rows stay zero."""
     sums = F.sum(axis=1, keepdims=True)
     sums[sums == 0] = 1
@@ -602,7 +616,7 @@ VARIANTS = ("spreading", "propagation", "poisson")
 def validate_params(variant: str, *, kernel, gamma, n_neighbors, alpha, max_iter, tol,
                     solver, rtol) -> None:
     """Reject parameter values scikit-learn rejects, with a message naming the range."""
-    if kernel not in ("rbf", "knn"):
+    if kernel not in KERNELS:
         raise ValueError(f"kernel must be 'rbf' or 'knn', got {kernel!r}")
     checks = [
         (solver in SOLVERS, f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}"),
@@ -655,7 +669,7 @@ class GraphLabeling:
         if len(self.classes_) == 0:
             raise ValueError("y has no labeled item: mark at least one item with its class "
                              "(unlabeled items are -1)")
-        Y = (y[:, None] == self.classes_[None, :]).astype(np.float64)
+        Y = one_hot(y, self.classes_)
         converged_options = dict(rtol=self.rtol, max_iter=self.max_iter, warm=warm,
                                  classes=self.classes_)
         if self.variant == "poisson":
@@ -682,14 +696,8 @@ class GraphLabeling:
         if not self.reuses_powers(graph):
             return None
         classes = np.unique(y[y != -1])
-        Y = (y[:, None] == classes[None, :]).astype(np.float64)
-        scores = power_columns(graph).held_out(Y, folds, self.alpha)
-        if scores is None:
-            return None
-        unreached = scores.sum(axis=1) == 0
-        proba = normalize_rows(scores)
-        proba[unreached] = 1.0 / len(classes)
-        return classes, proba
+        scores = power_columns(graph).held_out(one_hot(y, classes), folds, self.alpha)
+        return None if scores is None else (classes, distributions(scores)[0])
 
     def reuses_powers(self, graph: Graph) -> bool:
         """Whether a fit iterates from power columns kept with the graph: a warm-started
@@ -701,9 +709,5 @@ class GraphLabeling:
         """Normalise scores into distributions; flag and uniformise unreached rows."""
         if self.variant == "poisson":
             F = _poisson_distributions(F)
-        sums = F.sum(axis=1)
-        self.unreached_ = sums == 0
-        F = normalize_rows(F)
-        F[self.unreached_] = 1.0 / len(self.classes_)
-        self.label_distributions_ = F
-        self.transduction_ = self.classes_[np.argmax(F, axis=1)]
+        self.label_distributions_, self.unreached_ = distributions(F)
+        self.transduction_ = self.classes_[np.argmax(self.label_distributions_, axis=1)]

@@ -100,7 +100,7 @@ def expected_error_reduction(proba: np.ndarray, context: QueryContext,
     the unlabeled items, sum over y of p(y | k) * sum_i (1 - max_c p'_ic). Items outside
     the candidates get -inf. Needs the ``spreading`` model.
     """
-    from .propagation import green_columns
+    from .propagation import green_columns, one_hot
 
     labeling = getattr(context.model, "labeling", None)
     if getattr(labeling, "variant", None) != "spreading":
@@ -111,7 +111,7 @@ def expected_error_reduction(proba: np.ndarray, context: QueryContext,
     if not len(picked):
         return utility
     classes = labeling.classes_
-    Y = (context.labels[:, None] == classes[None, :]).astype(np.float64)
+    Y = one_hot(context.labels, classes)
     scores, green = green_columns(context.model.graph, Y, picked, labeling.alpha)
     unlabeled = ~labeled
     for k, item in enumerate(picked):
