@@ -117,7 +117,7 @@ class PowerColumns:
         self.spent, self.worth = 0, len(operator) // 16  # products run / the powers' cost
         self.fits, self.planned = 0, 0  # fits run / fits a runner announced to come
         self.slots: dict[int, int] = {}
-        self.columns = np.empty((0, POWER_DEPTH, len(operator)))  # (item slot, k - 1, n)
+        self.columns: list[np.ndarray] = []  # per item slot, (k - 1, n): kept, never copied
         self.between = np.empty((0, POWER_DEPTH, 0))  # (slot j, k - 1, slot i) of the columns
         self._labels, self._sums = None, None  # the last call's labels and column sums
         self._steps = None  # steps the last fit on ``_labels`` ran
@@ -125,7 +125,7 @@ class PowerColumns:
     @property
     def nbytes(self) -> int:
         """Memory held by the powers and the columns."""
-        held = (self.columns.nbytes + self.between.nbytes)
+        held = sum(c.nbytes for c in self.columns) + self.between.nbytes
         return sum(p.nbytes for p in self.powers or ()) + held
 
     def plan(self, n_fits: int) -> None:
@@ -208,10 +208,9 @@ class PowerColumns:
         grows = (last is not None and self._sums.shape[0] == n_classes
                  and all(labels.get(slot) == c for slot, c in last.items()))
         sums = self._sums if grows else np.zeros((n_classes, self.columns[0].size))
-        flat = self.columns.reshape(len(self.columns), -1)
         for slot, c in labels.items():
             if not grows or slot not in last:
-                sums[c] += flat[slot]
+                sums[c] += self.columns[slot].ravel()
         self._labels, self._sums, self._steps = labels, sums, None
         return sums.reshape(n_classes, POWER_DEPTH, -1)
 
@@ -220,22 +219,24 @@ class PowerColumns:
         other cached items (:meth:`held_out` reads those)."""
         new = [int(i) for i in items if int(i) not in self.slots]
         if len(self.slots) + len(new) > MAX_CACHED_ITEMS:
-            self.slots, new = {}, [int(i) for i in items]
+            self.slots, self.columns, new = {}, [], [int(i) for i in items]
             self._labels, self._sums = None, None
         if not new:
             return
         first, last = len(self.slots), len(self.slots) + len(new)
-        self.columns = _room(self.columns, last, axes=(0,))
+        fresh = self._new_columns(new)
+        self.columns.extend(fresh)
         self.between = _room(self.between, last, axes=(0, 2))
-        self.columns[first:last] = self._new_columns(new)
         self.slots.update({item: first + j for j, item in enumerate(new)})
         cached = np.fromiter(self.slots, dtype=np.int64, count=last)  # the item of each slot
-        self.between[first:last, :, :last] = self.columns[first:last][:, :, cached]
-        self.between[:first, :, first:last] = self.columns[:first][:, :, cached[first:]]
+        self.between[first:last, :, :last] = fresh[:, :, cached]
+        # The old items' columns at the new items: S^k is symmetric, so these are the new
+        # columns at the old items (the old columns stay untouched in memory).
+        self.between[:first, :, first:last] = fresh[:, :, cached[:first]].transpose(2, 1, 0)
 
     def _new_columns(self, new: list[int]) -> np.ndarray:
         """(len(new), depth, n): ``S^k e_i`` for the ``new`` items, k = 1..8."""
-        n = self.columns.shape[2]
+        n = len(self.operator)
         fresh = np.empty((len(new), POWER_DEPTH, n))
         if self.powers is not None:  # S^k e_i for k <= 4 read off, k = 5..8 in one product
             for k, power in enumerate(self.powers):
