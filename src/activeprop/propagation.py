@@ -180,8 +180,9 @@ class PowerColumns:
             return None
         weights = _step_coefficients(alpha)[self._steps, 1:]
         # influence[j, i]: what item j's label adds to item i's scores after the steps
-        block = self.between[np.ix_(slots, np.arange(POWER_DEPTH), slots)]  # [j, k - 1, i]
-        influence = np.tensordot(weights, block, axes=([0], [1]))
+        cached = len(self.slots)  # weigh the steps over every cached pair, then pick the pairs
+        influence = np.einsum("k,jki->ji", weights, self.between[:cached, :, :cached])
+        influence = influence[np.ix_(slots, slots)]
         scores = np.zeros((len(items), Y.shape[1]))
         for fold in folds:
             rest = np.ones(len(items), dtype=bool)
