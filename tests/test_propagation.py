@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from sklearn import semi_supervised
 
 from activeprop import LabelPropagation, LabelSpreading, build_graph
-from activeprop.graph import rbf_kernel
+from activeprop.graph import _spreading_operator, rbf_kernel
 
 KERNELS = [dict(kernel="rbf", gamma=0.25), dict(kernel="rbf", gamma=20),
            dict(kernel="knn", n_neighbors=7)]
@@ -57,6 +57,24 @@ def test_rbf_kernel_is_scikit_learns_to_the_bit(small_datasets, dataset):
     np.testing.assert_array_equal(rbf_kernel(X, gamma=0.25), sklearn_rbf(X, X, gamma=0.25))
     new = X[::5] + 0.3
     np.testing.assert_array_equal(rbf_kernel(X, new, gamma=2.0), sklearn_rbf(X, new, gamma=2.0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 40), st.floats(0.0, 0.9))
+def test_dense_spreading_operator_is_scipys_laplacian_to_the_bit(seed, n, zeros):
+    """The dense spreading operator is computed without scipy.sparse.csgraph (a start-up
+    cost); it must equal ``-laplacian(W, normed=True)`` with a zero diagonal bit for bit,
+    for asymmetric W and items with no edges too."""
+    from scipy.sparse.csgraph import laplacian
+
+    rng = np.random.RandomState(seed)
+    W = rng.exponential(size=(n, n)) * (rng.uniform(size=(n, n)) >= zeros)
+    W[rng.uniform(size=n) < zeros / 3] = 0.0  # isolated rows
+    expected = -laplacian(W.copy(), normed=True)
+    np.fill_diagonal(expected, 0.0)
+    ours = _spreading_operator(W)
+    np.testing.assert_array_equal(ours, expected)
+    assert (np.signbit(ours) == np.signbit(expected)).all()
 
 
 def test_same_constructor_defaults_as_scikit_learn():

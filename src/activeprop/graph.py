@@ -25,7 +25,9 @@ from typing import Callable
 
 import numpy as np
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components, laplacian, reverse_cuthill_mckee
+
+# scipy.sparse.csgraph (and scipy.linalg behind it) takes ~0.1 s to import and the default
+# dense path does not need it: it is imported where the sparse and converged paths use it.
 
 KERNELS = ("rbf", "knn")
 KNN_BACKENDS = ("auto", "sklearn", "flat", "hnsw")
@@ -150,6 +152,8 @@ class Graph:
     def _symmetric_in_locality_order(self):
         symmetric = _symmetrize(self.affinity)
         if self.is_sparse:
+            from scipy.sparse.csgraph import reverse_cuthill_mckee
+
             symmetric = sparse.csr_matrix(symmetric)
             order = reverse_cuthill_mckee(symmetric, symmetric_mode=True)
         else:
@@ -181,6 +185,8 @@ class Graph:
 
     def components(self) -> np.ndarray:
         """Connected component of every item of the symmetrised graph, in :attr:`order`."""
+        from scipy.sparse.csgraph import connected_components
+
         return self.cached("components", lambda: connected_components(
             _unwrap(self.operator("symmetric")), directed=False)[1])
 
@@ -493,13 +499,26 @@ def _permute(matrix, order: np.ndarray):
 
 def _spreading_operator(affinity):
     """scikit-learn's LabelSpreading graph: minus the normalised Laplacian, zero diagonal."""
-    operator = -laplacian(affinity, normed=True)
-    if sparse.issparse(operator):
-        operator = sparse.csr_matrix(operator)
-        operator.setdiag(0.0)
-        operator.eliminate_zeros()
-    else:
-        np.fill_diagonal(operator, 0.0)
+    if not sparse.issparse(affinity):
+        return _normalized_dense(affinity)
+    from scipy.sparse.csgraph import laplacian
+
+    operator = sparse.csr_matrix(-laplacian(affinity, normed=True))
+    operator.setdiag(0.0)
+    operator.eliminate_zeros()
+    return operator
+
+
+def _normalized_dense(affinity: np.ndarray) -> np.ndarray:
+    """``-laplacian(W, normed=True)`` with a zero diagonal for a dense W, with scipy's
+    operations in scipy's order (bit for bit: the reference's tie-breaking depends on it):
+    diagonal dropped, degrees as column sums, ``W_ij / d_j / d_i``."""
+    operator = np.array(affinity, dtype=np.float64)
+    np.fill_diagonal(operator, 0.0)
+    degrees = operator.sum(axis=0)
+    degrees = np.where(degrees == 0, 1, np.sqrt(degrees))  # an isolated item keeps its zeros
+    operator /= degrees
+    operator /= degrees[:, np.newaxis]
     return operator
 
 
