@@ -79,6 +79,9 @@ def test_label_with_keyboard_undo_reload(server, page, tmp_path):
         page.wait_for_function(f"document.getElementById('version').textContent !== '{version}'")
         page.wait_for_function(f"!document.querySelector('.card[data-id=\"{item}\"]')")
     assert page.locator("#labeled").inner_text().startswith("5 /")
+    missing = 10 - len(set(truth[labeled].tolist()))  # digits: 10 classes
+    assert page.locator("#estimate-note").inner_text() == \
+        f"(optimistic: {missing} of 10 classes have no label yet)"
     assert "Saved" in page.locator("#toast").inner_text()
     page.screenshot(path=str(tmp_path / "after-labels.png"))
 

@@ -49,6 +49,19 @@ def test_simulate_json_document(capsys):
     assert 0.5 < rounds[4]["estimate"]["estimated_accuracy"] <= 1
     assert 0 <= rounds[4]["estimate"]["calibrated_accuracy"] <= 1
     assert all(r["seconds"] > 0 for r in rounds)
+    assert all(r["estimate"]["classes_without_labels"] == 0 for r in rounds)  # 40 labels
+
+
+def test_estimate_says_it_is_optimistic_while_classes_have_no_label(capsys):
+    code, out, _ = run(capsys, "simulate", "--subset", "0", "--initial", "3", "--rounds", "2",
+                       "--initial-strategy", "random", "--stop-when", "0.99")
+    assert code == 0
+    lines = [line for line in out.splitlines() if line.startswith("Estimate without")]
+    assert len(lines) == 2
+    assert lines[0].endswith("optimistic while 7 classes without a label")  # 3 labels, 3 classes
+    code, out, _ = run(capsys, "simulate", "--subset", "0", "--initial", "3", "--rounds", "1",
+                       "--initial-strategy", "random", "--json")
+    assert json.loads(out)["rounds"][0]["estimate"]["classes_without_labels"] == 7
 
 
 def test_out_writes_figure_and_results(capsys, tmp_path):

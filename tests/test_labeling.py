@@ -32,6 +32,7 @@ def test_labels_refit_and_resume_after_reopening(session, tmp_path):
     assert session.curve[-1]["source"] == "ground truth" and session.curve[-1]["accuracy"] > 0.7
     # The estimate without ground truth is on the page's state, near the true accuracy.
     estimate = session.state()["estimated_accuracy"]
+    assert session.state()["classes_labeled"] == len(np.unique(truth[:30]))
     assert abs(estimate - session.curve[-1]["accuracy"]) < 0.1
     reopened = LabelingSession(tmp_path / "p")
     assert reopened.state()["estimated_accuracy"] == pytest.approx(estimate, abs=1e-3)

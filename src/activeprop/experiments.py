@@ -318,8 +318,11 @@ def format_estimate(result: RoundResult) -> str:
         f"; the last batch changed {e.changed:.1%} of the predictions (kappa {e.stability:.3f})"
     calibrated = "" if e.calibrated_accuracy is None else \
         f", {e.calibrated_accuracy:.3f} calibrated on held-out labels"
+    missing = e.classes_without_labels
+    optimistic = "" if not missing else \
+        f"; optimistic while {missing} class{'' if missing == 1 else 'es'} without a label"
     return (f"Estimate without ground truth: accuracy {e.estimated_accuracy:.3f} "
-            f"(mean confidence{calibrated}){moved}")
+            f"(mean confidence{calibrated}){moved}{optimistic}")
 
 
 def format_round(result: RoundResult, model: str) -> str:

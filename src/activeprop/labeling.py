@@ -21,7 +21,7 @@ from .datasets import UNLABELED, load_pool
 from .experiments import RECOMMENDED
 from .models import make_model
 from .review import held_out_proba, suspicious_labels
-from .stopping import mean_confidence
+from .stopping import labeled_classes, mean_confidence
 from .store import LabelEvent, ProjectStore
 from .strategies import QueryContext, get_strategy, initial_items, select_batch
 
@@ -144,6 +144,7 @@ class LabelingSession:
                 "model_version": self.model_version, "class_names": self.class_names,
                 "dataset": self.store.meta("dataset"), "changed_last": self.changed_last,
                 "estimated_accuracy": self.estimated_accuracy,
+                "classes_labeled": labeled_classes(self.labels),
                 "settings": self.settings, "curve": self.curve,
                 "has_ground_truth": bool(np.any(self.pool.y != UNLABELED))}
 

@@ -38,6 +38,7 @@ class StoppingEstimate:
     calibrated_accuracy: float | None  # the same, calibrated on held-out human labels
     changed: float | None  # fraction of pool predictions the last batch changed
     stability: float | None  # Cohen's kappa with the previous round's predictions
+    classes_without_labels: int = 0  # while > 0 the estimates are optimistic
 
     def to_json(self) -> dict:
         """As a JSON object."""
@@ -57,11 +58,18 @@ def estimate(spare_model, labels: np.ndarray, proba: np.ndarray, predicted: np.n
         held = held_out_proba(spare_model, labels, n_classes, CALIBRATION_FOLDS)
         calibrated = calibrated_accuracy(held, labels, proba)
     confidence = mean_confidence(labels, proba)
+    missing = n_classes - labeled_classes(labels)
     if previous is None:
-        return StoppingEstimate(confidence, calibrated, None, None)
+        return StoppingEstimate(confidence, calibrated, None, None, missing)
     changed = float(np.mean(previous != predicted))
     stability = 1.0 if changed == 0 else cohen_kappa(previous, predicted)
-    return StoppingEstimate(confidence, calibrated, changed, stability)
+    return StoppingEstimate(confidence, calibrated, changed, stability, missing)
+
+
+def labeled_classes(labels: np.ndarray) -> int:
+    """How many classes have at least one human label. Until that is every class, the
+    model cannot predict the others and its confidences overstate its accuracy."""
+    return len(np.unique(labels[labels != UNLABELED]))
 
 
 def mean_confidence(labels: np.ndarray, proba: np.ndarray) -> float:

@@ -44,6 +44,11 @@ async function loadState() {
   $("accuracy-source").textContent = last ? `(${last.source})` : "(after 10 labels)";
   $("estimate").textContent = state.estimated_accuracy === null ? "–"
     : (100 * state.estimated_accuracy).toFixed(1) + "%";
+  // The model cannot predict a class nobody labeled yet: its confidence is optimistic then.
+  const missing = state.class_names.length - state.classes_labeled;
+  $("estimate-note").textContent = state.n_labeled && missing > 0
+    ? `(optimistic: ${missing} of ${state.class_names.length} classes ${missing === 1 ? "has" : "have"} no label yet)`
+    : "(no ground truth)";
   $("changed").textContent = state.changed_last === null ? "–" : (100 * state.changed_last).toFixed(1) + "% of items";
   drawCurve(state.curve);
 }
