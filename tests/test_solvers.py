@@ -5,8 +5,8 @@ import pytest
 from scipy import sparse
 
 from activeprop import LabelPropagation, LabelSpreading
-from activeprop.graph import build_graph, build_knn_graph
-from activeprop.propagation import conjugate_gradient
+from activeprop.graph import ThreadedMatrix, build_graph, build_knn_graph
+from activeprop.propagation import conjugate_gradient, fill_below_precision
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +239,27 @@ def test_expected_error_strategy_ranks_only_candidates(pool):
     logistic = ActiveLearner(make_model("logistic", X), "expected-error", labels=partial)
     with pytest.raises(ValueError, match="needs --model spreading"):
         logistic.query(5)
+
+
+@pytest.mark.parametrize("pick", ["none", "all", "some", "second block only"])
+def test_threaded_rows_product_equals_scipys(pick):
+    """The fill of far items multiplies rows of the graph in each thread's own block; the
+    blocks start at 10,000 rows, hence a 30,000-item matrix."""
+    rng = np.random.default_rng(0)
+    n = 30_000
+    matrix = sparse.csr_matrix((rng.random(5 * n), (np.repeat(np.arange(n), 5),
+                                rng.integers(0, n, 5 * n))), shape=(n, n))
+    threaded = ThreadedMatrix(matrix, n_blocks=3)
+    assert len(threaded._blocks) == 3
+    F = rng.random((n, 4))
+    rows = {"none": np.array([], dtype=np.int64), "all": np.arange(n),
+            "some": np.sort(rng.choice(n, 5_000, replace=False)),
+            "second block only": np.arange(12_000, 15_000)}[pick]
+    np.testing.assert_array_equal(threaded.multiply_rows(rows, F), (matrix @ F)[rows])
+    # The fill gives the same rows through either path.
+    W = matrix + matrix.T
+    scores = np.where(rng.random((n, 4)) < 0.3, rng.random((n, 4)), 0.0)
+    reached = np.ones(n, dtype=bool)
+    np.testing.assert_array_equal(fill_below_precision(ThreadedMatrix(W, 3), scores.copy(),
+                                                       reached, 0.1),
+                                  fill_below_precision(W, scores.copy(), reached, 0.1))

@@ -245,6 +245,20 @@ class ThreadedMatrix:
             list(_thread_pool().map(multiply, self._blocks))
         return out
 
+    def multiply_rows(self, rows: np.ndarray, block: np.ndarray) -> np.ndarray:
+        """``(matrix @ block)[rows]`` for sorted ``rows``: each thread takes its own row
+        block's share of the rows (slicing a sparse matrix is as slow as multiplying it)."""
+        out = np.empty((len(rows), block.shape[1]), dtype=np.result_type(block, float))
+        bounds = np.searchsorted(rows, [start for start, _, _ in self._blocks] + [self.shape[0]])
+
+        def multiply(index):
+            start, _, matrix = self._blocks[index]
+            share = slice(bounds[index], bounds[index + 1])
+            out[share] = matrix[rows[share] - start] @ block
+
+        list(_thread_pool().map(multiply, range(len(self._blocks))))
+        return out
+
     def __getitem__(self, rows):
         return self.matrix[rows]
 

@@ -561,7 +561,8 @@ def fill_below_precision(W, F: np.ndarray, reached: np.ndarray, floor: float) ->
     F[empty] = 0.0
     while empty.any():
         rows = np.flatnonzero(empty)
-        incoming = np.asarray(W[rows] @ F)
+        incoming = W.multiply_rows(rows, F) if isinstance(W, ThreadedMatrix) \
+            else np.asarray(W[rows] @ F)
         sums = incoming.sum(axis=1)
         filled = sums > 0
         if not filled.any():
