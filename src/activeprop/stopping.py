@@ -14,6 +14,8 @@ Two signals, per round:
   truth, while the calibration runs low when the labels were chosen actively (those are
   the hardest items; held out, they understate the pool); label spreading's normalised
   scores are under-confident, and there the calibration is the closer of the two.
+  While some class has no human label both are optimistic (the model cannot predict that
+  class at all), and the estimate says how many classes are missing.
 """
 
 from __future__ import annotations
