@@ -239,10 +239,7 @@ class ThreadedMatrix:
             if finish is not None:
                 finish(slice(start, stop), out[start:stop])
 
-        if len(self._blocks) == 1:
-            multiply(self._blocks[0])
-        else:
-            list(_thread_pool().map(multiply, self._blocks))
+        _on_every_core(multiply, self._blocks)
         return out
 
     def multiply_rows(self, rows: np.ndarray, block: np.ndarray) -> np.ndarray:
@@ -256,7 +253,7 @@ class ThreadedMatrix:
             share = slice(bounds[index], bounds[index + 1])
             out[share] = matrix[rows[share] - start] @ block
 
-        list(_thread_pool().map(multiply, range(len(self._blocks))))
+        _on_every_core(multiply, range(len(self._blocks)))
         return out
 
     def __getitem__(self, rows):
@@ -287,11 +284,16 @@ def row_blocks(n_rows: int, n_blocks: int | None = None) -> list[slice]:
 def in_row_blocks(task: Callable, n_rows: int):
     """``task(rows)`` for each of :func:`row_blocks`, on every core (numpy releases the GIL
     on large arrays); returns the sum of what the tasks return (None if they return None)."""
-    blocks = row_blocks(n_rows)
-    if len(blocks) == 1:
-        return task(blocks[0])
-    results = list(_thread_pool().map(task, blocks))
+    results = _on_every_core(task, row_blocks(n_rows))
     return None if results[0] is None else sum(results)
+
+
+def _on_every_core(task: Callable, parts) -> list:
+    """``[task(part) for part in parts]``, the parts in threads (inline when only one)."""
+    parts = list(parts)
+    if len(parts) == 1:
+        return [task(parts[0])]
+    return list(_thread_pool().map(task, parts))
 
 
 @lru_cache(maxsize=1)
