@@ -59,6 +59,9 @@ RECOMMENDED_FLAG = typer.Option(False, "--recommended",
                                 help="the project's recommended settings (Poisson learning, "
                                      "15-NN graph, margin, typical start, diverse batches); "
                                      "they replace the model, graph and strategy options")
+CLASS_PRIORS = typer.Option(None, help="poisson model only: how common the classes are, if "
+                                        "you know it: uniform, or one share per class "
+                                        "(e.g. 0.37,0.63); predictions are shifted to match")
 STRATEGY_HELP = ("random, first, least-confident, margin, entropy, density, expected-error or "
                  "module:function")
 MODEL_HELP = "spreading, propagation, poisson, logistic or module:Class"
@@ -78,7 +81,7 @@ def simulate(
     graph_weights: str = GRAPH_WEIGHTS, initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE,
     evaluation: str = typer.Option("pool", "--eval", help=EVAL_HELP),
-    recommended: bool = RECOMMENDED_FLAG,
+    recommended: bool = RECOMMENDED_FLAG, class_priors: str = CLASS_PRIORS,
     stop_when: float = typer.Option(None, help="stop once the predictions are this stable "
                                                "(Cohen's kappa between rounds, e.g. 0.99) for "
                                                "3 rounds; prints the estimates every round"),
@@ -130,6 +133,7 @@ def compare(
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
     graph_weights: str = GRAPH_WEIGHTS, initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE, recommended: bool = RECOMMENDED_FLAG,
+    class_priors: str = CLASS_PRIORS,
 ):
     """Compare strategies and models over repeated paired runs: curves, AUC, significance.
 

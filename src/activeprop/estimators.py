@@ -46,6 +46,9 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
         self.rtol = rtol
         self.warm_start = warm_start
 
+    def _class_priors(self, y):
+        return None  # only Poisson learning takes class priors
+
     def fit(self, X, y, graph: Graph | None = None):
         """Fit on a pool whose unlabeled items are marked -1.
 
@@ -85,7 +88,8 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
         previous = getattr(self, "_labeling", None)
         self._labeling = GraphLabeling(
             self._variant, alpha=self._alpha(), max_iter=self.max_iter, tol=self.tol,
-            solver=self.solver, rtol=self.rtol, warm_start=self.warm_start)
+            solver=self.solver, rtol=self.rtol, warm_start=self.warm_start,
+            class_priors=self._class_priors(y))
         warm = previous.warm_ if self.warm_start and previous is not None else None
         fitted = self._labeling.fit(graph, y, warm)
         for name in ("classes_", "label_distributions_", "transduction_", "unreached_",
@@ -204,11 +208,27 @@ class PoissonLearning(_BaseLabelGraph):
     collapses. Same interface as :class:`LabelSpreading`; solved by conjugate gradients
     to the relative residual ``rtol`` (``solver`` is always ``"cg"``); ``label_distributions_``
     is a softmax of the Poisson scores.
+
+    ``class_priors`` (optional): how common each class is, when you know it: ``"uniform"``
+    or one share per class of ``y`` (sorted class order). The predictions are then shifted
+    per class until their class sizes match (Calder et al.'s volume constraint; see
+    :mod:`activeprop.priors`); a wrong prior costs accuracy.
     """
 
     _variant = "poisson"
 
     def __init__(self, kernel="knn", *, gamma=20, n_neighbors=10, max_iter=2000, tol=1e-3,
-                 n_jobs=None, solver="cg", rtol=1e-6, warm_start=False):
+                 n_jobs=None, solver="cg", rtol=1e-6, warm_start=False, class_priors=None):
         super().__init__(kernel, gamma, n_neighbors, None, max_iter, tol, n_jobs, solver, rtol,
                          warm_start)
+        self.class_priors = class_priors
+
+    def _class_priors(self, y):
+        if self.class_priors is None or isinstance(self.class_priors, str):
+            return self.class_priors
+        classes = np.unique(y[y != -1])
+        shares = np.asarray(self.class_priors, dtype=np.float64).ravel()
+        if len(shares) != len(classes) or not np.all(shares > 0):
+            raise ValueError(f"class_priors needs one positive share per class of y "
+                             f"({len(classes)}), got {len(shares)}")
+        return dict(zip(classes.tolist(), shares.tolist()))

@@ -22,6 +22,7 @@ from .metrics import classification_report, confusion_matrix
 from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
 from .propagation import SOLVERS
+from .priors import parse_class_priors
 from .stopping import StoppingEstimate, StopRule, estimate
 from .strategies import BATCH_MODES, INITIAL_STRATEGIES, get_strategy, initial_items
 
@@ -68,6 +69,7 @@ class SimulationConfig:
     batch_mode: str = "topk"
     estimate: bool = True
     stop_when: float | None = None
+    class_priors: str | None = None  # "uniform" or shares "0.3,0.7" (poisson only)
 
     def validate(self) -> None:
         """Raise ValueError for a setting outside its allowed range."""
@@ -98,6 +100,9 @@ class SimulationConfig:
              f"stop-when must be a kappa in (0, 1], got {self.stop_when}"),
             (self.stop_when is None or self.estimate,
              "stop-when decides from the estimate; it cannot be used with --no-estimate"),
+            (self.class_priors is None or self.model == "poisson",
+             f"class-priors applies to the poisson model (Poisson learning), not to "
+             f"{self.model!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -115,7 +120,9 @@ class SimulationConfig:
                           n_neighbors=self.n_neighbors, alpha=self.alpha,
                           max_iter=self.max_iter, tol=self.tol, solver=self.solver,
                           rtol=self.rtol, graph_options=graph_options,
-                          graph_cache=graph_cache, seed=self.seed)
+                          graph_cache=graph_cache, seed=self.seed,
+                          class_priors=parse_class_priors(self.class_priors,
+                                                          len(pool.class_names)))
 
 
 def holdout_fraction(spec: str) -> float:

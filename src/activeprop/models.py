@@ -38,14 +38,15 @@ class GraphModel:
     def __init__(self, name: str, X: np.ndarray, graph_options: dict | None = None,
                  graph_cache: dict | None = None, *, kernel: str, gamma: float,
                  n_neighbors: int, alpha: float | None, max_iter: int, tol: float,
-                 solver: str, rtol: float):
+                 solver: str, rtol: float, class_priors: dict | None = None):
         validate_params(name, kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, alpha=alpha,
                         max_iter=max_iter, tol=tol, solver=solver, rtol=rtol)
         self.name = name
         self.X = X
         self.kernel, self.gamma, self.n_neighbors = kernel, gamma, n_neighbors
         self.labeling = GraphLabeling(name, alpha=alpha, max_iter=max_iter, tol=tol,
-                                      solver=solver, rtol=rtol, warm_start=True)
+                                      solver=solver, rtol=rtol, warm_start=True,
+                                      class_priors=class_priors)
         self.graph_options = graph_options or {}
         self.graph_cache = {} if graph_cache is None else graph_cache
         self.graph = None
@@ -173,7 +174,7 @@ def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 
                n_neighbors: int = 7, alpha: float = 0.2, max_iter: int = 30,
                tol: float = 1e-3, solver: str = "iterate", rtol: float = 1e-6,
                graph_options: dict | None = None, graph_cache: dict | None = None,
-               seed: int = 0):
+               seed: int = 0, class_priors: dict | None = None):
     """Build the model called ``name`` for the pool features ``X``.
 
     Graph parameters apply to ``spreading`` and ``propagation``: each fit reuses what the
@@ -183,13 +184,15 @@ def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 
     scikit-learn's exact graph for the iterate solver and faiss for cg). ``seed`` seeds the
     estimators that take a ``random_state``. Graph models given the same ``graph_cache`` dict share a graph
     whenever their graph parameters agree (a grid of models over one pool).
+    ``class_priors`` (class -> share, ``poisson`` only): see :mod:`activeprop.priors`.
     """
     if name in GRAPH_MODELS:
         if name == "poisson":
             solver = "cg"  # Poisson learning has no scikit-learn iteration to reproduce
         return GraphModel(name, X, graph_options, graph_cache, kernel=kernel, gamma=gamma,
                           n_neighbors=n_neighbors, alpha=alpha if name == "spreading" else None,
-                          max_iter=max_iter, tol=tol, solver=solver, rtol=rtol)
+                          max_iter=max_iter, tol=tol, solver=solver, rtol=rtol,
+                          class_priors=class_priors if name == "poisson" else None)
     if name == "logistic":
         from sklearn.linear_model import LogisticRegression
 

@@ -15,6 +15,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from .graph import KERNELS, Graph, ThreadedMatrix, in_row_blocks
+from .priors import class_offsets, shares_for
 
 SOLVERS = ("iterate", "cg")
 
@@ -653,16 +654,24 @@ class GraphLabeling:
         As :class:`activeprop.estimators.LabelSpreading`'s.
     warm_start : bool
         Iterate from the graph's cached power columns (dense spreading graphs).
+    class_priors : "uniform" or dict, optional
+        Poisson learning only: how common each class is (class -> share), declared by the
+        user; the predictions are shifted per class to match (:mod:`activeprop.priors`).
 
     After :meth:`fit`: ``classes_``, ``label_distributions_``, ``transduction_``,
-    ``unreached_``, ``n_iter_``, ``converged_``, ``scores_`` (before normalisation) and
-    ``warm_`` (the solve a later fit on the same graph can start from).
+    ``unreached_``, ``n_iter_``, ``converged_``, ``scores_`` (before normalisation),
+    ``class_offsets_`` (what the class priors added to each class's scores; zeros without
+    priors) and ``warm_`` (the solve a later fit on the same graph can start from).
     """
 
     def __init__(self, variant: str, *, alpha: float | None, max_iter: int, tol: float,
-                 solver: str, rtol: float, warm_start: bool):
+                 solver: str, rtol: float, warm_start: bool, class_priors=None):
+        if class_priors is not None and variant != "poisson":
+            raise ValueError(f"class priors apply to Poisson learning (the poisson model), "
+                             f"not to {variant}")
         self.variant, self.alpha, self.max_iter, self.tol = variant, alpha, max_iter, tol
         self.solver, self.rtol, self.warm_start = solver, rtol, warm_start
+        self.class_priors = class_priors
         self.warm_: WarmStart | None = None
 
     def fit(self, graph: Graph, y: np.ndarray, warm: WarmStart | None = None) -> "GraphLabeling":
@@ -710,7 +719,12 @@ class GraphLabeling:
 
     def _set_distributions(self, F: np.ndarray) -> None:
         """Normalise scores into distributions; flag and uniformise unreached rows."""
+        self.class_offsets_ = np.zeros(F.shape[1])
         if self.variant == "poisson":
+            if self.class_priors is not None:
+                self.class_offsets_ = class_offsets(F, shares_for(self.class_priors,
+                                                                  self.classes_))
+                F = np.where(F.any(axis=1, keepdims=True), F + self.class_offsets_, 0.0)
             F = _poisson_distributions(F)
         self.label_distributions_, self.unreached_ = distributions(F)
         self.transduction_ = self.classes_[np.argmax(self.label_distributions_, axis=1)]
