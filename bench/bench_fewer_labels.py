@@ -1,8 +1,10 @@
 """Issue 6 protocol: full digits, 10 initial labels, batches of 5, accuracy on the items nobody
 labeled at 20 / 50 / 100 labels, mean over seeds 0-4; plus how close the stopping estimates
 (mean confidence; calibrated on held-out labels, from 20 labels) are to the true accuracy.
-Run: python bench/bench_fewer_labels.py
+Run: python bench/bench_fewer_labels.py [TEXT]  (TEXT: only the settings whose name has it)
 """
+
+import sys
 
 import numpy as np
 
@@ -22,6 +24,8 @@ CONFIGS = {
     "poisson, margin, typical, diverse": dict(KNN, model="poisson", strategy="margin",
                                               initial_strategy="typical", batch_mode="diverse"),
     "recommended (poisson, 15-NN, margin, typical, diverse)": RECOMMENDED,
+    "recommended, classes declared balanced (--class-priors uniform)": dict(
+        RECOMMENDED, class_priors="uniform"),
     "poisson, entropy, diverse": dict(KNN, model="poisson", strategy="entropy",
                                       batch_mode="diverse"),
     "knn spreading a=0.5, margin": dict(KNN, alpha=0.5, strategy="margin"),
@@ -36,7 +40,10 @@ def main():
     print("| settings | 20 labels | 50 labels | 100 labels | estimate error: mean confidence "
           "| calibrated |")
     print("|---|---|---|---|---|---|")
+    only = sys.argv[1] if len(sys.argv) > 1 else ""
     for name, settings in CONFIGS.items():
+        if only not in name:
+            continue
         accuracy, errors, calibrated = [], [], []
         for seed in range(5):
             config = SimulationConfig(subset=0, initial=10, batch=5, rounds=19, seed=seed,
