@@ -140,3 +140,19 @@ def test_large_pools_default_to_spreading(tmp_path, monkeypatch):
     assert chosen.meta("settings")["model"] == "poisson"
     small = init_project(tmp_path / "small", "digits-aug:50")
     assert small.meta("settings")["model"] == "poisson"
+
+
+def test_a_project_can_declare_its_class_priors(tmp_path):
+    init_project(tmp_path / "p", "digits", class_priors="uniform")
+    balanced = LabelingSession(tmp_path / "p")
+    assert balanced.settings["class_priors"] == "uniform"
+    truth = balanced.pool.y
+    for label in range(10):  # two labels per class; the prior evens out the predicted sizes
+        for item in np.flatnonzero(truth == label)[:2]:
+            balanced.add_label(int(item), label, "ann")
+    sizes = np.bincount(balanced.model.labeling.transduction_, minlength=10) / len(truth)
+    assert np.all(np.abs(sizes - 0.1) <= 0.1 * 0.05 + 1e-12)
+    with pytest.raises(ValueError, match="applies to the poisson model"):
+        init_project(tmp_path / "q", "digits", model="spreading", class_priors="uniform")
+    with pytest.raises(ValueError, match="needs 10 positive shares"):
+        init_project(tmp_path / "r", "digits", class_priors="1,2")

@@ -174,13 +174,14 @@ def init(
     neighbors: int = typer.Option(None, help="knn neighbours (default 15)"),
     gamma: float = typer.Option(None, help="rbf width"),
     alpha: float = typer.Option(None, help="spreading clamping factor (default 0.9)"),
+    class_priors: str = CLASS_PRIORS,
 ):
     """Create a labeling project (a directory with a SQLite store) from a dataset."""
     from .labeling import init_project
 
     store = init_project(project, dataset, label_column=label_column, image_size=image_size,
                          strategy=strategy, model=model, kernel=kernel, n_neighbors=neighbors,
-                         gamma=gamma, alpha=alpha)
+                         gamma=gamma, alpha=alpha, class_priors=class_priors)
     print(f"Created project {project}: {store.n_items()} items, classes "
           f"{', '.join(store.class_names)}. Next: activeprop serve --project {project}")
 

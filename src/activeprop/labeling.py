@@ -20,6 +20,7 @@ import numpy as np
 from .datasets import UNLABELED, load_pool
 from .experiments import RECOMMENDED
 from .models import make_model
+from .priors import parse_class_priors
 from .review import held_out_proba, suspicious_labels
 from .stopping import labeled_classes, mean_confidence
 from .store import LabelEvent, ProjectStore
@@ -28,7 +29,7 @@ from .strategies import QueryContext, get_strategy, initial_items, select_batch
 # The labeler's defaults are the project's recommended settings (experiments.RECOMMENDED);
 # alpha and gamma only matter when a project chooses spreading or an rbf graph.
 DEFAULT_SETTINGS = {**{k: v for k, v in RECOMMENDED.items() if k != "initial_strategy"},
-                    "alpha": 0.9, "gamma": 0.25}
+                    "alpha": 0.9, "gamma": 0.25, "class_priors": None}
 # Poisson learning needs ~80 cg iterations per refit at 70,000 items (about 1 s): too slow
 # for a refit after every label. Larger pools default to spreading (alpha 0.9), ~0.1 s.
 POISSON_MAX_ITEMS = 20_000
@@ -52,7 +53,10 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     pool = load_pool(dataset, label_column=label_column, image_size=image_size)
     if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
         merged["model"] = "spreading"
-    _model_from(merged, pool.X)  # check the settings before writing anything
+    if merged["class_priors"] is not None and merged["model"] != "poisson":
+        raise ValueError(f"class-priors applies to the poisson model (Poisson learning), not "
+                         f"to {merged['model']!r}; give --model poisson")
+    _model_from(merged, pool)  # check the settings before writing anything
     if not pool.class_names:
         raise ValueError("the dataset names no classes: give labels for some items, or class "
                          "subfolders for an image folder")
@@ -64,12 +68,14 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     return store
 
 
-def _model_from(settings: dict, X: np.ndarray, graph_cache: dict | None = None):
-    return make_model(settings["model"], X, kernel=settings["kernel"],
+def _model_from(settings: dict, pool, graph_cache: dict | None = None):
+    priors = parse_class_priors(settings.get("class_priors"), len(pool.class_names))
+    return make_model(settings["model"], pool.X, kernel=settings["kernel"],
                       gamma=settings["gamma"], n_neighbors=settings["n_neighbors"],
                       alpha=settings["alpha"], max_iter=settings["max_iter"],
                       solver=settings["solver"], rtol=settings["rtol"],
-                      graph_options={"backend": "auto"}, graph_cache=graph_cache)
+                      graph_options={"backend": "auto"}, graph_cache=graph_cache,
+                      class_priors=priors)
 
 
 @dataclass
@@ -90,7 +96,7 @@ class LabelingSession:
         self.class_names = self.store.class_names
         self.settings = self.store.meta("settings")
         self.graphs: dict = {}  # the pool's graph, shared by the main and the spare model
-        self.model = _model_from(self.settings, self.pool.X, self.graphs)
+        self.model = _model_from(self.settings, self.pool, self.graphs)
         self.utility = get_strategy(self.settings["strategy"])
         self.lock = threading.RLock()
         self.rng = np.random.default_rng(0)
@@ -293,7 +299,7 @@ class LabelingSession:
 
     def _spare_model(self):
         """A second model on the same graph, for refits that must not disturb the main one."""
-        return _model_from(self.settings, self.pool.X, self.graphs)
+        return _model_from(self.settings, self.pool, self.graphs)
 
     def review(self, threshold: float = 0.5) -> list[dict]:
         """Human labels the other labels disagree with (held-out on the graph), least
