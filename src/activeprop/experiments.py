@@ -22,7 +22,7 @@ from .metrics import classification_report, confusion_matrix
 from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
 from .propagation import SOLVERS
-from .priors import parse_class_priors
+from .priors import check_model, parse_class_priors
 from .stopping import StoppingEstimate, StopRule, estimate
 from .strategies import BATCH_MODES, INITIAL_STRATEGIES, get_strategy, initial_items
 
@@ -100,14 +100,12 @@ class SimulationConfig:
              f"stop-when must be a kappa in (0, 1], got {self.stop_when}"),
             (self.stop_when is None or self.estimate,
              "stop-when decides from the estimate; it cannot be used with --no-estimate"),
-            (self.class_priors is None or self.model == "poisson",
-             f"class-priors applies to the poisson model (Poisson learning), not to "
-             f"{self.model!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
         holdout_fraction(self.eval)
+        check_model(self.model, self.class_priors)
         get_strategy(self.strategy)
         check_model_name(self.model)
 

@@ -20,7 +20,7 @@ import numpy as np
 from .datasets import UNLABELED, load_pool
 from .experiments import RECOMMENDED
 from .models import make_model
-from .priors import parse_class_priors
+from .priors import check_model, parse_class_priors
 from .review import held_out_proba, suspicious_labels
 from .stopping import labeled_classes, mean_confidence
 from .store import LabelEvent, ProjectStore
@@ -53,9 +53,7 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     pool = load_pool(dataset, label_column=label_column, image_size=image_size)
     if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
         merged["model"] = "spreading"
-    if merged["class_priors"] is not None and merged["model"] != "poisson":
-        raise ValueError(f"class-priors applies to the poisson model (Poisson learning), not "
-                         f"to {merged['model']!r}; give --model poisson")
+    check_model(merged["model"], merged["class_priors"])
     _model_from(merged, pool)  # check the settings before writing anything
     if not pool.class_names:
         raise ValueError("the dataset names no classes: give labels for some items, or class "

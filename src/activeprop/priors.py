@@ -45,6 +45,13 @@ def parse_class_priors(spec: str | None, n_classes: int) -> dict[int, float] | N
     return {c: share / total for c, share in enumerate(shares)}
 
 
+def check_model(model: str, priors) -> None:
+    """Class priors are Poisson learning's: reject them for any other model."""
+    if priors is not None and model != "poisson":
+        raise ValueError(f"class-priors applies to the poisson model (Poisson learning), "
+                         f"not to {model!r}")
+
+
 def shares_for(priors: str | dict, classes: np.ndarray) -> np.ndarray:
     """The declared shares of ``classes`` (the classes that have labels), renormalised to
     sum to one: the model can only predict those. ``priors``: ``"uniform"`` or a mapping

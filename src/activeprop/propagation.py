@@ -15,7 +15,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from .graph import KERNELS, Graph, ThreadedMatrix, in_row_blocks
-from .priors import class_offsets, shares_for
+from .priors import check_model, class_offsets, shares_for
 
 SOLVERS = ("iterate", "cg")
 
@@ -666,9 +666,7 @@ class GraphLabeling:
 
     def __init__(self, variant: str, *, alpha: float | None, max_iter: int, tol: float,
                  solver: str, rtol: float, warm_start: bool, class_priors=None):
-        if class_priors is not None and variant != "poisson":
-            raise ValueError(f"class priors apply to Poisson learning (the poisson model), "
-                             f"not to {variant}")
+        check_model(variant, class_priors)
         self.variant, self.alpha, self.max_iter, self.tol = variant, alpha, max_iter, tol
         self.solver, self.rtol, self.warm_start = solver, rtol, warm_start
         self.class_priors = class_priors
