@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
-import numpy as np
-from scipy import sparse
+import sys
 
-# scipy.sparse.csgraph (and scipy.linalg behind it) takes ~0.1 s to import and the default
-# dense path does not need it: it is imported where the sparse and converged paths use it.
+import numpy as np
+
+# scipy takes ~0.2 s of a command's start-up to import (scipy.sparse alone pulls in its
+# array-API layer, numpy.testing and numpy.f2py) and the default dense path needs none of
+# it: scipy.sparse and csgraph are imported where the sparse and converged paths use them.
 
 KERNELS = ("rbf", "knn")
 KNN_BACKENDS = ("auto", "sklearn", "flat", "hnsw")
@@ -74,7 +76,7 @@ class Graph:
     gamma: float
     n_neighbors: int
     X: np.ndarray
-    affinity: np.ndarray | sparse.csr_matrix
+    affinity: np.ndarray | scipy.sparse.csr_matrix
     build_seconds: float
     backend: str = "dense"
     recall: float | None = None
@@ -89,7 +91,7 @@ class Graph:
     @property
     def is_sparse(self) -> bool:
         """True when the affinity matrix is stored sparse."""
-        return sparse.issparse(self.affinity)
+        return is_sparse(self.affinity)
 
     @property
     def nbytes(self) -> int:
@@ -124,7 +126,7 @@ class Graph:
             if variant not in builders:
                 raise ValueError(f"unknown operator {variant!r}; allowed: {', '.join(builders)}")
             operator = builders[variant]()
-            if sparse.issparse(operator):
+            if is_sparse(operator):
                 operator = ThreadedMatrix(operator)
             self._operators[variant] = operator
         return self._operators[variant]
@@ -152,6 +154,7 @@ class Graph:
     def _symmetric_in_locality_order(self):
         symmetric = _symmetrize(self.affinity)
         if self.is_sparse:
+            from scipy import sparse
             from scipy.sparse.csgraph import reverse_cuthill_mckee
 
             symmetric = sparse.csr_matrix(symmetric)
@@ -217,7 +220,9 @@ class ThreadedMatrix:
     touch the graph (``matrix @ block``); a distributed engine would replace it.
     """
 
-    def __init__(self, matrix: sparse.csr_matrix, n_blocks: int | None = None):
+    def __init__(self, matrix: scipy.sparse.csr_matrix, n_blocks: int | None = None):
+        from scipy import sparse
+
         self.matrix = sparse.csr_matrix(matrix)
         self.shape = self.matrix.shape
         self._blocks = [(rows.start, rows.stop, self.matrix[rows])
@@ -454,6 +459,8 @@ def _knn_affinity(distances, indices, weights: str, gamma: float | None):
     else:
         values = np.ones(n_items * k)
     rows = np.repeat(np.arange(n_items), k)
+    from scipy import sparse
+
     return sparse.csr_matrix((values, (rows, indices.ravel())), shape=(n_items, n_items))
 
 
@@ -497,10 +504,10 @@ def validate_kernel_params(kernel: str, gamma: float, n_neighbors: int, n_items:
 
 def _symmetrize(affinity):
     """(W + W^T) / 2; the same matrix when it is already symmetric."""
-    if sparse.issparse(affinity):
+    if is_sparse(affinity):
         if (affinity != affinity.T).nnz == 0:
             return affinity
-        return sparse.csr_matrix((affinity + affinity.T) / 2)
+        return ((affinity + affinity.T) / 2).tocsr()
     return affinity if np.array_equal(affinity, affinity.T) else (affinity + affinity.T) / 2
 
 
@@ -508,15 +515,16 @@ def _permute(matrix, order: np.ndarray):
     """Rows and columns of ``matrix`` taken in ``order`` (a no-op for the identity)."""
     if np.array_equal(order, np.arange(len(order))):
         return matrix
-    if sparse.issparse(matrix):
-        return sparse.csr_matrix(matrix)[order][:, order]
+    if is_sparse(matrix):
+        return matrix.tocsr()[order][:, order]
     return matrix[np.ix_(order, order)]
 
 
 def _spreading_operator(affinity):
     """scikit-learn's LabelSpreading graph: minus the normalised Laplacian, zero diagonal."""
-    if not sparse.issparse(affinity):
+    if not is_sparse(affinity):
         return _normalized_dense(affinity)
+    from scipy import sparse
     from scipy.sparse.csgraph import laplacian
 
     operator = sparse.csr_matrix(-laplacian(affinity, normed=True))
@@ -541,9 +549,18 @@ def _normalized_dense(affinity: np.ndarray) -> np.ndarray:
 def _propagation_operator(affinity):
     """scikit-learn's LabelPropagation graph: affinities divided by their row sums."""
     row_sums = np.ravel(affinity.sum(axis=1))
-    if sparse.issparse(affinity):
+    if is_sparse(affinity):
+        from scipy import sparse
+
         return sparse.csr_matrix(sparse.diags(1.0 / row_sums) @ affinity)
     return affinity / row_sums[:, np.newaxis]
+
+
+def is_sparse(matrix) -> bool:
+    """``scipy.sparse.issparse`` without importing scipy: while scipy.sparse is not loaded,
+    nothing can be a sparse matrix."""
+    loaded = sys.modules.get("scipy.sparse")
+    return loaded is not None and loaded.issparse(matrix)
 
 
 def _unwrap(matrix):
@@ -554,6 +571,6 @@ def _unwrap(matrix):
 def _matrix_nbytes(matrix) -> int:
     if isinstance(matrix, ThreadedMatrix):
         return 2 * _matrix_nbytes(matrix.matrix)  # the matrix and its row blocks
-    if sparse.issparse(matrix):
+    if is_sparse(matrix):
         return matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
     return matrix.nbytes

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy import special
 
 from .plugins import import_object
 
@@ -65,7 +64,17 @@ def entropy(proba: np.ndarray, context: QueryContext) -> np.ndarray:
     a command most of a second."""
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = proba / proba.sum(axis=1, keepdims=True)
-    return special.entr(normalised).sum(axis=1)
+    return _entr(normalised).sum(axis=1)
+
+
+def _entr(x: np.ndarray) -> np.ndarray:
+    """``scipy.special.entr`` (``-x log x``, 0 at 0, -inf below 0, nan for nan) with its
+    operation, without importing scipy, which costs the default command ~0.2 s."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms = -x * np.log(x)
+    terms[x == 0] = 0.0
+    terms[x < 0] = -np.inf
+    return terms
 
 
 def density(context: QueryContext, n_neighbors: int = 10) -> np.ndarray:
