@@ -59,6 +59,20 @@ def test_rbf_kernel_is_scikit_learns_to_the_bit(small_datasets, dataset):
     np.testing.assert_array_equal(rbf_kernel(X, new, gamma=2.0), sklearn_rbf(X, new, gamma=2.0))
 
 
+def test_rbf_kernel_in_row_blocks_on_both_cores_keeps_the_bits():
+    """Above ~1M entries the element-wise steps run on row blocks in threads."""
+    from sklearn.datasets import load_digits
+    from sklearn.metrics.pairwise import rbf_kernel as sklearn_rbf
+
+    from activeprop.graph import row_blocks
+
+    X = load_digits().data
+    assert len(row_blocks(len(X), 2, min_rows=1_000_000 // len(X))) == 2
+    np.testing.assert_array_equal(rbf_kernel(X, gamma=0.25), sklearn_rbf(X, X, gamma=0.25))
+    new = X[::3] + 0.3
+    np.testing.assert_array_equal(rbf_kernel(X, new, gamma=0.5), sklearn_rbf(X, new, gamma=0.5))
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 10_000), st.integers(2, 40), st.floats(0.0, 0.9))
 def test_dense_spreading_operator_is_scipys_laplacian_to_the_bit(seed, n, zeros):

@@ -278,10 +278,11 @@ class ThreadedMatrix:
         return self.matrix.nnz
 
 
-def row_blocks(n_rows: int, n_blocks: int | None = None) -> list[slice]:
-    """Rows split into one block per core (default), each of at least 10,000 rows: below
-    that a thread costs more than it saves."""
-    n_blocks = max(1, min(n_blocks or os.cpu_count() or 1, n_rows // 10_000))
+def row_blocks(n_rows: int, n_blocks: int | None = None,
+               min_rows: int = 10_000) -> list[slice]:
+    """Rows split into one block per core (default), each of at least ``min_rows`` rows:
+    below that a thread costs more than it saves."""
+    n_blocks = max(1, min(n_blocks or os.cpu_count() or 1, n_rows // min_rows))
     bounds = np.linspace(0, n_rows, n_blocks + 1).astype(int)
     return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
 
@@ -399,14 +400,22 @@ def rbf_kernel(X: np.ndarray, Y: np.ndarray | None = None, *, gamma: float) -> n
     Y = X if same else Y
     XX = np.einsum("ij,ij->i", X, X)[:, None]
     YY = XX.T if same else np.einsum("ij,ij->i", Y, Y)[None, :]
-    K = -2 * (X @ Y.T)
-    K += XX
-    K += YY
-    np.maximum(K, 0, out=K)
-    if same:  # an item's distance to itself is 0, whatever the rounding
-        np.fill_diagonal(K, 0)
-    K *= -gamma
-    return np.exp(K, out=K)
+    K = X @ Y.T
+
+    def finish(rows: slice) -> None:  # element-wise, so row blocks on both cores: same bits
+        block = K[rows]
+        block *= -2
+        block += XX[rows]
+        block += YY
+        np.maximum(block, 0, out=block)
+        if same:  # an item's distance to itself is 0, whatever the rounding
+            block[np.arange(rows.stop - rows.start), np.arange(rows.start, rows.stop)] = 0
+        block *= -gamma
+        np.exp(block, out=block)
+
+    # exp of mostly underflowing values is slow: half the kernel's time on one core
+    _on_every_core(finish, row_blocks(len(X), min_rows=max(1, 1_000_000 // max(K.shape[1], 1))))
+    return K
 
 
 def _sklearn_searcher(X: np.ndarray, n_jobs):
