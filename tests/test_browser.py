@@ -102,3 +102,11 @@ def test_label_with_keyboard_undo_reload(server, page, tmp_path):
     page.locator("#overview div").first.click()
     page.wait_for_selector("#item-dialog[open]")
     assert page.locator("#item-title").inner_text().startswith("Item #")
+    page.locator("#item-dialog button[aria-label=close]").click()
+    # The model's settings are shown, and the class sizes can be declared from the page.
+    assert page.locator("#settings").inner_text().startswith("Model: Poisson learning on a 15-NN graph")
+    page.select_option("#priors", "uniform")
+    page.locator("#priors-apply").click()
+    page.wait_for_function("document.getElementById('toast').textContent.startsWith('Class sizes declared')")
+    page.screenshot(path=str(tmp_path / "class-sizes.png"))
+    assert ProjectStore(project).meta("settings")["class_priors"] == "uniform"

@@ -177,3 +177,37 @@ def given_case(strategy):
     from hypothesis import given
 
     return given(case=strategy)
+
+
+def test_class_sizes_declared_and_withdrawn_from_the_page(tmp_path):
+    init_project(tmp_path / "p", "digits")
+    session = LabelingSession(tmp_path / "p")
+    client = TestClient(create_app(session))
+    rng = np.random.default_rng(1)
+    for c in range(10):  # two random labels per class: plain Poisson's class sizes drift
+        for item in rng.choice(np.flatnonzero(session.pool.y == c), 2, replace=False):
+            client.post("/api/labels", json={"item_id": int(item), "label": c})
+    labels = client.get("/api/labels").json()
+
+    def off_balance():  # the largest relative gap between a predicted class size and 1/10
+        counts = np.bincount(session.predictions()[0], minlength=10)
+        return float(np.abs(counts / counts.mean() - 1).max())
+
+    plain = off_balance()
+    declared = client.put("/api/settings/class-priors", json={"class_priors": "uniform"})
+    assert declared.status_code == 200 and declared.json()["settings"]["class_priors"] == "uniform"
+    assert off_balance() <= 0.05 < plain
+    assert LabelingSession(tmp_path / "p").settings["class_priors"] == "uniform"  # stored
+    bad = client.put("/api/settings/class-priors", json={"class_priors": "1,2"})
+    assert bad.status_code == 422 and "10 positive shares" in bad.json()["detail"]
+    assert session.settings["class_priors"] == "uniform"  # a refused change changes nothing
+    withdrawn = client.put("/api/settings/class-priors", json={"class_priors": None})
+    assert withdrawn.json()["settings"]["class_priors"] is None and off_balance() == plain
+    assert client.get("/api/labels").json() == labels  # the labels never move
+
+
+def test_class_sizes_are_refused_for_a_spreading_project(tmp_path):
+    init_project(tmp_path / "p", "digits", model="spreading")
+    client = TestClient(create_app(LabelingSession(tmp_path / "p")))
+    answer = client.put("/api/settings/class-priors", json={"class_priors": "uniform"})
+    assert answer.status_code == 422 and "poisson" in answer.json()["detail"]

@@ -53,7 +53,6 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     pool = load_pool(dataset, label_column=label_column, image_size=image_size)
     if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
         merged["model"] = "spreading"
-    check_model(merged["model"], merged["class_priors"])
     _model_from(merged, pool)  # check the settings before writing anything
     if not pool.class_names:
         raise ValueError("the dataset names no classes: give labels for some items, or class "
@@ -67,6 +66,8 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
 
 
 def _model_from(settings: dict, pool, graph_cache: dict | None = None):
+    """The project's model (graph shared through ``graph_cache``); raises on bad settings."""
+    check_model(settings["model"], settings.get("class_priors"))
     priors = parse_class_priors(settings.get("class_priors"), len(pool.class_names))
     return make_model(settings["model"], pool.X, kernel=settings["kernel"],
                       gamma=settings["gamma"], n_neighbors=settings["n_neighbors"],
@@ -230,6 +231,20 @@ class LabelingSession:
             return {"event_id": event.id, "item_id": item_id, "label": self._name(index),
                     "second_opinion": any(e.annotator != annotator for e in previous),
                     "model_version": self.model_version}
+
+    def set_class_priors(self, spec: str | None) -> dict:
+        """Declare the share of each class (``"uniform"`` or one share per class, as
+        ``activeprop init --class-priors``), or withdraw it with None; refits on the same
+        graph. Checked before anything is stored; labels are untouched. Returns the state."""
+        with self.lock:
+            settings = {**self.settings, "class_priors": spec or None}
+            model = _model_from(settings, self.pool, self.graphs)  # raises on a bad spec
+            self.store.set_meta("settings", settings)
+            self.settings, self.model = settings, model
+            moved = self.changed_last  # "the last label moved": not what the prior moved
+            self._refit(record=False)
+            self.changed_last = moved
+            return self.state()
 
     def undo(self, annotator: str = "default") -> dict | None:
         """Undo ``annotator``'s latest label (a new event); None when there is nothing."""

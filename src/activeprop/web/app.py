@@ -35,6 +35,12 @@ class LabelIn(BaseModel):
     annotator: str = Field("default", min_length=1, max_length=100)
 
 
+class PriorsIn(BaseModel):
+    """The share of each class: "uniform", shares in class order ("30,70"), or null."""
+
+    class_priors: str | None = Field(None, max_length=2000)
+
+
 class UndoIn(BaseModel):
     """Whose latest label to undo."""
 
@@ -129,6 +135,12 @@ def _add_api(app: FastAPI, session: LabelingSession) -> None:
         if done is None:
             raise HTTPException(409, f"{body.annotator!r} has no label to undo")
         return done
+
+    @app.put("/api/settings/class-priors",
+             responses={422: {"description": "not a valid prior for this project's model"}})
+    def class_priors(body: PriorsIn) -> dict:
+        """Declare (or withdraw) the class shares Poisson learning should match; refits."""
+        return session.set_class_priors(body.class_priors)
 
     @app.get("/api/review")
     def review(threshold: Annotated[float, Query(gt=0, le=1)] = 0.5) -> dict:

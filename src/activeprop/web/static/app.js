@@ -51,7 +51,38 @@ async function loadState() {
     : "(no ground truth)";
   $("changed").textContent = state.changed_last === null ? "–" : (100 * state.changed_last).toFixed(1) + "% of items";
   drawCurve(state.curve);
+  showSettings(state.settings);
 }
+
+// ---------------------------------------------------------------- model settings
+const MODEL_NAMES = { poisson: "Poisson learning", spreading: "label spreading",
+  propagation: "label propagation" };
+
+function showSettings(settings) {
+  const graph = settings.kernel === "knn" ? `${settings.n_neighbors}-NN graph` : `${settings.kernel} graph`;
+  $("settings").textContent = `Model: ${MODEL_NAMES[settings.model] || settings.model} on a ${graph}` +
+    ` · asks by ${settings.strategy}` + (settings.batch_mode === "diverse" ? ", diverse batches" : "");
+  $("priors-row").hidden = settings.model !== "poisson";
+  if (document.activeElement?.closest("#priors-row")) return;  // the user is editing it
+  const priors = settings.class_priors;
+  $("priors").value = priors === null ? "" : priors === "uniform" ? "uniform" : "custom";
+  $("priors-shares").value = priors && priors !== "uniform" ? priors : "";
+  $("priors-shares").hidden = $("priors").value !== "custom";
+}
+
+$("priors").onchange = () => { $("priors-shares").hidden = $("priors").value !== "custom"; };
+$("priors-apply").onclick = async () => {
+  const choice = $("priors").value;
+  const value = choice === "custom" ? $("priors-shares").value.trim() : choice;
+  try {
+    await api("api/settings/class-priors", { method: "PUT",
+      body: JSON.stringify({ class_priors: value || null }) });
+    toast(value ? `Class sizes declared (${value === "uniform" ? "balanced" : value}); predictions refit`
+      : "Class sizes no longer declared; predictions refit");
+    $("priors-apply").blur();
+    await refresh();
+  } catch (error) { toast("Not changed: " + error.message, true); }
+};
 
 function setupClasses(names) {
   ui.classes = names;
