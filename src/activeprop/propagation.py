@@ -143,10 +143,10 @@ class PowerColumns:
         expected = self.spent / self.fits * self.planned if self.fits else 0
         return self.spent + expected >= self.worth
 
-    def iterates(self, Y: np.ndarray, alpha: float) -> np.ndarray | None:
+    def iterates(self, Y: np.ndarray, alpha: float) -> "_Iterates | None":
         """The first :data:`POWER_DEPTH` iterates ``F_1 ..`` of label spreading from
-        ``F_0 = Y``, shape (depth, n_items, n_classes); None when more items are labeled
-        than the cache holds."""
+        ``F_0 = Y`` (``[t - 1]`` is ``F_t``, shape (n_items, n_classes)); None when more
+        items are labeled than the cache holds."""
         items = np.flatnonzero(Y.any(axis=1))
         if len(items) > MAX_CACHED_ITEMS:
             return None
@@ -157,11 +157,7 @@ class PowerColumns:
         self._ensure(items)
         labels = dict(zip((self.slots[i] for i in items), np.argmax(Y[items], axis=1).tolist()))
         sums = self._label_sums(labels, Y.shape[1])  # (class, k - 1, item): S^k Y, k = 1..8
-        coefficients = _step_coefficients(alpha)
-        n_classes, n_items = Y.shape[1], Y.shape[0]
-        deep = coefficients[1:, 1:] @ sums.transpose(1, 0, 2).reshape(POWER_DEPTH, -1)
-        deep = deep.reshape(POWER_DEPTH, n_classes, n_items).transpose(0, 2, 1)
-        return deep + coefficients[1:, 0, None, None] * Y
+        return _Iterates(sums, _step_coefficients(alpha), Y)
 
     def held_out(self, Y: np.ndarray, folds: list[np.ndarray], alpha: float) -> np.ndarray | None:
         """Each labeled item's scores from the iteration on the labels of the other folds,
@@ -254,6 +250,23 @@ class PowerColumns:
                 fresh[:, k] = block.T
             self.spent += POWER_DEPTH - 1
         return fresh
+
+
+class _Iterates:
+    """The iterates ``F_1 .. F_8`` of :meth:`PowerColumns.iterates`, each summed from the
+    power sums when read: a fit reads them in order and stops near step 7, and eight
+    small sums on demand cost less than one product that wakes BLAS's threads."""
+
+    def __init__(self, sums: np.ndarray, coefficients: np.ndarray, Y: np.ndarray):
+        self._sums, self._coefficients, self._Y = sums, coefficients, Y
+
+    def __len__(self) -> int:
+        return POWER_DEPTH
+
+    def __getitem__(self, step: int) -> np.ndarray:
+        """``F_(step + 1)``, shape (n_items, n_classes)."""
+        weights = self._coefficients[step + 1]
+        return (weights[1:] @ self._sums).T + weights[0] * self._Y
 
 
 def _room(array: np.ndarray, size: int, axes: tuple[int, ...]) -> np.ndarray:
