@@ -201,6 +201,11 @@ def test_class_sizes_declared_and_withdrawn_from_the_page(tmp_path):
     bad = client.put("/api/settings/class-priors", json={"class_priors": "1,2"})
     assert bad.status_code == 422 and "10 positive shares" in bad.json()["detail"]
     assert session.settings["class_priors"] == "uniform"  # a refused change changes nothing
+    shares = ",".join(["9"] * 9 + ["1"])  # the last class declared rare: it shrinks
+    rare_before = int(np.sum(session.predictions()[0] == 9))
+    assert client.put("/api/settings/class-priors", json={"class_priors": shares}).status_code == 200
+    assert session.settings["class_priors"] == shares
+    assert np.sum(session.predictions()[0] == 9) < rare_before / 2
     withdrawn = client.put("/api/settings/class-priors", json={"class_priors": None})
     assert withdrawn.json()["settings"]["class_priors"] is None and off_balance() == plain
     assert client.get("/api/labels").json() == labels  # the labels never move
