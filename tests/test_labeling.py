@@ -156,3 +156,36 @@ def test_a_project_can_declare_its_class_priors(tmp_path):
         init_project(tmp_path / "q", "digits", model="spreading", class_priors="uniform")
     with pytest.raises(ValueError, match="needs 10 positive shares"):
         init_project(tmp_path / "r", "digits", class_priors="1,2")
+
+
+def test_the_graph_is_kept_and_read_back_when_the_project_reopens(tmp_path, monkeypatch):
+    import activeprop.models
+
+    init_project(tmp_path / "p", "digits")
+    first = LabelingSession(tmp_path / "p")
+    first.add_label(3, "3")
+    kept = list((tmp_path / "p").glob("graph-*.npz"))
+    assert len(kept) == 1
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the neighbours were searched again")
+
+    monkeypatch.setattr(activeprop.models, "build_knn_graph", no_search)
+    again = LabelingSession(tmp_path / "p")
+    assert (again.model.graph.affinity != first.model.graph.affinity).nnz == 0
+    assert again.model.graph.describe() == first.model.graph.describe()
+    np.testing.assert_array_equal(again.proba, first.proba)
+    # The pool's neighbours are searched again only to place new items (inductive).
+    new_item = again.pool.X[:2] + 0.5
+    np.testing.assert_array_equal(again.model.graph.affinity_to(new_item),
+                                  first.model.graph.affinity_to(new_item))
+
+
+def test_a_damaged_graph_file_is_rebuilt_not_fatal(tmp_path):
+    init_project(tmp_path / "p", "digits")
+    LabelingSession(tmp_path / "p").add_label(3, "3")
+    (kept,) = (tmp_path / "p").glob("graph-*.npz")
+    kept.write_bytes(b"not a graph")
+    session = LabelingSession(tmp_path / "p")
+    assert session.model.graph.n_items == 1797 and session.n_labeled == 1
+    assert kept.stat().st_size > 1000  # written again

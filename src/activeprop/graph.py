@@ -209,6 +209,8 @@ class Graph:
         """
         if self.kernel == "rbf":
             return rbf_kernel(self.X, np.asarray(X_new, dtype=np.float64), gamma=self.gamma)
+        if self.search is None:  # a graph read back from disk: index the pool on first use
+            self.search = _SEARCHERS[self.backend](self.X, None)
         return self.search(np.asarray(X_new, dtype=np.float64), self.n_neighbors)[1]
 
 

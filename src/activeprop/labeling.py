@@ -77,6 +77,27 @@ def _model_from(settings: dict, pool, graph_cache: dict | None = None):
                       class_priors=priors)
 
 
+class StoredGraphs(dict):
+    """A project's graphs by recipe (the models' ``graph_cache``), kept beside its database:
+    a graph is read back instead of built when the project is opened again."""
+
+    def __init__(self, store: ProjectStore, X: np.ndarray):
+        super().__init__()
+        self.store, self.X = store, X
+
+    def __contains__(self, recipe) -> bool:
+        if not super().__contains__(recipe):
+            graph = self.store.load_graph(recipe, self.X)
+            if graph is not None:
+                super().__setitem__(recipe, graph)
+        return super().__contains__(recipe)
+
+    def __setitem__(self, recipe, graph) -> None:
+        if self.get(recipe) is not graph:  # models re-register the graph they were handed
+            self.store.save_graph(recipe, graph)
+        super().__setitem__(recipe, graph)
+
+
 @dataclass
 class QueueItem:
     """An item offered for labeling, with the model's current guess."""
@@ -94,7 +115,8 @@ class LabelingSession:
         self.pool = self.store.load_pool()
         self.class_names = self.store.class_names
         self.settings = self.store.meta("settings")
-        self.graphs: dict = {}  # the pool's graph, shared by the main and the spare model
+        # The pool's graph, shared by the main and the spare model, and kept on disk.
+        self.graphs = StoredGraphs(self.store, self.pool.X)
         self.model = _model_from(self.settings, self.pool, self.graphs)
         self.utility = get_strategy(self.settings["strategy"])
         self.lock = threading.RLock()
@@ -106,7 +128,7 @@ class LabelingSession:
         self.model_version = rounds[-1]["model_version"] if rounds else 0
         self.curve = [{k: r[k] for k in ("n_labeled", "accuracy", "source")}
                       for r in rounds if r.get("accuracy") is not None]
-        self._cold_order = self._cold_start_order()
+        self._cold_order = None  # computed when first needed: most openings never need it
         self._set_proba(None)
         self.changed_last = None
         self.estimated_accuracy = None  # the model's mean confidence: needs no ground truth
@@ -199,6 +221,8 @@ class LabelingSession:
             if cold:
                 # Before two classes are known there is no uncertainty to rank by: walk a
                 # fixed shuffle of the pool.
+                if self._cold_order is None:
+                    self._cold_order = self._cold_start_order()
                 utility = -np.argsort(self._cold_order).astype(np.float64)
             else:
                 context = QueryContext(labeled=self.labels != UNLABELED, rng=self.rng,
