@@ -189,3 +189,21 @@ def test_a_damaged_graph_file_is_rebuilt_not_fatal(tmp_path):
     session = LabelingSession(tmp_path / "p")
     assert session.model.graph.n_items == 1797 and session.n_labeled == 1
     assert kept.stat().st_size > 1000  # written again
+
+
+def test_without_ground_truth_the_curve_is_cross_validated_in_the_background(tmp_path):
+    init_project(tmp_path / "p", "digits")
+    session = LabelingSession(tmp_path / "p")
+    truth = session.pool.y.copy()
+    session.pool.y[:] = -1  # as a project whose pool has no known classes
+    rng = np.random.default_rng(0)
+    for item in rng.choice(len(truth), 15, replace=False):
+        answer = session.add_label(int(item), str(truth[item]))  # answered before the point
+    session.wait_for_estimates()
+    last = session.curve[-1]
+    assert last["source"] == "cross-validation" and last["n_labeled"] == 15
+    assert 0 <= last["accuracy"] <= 1
+    rounds = session.store.rounds()
+    assert rounds[-1]["model_version"] == answer["model_version"]
+    assert rounds[-1]["accuracy"] == last["accuracy"]  # stored with its refit
+    assert all(point["source"] == "cross-validation" for point in session.curve)

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,10 @@ class LabelingSession:
         self.model = _model_from(self.settings, self.pool, self.graphs)
         self.utility = get_strategy(self.settings["strategy"])
         self.lock = threading.RLock()
+        # Cross-validating the curve refits the model five times (seconds on a large pool):
+        # done in the background, so a label is answered once the model itself is refit.
+        self._validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate")
+        self._validation_wanted = 0  # the model version whose curve point is wanted
         self.rng = np.random.default_rng(0)
         self.cache: dict = {}  # pool-level quantities strategies compute once
         self.labels = np.full(len(self.pool), UNLABELED, dtype=np.int64)
@@ -300,7 +305,7 @@ class LabelingSession:
         if not record:
             return
         self.model_version += 1
-        point = self._accuracy_estimate()
+        point = self._ground_truth_point()
         if point is not None:
             self.curve.append(point)
         predicted, confidence = self.predictions()
@@ -308,6 +313,13 @@ class LabelingSession:
         self.store.record_round(self.model_version, self.n_labeled, [],
                                 {k: metrics[k] for k in ("accuracy", "source")},
                                 predicted, confidence)
+        if point is None and self.n_labeled >= 2 * CROSS_VALIDATION_FOLDS:
+            self._validation_wanted = self.model_version
+            self._validator.submit(self._cross_validate, self.labels.copy(), self.model_version)
+
+    def wait_for_estimates(self) -> None:
+        """Block until the background cross-validation has caught up with the labels."""
+        self._validator.submit(lambda: None).result()
 
     def _set_proba(self, proba: np.ndarray | None) -> None:
         """Take the model's probabilities and derive the predictions once."""
@@ -318,21 +330,30 @@ class LabelingSession:
             self._predictions = (self.model.classes_[np.argmax(proba, axis=1)],
                                  proba.max(axis=1))
 
-    def _accuracy_estimate(self) -> dict | None:
-        """Accuracy against the ground truth where the pool has it, else cross-validated
-        on the human labels (5 folds, each refit without its fold)."""
+    def _ground_truth_point(self) -> dict | None:
+        """The curve's point: accuracy on the unlabeled items whose true class the pool
+        holds (at least 10), else None (then it is cross-validated in the background)."""
         predicted, _ = self.predictions()
         truth = self.pool.y
         judged = (truth != UNLABELED) & (self.labels == UNLABELED)
-        if judged.sum() >= 10:
-            accuracy = float(np.mean(predicted[judged] == truth[judged]))
-            return {"n_labeled": self.n_labeled, "accuracy": accuracy, "source": "ground truth"}
-        if self.n_labeled < 2 * CROSS_VALIDATION_FOLDS:
+        if judged.sum() < 10:
             return None
-        items, proba = held_out_proba(self._spare_model(), self.labels, len(self.class_names),
+        accuracy = float(np.mean(predicted[judged] == truth[judged]))
+        return {"n_labeled": self.n_labeled, "accuracy": accuracy, "source": "ground truth"}
+
+    def _cross_validate(self, labels: np.ndarray, version: int) -> None:
+        """The curve's point for model ``version`` cross-validated on the human ``labels``
+        (5 folds, each refit without its fold on a spare model); skipped when a newer
+        label has asked for a newer point meanwhile."""
+        if version != self._validation_wanted:
+            return
+        items, proba = held_out_proba(self._spare_model(), labels, len(self.class_names),
                                       CROSS_VALIDATION_FOLDS)
-        accuracy = float(np.mean(np.argmax(proba, axis=1) == self.labels[items]))
-        return {"n_labeled": self.n_labeled, "accuracy": accuracy, "source": "cross-validation"}
+        point = {"n_labeled": int(np.sum(labels != UNLABELED)), "source": "cross-validation",
+                 "accuracy": float(np.mean(np.argmax(proba, axis=1) == labels[items]))}
+        with self.lock:
+            self.curve.append(point)
+            self.store.set_round_metrics(version, {k: point[k] for k in ("accuracy", "source")})
 
     def _spare_model(self):
         """A second model on the same graph, for refits that must not disturb the main one."""

@@ -277,6 +277,12 @@ class ProjectStore:
                 zip(range(len(predictions)), predictions.tolist(), confidence.tolist(),
                     [model_version] * len(predictions)))
 
+    def set_round_metrics(self, model_version: int, metrics: dict) -> None:
+        """Give the refit of ``model_version`` metrics computed after it was recorded."""
+        with self._transaction() as cursor:
+            cursor.execute("UPDATE rounds SET metrics = ? WHERE model_version = ?",
+                           (json.dumps(metrics), model_version))
+
     def record_queried(self, model_version: int, item_ids: list[int]) -> None:
         """Add items handed out for labeling to the round of ``model_version``."""
         row = self.connection.execute("SELECT queried FROM rounds WHERE model_version = ?",
