@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from activeprop.labeling import init_project
@@ -40,6 +41,33 @@ def test_log_is_append_only(project):
     assert [e.kind for e in events] == ["label", "label", "label", "undo"]
     assert events[0] == first  # nothing was overwritten
     assert store.undo_last("nobody") is None
+
+
+def test_latest_predictions_are_one_row_read_back_whole(project):
+    store = ProjectStore(project)
+    assert store.predictions() is None
+    for version in (1, 2):
+        labels, confidence = np.arange(300) % 10 + version, np.linspace(0, 1, 300) / version
+        store.record_round(version, 5, [], {"accuracy": None, "source": None}, labels, confidence)
+    version, stored_labels, stored_confidence = ProjectStore(project).predictions()
+    assert version == 2
+    np.testing.assert_array_equal(stored_labels, labels)
+    np.testing.assert_array_equal(stored_confidence, confidence)
+    assert store.connection.execute("SELECT COUNT(*) FROM latest_predictions").fetchone()[0] == 1
+
+
+def test_an_older_project_loses_only_its_row_per_item_prediction_cache(project):
+    store = ProjectStore(project)
+    store.add_label(4, 2, "ann")
+    with store.connection:  # the table projects made before latest_predictions had
+        store.connection.execute("DROP TABLE latest_predictions")
+        store.connection.execute("CREATE TABLE predictions (item_id INTEGER PRIMARY KEY, "
+                                 "label INTEGER, confidence REAL, model_version INTEGER)")
+    reopened = ProjectStore(project)
+    tables = {row[0] for row in reopened.connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "latest_predictions" in tables and "predictions" not in tables
+    assert reopened.current_labels() == {4: 2}
 
 
 def test_creating_over_a_project_is_refused(project):

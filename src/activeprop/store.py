@@ -7,7 +7,9 @@ Tables:
 * ``label_events``: an append-only log of what people did. A label, a relabel and an undo
   are each a new row; nothing is updated or deleted, so no label is ever lost;
 * ``rounds``: one row per model refit (version, number of labels, estimated accuracy);
-* ``predictions``: the latest prediction and confidence of every item (a cache);
+* ``latest_predictions``: one row, the latest refit's prediction and confidence of every
+  item as two arrays (a cache; one row so that writing it after every label stays cheap:
+  at 70,000 items a row per item took 0.3 s a label);
 * ``leases``: items handed to a client for labeling, so two people get different items.
 
 Every write commits before it returns, with ``synchronous=FULL``: a label that the page or
@@ -29,7 +31,13 @@ import numpy as np
 from .datasets import Pool
 
 DATABASE = "project.db"
-SCHEMA = """
+# Added after the first projects were made: created when an older project is opened (whose
+# row-per-item ``predictions`` cache is dropped then).
+LATEST_PREDICTIONS = """
+CREATE TABLE IF NOT EXISTS latest_predictions (
+    id INTEGER PRIMARY KEY CHECK (id = 0), model_version INTEGER NOT NULL,
+    labels BLOB NOT NULL, confidence BLOB NOT NULL);"""
+SCHEMA = LATEST_PREDICTIONS + """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY, features BLOB NOT NULL, image BLOB, truth INTEGER);
@@ -45,9 +53,6 @@ CREATE INDEX IF NOT EXISTS label_events_item ON label_events(item_id);
 CREATE TABLE IF NOT EXISTS rounds (
     model_version INTEGER PRIMARY KEY, created REAL NOT NULL, n_labeled INTEGER NOT NULL,
     queried TEXT NOT NULL, metrics TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS predictions (
-    item_id INTEGER PRIMARY KEY REFERENCES items(id), label INTEGER NOT NULL,
-    confidence REAL NOT NULL, model_version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
     item_id INTEGER PRIMARY KEY REFERENCES items(id), client TEXT NOT NULL,
     expires REAL NOT NULL);
@@ -77,6 +82,9 @@ class ProjectStore:
             raise ValueError(f"{self.directory} is not an activeprop project (no {DATABASE}); "
                              "create one with: activeprop init --project DIR --dataset SPEC")
         self.connection = _connect(path)
+        with self._transaction() as cursor:
+            cursor.execute(LATEST_PREDICTIONS)
+            cursor.execute("DROP TABLE IF EXISTS predictions")
 
     # ------------------------------------------------------------------ creation
 
@@ -235,10 +243,14 @@ class ProjectStore:
         return [{"model_version": v, "created": c, "n_labeled": n, "queried": json.loads(q),
                  **json.loads(m)} for v, c, n, q, m in rows]
 
-    def predictions(self) -> dict[int, tuple[int, float]]:
-        """Latest prediction and confidence per item."""
-        rows = self.connection.execute("SELECT item_id, label, confidence FROM predictions")
-        return {item: (label, confidence) for item, label, confidence in rows}
+    def predictions(self) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """The latest refit's model version, predicted class index (-1: none) and
+        confidence of every item; None before the first refit."""
+        row = self.connection.execute(
+            "SELECT model_version, labels, confidence FROM latest_predictions").fetchone()
+        if row is None:
+            return None
+        return row[0], np.frombuffer(row[1], dtype=np.int64), np.frombuffer(row[2])
 
     # ------------------------------------------------------------------ writing
 
@@ -271,11 +283,9 @@ class ProjectStore:
             cursor.execute("INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?)",
                            (model_version, time.time(), n_labeled, json.dumps(queried),
                             json.dumps(metrics)))
-            cursor.execute("DELETE FROM predictions")
-            cursor.executemany(
-                "INSERT INTO predictions VALUES (?, ?, ?, ?)",
-                zip(range(len(predictions)), predictions.tolist(), confidence.tolist(),
-                    [model_version] * len(predictions)))
+            cursor.execute("INSERT OR REPLACE INTO latest_predictions VALUES (0, ?, ?, ?)",
+                           (model_version, np.asarray(predictions, dtype=np.int64).tobytes(),
+                            np.asarray(confidence, dtype=np.float64).tobytes()))
 
     def set_round_metrics(self, model_version: int, metrics: dict) -> None:
         """Give the refit of ``model_version`` metrics computed after it was recorded."""
