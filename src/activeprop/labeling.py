@@ -9,6 +9,7 @@ refit on the reused graph, so predictions and the queue always reflect every lab
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import threading
@@ -125,6 +126,10 @@ class LabelingSession:
         # done in the background, so a label is answered once the model itself is refit.
         self._validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate")
         self._validation_wanted = 0  # the model version whose curve point is wanted
+        if self.settings.get("batch_mode") == "diverse":
+            # Diverse batches cluster with scikit-learn, 2-3 s to import: not on the first
+            # request of a session, but while the page loads.
+            self._validator.submit(importlib.import_module, "sklearn.cluster")
         self.rng = np.random.default_rng(0)
         self.cache: dict = {}  # pool-level quantities strategies compute once
         self.labels = np.full(len(self.pool), UNLABELED, dtype=np.int64)
