@@ -1,0 +1,72 @@
+"""What a person waits for in the labeler on a large pool: opening a project (first time,
+then again), the first queue, and a label (saved, refit, answered), with and without
+ground truth in the pool (without it the learning curve is cross-validated on the human
+labels). Each pool is a fresh project in a temporary directory.
+
+Run: python bench/bench_labeler.py [N ...]   (default: 20000 70000:28, i.e. 70,000 x 784)
+"""
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from activeprop.labeling import LabelingSession, init_project
+
+LABELS = 15
+
+
+def seconds(task):
+    start = time.perf_counter()
+    result = task()
+    return time.perf_counter() - start, result
+
+
+def label_times(session: LabelingSession, truth: np.ndarray) -> list[float]:
+    """Seconds to answer each of LABELS labels of queued items (the page's round trip
+    without HTTP)."""
+    times = []
+    for _ in range(LABELS):
+        item = session.queue(5, "bench", [])[0].id
+        times.append(seconds(lambda: session.add_label(item, str(truth[item])))[0])
+        time.sleep(0.5)  # a person's pace: background work may use the pause
+    return times
+
+
+def measure(spec: str) -> dict:
+    with tempfile.TemporaryDirectory() as directory:
+        project = Path(directory) / "p"
+        init_project(project, f"digits-aug:{spec}")
+        first_open, session = seconds(lambda: LabelingSession(project))
+        first_queue = seconds(lambda: session.queue(5, "bench", []))[0]
+        with_truth = label_times(session, session.pool.y.copy())
+        reopen, session = seconds(lambda: LabelingSession(project))
+        truth = session.pool.y.copy()
+        session.pool.y[:] = -1  # as a pool nobody knows the classes of
+        without_truth = label_times(session, truth)
+        session.wait_for_estimates()
+        return {"pool": f"digits-aug:{spec}", "items": len(truth),
+                "features": session.pool.X.shape[1], "model": session.settings["model"],
+                "open": first_open, "reopen": reopen, "first queue": first_queue,
+                "label (ground truth)": statistics.median(with_truth),
+                "label (cross-validated)": statistics.median(without_truth)}
+
+
+def main():
+    specs = sys.argv[1:] or ["20000", "70000:28"]
+    print("| pool | model | open, first time (s) | open again (s) | first queue (s) | "
+          "label, ground truth (median ms) | label, no ground truth (median ms) |")
+    print("|---|---|---|---|---|---|---|")
+    for spec in specs:
+        row = measure(spec)
+        print(f"| {row['items']:,} x {row['features']} | {row['model']} | {row['open']:.1f} | "
+              f"{row['reopen']:.1f} | {row['first queue']:.2f} | "
+              f"{1e3 * row['label (ground truth)']:.0f} | "
+              f"{1e3 * row['label (cross-validated)']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
