@@ -122,14 +122,15 @@ class LabelingSession:
         self.model = _model_from(self.settings, self.pool, self.graphs)
         self.utility = get_strategy(self.settings["strategy"])
         self.lock = threading.RLock()
-        # Cross-validating the curve refits the model five times (seconds on a large pool):
-        # done in the background, so a label is answered once the model itself is refit.
-        self._validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate")
+        # One background worker for what a person should not wait for: cross-validating the
+        # curve (five refits, seconds on a large pool: a label is answered once the model
+        # itself is refit) and slow imports.
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
         self._validation_wanted = 0  # the model version whose curve point is wanted
         if self.settings.get("batch_mode") == "diverse":
             # Diverse batches cluster with scikit-learn, 2-3 s to import: not on the first
             # request of a session, but while the page loads.
-            self._validator.submit(importlib.import_module, "sklearn.cluster")
+            self._background.submit(importlib.import_module, "sklearn.cluster")
         self.rng = np.random.default_rng(0)
         self.cache: dict = {}  # pool-level quantities strategies compute once
         self.labels = np.full(len(self.pool), UNLABELED, dtype=np.int64)
@@ -320,11 +321,11 @@ class LabelingSession:
                                 predicted, confidence)
         if point is None and self.n_labeled >= 2 * CROSS_VALIDATION_FOLDS:
             self._validation_wanted = self.model_version
-            self._validator.submit(self._cross_validate, self.labels.copy(), self.model_version)
+            self._background.submit(self._cross_validate, self.labels.copy(), self.model_version)
 
     def wait_for_estimates(self) -> None:
         """Block until the background cross-validation has caught up with the labels."""
-        self._validator.submit(lambda: None).result()
+        self._background.submit(lambda: None).result()
 
     def _set_proba(self, proba: np.ndarray | None) -> None:
         """Take the model's probabilities and derive the predictions once."""

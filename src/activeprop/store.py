@@ -22,6 +22,7 @@ import hashlib
 import json
 import sqlite3
 import time
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,8 +175,8 @@ class ProjectStore:
                 affinity = sparse.csr_matrix(
                     (arrays["data"], arrays["indices"], arrays["indptr"]),
                     shape=(len(X), len(X)))
-        except (OSError, ValueError, KeyError):
-            return None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None  # damaged: built anew
         if facts["recipe"] != json.loads(json.dumps(list(recipe))):
             return None
         return Graph(kernel=facts["kernel"], gamma=facts["gamma"],
