@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from activeprop.experiments import SimulationConfig, prepare_pool, run_rounds
 from activeprop.labeling import LabelingSession, init_project
-from activeprop.models import make_model
 from activeprop.review import suspicious_labels
 
 

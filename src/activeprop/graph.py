@@ -21,11 +21,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import sys
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only
+    import scipy.sparse
 
 # scipy takes ~0.2 s of a command's start-up to import (scipy.sparse alone pulls in its
 # array-API layer, numpy.testing and numpy.f2py) and the default dense path needs none of

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 MAX_GALLERY_ROWS = 10
 MAX_GALLERY_COLUMNS = 10
 
