@@ -64,6 +64,16 @@ def test_estimate_says_it_is_optimistic_while_classes_have_no_label(capsys):
     assert json.loads(out)["rounds"][0]["estimate"]["classes_without_labels"] == 7
 
 
+def test_recommended_runs_print_the_estimate_and_the_example_does_not(capsys):
+    code, out, _ = run(capsys, "simulate", "--recommended", "--subset", "0", "--initial", "10",
+                       "--rounds", "2")
+    assert code == 0
+    assert sum(line.startswith("Estimate without ground truth: accuracy 0.")
+               for line in out.splitlines()) == 2
+    code, out, _ = run(capsys, "simulate", "--rounds", "1")
+    assert code == 0 and "Estimate" not in out
+
+
 def test_out_writes_figure_and_results(capsys, tmp_path):
     code, out, _ = run(capsys, "simulate", "--rounds", "2", "--out", str(tmp_path))
     assert code == 0

@@ -102,7 +102,9 @@ def simulate(
     else:
         for round_ in result.rounds:
             print(experiments.format_round(round_, model))
-            if stop_when is not None:  # the example's output stays the example's otherwise
+            # The example's output stays the example's; a run that stops on the estimate,
+            # or one with the recommended settings, also prints it every round.
+            if round_.estimate is not None and (stop_when is not None or recommended):
                 print(experiments.format_estimate(round_))
         if result.exhausted:
             print("No unlabeled items left to label.")
