@@ -207,3 +207,15 @@ def test_without_ground_truth_the_curve_is_cross_validated_in_the_background(tmp
     assert rounds[-1]["model_version"] == answer["model_version"]
     assert rounds[-1]["accuracy"] == last["accuracy"]  # stored with its refit
     assert all(point["source"] == "cross-validation" for point in session.curve)
+
+
+def test_closing_waits_for_the_background_point_then_closes(tmp_path):
+    init_project(tmp_path / "p", "digits")
+    session = LabelingSession(tmp_path / "p")
+    truth = session.pool.y.copy()
+    session.pool.y[:] = -1
+    for item in range(10):
+        session.add_label(item, str(truth[item]))
+    session.close()  # a point may be computing: it is finished (or dropped) first
+    reopened = LabelingSession(tmp_path / "p")
+    assert reopened.n_labeled == 10 and len(reopened.store.rounds()) == 10

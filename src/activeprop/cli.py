@@ -181,11 +181,24 @@ def init(
     """Create a labeling project (a directory with a SQLite store) from a dataset."""
     from .labeling import init_project
 
+    print("Reading the dataset and searching each item's neighbours (a minute or more for "
+          "a large pool)...", file=sys.stderr, flush=True)
     store = init_project(project, dataset, label_column=label_column, image_size=image_size,
                          strategy=strategy, model=model, kernel=kernel, n_neighbors=neighbors,
                          gamma=gamma, alpha=alpha, class_priors=class_priors)
     print(f"Created project {project}: {store.n_items()} items, classes "
-          f"{', '.join(store.class_names)}. Next: activeprop serve --project {project}")
+          f"{', '.join(store.class_names)}.{_graph_summary(store.meta('graph'))} "
+          f"Next: activeprop serve --project {project}")
+
+
+def _graph_summary(graph: dict | None) -> str:
+    """The init message's sentence about the project's graph ("" when it has none)."""
+    if not graph:
+        return ""
+    how = graph["backend"] if graph["recall"] is None else \
+        f"{graph['backend']}, recall {graph['recall']:.3f}"
+    size = f"{graph['n_neighbors']} neighbours" if graph["n_neighbors"] else graph["kernel"]
+    return f" Graph: {size} ({how}), built in {graph['build_seconds']:.1f} s."
 
 
 @app.command()

@@ -52,6 +52,7 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
         raise ValueError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULT_SETTINGS)}")
     merged = {**DEFAULT_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
     get_strategy(merged["strategy"])
+    ProjectStore.check_free(directory)  # before reading the data and building the graph
     pool = load_pool(dataset, label_column=label_column, image_size=image_size)
     if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
         merged["model"] = "spreading"
@@ -67,6 +68,7 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     store = ProjectStore.create(directory, pool, merged)
     for recipe, graph in graphs.items():
         store.save_graph(recipe, graph)
+        store.set_meta("graph", graph.describe())
     if pool.images is not None:
         # Digits are ink on paper: higher values are darker.
         store.set_meta("image_style", {"max": float(pool.images.max()) or 1.0,
@@ -453,7 +455,9 @@ class LabelingSession:
         return self.class_names[int(index)] if index >= 0 else None
 
     def close(self) -> None:
-        """Close the store."""
+        """Finish the background work in progress (drop what has not started), then close
+        the store."""
+        self._background.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 
 

@@ -89,13 +89,18 @@ class ProjectStore:
 
     # ------------------------------------------------------------------ creation
 
+    @staticmethod
+    def check_free(directory: str | Path) -> None:
+        """Raise unless ``directory`` can take a new project (it holds none yet)."""
+        if (Path(directory) / DATABASE).exists():
+            raise ValueError(f"{directory} already holds a project; choose another --project "
+                             "directory (nothing was changed)")
+
     @classmethod
     def create(cls, directory: str | Path, pool: Pool, settings: dict) -> "ProjectStore":
         """Create a project directory holding ``pool`` and the model ``settings``."""
         directory = Path(directory)
-        if (directory / DATABASE).exists():
-            raise ValueError(f"{directory} already holds a project; choose another --project "
-                             "directory (nothing was changed)")
+        cls.check_free(directory)
         directory.mkdir(parents=True, exist_ok=True)
         connection = _connect(directory / DATABASE)
         with connection:
