@@ -49,6 +49,18 @@ def test_entropy_is_scipys_to_the_bit(seed, n_classes, transposed_layout):
                                   stats.entropy(proba, axis=1))
 
 
+@pytest.mark.parametrize("numpy_has_own_log", [False, True])
+def test_entropy_matches_scipy_on_either_log(monkeypatch, numpy_has_own_log):
+    """numpy's own (AVX-512) log is not the C library's: there scipy's entr is taken."""
+    from scipy import stats
+
+    monkeypatch.setattr(strategies, "_NUMPY_HAS_OWN_LOG", numpy_has_own_log)
+    proba = np.random.default_rng(5).random((500, 10)) ** 3
+    proba[:3] = 0.0
+    np.testing.assert_array_equal(strategies.entropy(proba, context(500)),
+                                  stats.entropy(proba, axis=1))
+
+
 def test_random_is_seeded():
     first = strategies.random(PROBA, context())
     assert np.array_equal(first, strategies.random(PROBA, context()))
