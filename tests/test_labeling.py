@@ -219,3 +219,14 @@ def test_closing_waits_for_the_background_point_then_closes(tmp_path):
     session.close()  # a point may be computing: it is finished (or dropped) first
     reopened = LabelingSession(tmp_path / "p")
     assert reopened.n_labeled == 10 and len(reopened.store.rounds()) == 10
+
+
+def test_init_keeps_the_first_items_to_offer(tmp_path):
+    from activeprop.labeling import cold_start_order
+
+    init_project(tmp_path / "p", "digits")
+    session = LabelingSession(tmp_path / "p")
+    kept = session.store.meta("cold_start_order")
+    assert kept == cold_start_order(session.model, session.pool.X, 10).tolist()
+    assert sorted(kept) == list(range(1797))
+    assert [item.id for item in session.queue(5, "ann")] == kept[:5]
