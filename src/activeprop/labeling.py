@@ -292,9 +292,7 @@ class LabelingSession:
             model = _model_from(settings, self.pool, self.graphs)  # raises on a bad spec
             self.store.set_meta("settings", settings)
             self.settings, self.model = settings, model
-            moved = self.changed_last  # "the last label moved": not what the prior moved
             self._refit(record=False)
-            self.changed_last = moved
             return self.state()
 
     def undo(self, annotator: str = "default") -> dict | None:
@@ -320,12 +318,12 @@ class LabelingSession:
             return
         self.model.fit(self.labels)
         self._set_proba(self.model.proba_)
+        self.estimated_accuracy = mean_confidence(self.labels, self.proba)
+        if not record:  # not a change of labels (opening, a new prior): nothing "moved"
+            return
         if before is not None:
             # How much the last label moved the pool: near zero means labels stopped paying.
             self.changed_last = float(np.mean(before != self.predictions()[0]))
-        self.estimated_accuracy = mean_confidence(self.labels, self.proba)
-        if not record:
-            return
         self.model_version += 1
         point = self._ground_truth_point()
         if point is not None:
