@@ -27,6 +27,12 @@ def test_creation_keeps_items_truth_and_images(project):
     assert pool.has_ground_truth
     journal = store.connection.execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
+    np.testing.assert_array_equal(pool.images[7], store.image(7))
+    # A labeling session reads the features and truth only; each image when it is shown.
+    light = store.load_pool(images=False)
+    assert light.images is None
+    np.testing.assert_array_equal(light.X, pool.X)
+    np.testing.assert_array_equal(light.y, pool.y)
 
 
 def test_log_is_append_only(project):

@@ -136,7 +136,7 @@ class LabelingSession:
 
     def __init__(self, directory: str | Path):
         self.store = ProjectStore(directory)
-        self.pool = self.store.load_pool()
+        self.pool = self.store.load_pool(images=False)  # shown one by one from the store
         self.class_names = self.store.class_names
         self.settings = self.store.meta("settings")
         # The pool's graph, shared by the main and the spare model, and kept on disk.
