@@ -108,5 +108,8 @@ def test_label_with_keyboard_undo_reload(server, page, tmp_path):
     page.select_option("#priors", "uniform")
     page.locator("#priors-apply").click()
     page.wait_for_function("document.getElementById('toast').textContent.startsWith('Class sizes declared')")
+    # Every queued item's picture arrives (each is read from the store when shown).
+    page.wait_for_function("[...document.querySelectorAll('.card img')].every("
+                           "image => image.complete && image.naturalWidth > 0)")
     page.screenshot(path=str(tmp_path / "class-sizes.png"))
     assert ProjectStore(project).meta("settings")["class_priors"] == "uniform"

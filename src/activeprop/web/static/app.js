@@ -77,10 +77,10 @@ $("priors-apply").onclick = async () => {
   try {
     await api("api/settings/class-priors", { method: "PUT",
       body: JSON.stringify({ class_priors: value || null }) });
+    $("priors-apply").blur();
+    await refresh();  // the message comes with the refit predictions on the page
     toast(value ? `Class sizes declared (${value === "uniform" ? "balanced" : value}); predictions refit`
       : "Class sizes no longer declared; predictions refit");
-    $("priors-apply").blur();
-    await refresh();
   } catch (error) { toast("Not changed: " + error.message, true); }
 };
 
@@ -117,16 +117,32 @@ async function loadQueue() {
   renderQueue();
 }
 
+// Each queued item's <img>, kept once loaded: the queue is drawn again on every arrow key
+// and after every refit, and a new element would fetch the picture again and show a blank
+// card meanwhile.
+const pictures = new Map();
+
+function picture(id) {
+  if (!pictures.has(id)) {
+    if (pictures.size > 200) pictures.clear();
+    const image = new Image();
+    image.src = imageUrl(id);
+    image.alt = `item ${id}`;
+    pictures.set(id, image);
+  }
+  return pictures.get(id);
+}
+
 function renderQueue() {
   $("queue-note").textContent = ui.queue.length ? "most informative first" : "— nothing left to label";
   $("queue").innerHTML = ui.queue.map((item, index) => `
     <div class="card${index === ui.focus ? " focused" : ""}" data-index="${index}" data-id="${item.id}">
-      <img src="${imageUrl(item.id)}" alt="item ${item.id}">
       <div class="guess">${item.prediction === null ? "no guess yet" :
         `guess <strong>${item.prediction}</strong> · ${(100 * item.confidence).toFixed(0)}%`}</div>
       <div class="conf"><div style="width:${(100 * item.confidence).toFixed(0)}%"></div></div>
       <div class="muted">#${item.id}</div>
     </div>`).join("");
+  $("queue").querySelectorAll(".card").forEach((card, index) => card.prepend(picture(ui.queue[index].id)));
 }
 
 async function labelItem(itemId, label) {
