@@ -128,6 +128,7 @@ function picture(id) {
     const image = new Image();
     image.src = imageUrl(id);
     image.alt = `item ${id}`;
+    image.onerror = () => pictures.delete(id);  // the next drawing asks again
     pictures.set(id, image);
   }
   return pictures.get(id);
