@@ -17,13 +17,12 @@ which is the seam a distributed engine can later replace.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Callable
-
-import sys
 
 import numpy as np
 

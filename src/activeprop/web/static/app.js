@@ -67,10 +67,13 @@ function showSettings(settings) {
   const priors = settings.class_priors;
   $("priors").value = priors === null ? "" : priors === "uniform" ? "uniform" : "custom";
   $("priors-shares").value = priors && priors !== "uniform" ? priors : "";
-  $("priors-shares").hidden = $("priors").value !== "custom";
+  showSharesField();
 }
 
-$("priors").onchange = () => { $("priors-shares").hidden = $("priors").value !== "custom"; };
+// The shares field is for the "shares…" choice only.
+function showSharesField() { $("priors-shares").hidden = $("priors").value !== "custom"; }
+
+$("priors").onchange = showSharesField;
 $("priors-apply").onclick = async () => {
   const choice = $("priors").value;
   const value = choice === "custom" ? $("priors-shares").value.trim() : choice;
