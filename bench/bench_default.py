@@ -1,6 +1,8 @@
 """Is the recommended setting no worse than a plain entropy loop, beyond digits?
 
-Recommended: Poisson learning on a 15-NN graph, margin, a typical start, diverse batches.
+Recommended: Poisson learning on a 15-NN graph, typical-margin (margin sampling whose first
+batch weights by density), a typical start, diverse batches; "plain margin" is the same with
+margin from the first batch (the recommended strategy before 2026-11-28).
 Plain: the same model with entropy, the first items as start and top-k batches; and the
 scikit-learn example's model (rbf, gamma 0.25) with entropy, for reference. The two
 "class priors" rows are the recommended settings with the classes' sizes declared
@@ -15,12 +17,12 @@ import warnings
 import numpy as np
 
 from activeprop.datasets import load_pool
-from activeprop.experiments import SimulationConfig, simulate
+from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
 
 GRAPH = dict(kernel="knn", solver="cg", max_iter=3000, rtol=1e-4, n_neighbors=15)
 SETTINGS = {
-    "recommended": dict(GRAPH, model="poisson", strategy="margin", initial_strategy="typical",
-                        batch_mode="diverse"),
+    "recommended": RECOMMENDED,
+    "recommended, plain margin": dict(RECOMMENDED, strategy="margin"),
     "same model, plain entropy": dict(GRAPH, model="poisson", strategy="entropy"),
     "same model, random": dict(GRAPH, model="poisson", strategy="random"),
     "example model, entropy": dict(),

@@ -82,3 +82,61 @@ def test_user_strategy_by_module_path():
 def test_unknown_strategy_is_a_clear_error(name):
     with pytest.raises(ValueError, match="strategy"):
         get_strategy(name)
+
+
+def _pool_context(X, model=None, labeled=()):
+    mask = np.zeros(len(X), dtype=bool)
+    mask[list(labeled)] = True
+    return QueryContext(labeled=mask, rng=np.random.default_rng(0), X=X, model=model)
+
+
+def _density_by_hand(X, k=10):
+    squared = ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(squared, np.inf)
+    nearest = np.sort(squared, axis=1)[:, :k]
+    return np.exp(-nearest / np.median(nearest)).mean(axis=1)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_density_read_off_the_knn_graph_equals_a_new_search(symmetric):
+    from activeprop.models import make_model
+
+    X = np.random.default_rng(3).normal(size=(300, 5))
+    model = make_model("poisson", X, kernel="knn", n_neighbors=15, solver="cg",
+                       graph_options={"backend": "flat", "symmetric": symmetric})
+    model.build_graph()
+    from_graph = strategies.density(_pool_context(X, model))
+    searched = strategies.density(_pool_context(X))
+    np.testing.assert_allclose(from_graph, _density_by_hand(X), rtol=1e-6)
+    np.testing.assert_allclose(searched, _density_by_hand(X), rtol=1e-5)
+
+
+def test_density_searches_when_the_graph_holds_too_few_neighbours():
+    from activeprop.models import make_model
+
+    X = np.random.default_rng(4).normal(size=(200, 3))
+    model = make_model("poisson", X, kernel="knn", n_neighbors=5, solver="cg",
+                       graph_options={"backend": "flat"})
+    model.build_graph()
+    np.testing.assert_allclose(strategies.density(_pool_context(X, model)),
+                               _density_by_hand(X), rtol=1e-5)
+
+
+def test_information_density_is_entropy_times_density():
+    X = np.random.default_rng(5).normal(size=(40, 2))
+    proba = np.random.default_rng(6).dirichlet(np.ones(3), size=40)
+    expected = strategies.entropy(proba, context(40)) * _density_by_hand(X)
+    np.testing.assert_allclose(strategies.information_density(proba, _pool_context(X)),
+                               expected, rtol=1e-5)
+
+
+def test_typical_margin_weights_by_density_only_below_one_and_a_half_labels_per_class():
+    X = np.random.default_rng(7).normal(size=(40, 2))
+    proba = np.random.default_rng(8).dirichlet(np.ones(4), size=40)
+    closeness = 1 + strategies.margin(proba, context(40))
+    # 4 classes: 5 labels (1.25 per class) are still the warm-up, 6 (1.5 per class) are not
+    warm = strategies.typical_margin(proba, _pool_context(X, labeled=range(5)))
+    np.testing.assert_allclose(warm, closeness * _density_by_hand(X) ** 2, rtol=1e-5)
+    after = strategies.typical_margin(proba, _pool_context(X, labeled=range(6)))
+    np.testing.assert_array_equal(after, closeness)
+    assert get_strategy("typical-margin") is strategies.typical_margin

@@ -57,13 +57,14 @@ BATCH_MODE = typer.Option("topk", help="topk (the best items) or diverse (the be
                                        "k-means cluster of the top candidates)")
 RECOMMENDED_FLAG = typer.Option(False, "--recommended",
                                 help="the project's recommended settings (Poisson learning, "
-                                     "15-NN graph, margin, typical start, diverse batches); "
-                                     "they replace the model, graph and strategy options")
+                                     "15-NN graph, typical-margin, typical start, diverse "
+                                     "batches); they replace the model, graph and strategy "
+                                     "options")
 CLASS_PRIORS = typer.Option(None, help="poisson model only: how common the classes are, if "
                                         "you know it: uniform, or one share per class "
                                         "(e.g. 0.37,0.63); predictions are shifted to match")
-STRATEGY_HELP = ("random, first, least-confident, margin, entropy, density, expected-error or "
-                 "module:function")
+STRATEGY_HELP = ("random, first, least-confident, margin, typical-margin, entropy, density, "
+                 "expected-error or module:function")
 MODEL_HELP = "spreading, propagation, poisson, logistic or module:Class"
 EVAL_HELP = ("accuracy on: pool (items not yet labeled), all (the whole pool), "
              "holdout:F (a fraction F never labeled)")
