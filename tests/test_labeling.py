@@ -230,3 +230,25 @@ def test_init_keeps_the_first_items_to_offer(tmp_path):
     assert kept == cold_start_order(session.model, session.pool.X, 10).tolist()
     assert sorted(kept) == list(range(1797))
     assert [item.id for item in session.queue(5, "ann")] == kept[:5]
+
+
+def test_the_warm_up_queue_reads_the_density_computed_in_the_background(session, tmp_path):
+    from activeprop import strategies
+
+    assert session.settings["strategy"] == "typical-margin" and session._density_job is None
+    truth = session.pool.y
+    for item in (int(np.flatnonzero(truth == 0)[0]), int(np.flatnonzero(truth == 1)[0])):
+        session.add_label(item, str(truth[item]))
+    # Two labels of two classes: the warm-up, whose queue weights margin by density.
+    queued = [item.id for item in session.queue(5)]
+    expected = strategies.density(strategies.QueryContext(
+        labeled=session.labels != -1, rng=np.random.default_rng(0), X=session.pool.X))
+    np.testing.assert_allclose(session._density_job.result(), expected, rtol=1e-5)
+    assert session.cache["density"] is session._density_job.result()
+    assert len(queued) == 5 and not set(queued) & set(np.flatnonzero(session.labels != -1))
+    # Past the warm-up (a project reopened with 1.5 labels per class) nothing is computed.
+    for item in [i for i in np.flatnonzero(truth < 2) if session.labels[i] == -1][:2]:
+        session.add_label(int(item), str(truth[item]))
+    reopened = LabelingSession(tmp_path / "p")
+    assert reopened.n_labeled == 4 and reopened.proba.shape[1] == 2
+    assert reopened._density_job is None

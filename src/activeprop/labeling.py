@@ -26,7 +26,8 @@ from .priors import check_model, parse_class_priors
 from .review import held_out_proba, suspicious_labels
 from .stopping import labeled_classes, mean_confidence
 from .store import LabelEvent, ProjectStore
-from .strategies import QueryContext, get_strategy, initial_items, select_batch
+from .strategies import (QueryContext, density, get_strategy, initial_items, reads_density,
+                         select_batch)
 
 # The labeler's defaults are the project's recommended settings (experiments.RECOMMENDED);
 # alpha and gamma only matter when a project chooses spreading or an rbf graph.
@@ -155,6 +156,7 @@ class LabelingSession:
             self._background.submit(importlib.import_module, "sklearn.cluster")
         self.rng = np.random.default_rng(0)
         self.cache: dict = {}  # pool-level quantities strategies compute once
+        self._density_job = None  # the pool's density, computed in the background
         self.labels = np.full(len(self.pool), UNLABELED, dtype=np.int64)
         self._load_labels()
         rounds = self.store.rounds()
@@ -252,6 +254,8 @@ class LabelingSession:
                     self._cold_order = self._cold_start_order()
                 utility = -np.argsort(self._cold_order).astype(np.float64)
             else:
+                if self._density_job is not None:
+                    self._density_job.result()  # at once unless a label came very fast
                 context = QueryContext(labeled=self.labels != UNLABELED, rng=self.rng,
                                        X=self.pool.X, cache=self.cache, labels=self.labels,
                                        model=self.model)
@@ -318,6 +322,7 @@ class LabelingSession:
             return
         self.model.fit(self.labels)
         self._set_proba(self.model.proba_)
+        self._prepare_density()
         self.estimated_accuracy = mean_confidence(self.labels, self.proba)
         if not record:  # not a change of labels (opening, a new prior): nothing "moved"
             return
@@ -336,6 +341,16 @@ class LabelingSession:
         if point is None and self.n_labeled >= 2 * CROSS_VALIDATION_FOLDS:
             self._validation_wanted = self.model_version
             self._background.submit(self._cross_validate, self.labels.copy(), self.model_version)
+
+    def _prepare_density(self) -> None:
+        """Once the model has its graph, compute the pool's density in the background if the
+        strategy will read it (2-3 s at 70,000 x 784 items): the first queue that needs it
+        then finds it ready instead of making the person wait."""
+        if self._density_job is None and reads_density(
+                self.settings["strategy"], self.n_labeled, self.proba.shape[1]):
+            context = QueryContext(labeled=self.labels != UNLABELED, rng=self.rng,
+                                   X=self.pool.X, cache=self.cache, model=self.model)
+            self._density_job = self._background.submit(density, context)
 
     def wait_for_estimates(self) -> None:
         """Block until the background cross-validation has caught up with the labels."""
