@@ -18,6 +18,18 @@ def test_confidence_interval_by_hand():
     assert metrics.mean_confidence_interval([0.7]) == (0.7, 0.7, 0.7)
 
 
+def test_confidence_interval_is_cut_to_the_values_range():
+    # Two repeats: t(0.975, df=1) = 12.706, se = 0.1, so the t interval is 0.8 +- 1.27.
+    mean, low, high = metrics.mean_confidence_interval([0.7, 0.9], bounds=(0.0, 1.0))
+    assert (mean, low, high) == (pytest.approx(0.8), 0.0, 1.0)
+    mean, low, high = metrics.mean_confidence_interval([0.7, 0.9])
+    assert low == pytest.approx(0.8 - 1.2706, abs=1e-4)
+    assert high == pytest.approx(0.8 + 1.2706, abs=1e-4)
+    # An interval inside the range is unchanged.
+    assert metrics.mean_confidence_interval([1, 2, 3, 4], bounds=(0, 10)) == \
+        metrics.mean_confidence_interval([1, 2, 3, 4])
+
+
 def test_normalized_auc_by_hand():
     # trapezoids: (0.5 + 0.7) / 2 * 10 + (0.7 + 0.9) / 2 * 20 = 6 + 16, over a span of 30
     assert metrics.normalized_auc([10, 20, 40], [0.5, 0.7, 0.9]) == pytest.approx(22 / 30)

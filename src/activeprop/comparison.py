@@ -130,7 +130,8 @@ def _curves_by_run(rows: list[dict]) -> dict:
 
 
 def _interval(values, confidence) -> dict:
-    mean, low, high = metrics.mean_confidence_interval(values, confidence)
+    """Mean and confidence interval of accuracies or AUCs, which lie between 0 and 1."""
+    mean, low, high = metrics.mean_confidence_interval(values, confidence, bounds=(0.0, 1.0))
     return {"mean": mean, "ci_low": low, "ci_high": high}
 
 

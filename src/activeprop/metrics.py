@@ -6,10 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def mean_confidence_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
+def mean_confidence_interval(values, confidence: float = 0.95,
+                             bounds: tuple[float, float] = (-np.inf, np.inf)
+                             ) -> tuple[float, float, float]:
     """Mean and two-sided Student-t confidence interval of the mean.
 
-    With a single value the interval is that value (no spread can be estimated).
+    With a single value the interval is that value (no spread can be estimated). The
+    interval is cut to ``bounds``, the range the values can take (an accuracy's is 0 to 1):
+    the mean lies there too, so the cut interval covers it exactly as often, and with few
+    repeats the t interval would otherwise reach past them (2 repeats: mean +- 12.7 se).
     """
     values = np.asarray(values, dtype=np.float64)
     mean = float(values.mean())
@@ -19,7 +24,7 @@ def mean_confidence_interval(values, confidence: float = 0.95) -> tuple[float, f
 
     half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)
                  * values.std(ddof=1) / np.sqrt(len(values)))
-    return mean, mean - half, mean + half
+    return mean, max(mean - half, bounds[0]), min(mean + half, bounds[1])
 
 
 def normalized_auc(n_labeled, accuracy) -> float:
