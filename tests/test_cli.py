@@ -206,3 +206,14 @@ def test_serve_demands_a_token_off_localhost():
     assert required_token("localhost", "given") == "given"
     assert len(required_token("0.0.0.0", None)) >= 20
     assert required_token("192.0.2.1", "mine") == "mine"
+
+
+@pytest.mark.parametrize("strategy,caveat", [("margin", True), ("random", False)])
+def test_the_calibrated_estimate_says_it_is_low_when_the_strategy_chose_the_labels(
+        capsys, strategy, caveat):
+    code, out, _ = run(capsys, "simulate", "--subset", "0", "--initial", "20", "--rounds", "1",
+                       "--strategy", strategy, "--stop-when", "0.99")
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("Estimate without"))
+    assert "calibrated on held-out labels" in line
+    assert ("low: the strategy chose hard ones" in line) == caveat

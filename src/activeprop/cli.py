@@ -106,7 +106,7 @@ def simulate(
             # The example's output stays the example's; a run that stops on the estimate,
             # or one with the recommended settings, also prints it every round.
             if round_.estimate is not None and (stop_when is not None or recommended):
-                print(experiments.format_estimate(round_))
+                print(experiments.format_estimate(round_, config.strategy))
         if result.exhausted:
             print("No unlabeled items left to label.")
         if result.stopped:

@@ -235,6 +235,9 @@ def first(proba: np.ndarray, context: QueryContext) -> np.ndarray:
     return -np.arange(len(proba), dtype=np.float64)
 
 
+# The strategies that choose items without looking at the model.
+PASSIVE_STRATEGIES = ("random", "first")
+
 STRATEGIES: dict[str, Utility] = {
     "random": random,
     "first": first,
