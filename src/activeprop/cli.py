@@ -170,8 +170,9 @@ def init(
     label_column: str = LABEL_COLUMN,
     image_size: int = typer.Option(16, help="image folders: features are the grayscale "
                                             "pixels resized to SIZE x SIZE"),
-    strategy: str = typer.Option(None, help="query strategy (default: margin, with diverse "
-                                            "batches)"),
+    strategy: str = typer.Option(None, help="query strategy (default: "
+                                            f"{experiments.RECOMMENDED['strategy']}, with "
+                                            "diverse batches)"),
     model: str = typer.Option(None, help="poisson (default), spreading or propagation"),
     kernel: str = typer.Option(None, help="knn (default) or rbf"),
     neighbors: int = typer.Option(None, help="knn neighbours (default 15)"),
