@@ -318,7 +318,7 @@ def _round_result(outcome: RoundOutcome, n_items: int) -> RoundResult:
                        outcome.estimate)
 
 
-def format_estimate(result: RoundResult, strategy: str = "entropy") -> str:
+def format_estimate(result: RoundResult, strategy: str) -> str:
     """One line of the stopping signals of a round of a run with ``strategy``."""
     e = result.estimate
     moved = "" if e.stability is None else \

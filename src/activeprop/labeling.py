@@ -256,10 +256,8 @@ class LabelingSession:
             else:
                 if self._density_job is not None:
                     self._density_job.result()  # at once unless a label came very fast
-                context = QueryContext(labeled=self.labels != UNLABELED, rng=self.rng,
-                                       X=self.pool.X, cache=self.cache, labels=self.labels,
-                                       model=self.model)
-                utility = np.asarray(self.utility(self.proba, context), dtype=np.float64)
+                utility = np.asarray(self.utility(self.proba, self._query_context()),
+                                     dtype=np.float64)
             # Cold, the order is already spread out (typical items first): take it as is.
             mode = "topk" if cold else self.settings.get("batch_mode", "topk")
             picked = select_batch(mode, utility, unavailable, n, self.pool.X).tolist()
@@ -348,9 +346,13 @@ class LabelingSession:
         then finds it ready instead of making the person wait."""
         if self._density_job is None and reads_density(
                 self.settings["strategy"], self.n_labeled, self.proba.shape[1]):
-            context = QueryContext(labeled=self.labels != UNLABELED, rng=self.rng,
-                                   X=self.pool.X, cache=self.cache, model=self.model)
-            self._density_job = self._background.submit(density, context)
+            self._density_job = self._background.submit(density, self._query_context())
+
+    def _query_context(self) -> QueryContext:
+        """What the strategy may look at now (the cache is the session's, kept across
+        queries)."""
+        return QueryContext(labeled=self.labels != UNLABELED, rng=self.rng, X=self.pool.X,
+                            cache=self.cache, labels=self.labels, model=self.model)
 
     def wait_for_estimates(self) -> None:
         """Block until the background cross-validation has caught up with the labels."""
