@@ -4,14 +4,17 @@ Label a batch with the keyboard, undo one, reload the page and find the state ke
 Skipped when no Chromium is installed (`.ci/run` installs it).
 """
 
+import csv
 import json
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 
 from activeprop.labeling import init_project
@@ -27,28 +30,40 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def serve(project, *options):
+    """Start `activeprop serve` on a free port; returns the process and the URL it printed."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "activeprop.cli", "serve", "--project",
+                                str(project), "--port", str(port), "--no-browser", *options],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    printed = process.stdout.readline()
+    assert "activeprop labeler" in printed, printed
+    return process, printed.split(": ", 1)[1].strip()
+
+
+def wait_until_up(url: str, headers: dict | None = None) -> None:
+    request = urllib.request.Request(url + "api/state", headers=headers or {})
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(request, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def server(tmp_path):
     project = tmp_path / "digits"
     init_project(project, "digits")
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "activeprop.cli", "serve", "--project",
-                                str(project), "--port", str(port), "--no-browser"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url + "api/state", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    process, url = serve(project)
+    wait_until_up(url)
     yield url, project
     process.terminate()
     process.wait(timeout=10)
 
 
 @pytest.fixture
-def page():
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -56,9 +71,24 @@ def page():
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    return browser.new_page(viewport={"width": 1280, "height": 900})
+
+
+def wait_for(page, expression: str, timeout: float = 30) -> None:
+    """Poll ``expression`` until it is true. Playwright's wait_for_function evaluates its
+    string with eval, which the page's Content-Security-Policy (rightly) forbids;
+    page.evaluate goes through the DevTools protocol instead."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.05)
 
 
 def queue_ids(page) -> list[int]:
@@ -76,8 +106,8 @@ def test_label_with_keyboard_undo_reload(server, page, tmp_path):
         labeled.append(item)
         version = page.locator("#version").inner_text()
         page.keyboard.press(str(truth[item]))
-        page.wait_for_function(f"document.getElementById('version').textContent !== '{version}'")
-        page.wait_for_function(f"!document.querySelector('.card[data-id=\"{item}\"]')")
+        wait_for(page, f"document.getElementById('version').textContent !== '{version}'")
+        wait_for(page, f"!document.querySelector('.card[data-id=\"{item}\"]')")
     assert page.locator("#labeled").inner_text().startswith("5 /")
     missing = 10 - len(set(truth[labeled].tolist()))  # digits: 10 classes
     assert page.locator("#estimate-note").inner_text() == \
@@ -86,20 +116,20 @@ def test_label_with_keyboard_undo_reload(server, page, tmp_path):
     page.screenshot(path=str(tmp_path / "after-labels.png"))
 
     page.keyboard.press("u")  # undo the last one
-    page.wait_for_function("document.getElementById('labeled').textContent.startsWith('4 /')")
+    wait_for(page, "document.getElementById('labeled').textContent.startsWith('4 /')")
     page.keyboard.press("ArrowRight")
     assert page.locator(".card.focused").get_attribute("data-index") == "1"
     page.keyboard.press("s")  # skip the focused item
-    page.wait_for_function("document.getElementById('toast').textContent.startsWith('Skipped')")
+    wait_for(page, "document.getElementById('toast').textContent.startsWith('Skipped')")
 
     page.reload()
     page.wait_for_selector(".card")
-    page.wait_for_function("document.getElementById('labeled').textContent.startsWith('4 /')")
+    wait_for(page, "document.getElementById('labeled').textContent.startsWith('4 /')")
     labels = json.loads(urllib.request.urlopen(url + "api/labels").read())["labels"]
     assert sorted(entry["item_id"] for entry in labels) == sorted(labeled[:4])
     assert all(entry["label"] == str(truth[entry["item_id"]]) for entry in labels)
     # The pool overview is drawn and an item opens for correction.
-    page.locator("#overview div").first.click()
+    page.locator("#overview .cell").first.click()
     page.wait_for_selector("#item-dialog[open]")
     assert page.locator("#item-title").inner_text().startswith("Item #")
     page.locator("#item-dialog button[aria-label=close]").click()
@@ -107,9 +137,90 @@ def test_label_with_keyboard_undo_reload(server, page, tmp_path):
     assert page.locator("#settings").inner_text().startswith("Model: Poisson learning on a 15-NN graph")
     page.select_option("#priors", "uniform")
     page.locator("#priors-apply").click()
-    page.wait_for_function("document.getElementById('toast').textContent.startsWith('Class sizes declared')")
+    wait_for(page, "document.getElementById('toast').textContent.startsWith('Class sizes declared')")
     # Every queued item's picture arrives (each is read from the store when shown).
-    page.wait_for_function("[...document.querySelectorAll('.card img')].every("
+    wait_for(page, "[...document.querySelectorAll('.card img')].every("
                            "image => image.complete && image.naturalWidth > 0)")
     page.screenshot(path=str(tmp_path / "class-sizes.png"))
     assert ProjectStore(project).meta("settings")["class_priors"] == "uniform"
+
+
+HOSTILE = ['<img src=x onerror="window.pwned=1">', "O'Brien \"quoted\" & co", "<b>bold</b>"]
+
+
+@pytest.fixture
+def hostile_project(tmp_path):
+    """Three classes whose names are HTML, from the label column of a CSV."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    keep = np.flatnonzero(digits.target < 3)[:240]
+    path = tmp_path / "hostile.csv"
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow([f"f{j}" for j in range(64)] + ["label"])
+        for i in keep:
+            writer.writerow([*digits.data[i].tolist(), HOSTILE[digits.target[i]]])
+    project = tmp_path / "hostile"
+    init_project(project, str(path), label_column="label")
+    return project
+
+
+def test_token_mode_with_hostile_names(hostile_project, browser, tmp_path):
+    """Token mode in a real browser: the printed URL sets the cookie and leaves the
+    address bar; three items are labeled with the keyboard; class and annotator names
+    made of HTML show literally and run nothing."""
+    process, url = serve(hostile_project, "--token", "t0ken-for-the-test")
+    try:
+        assert url.endswith("?token=t0ken-for-the-test")
+        base = url.split("?")[0]
+        wait_until_up(base, {"Authorization": "Bearer t0ken-for-the-test"})
+        with urllib.request.urlopen(urllib.request.Request(base + "api/state")) as answer:
+            pytest.fail(f"no token, yet {answer.status}")
+    except urllib.error.HTTPError as error:
+        assert error.code == 401
+    try:
+        hostile_annotator = '<img src=y onerror="window.pwned=2">'
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.add_init_script(
+            f"localStorage.setItem('activeprop-annotator', {json.dumps(hostile_annotator)})")
+        page = context.new_page()
+        failures, errors = [], []
+        page.on("response", lambda r: failures.append(r.url) if r.status >= 400 else None)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector(".card")
+        assert page.url == base, "the token must leave the address bar"
+        assert "token" not in page.evaluate("history.state === null ? location.href : ''")
+        for _ in range(3):
+            item = queue_ids(page)[0]
+            version = page.locator("#version").inner_text()
+            page.keyboard.press("1")  # the first class, whatever its name
+            wait_for(page, 
+                f"document.getElementById('version').textContent !== '{version}'")
+            wait_for(page, f"!document.querySelector('.card[data-id=\"{item}\"]')")
+        wait_for(page, "document.getElementById('labeled').textContent.startsWith('3 /')")
+        # The names are shown as text, never parsed.
+        buttons = page.locator("#classes button").all_inner_texts()
+        assert [b.strip() for b in buttons] == ProjectStore(hostile_project).class_names
+        assert sorted(b.strip() for b in buttons) == sorted(HOSTILE)
+        assert page.locator("#classes img, #classes b, #legend img").count() == 0
+        page.locator("#overview .human").first.click()
+        page.wait_for_selector("#item-dialog[open]")
+        history = page.locator("#item-history").inner_text()
+        assert hostile_annotator in history and buttons[0].strip() in history
+        assert page.locator("#item-history img").count() == 0
+        page.keyboard.press("Escape")
+        page.locator("#review-button").click()
+        page.wait_for_selector("#review li")
+        page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
+        assert page.evaluate("window.pwned") is None
+        assert not failures, failures  # no 401, no 404 (favicon), nothing missing
+        assert not errors, errors
+        labels = ProjectStore(hostile_project).current_labels()
+        assert len(labels) == 3 and set(labels.values()) == {0}
+        assert {e.annotator for e in ProjectStore(hostile_project).events()} == {hostile_annotator}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

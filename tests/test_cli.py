@@ -217,3 +217,87 @@ def test_the_calibrated_estimate_says_it_is_low_when_the_strategy_chose_the_labe
     line = next(line for line in out.splitlines() if line.startswith("Estimate without"))
     assert "calibrated on held-out labels" in line
     assert ("low: the strategy chose hard ones" in line) == caveat
+
+
+PLUGIN_MODULE = '''
+import numpy as np
+
+def one_argument(proba):
+    return proba[:, 0]
+
+def not_a_number(proba, context):
+    scores = proba.max(axis=1)
+    scores[3] = np.nan
+    return scores
+'''
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--strategy", "userplugins:one_argument"], "must take two arguments (proba, context)"),
+    (["--strategy", "os:getcwd"], "must take two arguments (proba, context)"),
+    (["--strategy", "math:pi"], "is a float, not a function"),
+    (["--strategy", "userplugins:not_a_number"], "returned NaN for item"),
+    (["--model", "os:getcwd"], "not a class"),
+    (["--model", "collections:OrderedDict"], "has no fit, predict_proba"),
+])
+def test_bad_plugins_are_one_line_and_exit_2(capsys, tmp_path, monkeypatch, args, message):
+    (tmp_path / "userplugins.py").write_text(PLUGIN_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _, err = run(capsys, "simulate", "--rounds", "1", *args)
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_serve_refuses_a_port_out_of_range(capsys, tmp_path):
+    code, _, err = run(capsys, "serve", "--project", str(tmp_path), "--port", "70000")
+    assert code == 2 and "--port" in err and "65535" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_bug_shows_as_a_traceback_not_as_a_user_error(capsys, monkeypatch):
+    from activeprop import experiments
+
+    def broken(config):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(experiments, "simulate", broken)
+    with pytest.raises(ValueError, match="an internal bug"):
+        main(["simulate"])
+
+
+def test_opening_a_project_never_imports_its_plugins(tmp_path):
+    """A project someone sent you names `payload:strategy`: export, serve, label and
+    review refuse to import it unless the same name is given with --plugin."""
+    (tmp_path / "payload.py").write_text(
+        "import pathlib\npathlib.Path('ran.txt').write_text('payload ran')\n"
+        "from activeprop.strategies import margin as strategy\n")
+
+    def activeprop(*args):
+        return subprocess.run([sys.executable, "-m", "activeprop.cli", *args], cwd=tmp_path,
+                              capture_output=True, text=True)
+
+    made = activeprop("init", "--project", "p", "--dataset", "digits-aug:200",
+                      "--strategy", "payload:strategy")
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "ran.txt").unlink()  # init ran it: the user named it there
+    for command in (["export", "--out", "x.csv"], ["review"], ["label"]):
+        refused = activeprop(*command, "--project", "p")
+        assert refused.returncode == 2, refused.stderr
+        assert "pass --plugin payload:strategy" in refused.stderr
+        assert not (tmp_path / "ran.txt").exists()
+    trusted = activeprop("export", "--project", "p", "--out", "x.csv",
+                         "--plugin", "payload:strategy")
+    assert trusted.returncode == 0, trusted.stderr
+    assert (tmp_path / "ran.txt").exists()
+
+
+def test_recommended_never_overrides_an_option_given(capsys):
+    code, out, _ = run(capsys, "simulate", "--recommended", "--initial-strategy", "first",
+                       "--neighbors", "9", "--subset", "300", "--initial", "10",
+                       "--rounds", "1", "--no-estimate", "--json")
+    config = json.loads(out)["config"]
+    assert code == 0 and config["initial_strategy"] == "first" and config["n_neighbors"] == 9
+    # What was not given comes from the preset, and the JSON says so.
+    assert config["model"] == "poisson" and config["batch_mode"] == "diverse"
+    assert config["strategy"] == "typical-margin"

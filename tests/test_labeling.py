@@ -252,3 +252,17 @@ def test_the_warm_up_queue_reads_the_density_computed_in_the_background(session,
     reopened = LabelingSession(tmp_path / "p")
     assert reopened.n_labeled == 4 and reopened.proba.shape[1] == 2
     assert reopened._density_job is None
+
+
+def test_learning_curve_after_undo_has_no_stray_point(tmp_path):
+    init_project(tmp_path / "p", "digits")
+    session = LabelingSession(tmp_path / "p")
+    for item in range(5):
+        session.add_label(item, int(session.pool.y[item]))
+    assert [p["n_labeled"] for p in session.state()["curve"]] == [1, 2, 3, 4, 5]
+    session.undo()
+    curve = session.state()["curve"]
+    assert [p["n_labeled"] for p in curve] == [1, 2, 3, 4]
+    assert curve[-1]["n_labeled"] == session.state()["n_labeled"]
+    session.add_label(7, int(session.pool.y[7]))
+    assert [p["n_labeled"] for p in session.state()["curve"]] == [1, 2, 3, 4, 5]

@@ -17,6 +17,11 @@ from activeprop.labeling import LabelingSession, init_project
 from activeprop.web.app import create_app
 
 
+def local_client(app) -> TestClient:
+    """A client of an app served on 127.0.0.1 (its Host header is 127.0.0.1)."""
+    return TestClient(app, base_url="http://127.0.0.1")
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     directory = tmp_path_factory.mktemp("web") / "digits"
@@ -27,7 +32,7 @@ def project(tmp_path_factory):
 @pytest.fixture
 def client(tmp_path):
     init_project(tmp_path / "p", "digits")
-    return TestClient(create_app(LabelingSession(tmp_path / "p")))
+    return local_client(create_app(LabelingSession(tmp_path / "p")))
 
 
 def test_page_and_static_files(client):
@@ -38,10 +43,10 @@ def test_page_and_static_files(client):
 
 
 def test_queue_label_undo_cycle(client):
-    queue = client.get("/api/queue", params={"n": 3, "client": "ann"}).json()
+    queue = client.post("/api/queue", json={"n": 3, "client": "ann"}).json()
     assert len(queue["items"]) == 3 and queue["model_version"] == 0
     assert set(queue["items"][0]) == {"id", "prediction", "confidence"}
-    other = client.get("/api/queue", params={"n": 3, "client": "bob"}).json()
+    other = client.post("/api/queue", json={"n": 3, "client": "bob"}).json()
     assert not {i["id"] for i in queue["items"]} & {i["id"] for i in other["items"]}
     first = queue["items"][0]["id"]
     saved = client.post("/api/labels", json={"item_id": first, "label": "4", "annotator": "ann"})
@@ -82,7 +87,8 @@ def test_image_and_overview(client):
     ("get", "/api/items/99999", None, 404, "no item"),
     ("get", "/api/items/abc/image", None, 422, ""),
     ("get", "/api/items/..%2F..%2Fetc%2Fpasswd/image", None, 404, ""),
-    ("get", "/api/queue?n=0", None, 422, ""),
+    ("post", "/api/queue", {"n": 0}, 422, ""),
+    ("get", "/api/queue", None, 405, ""),
     ("get", "/api/export?format=xml", None, 422, ""),
 ])
 def test_malformed_requests_get_clear_4xx(client, method, url, body, status, message):
@@ -109,12 +115,75 @@ def test_export_endpoint(client):
 def test_token_is_required_on_every_request(tmp_path):
     init_project(tmp_path / "p", "digits-aug:200")
     app = create_app(LabelingSession(tmp_path / "p"), token="s3cret")
-    client = TestClient(app)
-    for url in ("/", "/api/state", "/api/items/1/image", "/openapi.json"):
+    client = local_client(app)
+    for url in ("/", "/api/state", "/api/items/1/image", "/openapi.json", "/static/app.js",
+                "/static/style.css"):
         assert client.get(url).status_code == 401
-    assert client.get("/api/state", params={"token": "s3cret"}).status_code == 200
     assert client.get("/api/state", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert client.get("/api/state", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get("/", params={"token": "nope"}).status_code == 401
+
+
+def test_the_printed_url_sets_a_cookie_and_leaves_the_address_bar(tmp_path):
+    init_project(tmp_path / "p", "digits-aug:200")
+    client = local_client(create_app(LabelingSession(tmp_path / "p"), token="s3cret"))
+    opened = client.get("/", params={"token": "s3cret"}, follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"] == "/"
+    cookie = opened.headers["set-cookie"].lower()
+    assert "activeprop_token=s3cret" in cookie and "httponly" in cookie
+    assert "samesite=strict" in cookie and "path=/" in cookie
+    client.cookies.set("activeprop_token", "s3cret")  # as the browser keeps it
+    # With the cookie, page, assets, pictures and the API all load.
+    for url in ("/", "/static/app.js", "/static/style.css", "/static/favicon.svg",
+                "/api/items/1/image", "/api/state"):
+        assert client.get(url).status_code == 200, url
+    assert client.post("/api/queue", json={"n": 1}).status_code == 200
+    # A token in a query string is only a way in for a page load, never for the API.
+    anonymous = local_client(create_app(LabelingSession(tmp_path / "p"), token="s3cret"))
+    assert anonymous.post("/api/queue?token=s3cret", json={"n": 1}).status_code == 401
+
+
+def test_a_foreign_host_is_refused(client):
+    """A DNS-rebinding page reaches 127.0.0.1 under its own name: refused."""
+    assert client.get("/api/state", headers={"host": "evil.example:8000"}).status_code == 400
+    assert client.post("/api/labels", json={"item_id": 0, "label": "0"},
+                       headers={"host": "evil.example"}).status_code == 400
+    for host in ("127.0.0.1:8000", "localhost:8000", "localhost"):
+        assert client.get("/api/state", headers={"host": host}).status_code == 200
+
+
+def test_a_wildcard_bind_answers_any_host_behind_its_token(tmp_path):
+    init_project(tmp_path / "p", "digits-aug:200")
+    app = create_app(LabelingSession(tmp_path / "p"), token="s3cret", host="0.0.0.0")
+    client = TestClient(app, base_url="http://labeling.example.org")
+    assert client.get("/api/state").status_code == 401
+    assert client.get("/api/state", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_pages_forbid_inline_script_and_docs_work_offline(client):
+    for url in ("/", "/docs", "/api/state"):
+        policy = client.get(url).headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    docs = client.get("/docs").text
+    assert "http" not in docs  # nothing from a CDN
+    assert client.get("/static/docs.js").status_code == 200
+    assert client.get("/static/favicon.svg").status_code == 200
+    for asset in ("app.js", "docs.js"):
+        assert "innerHTML" not in client.get(f"/static/{asset}").text
+
+
+def test_a_bug_is_a_500_not_the_users_fault(tmp_path, monkeypatch):
+    """Only user errors become 4xx: a ValueError from inside is a bug (500)."""
+    init_project(tmp_path / "p", "digits-aug:200")
+    session = LabelingSession(tmp_path / "p")
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(session, "item", broken)
+    client = TestClient(create_app(session), base_url="http://127.0.0.1",
+                        raise_server_exceptions=False)
+    assert client.get("/api/items/1").status_code == 500
 
 
 def test_simulated_annotator_reaches_simulate_accuracy(tmp_path):
@@ -122,11 +191,11 @@ def test_simulated_annotator_reaches_simulate_accuracy(tmp_path):
     propagated labels are as accurate as `activeprop simulate` with the same settings."""
     init_project(tmp_path / "p", "digits")
     session = LabelingSession(tmp_path / "p")
-    client = TestClient(create_app(session))
+    client = local_client(create_app(session))
     truth = session.pool.y
     first = []
     while len(first) < 100:
-        for item in client.get("/api/queue", params={"n": 1, "client": "sim"}).json()["items"]:
+        for item in client.post("/api/queue", json={"n": 1, "client": "sim"}).json()["items"]:
             first.append(item["id"])
             assert client.post("/api/labels", json={"item_id": item["id"],
                                                     "label": int(truth[item["id"]])}).status_code == 201
@@ -151,11 +220,12 @@ def test_simulated_annotator_reaches_simulate_accuracy(tmp_path):
 
 @pytest.fixture(scope="module")
 def fuzz_app(project):
-    return create_app(LabelingSession(project))
+    # schemathesis calls the app as "testserver": the app is bound to that name here.
+    return create_app(LabelingSession(project), host="testserver")
 
 
 @pytest.mark.parametrize("operation", [
-    ("GET", "/api/state"), ("GET", "/api/queue"), ("POST", "/api/labels"),
+    ("GET", "/api/state"), ("POST", "/api/queue"), ("POST", "/api/labels"),
     ("GET", "/api/labels"), ("POST", "/api/undo"), ("GET", "/api/items"),
     ("GET", "/api/items/{item_id}"), ("GET", "/api/items/{item_id}/image"),
     ("GET", "/api/export"),
@@ -182,7 +252,7 @@ def given_case(strategy):
 def test_class_sizes_declared_and_withdrawn_from_the_page(tmp_path):
     init_project(tmp_path / "p", "digits")
     session = LabelingSession(tmp_path / "p")
-    client = TestClient(create_app(session))
+    client = local_client(create_app(session))
     rng = np.random.default_rng(1)
     for c in range(10):  # two random labels per class: plain Poisson's class sizes drift
         for item in rng.choice(np.flatnonzero(session.pool.y == c), 2, replace=False):
@@ -213,6 +283,6 @@ def test_class_sizes_declared_and_withdrawn_from_the_page(tmp_path):
 
 def test_class_sizes_are_refused_for_a_spreading_project(tmp_path):
     init_project(tmp_path / "p", "digits", model="spreading")
-    client = TestClient(create_app(LabelingSession(tmp_path / "p")))
+    client = local_client(create_app(LabelingSession(tmp_path / "p")))
     answer = client.put("/api/settings/class-priors", json={"class_priors": "uniform"})
     assert answer.status_code == 422 and "poisson" in answer.json()["detail"]

@@ -1,11 +1,13 @@
 """The ``activeprop`` command: parse options, call the library, print.
 
-A user error (bad option, unreadable file, value out of range) prints one line on
-stderr and exits with code 2; it never shows a traceback.
+A user error (:class:`~activeprop.errors.UserError`: bad option, unreadable file, value out of
+range) prints one line on stderr and exits with code 2. Anything else is a bug and shows its
+traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -15,13 +17,12 @@ from pathlib import Path
 import typer
 
 from . import experiments
+from .errors import UserError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   rich_markup_mode=None, no_args_is_help=True,
                   help="Label a pool with few human labels: graph label spreading + "
                        "active learning.")
-
-USER_ERRORS = (ValueError, OSError)
 
 
 @app.callback()
@@ -58,8 +59,8 @@ BATCH_MODE = typer.Option("topk", help="topk (the best items) or diverse (the be
 RECOMMENDED_FLAG = typer.Option(False, "--recommended",
                                 help="the project's recommended settings (Poisson learning, "
                                      "15-NN graph, typical-margin, typical start, diverse "
-                                     "batches); they replace the model, graph and strategy "
-                                     "options")
+                                     "batches) for every model, graph and strategy option "
+                                     "not given on the command line")
 CLASS_PRIORS = typer.Option(None, help="poisson model only: how common the classes are, if "
                                         "you know it: uniform, or one share per class "
                                         "(e.g. 0.37,0.63); predictions are shifted to match")
@@ -72,6 +73,7 @@ EVAL_HELP = ("accuracy on: pool (items not yet labeled), all (the whole pool), "
 
 @app.command()
 def simulate(
+    context: typer.Context,
     dataset: str = DATASET, label_column: str = LABEL_COLUMN, seed: int = SEED,
     subset: int = SUBSET, initial: int = INITIAL, rounds: int = ROUNDS, batch: int = BATCH,
     strategy: str = typer.Option("entropy", help=STRATEGY_HELP),
@@ -112,11 +114,13 @@ def simulate(
         if result.stopped:
             print(f"Stopping: the predictions were stable (kappa >= {stop_when}) for 3 rounds.")
     if out is not None:
-        _write_outputs(result, document, out, quiet=as_json)
+        with writing_to(out):
+            _write_outputs(result, document, out, quiet=as_json)
 
 
 @app.command()
 def compare(
+    context: typer.Context,
     strategies: str = typer.Option("random,least-confident,margin,entropy",
                                    help="comma-separated: " + STRATEGY_HELP),
     model: str = typer.Option("spreading", help="comma-separated: " + MODEL_HELP),
@@ -155,11 +159,15 @@ def compare(
         result = comparison.compare(config, progress=advance)
     report.print_summary(result.summary)
     if out is not None:
-        written = comparison.write_results(result, out)
+        with writing_to(out):
+            written = comparison.write_results(result, out)
         print("Wrote " + ", ".join(str(path) for path in written))
 
 
 PROJECT = typer.Option(..., help="the project directory")
+PLUGINS = typer.Option([], "--plugin", help="a module:name strategy or model the project uses "
+                                            "that you trust to import and run (repeatable); "
+                                            "a project's plugins are never imported without it")
 
 
 @app.command()
@@ -207,10 +215,11 @@ def _graph_summary(graph: dict | None) -> str:
 def serve(
     project: Path = PROJECT,
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
-    port: int = typer.Option(8000, help="port to listen on"),
+    port: int = typer.Option(8000, min=1, max=65535, help="port to listen on"),
     no_browser: bool = typer.Option(False, "--no-browser", help="do not open a browser"),
     token: str = typer.Option(None, help="required on every request; generated when binding "
                                          "an address other than localhost"),
+    plugins: list[str] = PLUGINS,
 ):
     """Label in the browser: the page refits after every label."""
     import webbrowser
@@ -221,26 +230,27 @@ def serve(
     from .web.app import create_app
 
     token = required_token(host, token)
-    session = LabelingSession(project)
+    session = LabelingSession(project, plugins=plugins)
     _check_can_listen(host, port)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     url += f"?token={token}" if token else ""
     print(f"activeprop labeler for {project}: {url}", flush=True)
     if not no_browser:
         webbrowser.open(url)
-    uvicorn.run(create_app(session, token), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(session, token, host), host=host, port=port, log_level="warning")
 
 
 @app.command()
 def label(
     project: Path = PROJECT,
     annotator: str = typer.Option("terminal", help="your name in the label log"),
+    plugins: list[str] = PLUGINS,
 ):
     """Label in the terminal: one key per item (s skip, u undo, q quit)."""
     from . import terminal
     from .labeling import LabelingSession
 
-    terminal.run(LabelingSession(project), annotator)
+    terminal.run(LabelingSession(project, plugins=plugins), annotator)
 
 
 @app.command()
@@ -250,13 +260,15 @@ def export(
     out: Path = typer.Option(..., help="file to write"),
     min_confidence: float = typer.Option(0.0, help="leave out propagated labels less "
                                                    "confident than this"),
+    plugins: list[str] = PLUGINS,
 ):
     """Write every item with its final label, source, confidence and human label events."""
     from .labeling import LabelingSession
 
-    session = LabelingSession(project)
+    session = LabelingSession(project, plugins=plugins)
     data = session.export(format, min_confidence)
-    out.write_bytes(data)
+    with writing_to(out):
+        out.write_bytes(data)
     print(f"Wrote {out} ({len(session.export_rows(min_confidence))} items)")
 
 
@@ -265,6 +277,7 @@ def review(
     project: Path = PROJECT,
     threshold: float = typer.Option(0.5, help="list labels whose held-out support is below "
                                               "this"),
+    plugins: list[str] = PLUGINS,
 ):
     """List human labels that their neighbours on the graph disagree with."""
     from rich.console import Console
@@ -272,7 +285,7 @@ def review(
 
     from .labeling import LabelingSession
 
-    flagged = LabelingSession(project).review(threshold)
+    flagged = LabelingSession(project, plugins=plugins).review(threshold)
     if not flagged:
         print("No human label is contradicted by the others.")
         return
@@ -299,7 +312,7 @@ def _check_can_listen(host: str, port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except OSError as error:
-        raise ValueError(f"cannot listen on {host}:{port} ({error.strerror or error}); "
+        raise UserError(f"cannot listen on {host}:{port} ({error.strerror or error}); "
                          "choose another --port or --host") from None
 
 
@@ -314,6 +327,7 @@ def required_token(host: str, token: str | None) -> str | None:
 
 # Command-line option names that differ from SimulationConfig's fields.
 OPTION_FIELDS = {"neighbors": "n_neighbors", "evaluation": "eval"}
+FIELD_OPTIONS = {field: option for option, field in OPTION_FIELDS.items()}
 
 
 def _simulation_config(options: dict, keep: tuple = (), **overrides):
@@ -325,9 +339,21 @@ def _simulation_config(options: dict, keep: tuple = (), **overrides):
               if name in fields and not (name == "eval" and value is None)}
     config = experiments.SimulationConfig(**{**values, **overrides})
     if options.get("recommended"):
-        chosen = {k: v for k, v in experiments.RECOMMENDED.items() if k not in keep}
+        # The preset fills in what the user left at its default; an option given on the
+        # command line wins over it.
+        given = _given_on_command_line(options.get("context"))
+        chosen = {k: v for k, v in experiments.RECOMMENDED.items()
+                  if k not in keep and FIELD_OPTIONS.get(k, k) not in given}
         config = dataclasses.replace(config, **chosen)
     return config
+
+
+def _given_on_command_line(context: typer.Context | None) -> set[str]:
+    """The parameters of the running command that the user typed (not defaults)."""
+    if context is None:
+        return set()
+    return {name for name in context.params
+            if getattr(context.get_parameter_source(name), "name", None) == "COMMANDLINE"}
 
 
 def _split(names: str) -> list[str]:
@@ -363,17 +389,20 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"activeprop: error: {error.format_message()}", file=sys.stderr)
         return 2
-    except USER_ERRORS as error:
-        print(f"activeprop: error: {_one_line(error)}", file=sys.stderr)
+    except UserError as error:
+        print(f"activeprop: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     return 0
 
 
-def _one_line(error: Exception) -> str:
-    message = str(error) or type(error).__name__
-    if isinstance(error, OSError) and error.filename is not None:
-        message = f"{error.strerror}: {error.filename}"
-    return " ".join(message.split())
+@contextlib.contextmanager
+def writing_to(path: Path):
+    """Turn a failure to write the user's output path into a user error."""
+    try:
+        yield
+    except OSError as error:
+        raise UserError(f"cannot write {error.filename or path}: {error.strerror or error}; "
+                        "choose another --out") from None
 
 
 if __name__ == "__main__":

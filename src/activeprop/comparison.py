@@ -21,6 +21,7 @@ from joblib import Parallel, delayed
 from . import metrics
 from .experiments import SimulationConfig, default_evaluation, prepare_pool, run_rounds
 from .strategies import get_strategy
+from .errors import UserError
 
 CSV_COLUMNS = ("strategy", "model", "repeat", "round", "n_labeled", "accuracy", "seconds")
 BASELINE = "random"
@@ -41,16 +42,16 @@ class CompareConfig:
     def validate(self) -> None:
         """Raise ValueError for settings outside their range."""
         if not self.strategies or not self.models:
-            raise ValueError("give at least one strategy and one model")
+            raise UserError("give at least one strategy and one model")
         for names, what in ((self.strategies, "strategy"), (self.models, "model")):
             if len(set(names)) != len(names):
-                raise ValueError(f"a {what} is named twice in {','.join(names)}")
+                raise UserError(f"a {what} is named twice in {','.join(names)}")
         if self.repeats < 1:
-            raise ValueError(f"repeats must be >= 1, got {self.repeats}")
+            raise UserError(f"repeats must be >= 1, got {self.repeats}")
         if not 0 < self.target <= 1:
-            raise ValueError(f"target must be an accuracy in (0, 1], got {self.target}")
+            raise UserError(f"target must be an accuracy in (0, 1], got {self.target}")
         if self.jobs == 0:
-            raise ValueError("jobs must be >= 1, or -1 for every core")
+            raise UserError("jobs must be >= 1, or -1 for every core")
         for strategy in self.strategies:
             get_strategy(strategy)
         for name in self.models:

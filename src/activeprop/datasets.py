@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from .errors import UserError
 
 UNLABELED = -1
 
@@ -69,7 +70,7 @@ class Pool:
         """Shuffle with ``numpy.random.RandomState(seed)`` as the digits example does,
         then keep the first ``subset`` items (0 keeps all)."""
         if subset < 0:
-            raise ValueError(f"subset must be >= 0 (0 = the whole dataset), got {subset}")
+            raise UserError(f"subset must be >= 0 (0 = the whole dataset), got {subset}")
         indices = np.arange(len(self))
         np.random.RandomState(seed).shuffle(indices)
         return self.take(indices[: subset or None])
@@ -85,18 +86,18 @@ class Pool:
 def validate_arrays(X, y, images=None) -> None:
     """Raise ValueError naming what is wrong with a pool's arrays."""
     if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (items x features), got shape {X.shape}")
+        raise UserError(f"X must be 2-D (items x features), got shape {X.shape}")
     if len(X) == 0 or X.shape[1] == 0:
-        raise ValueError(f"X must have at least one item and one feature, got shape {X.shape}")
+        raise UserError(f"X must have at least one item and one feature, got shape {X.shape}")
     if y.ndim != 1 or len(y) != len(X):
-        raise ValueError(f"y must be 1-D with one label per item: X has {len(X)} items, "
+        raise UserError(f"y must be 1-D with one label per item: X has {len(X)} items, "
                          f"y has shape {y.shape}")
     if not np.all(np.isfinite(X)):
         bad = np.argwhere(~np.isfinite(X))[0]
-        raise ValueError(f"X contains NaN or infinite values (first at item {bad[0]}, "
+        raise UserError(f"X contains NaN or infinite values (first at item {bad[0]}, "
                          f"feature {bad[1]}); all features must be finite numbers")
     if images is not None and (images.ndim != 3 or len(images) != len(X)):
-        raise ValueError(f"images must have shape (n_items, height, width) with {len(X)} "
+        raise UserError(f"images must have shape (n_items, height, width) with {len(X)} "
                          f"items, got {images.shape}")
 
 
@@ -117,9 +118,9 @@ def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 1
     path = Path(spec)
     if path.suffix.lower() in (".npz", ".csv"):
         if not path.is_file():
-            raise ValueError(f"dataset file {spec!r} does not exist or is not a file")
+            raise UserError(f"dataset file {spec!r} does not exist or is not a file")
         return _npz(path) if path.suffix.lower() == ".npz" else _csv(path, label_column)
-    raise ValueError(f"unknown dataset {spec!r}; allowed: digits, digits-aug:N[:SIZE], "
+    raise UserError(f"unknown dataset {spec!r}; allowed: digits, digits-aug:N[:SIZE], "
                      f"{', '.join(BUNDLED_TABLES)}, a .npz file, a .csv file or a folder of "
                      "images")
 
@@ -129,11 +130,11 @@ def _image_folder(folder: Path, image_size: int) -> Pool:
     from PIL import Image, UnidentifiedImageError
 
     if not 2 <= image_size <= 256:
-        raise ValueError(f"image size must be from 2 to 256 pixels, got {image_size}")
+        raise UserError(f"image size must be from 2 to 256 pixels, got {image_size}")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     files = [p for p in files if len(p.relative_to(folder).parts) <= 2]
     if not files:
-        raise ValueError(f"{folder} holds no PNG or JPEG images (directly or in one "
+        raise UserError(f"{folder} holds no PNG or JPEG images (directly or in one "
                          "subfolder per class)")
     classes = sorted({p.parent.name for p in files if p.parent != folder})
     features, display = [], []
@@ -144,7 +145,7 @@ def _image_folder(folder: Path, image_size: int) -> Pool:
                 features.append(np.asarray(gray.resize((image_size, image_size)), np.float64))
                 display.append(np.asarray(gray.resize((DISPLAY_SIZE, DISPLAY_SIZE)), np.float32))
         except (OSError, UnidentifiedImageError) as error:
-            raise ValueError(f"cannot read image {path} ({error})") from None
+            raise UserError(f"cannot read image {path} ({error})") from None
     y = np.array([classes.index(p.parent.name) if p.parent != folder else UNLABELED
                   for p in files], dtype=np.int64)
     X = np.stack(features).reshape(len(files), -1) / 255.0
@@ -189,7 +190,7 @@ def _digits_augmented(spec: str) -> Pool:
         if len(parts) > 3 or n_items < 1 or not 4 <= size <= 64:
             raise ValueError
     except ValueError:
-        raise ValueError(f"bad dataset {spec!r}; allowed: digits-aug:N or digits-aug:N:SIZE "
+        raise UserError(f"bad dataset {spec!r}; allowed: digits-aug:N or digits-aug:N:SIZE "
                          "with N >= 1 items and SIZE from 4 to 64 pixels") from None
     digits = _digits()
     images = distort_images(digits.images, n_items, size, seed=0)
@@ -274,9 +275,9 @@ def _npz(path: Path) -> Pool:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read {path} as a .npz file ({error})") from None
+        raise UserError(f"cannot read {path} as a .npz file ({error})") from None
     if "X" not in arrays:
-        raise ValueError(f"{path} has no array named X; expected arrays X, optional y "
+        raise UserError(f"{path} has no array named X; expected arrays X, optional y "
                          f"and images (found: {', '.join(arrays) or 'none'})")
     X = _as_features(arrays["X"], str(path))
     y, names = encode_labels(arrays.get("y"), len(X))
@@ -288,18 +289,18 @@ def _csv(path: Path, label_column: str | None) -> Pool:
         with open(path, newline="") as handle:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read {path} as a CSV file ({error})") from None
+        raise UserError(f"cannot read {path} as a CSV file ({error})") from None
     if len(rows) < 2:
-        raise ValueError(f"{path} needs a header row and at least one data row")
+        raise UserError(f"{path} needs a header row and at least one data row")
     header, body = rows[0], rows[1:]
     if label_column is not None and label_column not in header:
-        raise ValueError(f"{path} has no column {label_column!r}; columns: {', '.join(header)}")
+        raise UserError(f"{path} has no column {label_column!r}; columns: {', '.join(header)}")
     label_at = header.index(label_column) if label_column is not None else None
     feature_at = [i for i in range(len(header)) if i != label_at]
     try:
         X = np.array([[float(row[i]) for i in feature_at] for row in body])
     except (ValueError, IndexError) as error:
-        raise ValueError(f"{path}: every column but the label column must be numeric and "
+        raise UserError(f"{path}: every column but the label column must be numeric and "
                          f"every row complete ({error})") from None
     labels = None if label_at is None else np.array([row[label_at].strip() for row in body])
     y, names = encode_labels(labels, len(X))
@@ -310,7 +311,7 @@ def _as_features(X, source: str) -> np.ndarray:
     try:
         return np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{source}: features X must be numeric") from None
+        raise UserError(f"{source}: features X must be numeric") from None
 
 
 def encode_labels(labels, n_items: int) -> tuple[np.ndarray, list[str]]:
@@ -324,12 +325,12 @@ def encode_labels(labels, n_items: int) -> tuple[np.ndarray, list[str]]:
         return np.full(n_items, UNLABELED, dtype=np.int64), []
     labels = np.asarray(labels)
     if labels.ndim != 1 or len(labels) != n_items:
-        raise ValueError(f"y must be 1-D with one label per item: {n_items} items, "
+        raise UserError(f"y must be 1-D with one label per item: {n_items} items, "
                          f"got shape {labels.shape}")
     numeric = _as_integers(labels)
     if numeric is not None:
         if numeric.min(initial=0) < UNLABELED:
-            raise ValueError("integer labels must be >= 0 (-1 marks an unknown label)")
+            raise UserError("integer labels must be >= 0 (-1 marks an unknown label)")
         return numeric, [str(k) for k in range(int(numeric.max(initial=-1)) + 1)]
     text = labels.astype(str)
     known = (text != "") & (text != str(UNLABELED))

@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from .graph import Graph, build_graph
 from .propagation import GraphLabeling, distributions, validate_params
+from .errors import UserError
 
 
 class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
@@ -71,7 +72,7 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
             # The pool was validated when its graph was built; rounds skip the O(n d) check.
             y = np.asarray(y)
             if y.shape != (len(X),):
-                raise ValueError(f"y must have one label per item ({len(X)}), got {y.shape}")
+                raise UserError(f"y must have one label per item ({len(X)}), got {y.shape}")
         else:
             X, y = check_X_y(X, y, dtype=np.float64)
         check_classification_targets(y)
@@ -79,7 +80,7 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
             graph = build_graph(X, self.kernel, gamma=self.gamma,
                                 n_neighbors=self.n_neighbors, n_jobs=self.n_jobs)
         elif graph.n_items != len(X) or not graph.matches(self.kernel, self.gamma, self.n_neighbors):
-            raise ValueError("graph was built for another pool or other kernel parameters "
+            raise UserError("graph was built for another pool or other kernel parameters "
                              f"({graph.kernel}, {graph.n_items} items); build it with "
                              "build_graph(X, kernel, gamma=..., n_neighbors=...) of this estimator")
         self.graph_ = graph
@@ -113,7 +114,7 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = check_array(X, dtype=np.float64)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but the model was fit with "
+            raise UserError(f"X has {X.shape[1]} features, but the model was fit with "
                              f"{self.n_features_in_}")
         affinity = self.graph_.affinity_to(X)
         if self.kernel == "knn":
@@ -229,6 +230,6 @@ class PoissonLearning(_BaseLabelGraph):
         classes = np.unique(y[y != -1])
         shares = np.asarray(self.class_priors, dtype=np.float64).ravel()
         if len(shares) != len(classes) or not np.all(shares > 0):
-            raise ValueError(f"class_priors needs one positive share per class of y "
+            raise UserError(f"class_priors needs one positive share per class of y "
                              f"({len(classes)}), got {len(shares)}")
         return dict(zip(classes.tolist(), shares.tolist()))

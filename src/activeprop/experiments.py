@@ -26,6 +26,7 @@ from .priors import check_model, parse_class_priors
 from .stopping import StoppingEstimate, StopRule, estimate
 from .strategies import (BATCH_MODES, INITIAL_STRATEGIES, PASSIVE_STRATEGIES, get_strategy,
                          initial_items)
+from .errors import UserError
 
 MODEL_TITLES = {"spreading": "Label Spreading", "propagation": "Label Propagation",
                 "poisson": "Poisson Learning", "logistic": "Logistic Regression"}
@@ -105,7 +106,7 @@ class SimulationConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise UserError(message)
         holdout_fraction(self.eval)
         check_model(self.model, self.class_priors)
         get_strategy(self.strategy)
@@ -135,7 +136,7 @@ def holdout_fraction(spec: str) -> float:
     except ValueError:
         fraction = -1.0
     if name != "holdout" or not 0 < fraction < 1:
-        raise ValueError(f"bad evaluation {spec!r}; allowed: pool (items not yet labeled), "
+        raise UserError(f"bad evaluation {spec!r}; allowed: pool (items not yet labeled), "
                          "all (the whole pool), holdout:F (a fraction F in (0, 1) held out)")
     return fraction
 
@@ -190,7 +191,7 @@ def run_rounds(pool: Pool, config: SimulationConfig, model, strategy: str,
     oracle = GroundTruthOracle(pool.y)
     held_out = holdout_mask(len(pool), config.eval)
     if config.initial > int((~held_out).sum()):
-        raise ValueError(f"initial ({config.initial}) is more than the pool holds outside "
+        raise UserError(f"initial ({config.initial}) is more than the pool holds outside "
                          f"the held-out items ({int((~held_out).sum())})")
     labels = np.full(len(pool), UNLABELED, dtype=np.int64)
     embedding = None
@@ -280,11 +281,11 @@ def prepare_pool(config: SimulationConfig, seed: int | None = None) -> Pool:
     """Load the dataset, shuffle it with ``seed`` (default: the config's), keep the subset."""
     pool = load_pool(config.dataset, label_column=config.label_column)
     if not pool.has_ground_truth:
-        raise ValueError(f"dataset {config.dataset!r} lacks ground-truth labels for some "
+        raise UserError(f"dataset {config.dataset!r} lacks ground-truth labels for some "
                          "items; a simulation needs a label for every item")
     pool = pool.shuffled(config.seed if seed is None else seed, config.subset)
     if config.initial > len(pool):
-        raise ValueError(f"initial ({config.initial}) is more than the pool holds "
+        raise UserError(f"initial ({config.initial}) is more than the pool holds "
                          f"({len(pool)} items)")
     return pool
 

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+from .errors import UserError
 
 if TYPE_CHECKING:  # annotations only
     import scipy.sparse
@@ -495,23 +496,23 @@ def _measure_recall(X: np.ndarray, found: np.ndarray, distances: np.ndarray) -> 
 
 def _check_choice(value: str, allowed: tuple, what: str) -> None:
     if value not in allowed:
-        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
+        raise UserError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
 
 
 def validate_kernel_params(kernel: str, gamma: float, n_neighbors: int, n_items: int) -> None:
     """Raise ValueError naming the bad parameter and what is allowed."""
     if kernel not in KERNELS:
-        raise ValueError(f"unknown kernel {kernel!r}; allowed: {', '.join(KERNELS)}")
+        raise UserError(f"unknown kernel {kernel!r}; allowed: {', '.join(KERNELS)}")
     if kernel == "rbf":
         if not gamma > 0:
-            raise ValueError(f"gamma must be > 0, got {gamma}")
+            raise UserError(f"gamma must be > 0, got {gamma}")
         if n_items > MAX_DENSE_ITEMS:
             gib = 3 * n_items**2 * 8 / 2**30
-            raise ValueError(
+            raise UserError(
                 f"a dense rbf graph of {n_items} items needs about {gib:.0f} GiB "
                 f"(limit {MAX_DENSE_ITEMS} items); use --kernel knn for large pools")
     elif not 1 <= n_neighbors < n_items:
-        raise ValueError(f"n_neighbors must be between 1 and {n_items - 1} (pool size - 1), "
+        raise UserError(f"n_neighbors must be between 1 and {n_items - 1} (pool size - 1), "
                          f"got {n_neighbors}")
 
 

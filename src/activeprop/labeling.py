@@ -22,12 +22,14 @@ import numpy as np
 from .datasets import UNLABELED, load_pool
 from .experiments import RECOMMENDED
 from .models import make_model
+from .plugins import require_trusted
 from .priors import check_model, parse_class_priors
 from .review import held_out_proba, suspicious_labels
 from .stopping import labeled_classes, mean_confidence
 from .store import LabelEvent, ProjectStore
 from .strategies import (QueryContext, density, get_strategy, initial_items, reads_density,
-                         select_batch)
+                         score_pool, select_batch)
+from .errors import UserError, UnknownItem
 
 # The labeler's defaults are the project's recommended settings (experiments.RECOMMENDED);
 # alpha and gamma only matter when a project chooses spreading or an rbf graph.
@@ -50,7 +52,7 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     """
     unknown = set(settings) - set(DEFAULT_SETTINGS)
     if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULT_SETTINGS)}")
+        raise UserError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULT_SETTINGS)}")
     merged = {**DEFAULT_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
     get_strategy(merged["strategy"])
     ProjectStore.check_free(directory)  # before reading the data and building the graph
@@ -60,7 +62,7 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     graphs: dict = {}
     model = _model_from(merged, pool, graphs)  # check the settings before writing anything
     if not pool.class_names:
-        raise ValueError("the dataset names no classes: give labels for some items, or class "
+        raise UserError("the dataset names no classes: give labels for some items, or class "
                          "subfolders for an image folder")
     # Search the neighbours and order the first items now, once, and keep both in the
     # project: whoever opens the page later does not wait (~20 s at 70,000 x 784).
@@ -135,11 +137,14 @@ class QueueItem:
 class LabelingSession:
     """One open project: pool, model (graph built once), labels from the store."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, plugins=()):
+        """Open the project in ``directory``. ``plugins``: the ``module:name`` strategies and
+        models the user trusts; a project naming any other is refused before any import."""
         self.store = ProjectStore(directory)
         self.pool = self.store.load_pool(images=False)  # shown one by one from the store
         self.class_names = self.store.class_names
         self.settings = self.store.meta("settings")
+        require_trusted((self.settings["model"], self.settings["strategy"]), plugins)
         # The pool's graph, shared by the main and the spare model, and kept on disk.
         self.graphs = StoredGraphs(self.store, self.pool.X)
         self.model = _model_from(self.settings, self.pool, self.graphs)
@@ -201,8 +206,16 @@ class LabelingSession:
                 "dataset": self.store.meta("dataset"), "changed_last": self.changed_last,
                 "estimated_accuracy": self.estimated_accuracy,
                 "classes_labeled": labeled_classes(self.labels),
-                "settings": self.settings, "curve": self.curve,
-                "has_ground_truth": bool(np.any(self.pool.y != UNLABELED))}
+                "settings": self.settings, "curve": self.learning_curve(),
+                "has_ground_truth": bool(np.any(self.pool.y != UNLABELED)),
+                "has_images": self.store.meta("image_shape") is not None}
+
+    def learning_curve(self) -> list[dict]:
+        """Accuracy against labels, one point per label count: the newest measurement at
+        each count, and none beyond the labels in effect now (an undo takes its points
+        back, so the curve never runs past the header's count or doubles back)."""
+        newest = {point["n_labeled"]: point for point in self.curve}
+        return [newest[n] for n in sorted(newest) if n <= self.n_labeled]
 
     def item(self, item_id: int) -> dict:
         """Everything about one item: prediction, confidence, human label, history."""
@@ -215,6 +228,21 @@ class LabelingSession:
                 "label": self._name(human) if human != UNLABELED else None,
                 "source": "human" if human != UNLABELED else "propagated",
                 "events": [_event_json(e, self.class_names) for e in self.store.events(item_id)]}
+
+    def human_labels(self) -> list[dict]:
+        """The current human label of every labeled item, by item id."""
+        labeled = np.flatnonzero(self.labels != UNLABELED)
+        return [{"item_id": int(i), "label": self._name(self.labels[i])} for i in labeled]
+
+    def image(self, item_id: int) -> np.ndarray | None:
+        """The picture of one item as stored (None when the project has no images)."""
+        self._check_item(item_id)
+        return self.store.image(item_id)
+
+    @property
+    def image_style(self) -> dict | None:
+        """How pictures are drawn: the value of full ink (``max``) and whether to invert."""
+        return self.store.meta("image_style")
 
     def items(self, label: str | None = None, min_confidence: float = 0.0,
               max_confidence: float = 1.0, offset: int = 0, limit: int = 500) -> dict:
@@ -256,8 +284,7 @@ class LabelingSession:
             else:
                 if self._density_job is not None:
                     self._density_job.result()  # at once unless a label came very fast
-                utility = np.asarray(self.utility(self.proba, self._query_context()),
-                                     dtype=np.float64)
+                utility = score_pool(self.utility, self.proba, self._query_context())
             # Cold, the order is already spread out (typical items first): take it as is.
             mode = "topk" if cold else self.settings.get("batch_mode", "topk")
             picked = select_batch(mode, utility, unavailable, n, self.pool.X).tolist()
@@ -400,7 +427,7 @@ class LabelingSession:
         """Human labels the other labels disagree with (held-out on the graph), least
         supported first, with who gave them."""
         if not 0 < threshold <= 1:
-            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+            raise UserError(f"threshold must be in (0, 1], got {threshold}")
         with self.lock:
             if self.n_labeled < 2 or self.proba is None:
                 return []
@@ -417,7 +444,7 @@ class LabelingSession:
         """Every item with its final label, source, confidence and human label events;
         propagated labels below ``min_confidence`` are left out."""
         if not 0 <= min_confidence <= 1:
-            raise ValueError(f"min-confidence must be between 0 and 1, got {min_confidence}")
+            raise UserError(f"min-confidence must be between 0 and 1, got {min_confidence}")
         predicted, confidence = self.predictions()
         events: dict[int, list] = {}
         for event in self.store.events():
@@ -437,7 +464,7 @@ class LabelingSession:
     def export(self, fmt: str, min_confidence: float = 0.0) -> bytes:
         """The labeled pool as CSV, JSON lines or an .npz archive."""
         if fmt not in EXPORT_FORMATS:
-            raise ValueError(f"unknown export format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
+            raise UserError(f"unknown export format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
         rows = self.export_rows(min_confidence)
         if fmt == "jsonl":
             return "".join(json.dumps(row) + "\n" for row in rows).encode()
@@ -466,12 +493,12 @@ class LabelingSession:
                 return int(label)
         elif isinstance(label, str) and label in self.class_names:
             return self.class_names.index(label)
-        raise ValueError(f"{label!r} is not a class of this project; allowed: "
+        raise UserError(f"{label!r} is not a class of this project; allowed: "
                          f"{', '.join(self.class_names)}")
 
     def _check_item(self, item_id: int) -> None:
         if not (isinstance(item_id, (int, np.integer)) and 0 <= item_id < len(self.pool)):
-            raise LookupError(f"no item {item_id}; items are numbered 0 to {len(self.pool) - 1}")
+            raise UnknownItem(f"no item {item_id}; items are numbered 0 to {len(self.pool) - 1}")
 
     def _name(self, index) -> str | None:
         return self.class_names[int(index)] if index >= 0 else None

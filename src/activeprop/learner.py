@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .datasets import UNLABELED
-from .strategies import QueryContext, get_strategy, select_batch
+from .strategies import QueryContext, get_strategy, score_pool, select_batch
+from .errors import UserError
 
 
 @dataclass
@@ -66,7 +67,7 @@ class ActiveLearner:
             self.labels = np.full(n_items, UNLABELED, dtype=np.int64)
         self.labels = np.array(self.labels, dtype=np.int64)
         if self.labels.shape != (n_items,):
-            raise ValueError(f"labels must have one entry per pool item ({n_items}), "
+            raise UserError(f"labels must have one entry per pool item ({n_items}), "
                              f"got shape {self.labels.shape}")
         if self.exclude is None:
             self.exclude = np.zeros(n_items, dtype=bool)
@@ -97,7 +98,7 @@ class ActiveLearner:
         if self._fitted_labels is not None and np.array_equal(self._fitted_labels, self.labels):
             return self
         if self.n_labeled == 0:
-            raise ValueError("no item is labeled yet: give at least one starting label")
+            raise UserError("no item is labeled yet: give at least one starting label")
         start = time.perf_counter()
         self.model.fit(self.labels)
         self.fit_seconds = time.perf_counter() - start
@@ -124,15 +125,12 @@ class ActiveLearner:
         Returns fewer when fewer items are unlabeled; never a labeled or excluded item.
         """
         if n < 1:
-            raise ValueError(f"batch size must be >= 1, got {n}")
+            raise UserError(f"batch size must be >= 1, got {n}")
         proba = self.proba
         start = time.perf_counter()
         context = QueryContext(labeled=self.labeled, rng=self.rng, X=self.model.X,
                                cache=self.cache, labels=self.labels, model=self.model)
-        utility = np.asarray(self.utility(proba, context), dtype=np.float64)
-        if utility.shape != (len(proba),):
-            raise ValueError(f"strategy returned shape {utility.shape}; it must return one "
-                             f"score per pool item ({len(proba)})")
+        utility = score_pool(self.utility, proba, context)
         picked = select_batch(self.batch_mode, utility, self.labeled | self.exclude, n,
                               self.model.X, self.seed + len(self.history))
         self.history.append(Round(len(self.history), self.n_labeled, picked.tolist(),
@@ -144,9 +142,9 @@ class ActiveLearner:
         indices = np.asarray(indices, dtype=np.int64)
         labels = np.asarray(labels, dtype=np.int64)
         if indices.shape != labels.shape:
-            raise ValueError(f"got {len(indices)} indices but {len(labels)} labels")
+            raise UserError(f"got {len(indices)} indices but {len(labels)} labels")
         if np.any((indices < 0) | (indices >= len(self.labels))):
-            raise ValueError(f"indices must be pool positions from 0 to {len(self.labels) - 1}")
+            raise UserError(f"indices must be pool positions from 0 to {len(self.labels) - 1}")
         if np.any(labels < 0):
-            raise ValueError("labels must be class indices >= 0")
+            raise UserError("labels must be class indices >= 0")
         self.labels[indices] = labels

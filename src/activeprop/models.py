@@ -17,8 +17,9 @@ import time
 import numpy as np
 
 from .graph import build_graph, build_knn_graph
-from .plugins import import_object
+from .plugins import load_model
 from .propagation import VARIANTS, GraphLabeling, power_columns, validate_params
+from .errors import UserError
 
 GRAPH_MODELS = VARIANTS
 MODEL_NAMES = (*GRAPH_MODELS, "logistic")
@@ -105,7 +106,7 @@ class GraphModel:
             self.build_graph()
         y = np.asarray(y)
         if y.shape != (len(self.X),):
-            raise ValueError(f"y must have one label per item ({len(self.X)}), got {y.shape}")
+            raise UserError(f"y must have one label per item ({len(self.X)}), got {y.shape}")
         fitted = self.labeling.fit(self.graph, y, self.labeling.warm_)
         self.classes_ = fitted.classes_
         self.proba_ = fitted.label_distributions_
@@ -132,7 +133,7 @@ class ClassifierModel:
 
     def __init__(self, name: str, X: np.ndarray, estimator):
         if not hasattr(estimator, "predict_proba"):
-            raise ValueError(f"model {name!r} has no predict_proba; a query strategy needs "
+            raise UserError(f"model {name!r} has no predict_proba; a query strategy needs "
                              "class probabilities")
         self.name = name
         self.X = X
@@ -164,9 +165,9 @@ def check_model_name(name: str) -> None:
     if name in MODEL_NAMES:
         return
     if ":" in name:
-        import_object(name, "model")
+        load_model(name, seed=0)
         return
-    raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODEL_NAMES)} or "
+    raise UserError(f"unknown model {name!r}; allowed: {', '.join(MODEL_NAMES)} or "
                      "module:Class of a scikit-learn classifier")
 
 
@@ -198,13 +199,5 @@ def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 
 
         return ClassifierModel(name, X, LogisticRegression(max_iter=1000))
     if ":" in name:
-        cls = import_object(name, "model")
-        try:
-            estimator = cls()
-        except TypeError as error:
-            raise ValueError(f"model {name!r} cannot be created without arguments ({error})") \
-                from None
-        if "random_state" in estimator.get_params():
-            estimator.set_params(random_state=seed)
-        return ClassifierModel(name, X, estimator)
+        return ClassifierModel(name, X, load_model(name, seed))
     check_model_name(name)  # raises: the name is neither known nor module:Class

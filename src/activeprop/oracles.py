@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from .errors import UserError
 
 
 class GroundTruthOracle:
@@ -10,7 +11,7 @@ class GroundTruthOracle:
 
     def __init__(self, y: np.ndarray):
         if np.any(y < 0):
-            raise ValueError("the dataset has items without a ground-truth label; a "
+            raise UserError("the dataset has items without a ground-truth label; a "
                              "simulation needs every label (give y for every item)")
         self.y = y
 

@@ -17,6 +17,7 @@ moves correct predictions into the wrong class, so nothing here guesses it.
 from __future__ import annotations
 
 import numpy as np
+from .errors import UserError
 
 # Predicted shares are brought within 5% (relative) of the declared ones: close enough to
 # undo a region handed to the wrong class, loose enough not to fight the last few items.
@@ -37,10 +38,10 @@ def parse_class_priors(spec: str | None, n_classes: int) -> dict[int, float] | N
     try:
         shares = [float(part) for part in spec.split(",")]
     except ValueError:
-        raise ValueError(f"class-priors must be 'uniform' or comma-separated numbers, one per "
+        raise UserError(f"class-priors must be 'uniform' or comma-separated numbers, one per "
                          f"class, got {spec!r}") from None
     if len(shares) != n_classes or not all(np.isfinite(s) and s > 0 for s in shares):
-        raise ValueError(f"class-priors needs {n_classes} positive shares (one per class of "
+        raise UserError(f"class-priors needs {n_classes} positive shares (one per class of "
                          f"the dataset, in its class order), got {spec!r}")
     total = sum(shares)
     return {c: share / total for c, share in enumerate(shares)}
@@ -49,7 +50,7 @@ def parse_class_priors(spec: str | None, n_classes: int) -> dict[int, float] | N
 def check_model(model: str, priors) -> None:
     """Class priors are Poisson learning's: reject them for any other model."""
     if priors is not None and model != "poisson":
-        raise ValueError(f"class-priors applies to the poisson model (Poisson learning), "
+        raise UserError(f"class-priors applies to the poisson model (Poisson learning), "
                          f"not to {model!r}")
 
 
@@ -59,12 +60,12 @@ def shares_for(priors: str | dict, classes: np.ndarray) -> np.ndarray:
     class -> share."""
     if isinstance(priors, str):
         if priors != "uniform":
-            raise ValueError(f"class_priors must be 'uniform' or one share per class, "
+            raise UserError(f"class_priors must be 'uniform' or one share per class, "
                              f"got {priors!r}")
         return np.full(len(classes), 1.0 / len(classes))
     missing = [c for c in classes.tolist() if c not in priors]
     if missing:
-        raise ValueError(f"class_priors gives no share for class(es) {missing}")
+        raise UserError(f"class_priors gives no share for class(es) {missing}")
     shares = np.array([float(priors[c]) for c in classes.tolist()])
     return shares / shares.sum()
 

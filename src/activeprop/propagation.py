@@ -16,6 +16,7 @@ import numpy as np
 
 from .graph import KERNELS, Graph, ThreadedMatrix, in_row_blocks
 from .priors import check_model, class_offsets, shares_for
+from .errors import UserError
 
 SOLVERS = ("iterate", "cg")
 
@@ -634,7 +635,7 @@ def validate_params(variant: str, *, kernel, gamma, n_neighbors, alpha, max_iter
                     solver, rtol) -> None:
     """Reject parameter values scikit-learn rejects, with a message naming the range."""
     if kernel not in KERNELS:
-        raise ValueError(f"kernel must be 'rbf' or 'knn', got {kernel!r}")
+        raise UserError(f"kernel must be 'rbf' or 'knn', got {kernel!r}")
     checks = [
         (solver in SOLVERS, f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}"),
         (isinstance(rtol, Real) and 0 < rtol < 1, "rtol must be in (0, 1)"),
@@ -648,7 +649,7 @@ def validate_params(variant: str, *, kernel, gamma, n_neighbors, alpha, max_iter
     ]
     for ok, message in checks:
         if not ok:
-            raise ValueError(message)
+            raise UserError(message)
 
 
 class GraphLabeling:
@@ -690,7 +691,7 @@ class GraphLabeling:
         is a previous fit's ``warm_`` (cg and Poisson start from its solution)."""
         self.classes_ = np.unique(y[y != -1])
         if len(self.classes_) == 0:
-            raise ValueError("y has no labeled item: mark at least one item with its class "
+            raise UserError("y has no labeled item: mark at least one item with its class "
                              "(unlabeled items are -1)")
         Y = one_hot(y, self.classes_)
         converged_options = dict(rtol=self.rtol, max_iter=self.max_iter, warm=warm,

@@ -27,6 +27,7 @@ import numpy as np
 from .datasets import UNLABELED
 from .metrics import cohen_kappa
 from .review import held_out_proba
+from .errors import UserError
 
 CALIBRATION_FOLDS = 5
 MIN_CALIBRATION_LABELS = 20
@@ -124,7 +125,7 @@ class StopRule:
 
     def __init__(self, threshold: float, window: int = 3):
         if not 0 < threshold <= 1:
-            raise ValueError(f"stop-when must be a kappa in (0, 1], got {threshold}")
+            raise UserError(f"stop-when must be a kappa in (0, 1], got {threshold}")
         self.threshold, self.window, self.streak = threshold, window, 0
 
     def update(self, estimate_: StoppingEstimate) -> bool:

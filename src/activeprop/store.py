@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import Pool
+from .errors import UserError
 
 DATABASE = "project.db"
 # Added after the first projects were made: created when an older project is opened (whose
@@ -80,7 +81,7 @@ class ProjectStore:
         self.directory = Path(directory)
         path = self.directory / DATABASE
         if not path.is_file():
-            raise ValueError(f"{self.directory} is not an activeprop project (no {DATABASE}); "
+            raise UserError(f"{self.directory} is not an activeprop project (no {DATABASE}); "
                              "create one with: activeprop init --project DIR --dataset SPEC")
         self.connection = _connect(path)
         with self._transaction() as cursor:
@@ -93,7 +94,7 @@ class ProjectStore:
     def check_free(directory: str | Path) -> None:
         """Raise unless ``directory`` can take a new project (it holds none yet)."""
         if (Path(directory) / DATABASE).exists():
-            raise ValueError(f"{directory} already holds a project; choose another --project "
+            raise UserError(f"{directory} already holds a project; choose another --project "
                              "directory (nothing was changed)")
 
     @classmethod

@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from .plugins import import_object
+from .plugins import load_strategy
+from .errors import UserError
 
 
 @dataclass
@@ -202,7 +203,7 @@ def expected_error_reduction(proba: np.ndarray, context: QueryContext,
 
     labeling = getattr(context.model, "labeling", None)
     if getattr(labeling, "variant", None) != "spreading":
-        raise ValueError("strategy expected-error needs --model spreading")
+        raise UserError("strategy expected-error needs --model spreading")
     labeled = context.labeled
     picked = select_top(entropy(proba, context), labeled, candidates)
     utility = np.full(len(proba), -np.inf)
@@ -255,9 +256,33 @@ def get_strategy(name: str) -> Utility:
     if name in STRATEGIES:
         return STRATEGIES[name]
     if ":" in name:
-        return import_object(name, "strategy")
-    raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGIES)} "
-                     "or module:function")
+        return load_strategy(name)
+    raise UserError(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGIES)} "
+                    "or module:function")
+
+
+def score_pool(utility: Utility, proba: np.ndarray, context: QueryContext) -> np.ndarray:
+    """The strategy's scores of every item, checked: one number per pool item, none NaN
+    (-inf is allowed: it means "never pick this item").
+
+    A user's strategy that breaks the contract is told so in one line; one of ours doing
+    it is a bug and raises as one.
+    """
+    scores = np.asarray(utility(proba, context), dtype=np.float64)
+    problem = None
+    if scores.shape != (len(proba),):
+        problem = f"returned shape {scores.shape}; it must return one score per pool item " \
+                  f"({len(proba)})"
+    elif np.isnan(scores).any():
+        bad = np.flatnonzero(np.isnan(scores))
+        problem = f"returned NaN for item {bad[0]} ({len(bad)} items in all); scores must " \
+                  "be numbers (-inf for an item never to pick)"
+    if problem is None:
+        return scores
+    name = getattr(utility, "__name__", repr(utility))
+    if utility in STRATEGIES.values():
+        raise RuntimeError(f"built-in strategy {name} {problem}")
+    raise UserError(f"strategy {name} {problem}")
 
 
 def select_top(utility: np.ndarray, labeled: np.ndarray, n: int) -> np.ndarray:
@@ -306,7 +331,7 @@ def select_batch(mode: str, utility: np.ndarray, labeled: np.ndarray, n: int,
     if mode == "diverse":
         return select_diverse(utility, labeled, n, X, seed)
     if mode != "topk":
-        raise ValueError(f"unknown batch mode {mode!r}; allowed: {', '.join(BATCH_MODES)}")
+        raise UserError(f"unknown batch mode {mode!r}; allowed: {', '.join(BATCH_MODES)}")
     return select_top(utility, labeled, n)
 
 
@@ -323,13 +348,13 @@ def initial_items(kind: str, X: np.ndarray, k: int, seed: int = 0,
     """
     candidates = np.flatnonzero(allowed) if allowed is not None else np.arange(len(X))
     if k > len(candidates):
-        raise ValueError(f"initial ({k}) is more than the pool holds ({len(candidates)} items)")
+        raise UserError(f"initial ({k}) is more than the pool holds ({len(candidates)} items)")
     if kind == "first":
         return candidates[:k]
     if kind == "random":
         return np.sort(np.random.default_rng(seed).choice(candidates, k, replace=False))
     if kind != "typical":
-        raise ValueError(f"unknown initial strategy {kind!r}; allowed: "
+        raise UserError(f"unknown initial strategy {kind!r}; allowed: "
                          f"{', '.join(INITIAL_STRATEGIES)}")
     space = X if embedding is None else embedding
     return _typical_items(space[candidates], k, seed, candidates)

@@ -59,7 +59,7 @@ def run(session: LabelingSession, annotator: str = "terminal", stdin: TextIO = s
         write: Callable[[str], None] = print) -> int:
     """Label until the queue is empty or the person quits; returns how many were saved."""
     keys = key_map(session.class_names)
-    style = session.store.meta("image_style") or {}
+    style = session.image_style or {}
     skipped: set[int] = set()
     saved = 0
     while True:
@@ -89,8 +89,11 @@ def run(session: LabelingSession, annotator: str = "terminal", stdin: TextIO = s
 def _screen(session: LabelingSession, item, style: dict, keys: dict[str, str]) -> str:
     state = session.state()
     curve = state["curve"]
-    accuracy = f" · est. accuracy {curve[-1]['accuracy']:.1%}" if curve else ""
-    image = session.store.image(item.id)
+    # Labelled like the page's header: where the figure comes from (ground truth held back
+    # from the labeler, or cross-validation of the human labels).
+    accuracy = f" · accuracy {curve[-1]['accuracy']:.1%} ({curve[-1]['source']})" if curve \
+        else ""
+    image = session.image(item.id)
     picture = draw(image, style.get("max", float(image.max()))) if image is not None else \
         "(no image)"
     guess = "no guess yet" if item.prediction is None else \

@@ -1,24 +1,35 @@
 """The browser labeler: a FastAPI app over a :class:`~activeprop.labeling.LabelingSession`.
 
-The app holds no labeling logic: every route validates its input and calls the session.
-Errors a client can cause get a 4xx with a one-line ``detail``: an unknown item is 404, a
-label that is not a class of the project 422, a malformed request 422, a missing token 401.
+The app holds no labeling logic: every route validates its input and calls the session's
+public methods. Errors a client can cause (:class:`~activeprop.errors.UserError`) get a 4xx
+with a one-line ``detail``: an unknown item is 404, a label that is not a class of the
+project 422, a malformed request 422, nothing to undo 409, a missing token 401, a foreign
+``Host`` 400. Anything else is a bug: a 500, with the traceback in the server's log.
+
+Safe by default: a Content-Security-Policy allows only the app's own script and styles
+(the page inserts every server-provided string as text); requests must name the host the
+server is bound to (a DNS-rebinding page cannot reach a server on 127.0.0.1); with a token
+the printed URL sets an HttpOnly, SameSite=Strict cookie once and redirects to a URL
+without it; nothing that changes state is a GET.
 """
 
 from __future__ import annotations
 
 import hmac
 import io
+from urllib.parse import urlencode
 from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi import Body, FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from ..errors import Conflict, UnknownItem, UserError
 from ..labeling import LabelingSession
 
 HERE = Path(__file__).parent
@@ -33,6 +44,14 @@ class LabelIn(BaseModel):
     item_id: int = Field(ge=0, le=MAX_ITEM_ID)
     label: int | str = Field(description="a class name, or a class index")
     annotator: str = Field("default", min_length=1, max_length=100)
+
+
+class QueueIn(BaseModel):
+    """Ask for the next items to label; they are leased to ``client``."""
+
+    n: int = Field(5, ge=1, le=100)
+    client: str = Field("default", min_length=1, max_length=100)
+    skip: list[int] = Field([], max_length=1000, description="items this client passed over")
 
 
 class PriorsIn(BaseModel):
@@ -82,13 +101,43 @@ class UndoOut(BaseModel):
     model_version: int
 
 
-def create_app(session: LabelingSession, token: str | None = None) -> FastAPI:
-    """The app for one open project. With ``token``, every request must carry it
-    (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``)."""
-    app = FastAPI(title="activeprop labeler", version="1",
+TOKEN_COOKIE = "activeprop_token"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+# The page's own script and styles only; pictures are the app's (or data: URLs).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+                               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def allowed_hosts(bound_host: str) -> list[str]:
+    """The ``Host`` names a server bound to ``bound_host`` answers to: the loopback names
+    for a local address; any name for a wildcard address (where a token is required)."""
+    if bound_host in ("0.0.0.0", "::"):
+        return ["*"]
+    if bound_host in LOCAL_HOSTS:
+        return ["127.0.0.1", "localhost", "[::1]"]
+    return [bound_host]
+
+
+def create_app(session: LabelingSession, token: str | None = None,
+               host: str = "127.0.0.1") -> FastAPI:
+    """The app for one open project, served on ``host``.
+
+    With ``token``, every request must carry it: in the cookie that opening
+    ``/?token=TOKEN`` sets, or as ``Authorization: Bearer TOKEN``.
+    """
+    app = FastAPI(title="activeprop labeler", version="2", docs_url=None, redoc_url=None,
                   description="Label a pool with active learning and label spreading.")
     app.state.session = session
     _add_token_check(app, token)
+    _add_security_headers(app)
+    # Added last, so checked first: a foreign Host never reaches the token check.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host))
     _add_error_handlers(app)
     _add_api(app, session)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -96,6 +145,11 @@ def create_app(session: LabelingSession, token: str | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def page():
         return FileResponse(HERE / "templates" / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        """The API's endpoints, read from /openapi.json by a local page (no CDN)."""
+        return FileResponse(HERE / "templates" / "docs.html")
 
     return app
 
@@ -106,11 +160,10 @@ def _add_api(app: FastAPI, session: LabelingSession) -> None:
         """Pool size, labels so far, model version, classes and the learning curve."""
         return session.state()
 
-    @app.get("/api/queue", response_model=QueueOut)
-    def queue(n: Annotated[int, Query(ge=1, le=100)] = 5, client: Client = "default",
-              skip: Annotated[list[int], Query(max_length=1000)] = []):  # noqa: B006
+    @app.post("/api/queue", response_model=QueueOut)
+    def queue(body: Annotated[QueueIn, Body()] = QueueIn()):
         """The next items to label, leased to ``client`` so others get different ones."""
-        items = session.queue(n, client, skip)
+        items = session.queue(body.n, body.client, body.skip)
         return {"items": [vars(item) for item in items], "model_version": session.model_version}
 
     @app.post("/api/labels", status_code=201, response_model=LabelOut,
@@ -123,9 +176,7 @@ def _add_api(app: FastAPI, session: LabelingSession) -> None:
     @app.get("/api/labels", response_model=LabelsOut)
     def labels():
         """The current human label of every labeled item."""
-        current = session.store.current_labels()
-        return {"labels": [{"item_id": item, "label": session.class_names[label]}
-                           for item, label in sorted(current.items())]}
+        return {"labels": session.human_labels()}
 
     @app.post("/api/undo", response_model=UndoOut,
               responses={409: {"description": "nothing to undo"}})
@@ -133,7 +184,7 @@ def _add_api(app: FastAPI, session: LabelingSession) -> None:
         """Undo the annotator's latest label (recorded as a new event)."""
         done = session.undo(body.annotator)
         if done is None:
-            raise HTTPException(409, f"{body.annotator!r} has no label to undo")
+            raise Conflict(f"{body.annotator!r} has no label to undo")
         return done
 
     @app.put("/api/settings/class-priors",
@@ -165,11 +216,10 @@ def _add_api(app: FastAPI, session: LabelingSession) -> None:
              responses={200: {"content": {"image/png": {}}}, 404: {"description": "no image"}})
     def image(item_id: ItemId):
         """The item's picture as PNG."""
-        session._check_item(item_id)
-        picture = session.store.image(item_id)
+        picture = session.image(item_id)
         if picture is None:
-            raise HTTPException(404, "this project has no images")
-        return Response(_png(picture, session.store.meta("image_style")), media_type="image/png")
+            raise UnknownItem("this project has no images")
+        return Response(_png(picture, session.image_style), media_type="image/png")
 
     @app.get("/api/export", response_class=Response,
              responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}})
@@ -196,25 +246,45 @@ def _png(picture: np.ndarray, style: dict | None) -> bytes:
 def _add_token_check(app: FastAPI, token: str | None) -> None:
     if token is None:
         return
+    expected = token.encode()
+
+    def valid(given: str | None) -> bool:
+        return given is not None and hmac.compare_digest(given.encode(), expected)
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):
-        given = request.query_params.get("token") or ""
         header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            given = header[7:]
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return JSONResponse({"detail": "missing or wrong token: open the URL the server "
-                                           "printed, or send Authorization: Bearer TOKEN"},
-                                status_code=401)
-        return await call_next(request)
+        bearer = header[7:] if header.lower().startswith("bearer ") else None
+        if valid(request.cookies.get(TOKEN_COOKIE)) or valid(bearer):
+            return await call_next(request)
+        if request.method == "GET" and valid(request.query_params.get("token")):
+            # The printed URL, opened once: keep the token in a cookie and take it out of
+            # the address bar (and so out of history, bookmarks and Referer headers).
+            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            target = request.url.path + ("?" + urlencode(rest) if rest else "")
+            response = RedirectResponse(target, status_code=303)
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict",
+                                path="/")
+            return response
+        return JSONResponse({"detail": "missing or wrong token: open the URL the server "
+                                       "printed, or send Authorization: Bearer TOKEN"},
+                            status_code=401)
+
+
+def _add_security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(LookupError)
-    async def not_found(request: Request, error: LookupError):
-        return JSONResponse({"detail": str(error).strip("'\"")}, status_code=404)
+    """Only user errors become 4xx; anything else stays a 500 with its traceback logged."""
+    statuses = {UnknownItem: 404, Conflict: 409, UserError: 422}
+    for error_type, status in statuses.items():
+        def handler(request: Request, error: UserError, status=status):
+            return JSONResponse({"detail": str(error).strip("'\"")}, status_code=status)
 
-    @app.exception_handler(ValueError)
-    async def invalid(request: Request, error: ValueError):
-        return JSONResponse({"detail": str(error)}, status_code=422)
+        app.add_exception_handler(error_type, handler)

@@ -1,29 +1,51 @@
 // The activeprop labeler page: plain JavaScript over the JSON API (/api, see /docs).
+// Every string from the server (class, annotator and file names, texts) is inserted as text
+// through the DOM helpers below, never parsed as HTML; the server's Content-Security-Policy
+// allows no inline script. A token, when the server wants one, travels in an HttpOnly
+// cookie that opening the printed URL set: this script never sees it.
 "use strict";
 
 const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
   "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#1f77b4", "#aec7e8", "#ffbb78", "#98df8a"];
 const BATCH = 5;
-const token = new URLSearchParams(location.search).get("token");
+const SVG = "http://www.w3.org/2000/svg";
 const annotator = localStorage.getItem("activeprop-annotator") ||
   (() => { const id = "browser-" + Math.random().toString(36).slice(2, 8);
     localStorage.setItem("activeprop-annotator", id); return id; })();
 
-const ui = { classes: [], queue: [], focus: 0, skipped: new Set(), busy: false };
+const ui = { classes: [], hasImages: false, queue: [], focus: 0, skipped: new Set(), saving: Promise.resolve(), pending: 0 };
 const $ = (id) => document.getElementById(id);
+
+// An element with attributes, properties and children (strings become text nodes).
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "style") Object.assign(node.style, value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("aria-") || key === "role") node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+}
+
+function svg(tag, attributes = {}, text = null) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  if (text !== null) node.textContent = text;
+  return node;
+}
 
 async function api(path, options = {}) {
   const headers = { "Content-Type": "application/json", ...(options.headers || {}) };
-  if (token) headers.Authorization = "Bearer " + token;
-  const response = await fetch(path, { ...options, headers });
+  const response = await fetch(path, { ...options, headers, credentials: "same-origin" });
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
   if (!response.ok) throw new Error(body?.detail ? JSON.stringify(body.detail) : response.statusText);
   return body;
 }
 
-function imageUrl(id) {
-  return `api/items/${id}/image` + (token ? `?token=${encodeURIComponent(token)}` : "");
-}
+const imageUrl = (id) => `api/items/${id}/image`;
+const percent = (value) => (100 * value).toFixed(0) + "%";
 
 function color(name) { return PALETTE[ui.classes.indexOf(name) % PALETTE.length]; }
 
@@ -36,6 +58,7 @@ function toast(text, error = false) {
 // ---------------------------------------------------------------- state and header
 async function loadState() {
   const state = await api("api/state");
+  ui.hasImages = state.has_images;
   if (!ui.classes.length) setupClasses(state.class_names);
   $("labeled").textContent = `${state.n_labeled.toLocaleString()} / ${state.pool_size.toLocaleString()}`;
   $("version").textContent = "v" + state.model_version;
@@ -87,20 +110,22 @@ $("priors-apply").onclick = async () => {
   } catch (error) { toast("Not changed: " + error.message, true); }
 };
 
+function swatch(name) { return el("span", { className: "swatch", style: { background: color(name) } }); }
+
+function classButtons(onPick) {
+  return ui.classes.map((name, index) => el("button", {
+    type: "button", title: index < 10 ? "key " + keyFor(index) : "",
+    onclick: () => onPick(name) }, swatch(name), name));
+}
+
 function setupClasses(names) {
   ui.classes = names;
-  const buttons = names.map((name, index) =>
-    `<button data-class="${name}" title="${index < 10 ? "key " + keyFor(index) : ""}">` +
-    `<span class="swatch" style="background:${color(name)}"></span>${name}</button>`).join("");
-  $("classes").innerHTML = buttons;
-  $("classes").onclick = (event) => {
-    const button = event.target.closest("button");
-    if (button) labelFocused(button.dataset.class);
-  };
-  $("filter-class").innerHTML = '<option value="">all</option>' +
-    names.map((n) => `<option>${n}</option>`).join("");
-  $("legend").innerHTML = names.map((n) => `<span><i style="background:${color(n)}"></i>${n}</span>`).join("") +
-    '<span><i style="outline:2px solid #1f2933;outline-offset:-2px;background:#fff"></i>human label</span>';
+  $("classes").replaceChildren(...classButtons((name) => labelFocused(name)));
+  $("filter-class").replaceChildren(el("option", { value: "" }, "all"),
+    ...names.map((name) => el("option", { value: name }, name)));
+  $("legend").replaceChildren(
+    ...names.map((name) => el("span", {}, el("i", { style: { background: color(name) } }), name)),
+    el("span", {}, el("i", { className: "human-mark" }), "human label"));
 }
 
 // Number keys: with names "0".."9" the key is the name; otherwise 1..9 then 0 in order.
@@ -113,8 +138,9 @@ function classForKey(key) {
 
 // ---------------------------------------------------------------- the queue
 async function loadQueue() {
-  const skip = [...ui.skipped].map((id) => `&skip=${id}`).join("");
-  const data = await api(`api/queue?n=${BATCH}&client=${encodeURIComponent(annotator)}${skip}`);
+  const data = await api("api/queue", { method: "POST",
+    body: JSON.stringify({ n: BATCH, client: annotator, skip: [...ui.skipped] }) });
+  if (ui.pending) return;  // labels still being saved: their refresh draws the queue
   ui.queue = data.items;
   ui.focus = Math.min(ui.focus, Math.max(0, ui.queue.length - 1));
   renderQueue();
@@ -126,40 +152,60 @@ async function loadQueue() {
 const pictures = new Map();
 
 function picture(id) {
+  if (!ui.hasImages) return null;  // a table of features: nothing to draw
   if (!pictures.has(id)) {
     if (pictures.size > 200) pictures.clear();
     const image = new Image();
     image.src = imageUrl(id);
-    image.alt = `item ${id}`;
+    image.alt = "";  // the card's label says what it is
     image.onerror = () => pictures.delete(id);  // the next drawing asks again
     pictures.set(id, image);
   }
   return pictures.get(id);
 }
 
-function renderQueue() {
-  $("queue-note").textContent = ui.queue.length ? "most informative first" : "— nothing left to label";
-  $("queue").innerHTML = ui.queue.map((item, index) => `
-    <div class="card${index === ui.focus ? " focused" : ""}" data-index="${index}" data-id="${item.id}">
-      <div class="guess">${item.prediction === null ? "no guess yet" :
-        `guess <strong>${item.prediction}</strong> · ${(100 * item.confidence).toFixed(0)}%`}</div>
-      <div class="conf"><div style="width:${(100 * item.confidence).toFixed(0)}%"></div></div>
-      <div class="muted">#${item.id}</div>
-    </div>`).join("");
-  $("queue").querySelectorAll(".card").forEach((card, index) => card.prepend(picture(ui.queue[index].id)));
+function cardLabel(item) {
+  const guess = item.prediction === null ? "no guess yet"
+    : `model's guess ${item.prediction}, ${percent(item.confidence)} confident`;
+  return `Item ${item.id}: ${guess}`;
 }
 
-async function labelItem(itemId, label) {
-  if (ui.busy) return;
-  ui.busy = true;
-  try {
-    const saved = await api("api/labels", { method: "POST",
-      body: JSON.stringify({ item_id: itemId, label, annotator }) });
-    toast(`Saved: #${saved.item_id} is "${saved.label}"` +
-      (saved.second_opinion ? " (second opinion kept)" : "") + ` — model v${saved.model_version}`);
-    await refresh();
-  } catch (error) { toast("Not saved: " + error.message, true); }
-  finally { ui.busy = false; }
+function renderQueue() {
+  $("queue-note").textContent = ui.queue.length ? "most informative first" : "— nothing left to label";
+  const hadFocus = Boolean(document.activeElement?.closest("#queue"));
+  $("queue").replaceChildren(...ui.queue.map((item, index) => {
+    const focused = index === ui.focus;
+    const guess = item.prediction === null ? el("div", { className: "guess" }, "no guess yet")
+      : el("div", { className: "guess" }, "guess ", el("strong", {}, item.prediction), " · " + percent(item.confidence));
+    return el("div", { className: "card" + (focused ? " focused" : ""), role: "option",
+      tabIndex: focused ? 0 : -1, "aria-selected": String(focused), "aria-label": cardLabel(item),
+      dataset: { index: String(index), id: String(item.id) } },
+      picture(item.id), guess,
+      el("div", { className: "conf" }, el("div", { style: { width: percent(item.confidence) } })),
+      el("div", { className: "muted" }, "#" + item.id));
+  }));
+  if (hadFocus) $("queue").querySelector(".card.focused")?.focus();
+}
+
+// Labels are saved one after another, in the order given. The item leaves the queue at
+// once, so the next key labels the next card while earlier labels are still being saved:
+// no key press is lost.
+function labelItem(itemId, label) {
+  ui.pending += 1;
+  ui.queue = ui.queue.filter((item) => item.id !== itemId);
+  ui.focus = Math.min(ui.focus, Math.max(0, ui.queue.length - 1));
+  renderQueue();
+  ui.saving = ui.saving.then(async () => {
+    try {
+      const saved = await api("api/labels", { method: "POST",
+        body: JSON.stringify({ item_id: itemId, label, annotator }) });
+      toast(`Saved: #${saved.item_id} is "${saved.label}"` +
+        (saved.second_opinion ? " (second opinion kept)" : "") + ` — model v${saved.model_version}`);
+    } catch (error) { toast("Not saved: " + error.message, true); }
+    finally { ui.pending -= 1; }
+    if (!ui.pending) await refresh();
+  });
+  return ui.saving;
 }
 
 function labelFocused(label) {
@@ -168,6 +214,7 @@ function labelFocused(label) {
 }
 
 async function undo() {
+  await ui.saving;  // undo the label the person sees as saved, not one still in flight
   try {
     const done = await api("api/undo", { method: "POST", body: JSON.stringify({ annotator }) });
     toast(`Undone: #${done.item_id}` + (done.label ? ` is "${done.label}" again` : " is unlabeled again"));
@@ -184,16 +231,23 @@ function skip() {
   loadQueue();
 }
 
+function moveFocus(step) {
+  ui.focus = Math.max(0, Math.min(ui.focus + step, ui.queue.length - 1));
+  renderQueue();
+}
+
 // The state first: it carries the class names that the queue and overview are drawn with.
 async function refresh() { await loadState(); await Promise.all([loadQueue(), loadOverview()]); }
 
 document.addEventListener("keydown", (event) => {
-  if ($("item-dialog").open || event.target.tagName === "INPUT" || event.target.tagName === "SELECT") return;
+  const target = event.target;
+  if ($("item-dialog").open || ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName)) return;
   if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") { event.preventDefault(); undo(); return; }
   if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (target.closest?.("#overview")) return;  // the overview's own keys (below)
   if (/^\d$/.test(event.key)) labelFocused(classForKey(event.key));
-  else if (event.key === "ArrowRight") { ui.focus = Math.min(ui.focus + 1, ui.queue.length - 1); renderQueue(); }
-  else if (event.key === "ArrowLeft") { ui.focus = Math.max(ui.focus - 1, 0); renderQueue(); }
+  else if (event.key === "ArrowRight") moveFocus(1);
+  else if (event.key === "ArrowLeft") moveFocus(-1);
   else if (event.key === "s") skip();
   else if (event.key === "u") undo();
 });
@@ -205,10 +259,11 @@ $("undo").onclick = undo;
 
 // ---------------------------------------------------------------- learning curve
 function drawCurve(points) {
-  const svg = $("curve");
+  const chart = $("curve");
   const [w, h, left, bottom, top, right] = [420, 200, 40, 28, 10, 10];
   if (!points.length) {
-    svg.innerHTML = `<text x="${w / 2}" y="${h / 2}" text-anchor="middle">the curve starts after the first labels</text>`;
+    chart.replaceChildren(svg("text", { x: w / 2, y: h / 2, "text-anchor": "middle" },
+      "the curve starts after the first labels"));
     return;
   }
   const xs = points.map((p) => p.n_labeled), ys = points.map((p) => p.accuracy);
@@ -216,20 +271,26 @@ function drawCurve(points) {
   const yMin = Math.max(0, Math.floor(Math.min(...ys) * 10) / 10), yMax = 1;
   const x = (v) => left + (v - xMin) / (xMax - xMin) * (w - left - right);
   const y = (v) => h - bottom - (v - yMin) / (yMax - yMin) * (h - top - bottom);
-  let grid = "";
+  const parts = [];
   for (let v = yMin; v <= yMax + 1e-9; v += 0.1) {
-    grid += `<line class="grid" x1="${left}" x2="${w - right}" y1="${y(v)}" y2="${y(v)}"/>` +
-      `<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${Math.round(v * 100)}%</text>`;
+    parts.push(svg("line", { class: "grid", x1: left, x2: w - right, y1: y(v), y2: y(v) }),
+      svg("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end" }, `${Math.round(v * 100)}%`));
   }
   const path = points.map((p, i) => `${i ? "L" : "M"}${x(p.n_labeled).toFixed(1)},${y(p.accuracy).toFixed(1)}`).join("");
   const last = points[points.length - 1];
-  svg.innerHTML = grid +
-    `<line class="axis" x1="${left}" x2="${w - right}" y1="${h - bottom}" y2="${h - bottom}"/>` +
-    `<text x="${left}" y="${h - 8}">${xMin}</text><text x="${w - right}" y="${h - 8}" text-anchor="end">${xMax} labels</text>` +
-    `<path class="line" d="${path}"/><circle cx="${x(last.n_labeled)}" cy="${y(last.accuracy)}" r="3.5"/>`;
+  parts.push(svg("line", { class: "axis", x1: left, x2: w - right, y1: h - bottom, y2: h - bottom }),
+    svg("text", { x: left, y: h - 8 }, String(xMin)),
+    svg("text", { x: w - right, y: h - 8, "text-anchor": "end" }, `${xMax} labels`),
+    svg("path", { class: "line", d: path }),
+    svg("circle", { cx: x(last.n_labeled), cy: y(last.accuracy), r: 3.5 }));
+  chart.replaceChildren(...parts);
+  chart.setAttribute("aria-label", `learning curve: ${percent(last.accuracy)} accuracy at ${last.n_labeled} labels (${last.source})`);
 }
 
 // ---------------------------------------------------------------- pool overview
+// One button per item; only one is in the tab order (arrow keys move between them), so the
+// grid is a single tab stop. The class shows as colour and as the class name's first
+// character, so it does not rest on colour alone.
 async function loadOverview() {
   const params = new URLSearchParams({ min_confidence: $("filter-min").value,
     max_confidence: $("filter-max").value, limit: "3000" });
@@ -237,10 +298,15 @@ async function loadOverview() {
   const data = await api("api/items?" + params);
   $("overview-note").textContent = `${data.total.toLocaleString()} items` +
     (data.total > data.items.length ? ` (first ${data.items.length} shown)` : "");
-  $("overview").innerHTML = data.items.map((item) =>
-    `<div class="${item.source === "human" ? "human" : ""}" data-id="${item.id}" ` +
-    `title="#${item.id}: ${item.label ?? "?"} (${item.source}, ${(100 * item.confidence).toFixed(0)}%)" ` +
-    `style="background:${item.label === null ? "#e4e7eb" : color(item.label)};opacity:${(0.25 + 0.75 * item.confidence).toFixed(2)}"></div>`).join("");
+  $("overview").replaceChildren(...data.items.map((item, index) => {
+    const name = item.label ?? "?";
+    const description = `Item ${item.id}: ${name} (${item.source}, ${percent(item.confidence)})`;
+    return el("button", { type: "button", className: "cell" + (item.source === "human" ? " human" : ""),
+      tabIndex: index === 0 ? 0 : -1, title: description, "aria-label": description,
+      dataset: { id: String(item.id) },
+      style: { background: item.label === null ? "#e4e7eb" : color(item.label),
+        opacity: (0.35 + 0.65 * item.confidence).toFixed(2) } }, name.slice(0, 1));
+  }));
 }
 for (const id of ["filter-class", "filter-min", "filter-max"]) {
   $(id).addEventListener("input", () => {
@@ -253,37 +319,49 @@ $("overview").addEventListener("click", (event) => {
   const cell = event.target.closest("[data-id]");
   if (cell) openItem(Number(cell.dataset.id));
 });
+$("overview").addEventListener("keydown", (event) => {
+  const cells = [...$("overview").children];
+  const index = cells.indexOf(event.target);
+  if (index < 0) return;
+  const perRow = Math.max(1, Math.round($("overview").clientWidth / (cells[0].offsetWidth + 2)));
+  const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: perRow, ArrowUp: -perRow }[event.key];
+  if (step === undefined) return;
+  event.preventDefault();
+  const next = cells[Math.max(0, Math.min(index + step, cells.length - 1))];
+  event.target.tabIndex = -1;
+  next.tabIndex = 0;
+  next.focus();
+});
 
 async function openItem(id) {
   const item = await api(`api/items/${id}`);
-  $("item-image").src = imageUrl(id);
+  $("item-image").hidden = !ui.hasImages;
+  if (ui.hasImages) $("item-image").src = imageUrl(id);
   $("item-title").textContent = `Item #${id}`;
   $("item-facts").textContent = item.label !== null
-    ? `Human label: ${item.label}. Model: ${item.prediction} (${(100 * item.confidence).toFixed(0)}%).`
-    : `Propagated label: ${item.prediction ?? "none yet"} (${(100 * item.confidence).toFixed(0)}% confident).`;
-  $("item-classes").innerHTML = ui.classes.map((name) =>
-    `<button data-class="${name}"><span class="swatch" style="background:${color(name)}"></span>${name}</button>`).join("");
-  $("item-classes").onclick = async (event) => {
-    const button = event.target.closest("button");
-    if (!button) return;
+    ? `Human label: ${item.label}. Model: ${item.prediction} (${percent(item.confidence)}).`
+    : `Propagated label: ${item.prediction ?? "none yet"} (${percent(item.confidence)} confident).`;
+  $("item-classes").replaceChildren(...classButtons(async (name) => {
     $("item-dialog").close();
-    await labelItem(id, button.dataset.class);
-  };
-  $("item-history").innerHTML = item.events.length ? item.events.map((e) =>
-    `<li>${new Date(e.time * 1000).toLocaleString()} — ${e.annotator}: ` +
-    (e.kind === "undo" ? `undid event ${e.undoes}` : `labeled "${e.label}"`) + "</li>").join("")
-    : "<li>no human label yet</li>";
+    await labelItem(id, name);
+  }));
+  $("item-history").replaceChildren(...(item.events.length ? item.events.map((e) =>
+    el("li", {}, `${new Date(e.time * 1000).toLocaleString()} — ${e.annotator}: ` +
+      (e.kind === "undo" ? `undid event ${e.undoes}` : `labeled "${e.label}"`)))
+    : [el("li", {}, "no human label yet")]));
   $("item-dialog").showModal();
 }
 
 // ---------------------------------------------------------------- review
 $("review-button").onclick = async () => {
   const data = await api("api/review");
-  $("review").innerHTML = data.labels.length ? data.labels.map((entry) =>
-    `<li data-id="${entry.item_id}"><img src="${imageUrl(entry.item_id)}" alt=""> #${entry.item_id}: ` +
-    `labeled <strong>${entry.label}</strong>, the graph says <strong>${entry.suggested}</strong> ` +
-    `(support ${(100 * entry.support).toFixed(0)}%${entry.annotator ? ", by " + entry.annotator : ""})</li>`).join("")
-    : "<li>No human label is contradicted by the others.</li>";
+  $("review").replaceChildren(...(data.labels.length ? data.labels.map((entry) =>
+    el("li", {}, el("button", { type: "button", className: "review-entry", dataset: { id: String(entry.item_id) } },
+      ui.hasImages ? el("img", { src: imageUrl(entry.item_id), alt: "" }) : null,
+      ` #${entry.item_id}: labeled `, el("strong", {}, entry.label),
+      ", the graph says ", el("strong", {}, entry.suggested),
+      ` (support ${percent(entry.support)}` + (entry.annotator ? ", by " + entry.annotator : "") + ")")))
+    : [el("li", {}, "No human label is contradicted by the others.")]));
 };
 $("review").addEventListener("click", (event) => {
   const row = event.target.closest("[data-id]");
