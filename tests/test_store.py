@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from activeprop.labeling import init_project
-from activeprop.store import ProjectStore
+from activeprop.store import SCHEMA_VERSION, ProjectStore
 
 
 @pytest.fixture
@@ -69,11 +69,13 @@ def test_an_older_project_loses_only_its_row_per_item_prediction_cache(project):
         store.connection.execute("DROP TABLE latest_predictions")
         store.connection.execute("CREATE TABLE predictions (item_id INTEGER PRIMARY KEY, "
                                  "label INTEGER, confidence REAL, model_version INTEGER)")
+    store.connection.execute("PRAGMA user_version = 0")  # before schemas had versions
     reopened = ProjectStore(project)
     tables = {row[0] for row in reopened.connection.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "latest_predictions" in tables and "predictions" not in tables
     assert reopened.current_labels() == {4: 2}
+    assert reopened.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_creating_over_a_project_is_refused(project):

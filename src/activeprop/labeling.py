@@ -183,7 +183,7 @@ class LabelingSession:
     def _cold_start_order(self) -> np.ndarray:
         """:func:`cold_start_order`, as ``init`` kept it (else computed now)."""
         kept = self.store.meta("cold_start_order")
-        if kept is not None and len(kept) == len(self.pool):
+        if _is_permutation(kept, len(self.pool)):
             return np.asarray(kept, dtype=np.int64)
         return cold_start_order(self.model, self.pool.X, len(self.class_names))
 
@@ -508,6 +508,15 @@ class LabelingSession:
         the store."""
         self._background.shutdown(wait=True, cancel_futures=True)
         self.store.close()
+
+
+def _is_permutation(order, n: int) -> bool:
+    """Whether ``order`` (as read from the store) orders the ``n`` items of the pool."""
+    try:
+        order = np.asarray(order, dtype=np.int64)
+    except (TypeError, ValueError):
+        return False
+    return order.shape == (n,) and np.array_equal(np.sort(order), np.arange(n))
 
 
 def _event_json(event: LabelEvent, class_names: list[str]) -> dict:

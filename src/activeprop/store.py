@@ -14,12 +14,19 @@ Tables:
 
 Every write commits before it returns, with ``synchronous=FULL``: a label that the page or
 the terminal has shown as saved survives the process being killed at any moment.
+
+The schema's version is kept in ``PRAGMA user_version`` (:data:`SCHEMA_VERSION`); an older
+project is migrated step by step when it is opened (:data:`MIGRATIONS`), a newer one is
+refused. A file that is not an activeprop database, is truncated or whose contents do not
+decode is refused with one line (:class:`~activeprop.errors.UserError`); the graph kept
+beside it is a cache, checked in full when read and built again when it fails the check.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import sqlite3
 import time
 import zipfile
@@ -33,12 +40,16 @@ from .datasets import Pool
 from .errors import UserError
 
 DATABASE = "project.db"
-# Added after the first projects were made: created when an older project is opened (whose
-# row-per-item ``predictions`` cache is dropped then).
+# Version 1 replaced the row-per-item ``predictions`` cache with ``latest_predictions``.
 LATEST_PREDICTIONS = """
 CREATE TABLE IF NOT EXISTS latest_predictions (
     id INTEGER PRIMARY KEY CHECK (id = 0), model_version INTEGER NOT NULL,
     labels BLOB NOT NULL, confidence BLOB NOT NULL);"""
+# Each entry takes a project from version i to i + 1 (projects from before versioning
+# are version 0).
+MIGRATIONS = [LATEST_PREDICTIONS + "\nDROP TABLE IF EXISTS predictions;"]
+SCHEMA_VERSION = len(MIGRATIONS)
+REQUIRED_TABLES = {"meta", "items", "label_events", "rounds", "leases"}
 SCHEMA = LATEST_PREDICTIONS + """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
@@ -82,11 +93,33 @@ class ProjectStore:
         path = self.directory / DATABASE
         if not path.is_file():
             raise UserError(f"{self.directory} is not an activeprop project (no {DATABASE}); "
-                             "create one with: activeprop init --project DIR --dataset SPEC")
-        self.connection = _connect(path)
-        with self._transaction() as cursor:
-            cursor.execute(LATEST_PREDICTIONS)
-            cursor.execute("DROP TABLE IF EXISTS predictions")
+                            "create one with: activeprop init --project DIR --dataset SPEC")
+        _check_not_truncated(path)
+        try:
+            self.connection = _connect(path)
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise _damaged(path, error) from None
+
+    def _migrate(self) -> None:
+        """Check the schema's version and bring an older project up to date."""
+        version = self.connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise UserError(f"{self.directory} was made by a newer activeprop (project schema "
+                            f"{version}; this one reads up to {SCHEMA_VERSION}): upgrade "
+                            "activeprop to open it")
+        tables = {row[0] for row in self.connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not REQUIRED_TABLES <= tables:
+            raise UserError(f"{self.directory / DATABASE} is an SQLite database but not an "
+                            f"activeprop project (it lacks the tables "
+                            f"{', '.join(sorted(REQUIRED_TABLES - tables))})")
+        for step in range(version, SCHEMA_VERSION):
+            with self._transaction() as cursor:
+                for statement in MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        cursor.execute(statement)
+                cursor.execute(f"PRAGMA user_version = {step + 1}")
 
     # ------------------------------------------------------------------ creation
 
@@ -105,7 +138,7 @@ class ProjectStore:
         directory.mkdir(parents=True, exist_ok=True)
         connection = _connect(directory / DATABASE)
         with connection:
-            connection.executescript(SCHEMA)
+            connection.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
             meta = {"class_names": pool.class_names, "dataset": pool.name,
                     "n_features": int(pool.X.shape[1]), "settings": settings,
                     "image_shape": None if pool.images is None else list(pool.images.shape[1:]),
@@ -125,8 +158,12 @@ class ProjectStore:
 
     def meta(self, key: str):
         """A project setting."""
-        row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        try:
+            row = self.connection.execute("SELECT value FROM meta WHERE key = ?",
+                                          (key,)).fetchone()
+            return None if row is None else json.loads(row[0])
+        except (sqlite3.DatabaseError, ValueError) as error:
+            raise _damaged(self.directory / DATABASE, error) from None
 
     def set_meta(self, key: str, value) -> None:
         """Store a project setting (JSON-serialisable)."""
@@ -176,19 +213,20 @@ class ProjectStore:
         if not path.is_file():
             return None
         try:
-            with np.load(path) as arrays:
+            with np.load(path, allow_pickle=False) as arrays:
                 facts = json.loads(str(arrays["facts"]))
                 affinity = sparse.csr_matrix(
                     (arrays["data"], arrays["indices"], arrays["indptr"]),
                     shape=(len(X), len(X)))
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            return None  # damaged: built anew
-        if facts["recipe"] != json.loads(json.dumps(list(recipe))):
-            return None
-        return Graph(kernel=facts["kernel"], gamma=facts["gamma"],
-                     n_neighbors=facts["n_neighbors"], X=X, affinity=affinity,
-                     build_seconds=facts["build_seconds"], backend=facts["backend"],
-                     recall=facts["recall"])
+            _check_affinity(affinity)
+            if facts["recipe"] != json.loads(json.dumps(list(recipe))):
+                return None
+            return Graph(kernel=facts["kernel"], gamma=facts["gamma"],
+                         n_neighbors=facts["n_neighbors"], X=X, affinity=affinity,
+                         build_seconds=facts["build_seconds"], backend=facts["backend"],
+                         recall=facts["recall"])
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+            return None  # damaged: built anew (and saved over it)
 
     def _graph_path(self, recipe: tuple) -> Path:
         digest = hashlib.sha1(json.dumps(list(recipe)).encode()).hexdigest()[:12]
@@ -200,14 +238,21 @@ class ProjectStore:
         """The pool as stored: features, ground truth (-1 unknown), and images unless
         ``images`` is False (a labeling session reads each one with :meth:`image` when it
         is shown, so it need not hold them all: 220 MB and ~0.8 s at 70,000 x 28 x 28)."""
-        shape = self.meta("image_shape") if images else None
-        columns = "features, truth" + (", image" if shape is not None else "")
-        rows = self.connection.execute(f"SELECT {columns} FROM items ORDER BY id").fetchall()
-        X = _joined([r[0] for r in rows], np.float64).reshape(len(rows), self.meta("n_features"))
-        y = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
-        pictures = None
-        if shape is not None:
-            pictures = _joined([r[2] for r in rows], np.float32).reshape(len(rows), *shape)
+        try:
+            shape = self.meta("image_shape") if images else None
+            columns = "features, truth" + (", image" if shape is not None else "")
+            rows = self.connection.execute(f"SELECT {columns} FROM items ORDER BY id").fetchall()
+            X = _joined([r[0] for r in rows], np.float64).reshape(len(rows),
+                                                                  self.meta("n_features"))
+            y = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
+            pictures = None
+            if shape is not None:
+                pictures = _joined([r[2] for r in rows], np.float32).reshape(len(rows), *shape)
+        except (sqlite3.DatabaseError, ValueError, TypeError) as error:
+            raise _damaged(self.directory / DATABASE, error) from None
+        if not np.all(np.isfinite(X)) or np.any((y < -1) | (y >= len(self.class_names))):
+            raise _damaged(self.directory / DATABASE, "features that are not numbers, or "
+                                                      "labels of no class")
         return Pool(X, y, self.class_names, pictures, self.meta("dataset"))
 
     def image(self, item_id: int) -> np.ndarray | None:
@@ -345,6 +390,36 @@ class ProjectStore:
     def close(self) -> None:
         """Close the database connection."""
         self.connection.close()
+
+
+def _check_not_truncated(path: Path) -> None:
+    """Refuse a database file shorter than its header says (a cut-off copy). SQLite itself
+    notices only when it reads a missing page, possibly long after the project opened."""
+    with open(path, "rb") as file:
+        header = file.read(100)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        raise UserError(f"{path} is not an activeprop project database (not an SQLite file)")
+    page_size = struct.unpack(">H", header[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    pages, valid_for = struct.unpack(">I", header[28:32])[0], header[92:96]
+    if valid_for == header[24:28] and pages * page_size > path.stat().st_size:
+        raise _damaged(path, f"{path.stat().st_size} bytes where the header says "
+                             f"{pages * page_size}: truncated")
+
+
+def _damaged(path: Path, error) -> UserError:
+    return UserError(f"{path} is damaged and cannot be opened ({error}); restore it from a "
+                     "backup (the label log is in its label_events table)")
+
+
+def _check_affinity(affinity) -> None:
+    """Raise ValueError unless ``affinity`` is a well-formed sparse graph: indices in
+    range, pointers ordered, weights finite and not negative. A product over a damaged index
+    array reads outside memory (a crash, not an error)."""
+    affinity.check_format(full_check=True)
+    if affinity.data.size and not (np.all(np.isfinite(affinity.data)) and
+                                   affinity.data.min() >= 0):
+        raise ValueError("graph weights must be finite and not negative")
 
 
 def _joined(blobs: list[bytes], dtype) -> np.ndarray:
