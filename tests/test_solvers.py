@@ -269,3 +269,46 @@ def test_threaded_rows_product_equals_scipys(pick):
     np.testing.assert_array_equal(fill_below_precision(ThreadedMatrix(W, 3), scores.copy(),
                                                        reached, 0.1),
                                   fill_below_precision(W, scores.copy(), reached, 0.1))
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "knn"])
+def test_the_typical_start_finishes_on_the_full_digits_pool(kernel):
+    """ARPACK stalled (rbf, gamma 0.25: 0 of 16 vectors in 8,001 restarts) or gave up
+    (ArpackNoConvergence at 800 items): the embedding now always comes back."""
+    from sklearn.datasets import load_digits
+
+    from activeprop.strategies import initial_items
+
+    X = load_digits().data
+    graph = build_graph(X, kernel, gamma=0.25, n_neighbors=15)
+    embedding = graph.spectral_embedding()
+    assert embedding.shape == (len(X), 16) and np.all(np.isfinite(embedding))
+    # Unit rows, but for items the 16 leading vectors do not reach (a narrow rbf kernel
+    # nearly cuts the graph into pieces): theirs stay near zero.
+    norms = np.linalg.norm(embedding, axis=1)
+    assert np.all(norms <= 1 + 1e-9) and np.mean(norms > 0.99) > 0.5
+    start = initial_items("typical", X, 10, 0, embedding=embedding)
+    assert len(set(start.tolist())) == 10
+
+
+def test_leading_eigenvectors_fall_back_when_arpack_stalls(monkeypatch):
+    """Above the dense size, ARPACK's failure falls back to block power iteration, whose
+    vectors span the leading eigenvectors."""
+    from scipy import sparse
+    from scipy.sparse import linalg
+
+    from activeprop import graph as graph_module
+
+    rng = np.random.default_rng(0)
+    n, k = 3200, 4
+    values = np.concatenate([[1.0, 0.99, 0.98, 0.97], rng.uniform(-0.5, 0.5, n - 4)])
+    operator = sparse.diags(values).tocsr()
+
+    def stall(*args, **kwargs):
+        raise linalg.ArpackNoConvergence("no convergence", np.zeros(0), np.zeros((n, 0)))
+
+    monkeypatch.setattr(linalg, "eigsh", stall)
+    vectors = graph_module.leading_eigenvectors(operator, k)
+    assert vectors.shape == (n, k)
+    # Their span is that of the first four coordinates.
+    np.testing.assert_allclose(np.linalg.norm(vectors[:4], axis=0), 1, atol=1e-6)
