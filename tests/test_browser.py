@@ -92,6 +92,8 @@ def wait_for(page, expression: str, timeout: float = 30) -> None:
 
 
 def queue_ids(page) -> list[int]:
+    """The queued items as drawn, once the page has drawn its latest queue."""
+    wait_for(page, "document.getElementById('queue').getAttribute('aria-busy') === 'false'")
     return [int(card.get_attribute("data-id")) for card in page.locator(".card").all()]
 
 
@@ -224,3 +226,17 @@ def test_token_mode_with_hostile_names(hostile_project, browser, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_keys_pressed_during_a_save_are_not_lost(server, page):
+    """Three keys 40 ms apart, each labeling the next card while the previous label is
+    still being saved and refit: three labels, on the three cards in the order shown."""
+    url, project = server
+    page.goto(url)
+    shown = queue_ids(page)[:3]
+    for _ in range(3):
+        page.keyboard.press("7")
+        page.wait_for_timeout(40)
+    wait_for(page, "document.getElementById('labeled').textContent.startsWith('3 /')")
+    labels = ProjectStore(project).current_labels()
+    assert sorted(labels) == sorted(shown) and set(labels.values()) == {7}

@@ -29,16 +29,16 @@ def test_labels_refit_and_resume_after_reopening(session, tmp_path):
         session.add_label(item, int(truth[item]), "ann")
     version = session.model_version
     assert version == 30 and session.n_labeled == 30
-    assert session.curve[-1]["source"] == "ground truth" and session.curve[-1]["accuracy"] > 0.7
+    assert session.learning_curve()[-1]["source"] == "ground truth" and session.learning_curve()[-1]["accuracy"] > 0.7
     # The estimate without ground truth is on the page's state, near the true accuracy.
     estimate = session.state()["estimated_accuracy"]
     assert session.state()["classes_labeled"] == len(np.unique(truth[:30]))
-    assert abs(estimate - session.curve[-1]["accuracy"]) < 0.1
+    assert abs(estimate - session.learning_curve()[-1]["accuracy"]) < 0.1
     reopened = LabelingSession(tmp_path / "p")
     assert reopened.state()["estimated_accuracy"] == pytest.approx(estimate, abs=1e-3)
     assert reopened.n_labeled == 30 and reopened.model_version == version
     np.testing.assert_array_equal(reopened.labels, session.labels)
-    assert reopened.curve == session.curve
+    assert reopened.learning_curve() == session.learning_curve()
     # The reopened model is solved cold, the running one was warm-started label by label:
     # the same solution up to the solver's tolerance.
     same = np.argmax(reopened.proba, axis=1) == np.argmax(session.proba, axis=1)
@@ -75,8 +75,11 @@ def test_export_formats_and_threshold(session, tmp_path):
     assert sum(r["source"] == "human" for r in rows) == 20
     assert rows[0]["human_labels"][0]["kind"] == "label"
     confident = session.export_rows(min_confidence=0.9)
-    assert 20 < len(confident) < 1797
-    assert all(r["confidence"] >= 0.9 for r in confident)
+    assert len(confident) == 1797  # rows are kept; the labels below the threshold are blank
+    blank = [r for r in confident if r["label"] is None]
+    assert 0 < len(blank) < 1797 - 20
+    assert all(r["confidence"] < 0.9 and r["source"] == "propagated" for r in blank)
+    assert all(r["confidence"] >= 0.9 for r in confident if r["label"] is not None)
     csv_text = session.export("csv").decode()
     assert csv_text.splitlines()[0] == "id,label,source,confidence,human_labels"
     (tmp_path / "e.npz").write_bytes(session.export("npz"))
@@ -200,13 +203,13 @@ def test_without_ground_truth_the_curve_is_cross_validated_in_the_background(tmp
     for item in rng.choice(len(truth), 15, replace=False):
         answer = session.add_label(int(item), str(truth[item]))  # answered before the point
     session.wait_for_estimates()
-    last = session.curve[-1]
+    last = session.learning_curve()[-1]
     assert last["source"] == "cross-validation" and last["n_labeled"] == 15
     assert 0 <= last["accuracy"] <= 1
     rounds = session.store.rounds()
     assert rounds[-1]["model_version"] == answer["model_version"]
     assert rounds[-1]["accuracy"] == last["accuracy"]  # stored with its refit
-    assert all(point["source"] == "cross-validation" for point in session.curve)
+    assert all(point["source"] == "cross-validation" for point in session.learning_curve())
 
 
 def test_closing_waits_for_the_background_point_then_closes(tmp_path):
@@ -266,3 +269,10 @@ def test_learning_curve_after_undo_has_no_stray_point(tmp_path):
     assert curve[-1]["n_labeled"] == session.state()["n_labeled"]
     session.add_label(7, int(session.pool.y[7]))
     assert [p["n_labeled"] for p in session.state()["curve"]] == [1, 2, 3, 4, 5]
+
+
+def test_export_of_a_fresh_project_writes_every_item(tmp_path):
+    init_project(tmp_path / "p", "digits-aug:200")
+    rows = LabelingSession(tmp_path / "p").export_rows()
+    assert len(rows) == 200 and {r["source"] for r in rows} == {"none"}
+    assert all(r["label"] is None for r in rows)

@@ -54,7 +54,8 @@ def test_latest_predictions_are_one_row_read_back_whole(project):
     assert store.predictions() is None
     for version in (1, 2):
         labels, confidence = np.arange(300) % 10 + version, np.linspace(0, 1, 300) / version
-        store.record_round(version, 5, [], {"accuracy": None, "source": None}, labels, confidence)
+        assert store.record_round(5, [], {"accuracy": None, "source": None}, labels,
+                                  confidence) == version
     version, stored_labels, stored_confidence = ProjectStore(project).predictions()
     assert version == 2
     np.testing.assert_array_equal(stored_labels, labels)

@@ -258,8 +258,9 @@ def export(
     project: Path = PROJECT,
     format: str = typer.Option("csv", help="csv, jsonl or npz"),  # noqa: A002
     out: Path = typer.Option(..., help="file to write"),
-    min_confidence: float = typer.Option(0.0, help="leave out propagated labels less "
-                                                   "confident than this"),
+    min_confidence: float = typer.Option(0.0, help="blank the propagated labels less "
+                                                   "confident than this (every item keeps "
+                                                   "its row)"),
     plugins: list[str] = PLUGINS,
 ):
     """Write every item with its final label, source, confidence and human label events."""
@@ -269,7 +270,7 @@ def export(
     data = session.export(format, min_confidence)
     with writing_to(out):
         out.write_bytes(data)
-    print(f"Wrote {out} ({len(session.export_rows(min_confidence))} items)")
+    print(f"Wrote {out} ({len(session.pool)} items)")
 
 
 @app.command()

@@ -8,10 +8,7 @@ refit on the reused graph, so predictions and the queue always reflect every lab
 
 from __future__ import annotations
 
-import csv
 import importlib
-import io
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,11 +18,13 @@ import numpy as np
 
 from .datasets import UNLABELED, load_pool
 from .experiments import RECOMMENDED
+from .export import encode, export_rows
 from .models import make_model
 from .plugins import require_trusted
 from .priors import check_model, parse_class_priors
 from .review import held_out_proba, suspicious_labels
 from .stopping import labeled_classes, mean_confidence
+from .human_labels import HumanLabels
 from .store import LabelEvent, ProjectStore
 from .strategies import (QueryContext, density, get_strategy, initial_items, reads_density,
                          score_pool, select_batch)
@@ -40,7 +39,6 @@ DEFAULT_SETTINGS = {**{k: v for k, v in RECOMMENDED.items() if k != "initial_str
 POISSON_MAX_ITEMS = 20_000
 LEASE_SECONDS = 300
 CROSS_VALIDATION_FOLDS = 5
-EXPORT_FORMATS = ("csv", "jsonl", "npz")
 
 
 def init_project(directory: str | Path, dataset: str, *, label_column: str | None = None,
@@ -162,23 +160,25 @@ class LabelingSession:
         self.rng = np.random.default_rng(0)
         self.cache: dict = {}  # pool-level quantities strategies compute once
         self._density_job = None  # the pool's density, computed in the background
-        self.labels = np.full(len(self.pool), UNLABELED, dtype=np.int64)
-        self._load_labels()
-        rounds = self.store.rounds()
-        self.model_version = rounds[-1]["model_version"] if rounds else 0
-        self.curve = [{k: r[k] for k in ("n_labeled", "accuracy", "source")}
-                      for r in rounds if r.get("accuracy") is not None]
+        # The label log is the truth; this process's view of it is brought up to date
+        # (other processes may label the same project) before every answer.
+        self.human = HumanLabels(self.store, len(self.pool))
+        self.labels = self.human.array
+        self.model_version = self.store.latest_model_version()
+        self._fitted_seen = -1  # the newest label event the model was fit with
         self._cold_order = None  # computed when first needed: most openings never need it
         self._set_proba(None)
         self.changed_last = None
         self.estimated_accuracy = None  # the model's mean confidence: needs no ground truth
         self._refit(record=False)
 
-    def _load_labels(self) -> None:
-        """Set ``labels`` to the store's current human labels."""
-        self.labels[:] = UNLABELED
-        for item, label in self.store.current_labels().items():
-            self.labels[item] = label
+    def _sync(self) -> None:
+        """Take in the labels other processes appended, and refit on them if any (their
+        rounds are theirs: nothing is recorded)."""
+        self.human.sync()
+        if self.human.seen != self._fitted_seen:
+            self._refit(record=False)
+        self.model_version = max(self.model_version, self.store.latest_model_version())
 
     def _cold_start_order(self) -> np.ndarray:
         """:func:`cold_start_order`, as ``init`` kept it (else computed now)."""
@@ -201,6 +201,11 @@ class LabelingSession:
 
     def state(self) -> dict:
         """Progress and model facts for a status line or the page header."""
+        with self.lock:
+            self._sync()
+            return self._state()
+
+    def _state(self) -> dict:
         return {"pool_size": len(self.pool), "n_labeled": self.n_labeled,
                 "model_version": self.model_version, "class_names": self.class_names,
                 "dataset": self.store.meta("dataset"), "changed_last": self.changed_last,
@@ -214,12 +219,15 @@ class LabelingSession:
         """Accuracy against labels, one point per label count: the newest measurement at
         each count, and none beyond the labels in effect now (an undo takes its points
         back, so the curve never runs past the header's count or doubles back)."""
-        newest = {point["n_labeled"]: point for point in self.curve}
+        newest = {r["n_labeled"]: {k: r[k] for k in ("n_labeled", "accuracy", "source")}
+                  for r in self.store.rounds() if r.get("accuracy") is not None}
         return [newest[n] for n in sorted(newest) if n <= self.n_labeled]
 
     def item(self, item_id: int) -> dict:
         """Everything about one item: prediction, confidence, human label, history."""
         self._check_item(item_id)
+        with self.lock:
+            self._sync()
         predicted, confidence = self.predictions()
         human = int(self.labels[item_id])
         return {"id": item_id,
@@ -231,6 +239,8 @@ class LabelingSession:
 
     def human_labels(self) -> list[dict]:
         """The current human label of every labeled item, by item id."""
+        with self.lock:
+            self._sync()
         labeled = np.flatnonzero(self.labels != UNLABELED)
         return [{"item_id": int(i), "label": self._name(self.labels[i])} for i in labeled]
 
@@ -247,6 +257,8 @@ class LabelingSession:
     def items(self, label: str | None = None, min_confidence: float = 0.0,
               max_confidence: float = 1.0, offset: int = 0, limit: int = 500) -> dict:
         """The pool overview: items filtered by (final) class and confidence."""
+        with self.lock:
+            self._sync()
         predicted, confidence = self.predictions()
         final = np.where(self.labels != UNLABELED, self.labels, predicted)
         human = self.labels != UNLABELED
@@ -270,8 +282,8 @@ class LabelingSession:
         ``skip`` leaves out items this client passed over.
         """
         with self.lock:
+            self._sync()
             unavailable = self.labels != UNLABELED
-            unavailable[list(self.store.leased_to_others(client))] = True
             skipped = [i for i in skip if 0 <= i < len(self.pool)]
             unavailable[skipped] = True
             cold = self.proba is None or self.proba.shape[1] < 2
@@ -287,8 +299,16 @@ class LabelingSession:
                 utility = score_pool(self.utility, self.proba, self._query_context())
             # Cold, the order is already spread out (typical items first): take it as is.
             mode = "topk" if cold else self.settings.get("batch_mode", "topk")
-            picked = select_batch(mode, utility, unavailable, n, self.pool.X).tolist()
-            self.store.lease(picked, client, LEASE_SECONDS)
+
+            def choose(taken: set[int]) -> list[int]:  # inside the store's write lock
+                # Labels appended since the scores were computed are left out too (the
+                # model takes them in on the next call).
+                self.human.sync()
+                blocked = unavailable | (self.labels != UNLABELED)
+                blocked[list(taken)] = True
+                return select_batch(mode, utility, blocked, n, self.pool.X).tolist()
+
+            picked = self.store.lease_batch(client, LEASE_SECONDS, choose)
             self.store.record_queried(self.model_version, picked)
             predicted, confidence = self.predictions()
             return [QueueItem(i, self._name(predicted[i]) if predicted[i] >= 0 else None,
@@ -306,7 +326,7 @@ class LabelingSession:
             previous = [e for e in self.store.events(item_id) if e.kind == "label"]
             event = self.store.add_label(item_id, index, annotator)
             self.store.release(item_id)
-            self.labels[item_id] = index
+            self.human.sync()  # this label, and any another process appended meanwhile
             self._refit()
             return {"event_id": event.id, "item_id": item_id, "label": self._name(index),
                     "second_opinion": any(e.annotator != annotator for e in previous),
@@ -330,7 +350,7 @@ class LabelingSession:
             event = self.store.undo_last(annotator)
             if event is None:
                 return None
-            self._load_labels()
+            self.human.sync()
             self._refit()
             current = self.labels[event.item_id]
             return {"event_id": event.id, "item_id": event.item_id,
@@ -341,6 +361,7 @@ class LabelingSession:
 
     def _refit(self, record: bool = True) -> None:
         before = self.predictions()[0] if self.proba is not None else None
+        self._fitted_seen = self.human.seen
         if self.n_labeled == 0:
             self._set_proba(None)
             self.estimated_accuracy = None
@@ -354,15 +375,12 @@ class LabelingSession:
         if before is not None:
             # How much the last label moved the pool: near zero means labels stopped paying.
             self.changed_last = float(np.mean(before != self.predictions()[0]))
-        self.model_version += 1
         point = self._ground_truth_point()
-        if point is not None:
-            self.curve.append(point)
         predicted, confidence = self.predictions()
         metrics = point or {"accuracy": None, "source": None}
-        self.store.record_round(self.model_version, self.n_labeled, [],
-                                {k: metrics[k] for k in ("accuracy", "source")},
-                                predicted, confidence)
+        self.model_version = self.store.record_round(
+            self.n_labeled, [], {k: metrics[k] for k in ("accuracy", "source")}, predicted,
+            confidence)
         if point is None and self.n_labeled >= 2 * CROSS_VALIDATION_FOLDS:
             self._validation_wanted = self.model_version
             self._background.submit(self._cross_validate, self.labels.copy(), self.model_version)
@@ -416,7 +434,6 @@ class LabelingSession:
         point = {"n_labeled": int(np.sum(labels != UNLABELED)), "source": "cross-validation",
                  "accuracy": float(np.mean(np.argmax(proba, axis=1) == labels[items]))}
         with self.lock:
-            self.curve.append(point)
             self.store.set_round_metrics(version, {k: point[k] for k in ("accuracy", "source")})
 
     def _spare_model(self):
@@ -429,6 +446,7 @@ class LabelingSession:
         if not 0 < threshold <= 1:
             raise UserError(f"threshold must be in (0, 1], got {threshold}")
         with self.lock:
+            self._sync()
             if self.n_labeled < 2 or self.proba is None:
                 return []
             flagged = suspicious_labels(self._spare_model(), self.labels, len(self.class_names),
@@ -442,47 +460,20 @@ class LabelingSession:
 
     def export_rows(self, min_confidence: float = 0.0) -> list[dict]:
         """Every item with its final label, source, confidence and human label events;
-        propagated labels below ``min_confidence`` are left out."""
-        if not 0 <= min_confidence <= 1:
-            raise UserError(f"min-confidence must be between 0 and 1, got {min_confidence}")
-        predicted, confidence = self.predictions()
-        events: dict[int, list] = {}
-        for event in self.store.events():
-            events.setdefault(event.item_id, []).append(_event_json(event, self.class_names))
-        rows = []
-        for i in range(len(self.pool)):
-            human = self.labels[i] != UNLABELED
-            if not human and (predicted[i] < 0 or confidence[i] < min_confidence):
-                continue
-            final = self.labels[i] if human else predicted[i]
-            rows.append({"id": i, "label": self._name(final),
-                         "source": "human" if human else "propagated",
-                         "confidence": 1.0 if human else float(confidence[i]),
-                         "human_labels": events.get(i, [])})
-        return rows
+        propagated labels below ``min_confidence`` are blanked (:mod:`activeprop.export`)."""
+        with self.lock:
+            self._sync()
+            predicted, confidence = self.predictions()
+            events: dict[int, list] = {}
+            for event in self.store.events():
+                events.setdefault(event.item_id, []).append(_event_json(event, self.class_names))
+            return export_rows(self.labels, predicted, confidence, self.class_names, events,
+                               min_confidence)
 
     def export(self, fmt: str, min_confidence: float = 0.0) -> bytes:
-        """The labeled pool as CSV, JSON lines or an .npz archive."""
-        if fmt not in EXPORT_FORMATS:
-            raise UserError(f"unknown export format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
-        rows = self.export_rows(min_confidence)
-        if fmt == "jsonl":
-            return "".join(json.dumps(row) + "\n" for row in rows).encode()
-        if fmt == "csv":
-            text = io.StringIO()
-            writer = csv.DictWriter(text, fieldnames=["id", "label", "source", "confidence",
-                                                      "human_labels"])
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({**row, "human_labels": json.dumps(row["human_labels"])})
-            return text.getvalue().encode()
-        buffer = io.BytesIO()
-        np.savez(buffer, id=np.array([r["id"] for r in rows], dtype=np.int64),
-                 label=np.array([r["label"] for r in rows], dtype=str),
-                 source=np.array([r["source"] for r in rows], dtype=str),
-                 confidence=np.array([r["confidence"] for r in rows]),
-                 human_labels=np.array([json.dumps(r["human_labels"]) for r in rows], dtype=str))
-        return buffer.getvalue()
+        """The labeled pool as CSV, JSON lines or an .npz archive, one row per item."""
+        encode([], fmt)  # an unknown format is refused before any work
+        return encode(self.export_rows(min_confidence), fmt)
 
     # ------------------------------------------------------------------ helpers
 

@@ -33,6 +33,7 @@ import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -276,9 +277,17 @@ class ProjectStore:
                 if item_id is not None else self.connection.execute(query + " ORDER BY id"))
         return [LabelEvent(*row) for row in rows]
 
-    def current_labels(self) -> dict[int, int]:
-        """Each labeled item's label: its latest label event that was not undone."""
-        events = self.events()
+    def events_after(self, event_id: int) -> list[LabelEvent]:
+        """The events appended after ``event_id`` (by any process), oldest first."""
+        rows = self.connection.execute(
+            "SELECT id, item_id, kind, label, undoes, annotator, created FROM label_events "
+            "WHERE id > ? ORDER BY id", (event_id,))
+        return [LabelEvent(*row) for row in rows]
+
+    def current_labels(self, events: list[LabelEvent] | None = None) -> dict[int, int]:
+        """Each labeled item's label: its latest label event that was not undone (in
+        ``events``, all of an item's events, or else the whole log)."""
+        events = self.events() if events is None else events
         undone = {e.undoes for e in events if e.kind == "undo"}
         labels: dict[int, int] = {}
         for event in events:
@@ -328,16 +337,26 @@ class ProjectStore:
             event_id = cursor.lastrowid
         return LabelEvent(event_id, item_id, kind, label, undoes, annotator, created)
 
-    def record_round(self, model_version: int, n_labeled: int, queried: list[int],
-                     metrics: dict, predictions: np.ndarray, confidence: np.ndarray) -> None:
-        """Store a refit and replace the predictions cache."""
+    def record_round(self, n_labeled: int, queried: list[int], metrics: dict,
+                     predictions: np.ndarray, confidence: np.ndarray) -> int:
+        """Store a refit and replace the predictions cache; returns its model version, the
+        next of the project's (allocated in the transaction, so that processes sharing the
+        project never write the same one)."""
         with self._transaction() as cursor:
-            cursor.execute("INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?)",
-                           (model_version, time.time(), n_labeled, json.dumps(queried),
+            version = cursor.execute(
+                "SELECT COALESCE(MAX(model_version), 0) + 1 FROM rounds").fetchone()[0]
+            cursor.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?)",
+                           (version, time.time(), n_labeled, json.dumps(queried),
                             json.dumps(metrics)))
             cursor.execute("INSERT OR REPLACE INTO latest_predictions VALUES (0, ?, ?, ?)",
-                           (model_version, np.asarray(predictions, dtype=np.int64).tobytes(),
+                           (version, np.asarray(predictions, dtype=np.int64).tobytes(),
                             np.asarray(confidence, dtype=np.float64).tobytes()))
+        return version
+
+    def latest_model_version(self) -> int:
+        """The newest model version any process recorded (0 before the first refit)."""
+        return self.connection.execute(
+            "SELECT COALESCE(MAX(model_version), 0) FROM rounds").fetchone()[0]
 
     def set_round_metrics(self, model_version: int, metrics: dict) -> None:
         """Give the refit of ``model_version`` metrics computed after it was recorded."""
@@ -356,18 +375,19 @@ class ProjectStore:
             cursor.execute("UPDATE rounds SET queried = ? WHERE model_version = ?",
                            (json.dumps(queried), model_version))
 
-    def lease(self, item_ids: list[int], client: str, seconds: float) -> None:
-        """Hand items to ``client`` until ``seconds`` from now."""
-        expires = time.time() + seconds
+    def lease_batch(self, client: str, seconds: float,
+                    choose: Callable[[set[int]], list[int]]) -> list[int]:
+        """Lease to ``client`` the items ``choose(taken)`` picks, where ``taken`` holds the
+        items other clients have an unexpired lease on. Reading the leases and writing the
+        new ones is one write transaction: two processes never hand out the same item."""
         with self._transaction() as cursor:
+            now = time.time()
+            taken = {row[0] for row in cursor.execute(
+                "SELECT item_id FROM leases WHERE client != ? AND expires > ?", (client, now))}
+            picked = [int(item) for item in choose(taken)]
             cursor.executemany("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
-                               [(item, client, expires) for item in item_ids])
-
-    def leased_to_others(self, client: str) -> set[int]:
-        """Items another client holds an unexpired lease on."""
-        rows = self.connection.execute(
-            "SELECT item_id FROM leases WHERE client != ? AND expires > ?", (client, time.time()))
-        return {row[0] for row in rows}
+                               [(item, client, now + seconds) for item in picked])
+        return picked
 
     def release(self, item_id: int) -> None:
         """End the lease on an item (it was labeled)."""

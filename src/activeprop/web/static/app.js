@@ -192,6 +192,7 @@ function renderQueue() {
 // no key press is lost.
 function labelItem(itemId, label) {
   ui.pending += 1;
+  $("queue").setAttribute("aria-busy", "true");
   ui.queue = ui.queue.filter((item) => item.id !== itemId);
   ui.focus = Math.min(ui.focus, Math.max(0, ui.queue.length - 1));
   renderQueue();
@@ -237,7 +238,16 @@ function moveFocus(step) {
 }
 
 // The state first: it carries the class names that the queue and overview are drawn with.
-async function refresh() { await loadState(); await Promise.all([loadQueue(), loadOverview()]); }
+// The queue is aria-busy until its new items are drawn (a test, or a screen reader, waits).
+async function refresh() {
+  $("queue").setAttribute("aria-busy", "true");
+  try {
+    await loadState();
+    await Promise.all([loadQueue(), loadOverview()]);
+  } finally {
+    if (!ui.pending) $("queue").setAttribute("aria-busy", "false");
+  }
+}
 
 document.addEventListener("keydown", (event) => {
   const target = event.target;
