@@ -44,7 +44,8 @@ def test_simulate_json_document(capsys):
     assert [r["n_unlabeled"] for r in rounds] == [290, 285, 280, 275, 270]
     assert rounds[4]["confusion_matrix"][2] == [0, 0, 26, 1, 0, 0, 0, 0, 0, 0]
     assert all(set(r) == {"round", "n_labeled", "n_unlabeled", "accuracy", "confusion_matrix",
-                          "queried", "seconds", "estimate"} for r in rounds)
+                          "confusion_labels", "queried", "seconds", "estimate"} for r in rounds)
+    assert rounds[0]["confusion_labels"] == [str(k) for k in range(10)]
     assert rounds[0]["estimate"]["stability"] is None
     assert 0.5 < rounds[4]["estimate"]["estimated_accuracy"] <= 1
     assert 0 <= rounds[4]["estimate"]["calibrated_accuracy"] <= 1
@@ -127,8 +128,7 @@ BAD_INPUTS = [
     (["--strategy", "psychic"], "unknown strategy"),
     (["--model", "oracle"], "unknown model"),
     (["--kernel", "poly"], "unknown kernel"),
-    (["--gamma", "0"], "gamma must be > 0"),
-    (["--gamma", "-2"], "gamma must be > 0"),
+    (["--gamma", "-2"], "gamma must be >= 0"),
     (["--alpha", "1"], "alpha must be strictly between 0 and 1"),
     (["--alpha", "0"], "alpha must be strictly between 0 and 1"),
     (["--batch", "0"], "batch must be >= 1"),
@@ -301,3 +301,33 @@ def test_recommended_never_overrides_an_option_given(capsys):
     # What was not given comes from the preset, and the JSON says so.
     assert config["model"] == "poisson" and config["batch_mode"] == "diverse"
     assert config["strategy"] == "typical-margin"
+
+
+def test_confusion_matrix_names_every_class_of_the_report(capsys):
+    """With one label, the model knows one class; the report lists all three and so does
+    the matrix, its classes named on both axes."""
+    code, out, _ = run(capsys, "simulate", "--dataset", "iris", "--subset", "0", "--initial",
+                       "1", "--rounds", "1", "--gamma", "0.5")
+    assert code == 0
+    matrix = out.split("Confusion matrix\n")[1].splitlines()
+    assert matrix[0].split()[-3:] == ["setosa", "versicolor", "virginica"]
+    assert [line.split()[0] for line in matrix[1:4]] == ["setosa", "versicolor", "virginica"]
+    assert "setosa " in out.split("Confusion matrix")[0]  # the report names them too
+
+
+def test_a_csv_without_label_column_gets_a_hint(capsys, tmp_path):
+    path = tmp_path / "named.csv"
+    path.write_text("a,b,kind\n1,2,cat\n3,4,dog\n")
+    code, _, err = run(capsys, "simulate", "--dataset", str(path))
+    assert code == 2 and "--label-column" in err
+
+
+def test_a_small_pool_gets_a_neighbour_count_it_can_use(capsys, tmp_path):
+    path = tmp_path / "small.csv"
+    path.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(8)))
+    code, out, _ = run(capsys, "init", "--project", str(tmp_path / "p"), "--dataset",
+                       str(path), "--label-column", "label")
+    assert code == 0 and "7 neighbours" in out
+    code, _, err = run(capsys, "simulate", "--dataset", str(path), "--label-column", "label",
+                       "--subset", "0", "--initial", "2", "--kernel", "knn", "--neighbors", "9")
+    assert code == 2 and "--neighbors" in err

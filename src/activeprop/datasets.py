@@ -300,8 +300,10 @@ def _csv(path: Path, label_column: str | None) -> Pool:
     try:
         X = np.array([[float(row[i]) for i in feature_at] for row in body])
     except (ValueError, IndexError) as error:
+        hint = "" if label_column is not None else \
+            "; if a column holds the labels, name it with --label-column"
         raise UserError(f"{path}: every column but the label column must be numeric and "
-                         f"every row complete ({error})") from None
+                        f"every row complete ({error}){hint}") from None
     labels = None if label_at is None else np.array([row[label_at].strip() for row in body])
     y, names = encode_labels(labels, len(X))
     return Pool(_as_features(X, str(path)), y, names, None, str(path))

@@ -15,21 +15,29 @@ and the same ``transduction_``. Two differences, both deliberate:
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .graph import Graph, build_graph
-from .propagation import GraphLabeling, distributions, validate_params
 from .errors import UserError
+from .graph import Graph, build_graph, is_sparse, rbf_kernel
+from .propagation import GraphLabeling, distributions, validate_params
+
+ACCEPTED_SPARSE = ["csr", "csc"]
 
 
 class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
-    """Shared fit/predict of the graph estimators; subclasses set ``_variant``."""
+    """Shared fit/predict of the graph estimators; subclasses set ``_variant``.
+
+    ``kernel`` is "rbf", "knn" or a callable ``kernel(X, Y) -> (len(X), len(Y))`` affinity
+    (dense or sparse), as in scikit-learn. X may be dense or sparse (CSR/CSC).
+    """
 
     _variant = "spreading"
 
@@ -50,12 +58,16 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
     def _class_priors(self, y):
         return None  # only Poisson learning takes class priors
 
+    def _neighbors_for(self, n_items: int) -> int:
+        """The neighbour count a knn graph of ``n_items`` items is built with."""
+        return self.n_neighbors
+
     def fit(self, X, y, graph: Graph | None = None):
         """Fit on a pool whose unlabeled items are marked -1.
 
         Parameters
         ----------
-        X : array-like of shape (n_items, n_features)
+        X : {array-like, sparse matrix} of shape (n_items, n_features)
             Every item of the pool, labeled or not.
         y : array-like of shape (n_items,)
             Class labels, -1 for unlabeled items.
@@ -73,19 +85,21 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
             y = np.asarray(y)
             if y.shape != (len(X),):
                 raise UserError(f"y must have one label per item ({len(X)}), got {y.shape}")
+            self.n_features_in_ = X.shape[1]
         else:
-            X, y = check_X_y(X, y, dtype=np.float64)
+            X, y = validate_data(self, X, y, accept_sparse=ACCEPTED_SPARSE,
+                                 dtype=[np.float64, np.float32], reset=True)
         check_classification_targets(y)
         if graph is None:
-            graph = build_graph(X, self.kernel, gamma=self.gamma,
-                                n_neighbors=self.n_neighbors, n_jobs=self.n_jobs)
-        elif graph.n_items != len(X) or not graph.matches(self.kernel, self.gamma, self.n_neighbors):
+            graph = self._build_pool_graph(X)
+        elif graph.n_items != X.shape[0] or not graph.matches(
+                self.kernel, self.gamma, self._neighbors_for(X.shape[0])):
             raise UserError("graph was built for another pool or other kernel parameters "
-                             f"({graph.kernel}, {graph.n_items} items); build it with "
-                             "build_graph(X, kernel, gamma=..., n_neighbors=...) of this estimator")
-        self.graph_ = graph
+                            f"({graph.kernel}, {graph.n_items} items); build it with "
+                            "build_graph(X, kernel, gamma=..., n_neighbors=...) of this "
+                            "estimator")
+        self._graph, self._search = graph, None
         self.X_ = X
-        self.n_features_in_ = X.shape[1]
         previous = getattr(self, "_labeling", None)
         self._labeling = GraphLabeling(
             self._variant, alpha=self._alpha(), max_iter=self.max_iter, tol=self.tol,
@@ -101,28 +115,85 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
                           category=ConvergenceWarning)
         return self
 
+    @property
+    def graph_(self) -> Graph:
+        """The graph the model was fit on; pass it to later fits on the same pool. Not
+        pickled (it holds n x n numbers for rbf): built again from ``X_`` when needed."""
+        check_is_fitted(self)
+        if getattr(self, "_graph", None) is None:
+            self._graph = self._build_pool_graph(self.X_)
+        return self._graph
+
+    def _build_pool_graph(self, X) -> Graph:
+        if callable(self.kernel):
+            start = time.perf_counter()
+            affinity = _as_affinity(self.kernel(X, X))
+            return Graph(kernel="callable", gamma=self.gamma, n_neighbors=self.n_neighbors,
+                         X=X, affinity=affinity, build_seconds=time.perf_counter() - start)
+        return build_graph(X, self.kernel, gamma=self.gamma,
+                           n_neighbors=self._neighbors_for(X.shape[0]), n_jobs=self.n_jobs)
+
+    def _build_graph(self):
+        """The matrix the iteration multiplies with, as scikit-learn's private method of
+        the same name returns it (its tests call it): the normalised affinity without its
+        diagonal for spreading, the row-normalised affinity for propagation."""
+        operator = self.graph_.operator(self._variant)
+        matrix = getattr(operator, "matrix", operator)  # a ThreadedMatrix's scipy matrix
+        return matrix.copy()
+
     def predict(self, X):
         """Predict the class of new items from their affinity to the fitted pool."""
+        check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def predict_proba(self, X):
         """Class distribution of new items, weighted by their affinity to the pool.
 
-        Same rule as scikit-learn: rbf weights every pool item by its kernel value,
-        knn sums the distributions of the ``n_neighbors`` nearest pool items.
+        Same rule as scikit-learn: rbf (or a callable kernel) weights every pool item by its
+        kernel value, knn sums the distributions of the ``n_neighbors`` nearest pool items.
         """
         check_is_fitted(self)
-        X = check_array(X, dtype=np.float64)
-        if X.shape[1] != self.n_features_in_:
-            raise UserError(f"X has {X.shape[1]} features, but the model was fit with "
-                             f"{self.n_features_in_}")
-        affinity = self.graph_.affinity_to(X)
+        X = validate_data(self, X, accept_sparse=ACCEPTED_SPARSE,
+                          dtype=[np.float64, np.float32], reset=False)
         if self.kernel == "knn":
-            probabilities = self.label_distributions_[affinity].sum(axis=1)
+            neighbors = self._nearest(X)
+            probabilities = self.label_distributions_[neighbors].sum(axis=1)
         else:
-            probabilities = affinity.T @ self.label_distributions_
+            weights = self._kernel(self.X_, X)  # (pool, new)
+            probabilities = np.asarray(safe_sparse_dot(weights.T, self.label_distributions_))
         # An item with no affinity to the pool is unknown, not class 0 (scikit-learn: NaN).
         return distributions(probabilities)[0]
+
+    def _kernel(self, X, Y):
+        if callable(self.kernel):
+            return _as_affinity(self.kernel(X, Y))
+        if is_sparse(X) or is_sparse(Y):
+            from sklearn.metrics.pairwise import rbf_kernel as sparse_rbf
+
+            return sparse_rbf(X, Y, gamma=self.gamma)
+        return rbf_kernel(np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64),
+                          gamma=self.gamma)
+
+    def _nearest(self, X) -> np.ndarray:
+        """Indices of each new item's nearest pool items (the graph's search, or an exact
+        one built on first use after unpickling)."""
+        k = self._neighbors_for(self.X_.shape[0])
+        graph = getattr(self, "_graph", None)
+        if graph is not None and graph.search is not None:
+            return graph.search(X, k)[1]
+        if getattr(self, "_search", None) is None:
+            from sklearn.neighbors import NearestNeighbors
+
+            self._search = NearestNeighbors(n_jobs=self.n_jobs).fit(self.X_)
+        return self._search.kneighbors(X, k, return_distance=False)
+
+    def __getstate__(self):
+        # The graph, its operators and the solver's warm start are derived from X_ and the
+        # parameters and may be n x n: rebuilt on demand after unpickling.
+        state = super().__getstate__()
+        for derived in ("_graph", "_labeling", "_search"):
+            state.pop(derived, None)
+        return state
 
     def _alpha(self) -> float | None:
         return None
@@ -133,6 +204,20 @@ class _BaseLabelGraph(ClassifierMixin, BaseEstimator):
                         n_neighbors=self.n_neighbors, alpha=self._alpha(),
                         max_iter=self.max_iter, tol=self.tol, solver=self.solver,
                         rtol=self.rtol)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _as_affinity(matrix):
+    """A kernel's answer as float64: CSR when sparse, else a dense array."""
+    if is_sparse(matrix):
+        from scipy import sparse
+
+        return sparse.csr_matrix(matrix, dtype=np.float64)
+    return np.asarray(matrix, dtype=np.float64)
 
 
 class LabelSpreading(_BaseLabelGraph):
@@ -223,6 +308,11 @@ class PoissonLearning(_BaseLabelGraph):
         super().__init__(kernel, gamma, n_neighbors, None, max_iter, tol, n_jobs, solver, rtol,
                          warm_start)
         self.class_priors = class_priors
+
+    def _neighbors_for(self, n_items: int) -> int:
+        # Poisson learning's defaults must work on any pool: a pool smaller than the
+        # neighbour count gets every other item as a neighbour.
+        return max(1, min(self.n_neighbors, n_items - 1))
 
     def _class_priors(self, y):
         if self.class_priors is None or isinstance(self.class_priors, str):

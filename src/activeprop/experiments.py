@@ -16,12 +16,13 @@ from typing import Iterator
 import numpy as np
 
 from .datasets import UNLABELED, Pool, load_pool
-from .graph import EDGE_WEIGHTS, KERNELS, KNN_BACKENDS
+from .graph import EDGE_WEIGHTS, KNN_BACKENDS
+from .params import KERNELS
 from .learner import ActiveLearner
-from .metrics import classification_report, confusion_matrix
+from .metrics import classification_report, confusion_matrix, format_confusion
 from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
-from .propagation import SOLVERS
+from .params import check_params
 from .priors import check_model, parse_class_priors
 from .stopping import StoppingEstimate, StopRule, estimate
 from .strategies import (BATCH_MODES, INITIAL_STRATEGIES, PASSIVE_STRATEGIES, get_strategy,
@@ -82,19 +83,12 @@ class SimulationConfig:
             (self.initial >= 1, f"initial must be >= 1 (the model needs a label to start), "
                                 f"got {self.initial}"),
             (self.subset >= 0, f"subset must be >= 0 (0 = the whole dataset), got {self.subset}"),
-            (self.gamma > 0, f"gamma must be > 0, got {self.gamma}"),
-            (self.n_neighbors >= 1, f"neighbors must be >= 1, got {self.n_neighbors}"),
             (self.kernel in KERNELS,
              f"unknown kernel {self.kernel!r}; allowed: {', '.join(KERNELS)}"),
-            (0 < self.alpha < 1, f"alpha must be strictly between 0 and 1, got {self.alpha}"),
-            (self.max_iter >= 1, f"max-iter must be >= 1, got {self.max_iter}"),
-            (self.solver in SOLVERS,
-             f"unknown solver {self.solver!r}; allowed: {', '.join(SOLVERS)}"),
             (self.graph_backend in KNN_BACKENDS, f"unknown graph backend "
              f"{self.graph_backend!r}; allowed: {', '.join(KNN_BACKENDS)}"),
             (self.graph_weights in EDGE_WEIGHTS, f"unknown graph weights "
              f"{self.graph_weights!r}; allowed: {', '.join(EDGE_WEIGHTS)}"),
-            (0 < self.rtol < 1, f"rtol must be in (0, 1), got {self.rtol}"),
             (self.initial_strategy in INITIAL_STRATEGIES, f"unknown initial strategy "
              f"{self.initial_strategy!r}; allowed: {', '.join(INITIAL_STRATEGIES)}"),
             (self.batch_mode in BATCH_MODES, f"unknown batch mode {self.batch_mode!r}; "
@@ -107,6 +101,9 @@ class SimulationConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        # The model's own parameters: one rule each, shared with the estimators.
+        check_params(gamma=self.gamma, n_neighbors=self.n_neighbors, alpha=self.alpha,
+                     max_iter=self.max_iter, tol=self.tol, solver=self.solver, rtol=self.rtol)
         holdout_fraction(self.eval)
         check_model(self.model, self.class_priors)
         get_strategy(self.strategy)
@@ -242,6 +239,7 @@ class RoundResult:
     n_unlabeled: int
     accuracy: float
     confusion_matrix: list[list[int]]
+    confusion_labels: list[str]  # the class of each row (true) and column (predicted)
     queried: list[int]
     seconds: float
     report: str = field(repr=False)
@@ -251,7 +249,7 @@ class RoundResult:
     def to_json(self) -> dict:
         """The round as the JSON document's ``rounds`` entry."""
         keys = ("round", "n_labeled", "n_unlabeled", "accuracy", "confusion_matrix",
-                "queried", "seconds")
+                "confusion_labels", "queried", "seconds")
         document = {key: getattr(self, key) for key in keys}
         if self.estimate is not None:
             document["estimate"] = self.estimate.to_json()
@@ -299,7 +297,7 @@ def simulate(config: SimulationConfig, pool: Pool | None = None) -> SimulationRe
         model.plan(config.rounds)
     result = SimulationResult(config, pool)
     for outcome in run_rounds(pool, config, model, config.strategy, config.seed):
-        result.rounds.append(_round_result(outcome, len(pool)))
+        result.rounds.append(_round_result(outcome, pool))
     result.graph_seconds = getattr(model, "graph_seconds", 0.0)
     if getattr(model, "graph", None) is not None:
         result.graph = model.graph.describe()
@@ -310,11 +308,15 @@ def simulate(config: SimulationConfig, pool: Pool | None = None) -> SimulationRe
     return result
 
 
-def _round_result(outcome: RoundOutcome, n_items: int) -> RoundResult:
-    report = classification_report(outcome.true, outcome.predicted)
-    matrix = confusion_matrix(outcome.true, outcome.predicted, labels=outcome.classes)
-    return RoundResult(outcome.round, outcome.n_labeled, n_items - outcome.n_labeled,
-                       outcome.accuracy, matrix.tolist(), outcome.queried.tolist(),
+def _round_result(outcome: RoundOutcome, pool: Pool) -> RoundResult:
+    names = [str(name) for name in pool.class_names]
+    report = classification_report(outcome.true, outcome.predicted, class_names=names)
+    # Every class of the report (true or predicted) and every class the model knows.
+    labels = np.union1d(np.union1d(outcome.true, outcome.predicted), outcome.classes)
+    matrix = confusion_matrix(outcome.true, outcome.predicted, labels=labels)
+    return RoundResult(outcome.round, outcome.n_labeled, len(pool) - outcome.n_labeled,
+                       outcome.accuracy, matrix.tolist(), [names[i] for i in labels],
+                       outcome.queried.tolist(),
                        outcome.seconds, report, outcome.queried_predicted.tolist(),
                        outcome.estimate)
 
@@ -347,8 +349,17 @@ def format_round(result: RoundResult, model: str) -> str:
         % (title, result.n_labeled, result.n_unlabeled, total),
         result.report,
         "Confusion matrix",
-        str(np.array(result.confusion_matrix)),
+        _confusion_text(result),
     ])
+
+
+def _confusion_text(result: RoundResult) -> str:
+    """The example's bare matrix when its rows are the classes 0, 1, 2, ... named by
+    their own numbers (the reference output); else the matrix with its classes named."""
+    matrix = np.array(result.confusion_matrix)
+    if result.confusion_labels == [str(i) for i in range(len(matrix))]:
+        return str(matrix)
+    return format_confusion(matrix, result.confusion_labels)
 
 
 def default_evaluation(models: list[str]) -> str:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from .errors import UserError
+from .params import KERNELS, check_params
 
 if TYPE_CHECKING:  # annotations only
     import scipy.sparse
@@ -34,7 +35,6 @@ if TYPE_CHECKING:  # annotations only
 # array-API layer, numpy.testing and numpy.f2py) and the default dense path needs none of
 # it: scipy.sparse and csgraph are imported where the sparse and converged paths use them.
 
-KERNELS = ("rbf", "knn")
 KNN_BACKENDS = ("auto", "sklearn", "flat", "hnsw")
 EDGE_WEIGHTS = ("connectivity", "rbf")
 
@@ -103,6 +103,8 @@ class Graph:
 
     def matches(self, kernel: str, gamma: float, n_neighbors: int) -> bool:
         """Whether this graph was built with these kernel parameters."""
+        if callable(kernel):  # a user's kernel: its graph is labelled "callable"
+            return self.kernel == "callable"
         if kernel != self.kernel:
             return False
         if kernel == "rbf":
@@ -333,12 +335,17 @@ def build_graph(X, kernel: str = "rbf", *, gamma: float = 20, n_neighbors: int =
     -------
     Graph
     """
-    X = np.asarray(X, dtype=np.float64)
-    validate_kernel_params(kernel, gamma, n_neighbors, len(X))
+    X = _pool_matrix(X)
+    validate_kernel_params(kernel, gamma, n_neighbors, X.shape[0])
     if kernel == "knn":
         return build_knn_graph(X, n_neighbors, n_jobs=n_jobs)
     start = time.perf_counter()
-    affinity = rbf_kernel(X, gamma=gamma)
+    if is_sparse(X):
+        from sklearn.metrics.pairwise import rbf_kernel as sparse_rbf_kernel
+
+        affinity = sparse_rbf_kernel(X, gamma=gamma)
+    else:
+        affinity = rbf_kernel(X, gamma=gamma)
     return Graph(kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, X=X, affinity=affinity,
                  build_seconds=time.perf_counter() - start)
 
@@ -366,12 +373,16 @@ def build_knn_graph(X, n_neighbors: int = 7, *, backend: str = "sklearn",
     n_jobs : int, optional
         Threads for the search.
     """
-    X = np.asarray(X, dtype=np.float64)
-    validate_kernel_params("knn", 1.0, n_neighbors, len(X))
+    X = _pool_matrix(X)
+    validate_kernel_params("knn", 1.0, n_neighbors, X.shape[0])
+    if is_sparse(X) and backend not in ("auto", "sklearn"):
+        raise UserError(f"graph backend {backend!r} (faiss) needs dense features; use "
+                        "sklearn (or auto) for sparse ones")
     _check_choice(backend, KNN_BACKENDS, "graph backend")
     _check_choice(weights, EDGE_WEIGHTS, "graph weights")
     if backend == "auto":
-        backend = "flat" if len(X) ** 2 * X.shape[1] <= FLAT_SEARCH_BUDGET else "hnsw"
+        backend = "sklearn" if is_sparse(X) else \
+            "flat" if X.shape[0] ** 2 * X.shape[1] <= FLAT_SEARCH_BUDGET else "hnsw"
     start = time.perf_counter()
     search = _SEARCHERS[backend](X, n_jobs)
     distances, indices = search(X, n_neighbors)
@@ -464,6 +475,16 @@ def rbf_kernel(X: np.ndarray, Y: np.ndarray | None = None, *, gamma: float) -> n
     return K
 
 
+def _pool_matrix(X):
+    """The pool's features as float64: CSR when sparse (scikit-learn's searches and kernel
+    take it), else a dense array."""
+    if is_sparse(X):
+        from scipy import sparse
+
+        return sparse.csr_matrix(X, dtype=np.float64)
+    return np.asarray(X, dtype=np.float64)
+
+
 def _sklearn_searcher(X: np.ndarray, n_jobs):
     from sklearn.neighbors import NearestNeighbors  # only for scikit-learn's exact graph
 
@@ -541,20 +562,22 @@ def _check_choice(value: str, allowed: tuple, what: str) -> None:
 
 
 def validate_kernel_params(kernel: str, gamma: float, n_neighbors: int, n_items: int) -> None:
-    """Raise ValueError naming the bad parameter and what is allowed."""
+    """Raise UserError naming the bad parameter and what is allowed: the values'
+    ranges (:func:`activeprop.params.check_params`), then what the pool's size allows."""
     if kernel not in KERNELS:
         raise UserError(f"unknown kernel {kernel!r}; allowed: {', '.join(KERNELS)}")
+    check_params(gamma=gamma, n_neighbors=n_neighbors)
     if kernel == "rbf":
-        if not gamma > 0:
-            raise UserError(f"gamma must be > 0, got {gamma}")
         if n_items > MAX_DENSE_ITEMS:
             gib = 3 * n_items**2 * 8 / 2**30
             raise UserError(
                 f"a dense rbf graph of {n_items} items needs about {gib:.0f} GiB "
                 f"(limit {MAX_DENSE_ITEMS} items); use --kernel knn for large pools")
+    elif n_items < 2:
+        raise UserError(f"a knn graph needs at least 2 items, got n_samples = {n_items}")
     elif not 1 <= n_neighbors < n_items:
         raise UserError(f"n_neighbors must be between 1 and {n_items - 1} (pool size - 1), "
-                         f"got {n_neighbors}")
+                        f"got {n_neighbors}; ask for fewer (--neighbors on the command line)")
 
 
 def _symmetrize(affinity):

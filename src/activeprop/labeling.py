@@ -57,6 +57,9 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     pool = load_pool(dataset, label_column=label_column, image_size=image_size)
     if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
         merged["model"] = "spreading"
+    if settings.get("n_neighbors") is None and len(pool) > 1:
+        # A small pool gets as many neighbours as it can give (15 by default).
+        merged["n_neighbors"] = min(merged["n_neighbors"], len(pool) - 1)
     graphs: dict = {}
     model = _model_from(merged, pool, graphs)  # check the settings before writing anything
     if not pool.class_names:

@@ -100,10 +100,12 @@ def cohen_kappa(a, b) -> float:
     return float(1 - np.sum(disagree * confusion) / denominator)
 
 
-def classification_report(y_true, y_pred, digits: int = 2) -> str:
+def classification_report(y_true, y_pred, digits: int = 2,
+                          class_names: list[str] | None = None) -> str:
     """scikit-learn's ``classification_report(y_true, y_pred)`` text, character for
     character (classes with no prediction or no support score 0.0), from one count of
-    the label pairs.
+    the label pairs. ``class_names[label]`` names each class (scikit-learn's
+    ``target_names``); without it the labels are printed.
 
     scikit-learn validates its inputs five times over and takes ~35 ms for 1,800 items;
     a simulated round prints one report, so that cost would dwarf a round's fit. The
@@ -113,7 +115,7 @@ def classification_report(y_true, y_pred, digits: int = 2) -> str:
     tp, support, predicted = np.diag(counts), counts.sum(axis=1), counts.sum(axis=0)
     precision, recall = _ratio(tp, predicted), _ratio(tp, support)
     f1 = _ratio(2 * tp, support + predicted)
-    names = [str(label) for label in labels]
+    names = [str(label) if class_names is None else class_names[label] for label in labels]
     shown = support.astype(float) if tp.sum() == 0 else support  # as scikit-learn prints it
     width = max(*(len(name) for name in names), len("weighted avg"), digits)
     row = "{:>{width}s} " + " {:>9.{digits}f}" * 3 + " {:>9}\n"
@@ -128,6 +130,18 @@ def classification_report(y_true, y_pred, digits: int = 2) -> str:
         averages = [np.average(v, weights=weights) for v in (precision, recall, f1)]
         text += row.format(name, *averages, total, width=width, digits=digits)
     return text
+
+
+def format_confusion(matrix: np.ndarray, names: list[str]) -> str:
+    """A confusion matrix with its classes named on both axes (rows: true class, columns:
+    predicted class)."""
+    width = max(max(len(name) for name in names), len(str(int(np.max(matrix, initial=0)))))
+    corner = "true \\ predicted"
+    first = max(width, len(corner))
+    lines = [f"{corner:>{first}} " + " ".join(f"{name:>{width}}" for name in names)]
+    for name, row in zip(names, matrix):
+        lines.append(f"{name:>{first}} " + " ".join(f"{count:>{width}}" for count in row))
+    return "\n".join(lines)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from numbers import Integral, Real
 
 import numpy as np
 
-from .graph import KERNELS, Graph, ThreadedMatrix, in_row_blocks
+from .graph import Graph, ThreadedMatrix, in_row_blocks
 from .priors import check_model, class_offsets, shares_for
 from .errors import UserError
+from .params import SOLVERS, check_params
 
-SOLVERS = ("iterate", "cg")
 
 
 def power_columns(graph) -> "PowerColumns":
@@ -633,23 +632,12 @@ VARIANTS = ("spreading", "propagation", "poisson")
 
 def validate_params(variant: str, *, kernel, gamma, n_neighbors, alpha, max_iter, tol,
                     solver, rtol) -> None:
-    """Reject parameter values scikit-learn rejects, with a message naming the range."""
-    if kernel not in KERNELS:
-        raise UserError(f"kernel must be 'rbf' or 'knn', got {kernel!r}")
-    checks = [
-        (solver in SOLVERS, f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}"),
-        (isinstance(rtol, Real) and 0 < rtol < 1, "rtol must be in (0, 1)"),
-        (isinstance(gamma, Real) and gamma >= 0, "gamma must be >= 0"),
-        (isinstance(n_neighbors, Integral) and n_neighbors > 0,
-         "n_neighbors must be an integer >= 1"),
-        (isinstance(max_iter, Integral) and max_iter > 0, "max_iter must be an integer >= 1"),
-        (isinstance(tol, Real) and tol >= 0, "tol must be >= 0"),
-        (variant != "spreading" or (isinstance(alpha, Real) and 0 < alpha < 1),
-         f"alpha must be strictly between 0 and 1, got {alpha}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise UserError(message)
+    """Check a graph model's parameters (:func:`activeprop.params.check_params`); alpha
+    only for spreading, where it is used."""
+    check_params(kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, max_iter=max_iter,
+                 tol=tol, solver=solver, rtol=rtol)
+    if variant == "spreading":
+        check_params(alpha=alpha)
 
 
 class GraphLabeling:
