@@ -6,6 +6,7 @@ Skipped when no Chromium is installed (`.ci/run` installs it).
 
 import csv
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -240,3 +242,55 @@ def test_keys_pressed_during_a_save_are_not_lost(server, page):
     wait_for(page, "document.getElementById('labeled').textContent.startsWith('3 /')")
     labels = ProjectStore(project).current_labels()
     assert sorted(labels) == sorted(shown) and set(labels.values()) == {7}
+
+
+AXE = Path(os.environ.get("AXE_CORE_JS") or
+           Path(__file__).parent / ".axe" / "node_modules" / "axe-core" / "axe.min.js")
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now. axe is loaded
+    through the DevTools protocol (page.evaluate), which the page's CSP does not govern."""
+    page.evaluate(AXE.read_text())
+    found = page.evaluate("axe.run(document).then(result => result.violations.map(v => ("
+                          "{id: v.id, impact: v.impact, help: v.help, "
+                          "nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))")
+    return [v for v in found if v["impact"] in ("serious", "critical")]
+
+
+def test_the_page_is_accessible(server, page, tmp_path):
+    """axe-core finds no serious or critical violation, with the queue, the overview, the
+    review list and the item dialog drawn; cards and overview cells work from the keyboard
+    alone; the saved label is announced in a live region."""
+    if not AXE.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"axe-core is missing ({AXE}); .ci/run installs it through make test")
+        pytest.skip("axe-core is not installed (make test installs it where npm exists)")
+    url, project = server
+    page.goto(url)
+    truth = ProjectStore(project).load_pool().y
+    for done in range(1, 4):
+        item = queue_ids(page)[0]
+        page.keyboard.press(str(truth[item]))
+        wait_for(page, f"document.getElementById('labeled').textContent.startsWith('{done} /')")
+    queue_ids(page)
+    page.locator("#review-button").click()
+    page.wait_for_selector("#review li")
+    assert axe_violations(page) == []
+    # The live region says what was saved; the queue itself is not re-read on every key.
+    assert page.locator("#toast").get_attribute("aria-live") == "polite"
+    assert "Saved" in page.locator("#toast").inner_text()
+    assert page.locator("#queue").get_attribute("aria-live") is None
+    # Cards and cells are reachable with Tab and carry names that say what they are.
+    page.locator(".card.focused").focus()
+    assert page.evaluate("document.activeElement.getAttribute('role')") == "option"
+    assert "item #" in page.evaluate("document.activeElement.textContent")
+    first_cell = page.locator("#overview .cell").first
+    first_cell.focus()
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.classList.contains('cell')")
+    assert page.evaluate("document.activeElement.getAttribute('tabindex')") == "0"
+    page.keyboard.press("Enter")  # a button: Enter opens the item
+    page.wait_for_selector("#item-dialog[open]")
+    assert axe_violations(page) == []
+    page.screenshot(path=str(tmp_path / "dialog.png"))

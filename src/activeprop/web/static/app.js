@@ -164,12 +164,6 @@ function picture(id) {
   return pictures.get(id);
 }
 
-function cardLabel(item) {
-  const guess = item.prediction === null ? "no guess yet"
-    : `model's guess ${item.prediction}, ${percent(item.confidence)} confident`;
-  return `Item ${item.id}: ${guess}`;
-}
-
 function renderQueue() {
   $("queue-note").textContent = ui.queue.length ? "most informative first" : "— nothing left to label";
   const hadFocus = Boolean(document.activeElement?.closest("#queue"));
@@ -178,11 +172,11 @@ function renderQueue() {
     const guess = item.prediction === null ? el("div", { className: "guess" }, "no guess yet")
       : el("div", { className: "guess" }, "guess ", el("strong", {}, item.prediction), " · " + percent(item.confidence));
     return el("div", { className: "card" + (focused ? " focused" : ""), role: "option",
-      tabIndex: focused ? 0 : -1, "aria-selected": String(focused), "aria-label": cardLabel(item),
+      tabIndex: focused ? 0 : -1, "aria-selected": String(focused),
       dataset: { index: String(index), id: String(item.id) } },
       picture(item.id), guess,
       el("div", { className: "conf" }, el("div", { style: { width: percent(item.confidence) } })),
-      el("div", { className: "muted" }, "#" + item.id));
+      el("div", { className: "muted" }, "item #" + item.id));
   }));
   if (hadFocus) $("queue").querySelector(".card.focused")?.focus();
 }
