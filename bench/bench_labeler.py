@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from activeprop.labeling import LabelingSession, init_project
+from activeprop.labeling import LabelingSession
+from activeprop.project import init_project
 
 LABELS = 15
 

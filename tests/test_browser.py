@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from activeprop.labeling import init_project
+from activeprop.project import init_project
 from activeprop.store import ProjectStore
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -11,7 +11,8 @@ import pytest
 from scipy import sparse
 
 from activeprop.cli import main
-from activeprop.labeling import LabelingSession, init_project
+from activeprop.labeling import LabelingSession
+from activeprop.project import init_project
 from activeprop.store import SCHEMA_VERSION, ProjectStore
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from activeprop import terminal
-from activeprop.labeling import LabelingSession, init_project
+from activeprop.labeling import LabelingSession
+from activeprop.project import init_project
 
 
 @pytest.fixture
@@ -135,9 +136,9 @@ def test_bad_image_folder(tmp_path):
 
 
 def test_large_pools_default_to_spreading(tmp_path, monkeypatch):
-    from activeprop import labeling
+    from activeprop import project
 
-    monkeypatch.setattr(labeling, "POISSON_MAX_ITEMS", 100)
+    monkeypatch.setattr(project, "POISSON_MAX_ITEMS", 100)
     assert init_project(tmp_path / "big", "digits-aug:300").meta("settings")["model"] == "spreading"
     chosen = init_project(tmp_path / "chosen", "digits-aug:300", model="poisson")
     assert chosen.meta("settings")["model"] == "poisson"
@@ -225,7 +226,7 @@ def test_closing_waits_for_the_background_point_then_closes(tmp_path):
 
 
 def test_init_keeps_the_first_items_to_offer(tmp_path):
-    from activeprop.labeling import cold_start_order
+    from activeprop.project import cold_start_order
 
     init_project(tmp_path / "p", "digits")
     session = LabelingSession(tmp_path / "p")

@@ -13,7 +13,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from activeprop.labeling import LabelingSession, init_project
+from activeprop.labeling import LabelingSession
+from activeprop.project import init_project
 from activeprop.store import ProjectStore
 
 ANNOTATOR = textwrap.dedent("""

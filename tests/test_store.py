@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from activeprop.labeling import init_project
+from activeprop.project import init_project
 from activeprop.store import SCHEMA_VERSION, ProjectStore
 
 

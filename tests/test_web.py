@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from activeprop.experiments import SimulationConfig, simulate
-from activeprop.labeling import LabelingSession, init_project
+from activeprop.labeling import LabelingSession
+from activeprop.project import init_project
 from activeprop.web.app import create_app
 
 

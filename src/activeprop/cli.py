@@ -189,7 +189,7 @@ def init(
     class_priors: str = CLASS_PRIORS,
 ):
     """Create a labeling project (a directory with a SQLite store) from a dataset."""
-    from .labeling import init_project
+    from .project import init_project
 
     print("Reading the dataset and searching each item's neighbours (a minute or more for "
           "a large pool)...", file=sys.stderr, flush=True)
@@ -276,8 +276,9 @@ def export(
 @app.command()
 def review(
     project: Path = PROJECT,
-    threshold: float = typer.Option(0.5, help="list labels whose held-out support is below "
-                                              "this"),
+    threshold: float = typer.Option(0.5, help="list labels whose chance of being a slip "
+                                              "(from the other labels, held out) is at "
+                                              "least this"),
     plugins: list[str] = PLUGINS,
 ):
     """List human labels that their neighbours on the graph disagree with."""
@@ -288,15 +289,17 @@ def review(
 
     flagged = LabelingSession(project, plugins=plugins).review(threshold)
     if not flagged:
-        print("No human label is contradicted by the others.")
+        print("No label looks like a slip (a class needs 3 labels before its labels are "
+              "checked).")
         return
-    table = Table(title=f"{len(flagged)} labels to review (support: held-out probability of "
+    table = Table(title=f"{len(flagged)} labels to review (slip: chance the label is a "
+                        "mistake; support: held-out probability of "
                         "the given label)")
-    for column in ("item", "label", "suggested", "support", "annotator"):
+    for column in ("item", "label", "suggested", "slip", "support", "annotator"):
         table.add_column(column)
     for entry in flagged:
         table.add_row(str(entry["item_id"]), entry["label"], entry["suggested"],
-                      f"{entry['support']:.2f}", entry["annotator"] or "")
+                      f"{entry['slip']:.2f}", f"{entry['support']:.2f}", entry["annotator"] or "")
     Console().print(table)
 
 

@@ -84,7 +84,12 @@ class Graph:
     backend: str = "dense"
     recall: float | None = None
     search: Callable | None = field(default=None, repr=False)
+    # Three kinds of thing derived from the affinity, kept apart: the matrices solvers
+    # multiply with, the locality order they are stored in, and analyses of the graph
+    # (embedding, components, a solver's reusable columns) shared by models and rounds.
     _operators: dict = field(default_factory=dict, repr=False)
+    _order: np.ndarray | None = field(default=None, repr=False)
+    _derived: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_items(self) -> int:
@@ -145,7 +150,7 @@ class Graph:
         300,000 items). Position ``p`` of the solver's arrays is pool item ``order[p]``.
         """
         self.operator("symmetric")  # computes the order with the matrix it orders
-        return self._operators["order"]
+        return self._order
 
     def to_graph_order(self, rows: np.ndarray) -> np.ndarray:
         """Rows of a pool-ordered array, in :attr:`order`."""
@@ -166,15 +171,15 @@ class Graph:
             order = reverse_cuthill_mckee(symmetric, symmetric_mode=True)
         else:
             order = np.arange(self.n_items)
-        self._operators["order"] = np.asarray(order, dtype=np.int64)
-        return _permute(symmetric, self._operators["order"])
+        self._order = np.asarray(order, dtype=np.int64)
+        return _permute(symmetric, self._order)
 
     def cached(self, key: str, build: Callable):
         """``build()``, computed on first use and kept with the graph under ``key``: things
         derived from the graph alone, shared by every model and round of this pool."""
-        if key not in self._operators:
-            self._operators[key] = build()
-        return self._operators[key]
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
     def spectral_embedding(self, dimensions: int = 16) -> np.ndarray:
         """Items as rows of the leading eigenvectors of the normalised affinity (Laplacian

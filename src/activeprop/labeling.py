@@ -1,6 +1,7 @@
 """A person labeling a project: the queue, labels, undo, refits, progress and export.
 
-:class:`LabelingSession` is the whole human-in-the-loop logic; the browser app
+:class:`LabelingSession` is the whole human-in-the-loop logic over a project that
+:func:`activeprop.project.init_project` made; the browser app
 (:mod:`activeprop.web`) and the terminal labeler (:mod:`activeprop.terminal`) only call it.
 Every label is committed to the project store before the call returns, then the model is
 refit on the reused graph, so predictions and the queue always reflect every label.
@@ -16,114 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import UNLABELED, load_pool
-from .experiments import RECOMMENDED
+from .datasets import UNLABELED
+from .errors import UnknownItem, UserError
 from .export import encode, export_rows
-from .models import make_model
+from .human_labels import HumanLabels
 from .plugins import require_trusted
-from .priors import check_model, parse_class_priors
+from .project import StoredGraphs, cold_start_order, project_model
 from .review import held_out_proba, suspicious_labels
 from .stopping import labeled_classes, mean_confidence
-from .human_labels import HumanLabels
 from .store import LabelEvent, ProjectStore
-from .strategies import (QueryContext, density, get_strategy, initial_items, reads_density,
-                         score_pool, select_batch)
-from .errors import UserError, UnknownItem
+from .strategies import QueryContext, density, get_strategy, reads_density, score_pool, select_batch
 
-# The labeler's defaults are the project's recommended settings (experiments.RECOMMENDED);
-# alpha and gamma only matter when a project chooses spreading or an rbf graph.
-DEFAULT_SETTINGS = {**{k: v for k, v in RECOMMENDED.items() if k != "initial_strategy"},
-                    "alpha": 0.9, "gamma": 0.25, "class_priors": None}
-# Poisson learning needs ~80 cg iterations per refit at 70,000 items (about 1 s): too slow
-# for a refit after every label. Larger pools default to spreading (alpha 0.9), ~0.1 s.
-POISSON_MAX_ITEMS = 20_000
 LEASE_SECONDS = 300
 CROSS_VALIDATION_FOLDS = 5
-
-
-def init_project(directory: str | Path, dataset: str, *, label_column: str | None = None,
-                 image_size: int = 16, **settings) -> ProjectStore:
-    """Create a labeling project from any dataset spec (including a folder of images).
-
-    ``settings`` override :data:`DEFAULT_SETTINGS` (model, kernel, strategy, ...); without
-    a model, pools above :data:`POISSON_MAX_ITEMS` items get label spreading.
-    """
-    unknown = set(settings) - set(DEFAULT_SETTINGS)
-    if unknown:
-        raise UserError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULT_SETTINGS)}")
-    merged = {**DEFAULT_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
-    get_strategy(merged["strategy"])
-    ProjectStore.check_free(directory)  # before reading the data and building the graph
-    pool = load_pool(dataset, label_column=label_column, image_size=image_size)
-    if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
-        merged["model"] = "spreading"
-    if settings.get("n_neighbors") is None and len(pool) > 1:
-        # A small pool gets as many neighbours as it can give (15 by default).
-        merged["n_neighbors"] = min(merged["n_neighbors"], len(pool) - 1)
-    graphs: dict = {}
-    model = _model_from(merged, pool, graphs)  # check the settings before writing anything
-    if not pool.class_names:
-        raise UserError("the dataset names no classes: give labels for some items, or class "
-                         "subfolders for an image folder")
-    # Search the neighbours and order the first items now, once, and keep both in the
-    # project: whoever opens the page later does not wait (~20 s at 70,000 x 784).
-    first_items = cold_start_order(model, pool.X, len(pool.class_names))
-    store = ProjectStore.create(directory, pool, merged)
-    for recipe, graph in graphs.items():
-        store.save_graph(recipe, graph)
-        store.set_meta("graph", graph.describe())
-    store.set_meta("cold_start_order", first_items.tolist())
-    if pool.images is not None:
-        # Digits are ink on paper: higher values are darker.
-        store.set_meta("image_style", {"max": float(pool.images.max()) or 1.0,
-                                       "invert": dataset.startswith("digits")})
-    return store
-
-
-def cold_start_order(model, X: np.ndarray, n_classes: int) -> np.ndarray:
-    """The order to offer items in before two classes are labeled: typical items first
-    (centres of k-means clusters of the graph's spectral embedding, one per class and as
-    many again), then a fixed shuffle of the rest."""
-    shuffled = np.random.default_rng(0).permutation(len(X))
-    k = min(2 * max(n_classes, 1), len(X) - 2)
-    if k < 2 or not hasattr(model, "build_graph"):
-        return shuffled
-    graph = model.graph if model.graph is not None else model.build_graph()
-    typical = initial_items("typical", X, k, 0, embedding=graph.spectral_embedding())
-    return np.concatenate([typical, shuffled[~np.isin(shuffled, typical)]])
-
-
-def _model_from(settings: dict, pool, graph_cache: dict | None = None):
-    """The project's model (graph shared through ``graph_cache``); raises on bad settings."""
-    check_model(settings["model"], settings.get("class_priors"))
-    priors = parse_class_priors(settings.get("class_priors"), len(pool.class_names))
-    return make_model(settings["model"], pool.X, kernel=settings["kernel"],
-                      gamma=settings["gamma"], n_neighbors=settings["n_neighbors"],
-                      alpha=settings["alpha"], max_iter=settings["max_iter"],
-                      solver=settings["solver"], rtol=settings["rtol"],
-                      graph_options={"backend": "auto"}, graph_cache=graph_cache,
-                      class_priors=priors)
-
-
-class StoredGraphs(dict):
-    """A project's graphs by recipe (the models' ``graph_cache``), kept beside its database:
-    a graph is read back instead of built when the project is opened again."""
-
-    def __init__(self, store: ProjectStore, X: np.ndarray):
-        super().__init__()
-        self.store, self.X = store, X
-
-    def __contains__(self, recipe) -> bool:
-        if not super().__contains__(recipe):
-            graph = self.store.load_graph(recipe, self.X)
-            if graph is not None:
-                super().__setitem__(recipe, graph)
-        return super().__contains__(recipe)
-
-    def __setitem__(self, recipe, graph) -> None:
-        if self.get(recipe) is not graph:  # models re-register the graph they were handed
-            self.store.save_graph(recipe, graph)
-        super().__setitem__(recipe, graph)
 
 
 @dataclass
@@ -148,7 +54,7 @@ class LabelingSession:
         require_trusted((self.settings["model"], self.settings["strategy"]), plugins)
         # The pool's graph, shared by the main and the spare model, and kept on disk.
         self.graphs = StoredGraphs(self.store, self.pool.X)
-        self.model = _model_from(self.settings, self.pool, self.graphs)
+        self.model = project_model(self.settings, self.pool, self.graphs)
         self.utility = get_strategy(self.settings["strategy"])
         self.lock = threading.RLock()
         # One background worker for what a person should not wait for: cross-validating the
@@ -341,7 +247,7 @@ class LabelingSession:
         graph. Checked before anything is stored; labels are untouched. Returns the state."""
         with self.lock:
             settings = {**self.settings, "class_priors": spec or None}
-            model = _model_from(settings, self.pool, self.graphs)  # raises on a bad spec
+            model = project_model(settings, self.pool, self.graphs)  # raises on a bad spec
             self.store.set_meta("settings", settings)
             self.settings, self.model = settings, model
             self._refit(record=False)
@@ -372,7 +278,8 @@ class LabelingSession:
         self.model.fit(self.labels)
         self._set_proba(self.model.proba_)
         self._prepare_density()
-        self.estimated_accuracy = mean_confidence(self.labels, self.proba)
+        self.estimated_accuracy = mean_confidence(self.labels, self.proba) \
+            if self.proba.shape[1] >= 2 else None  # one class known: no estimate
         if not record:  # not a change of labels (opening, a new prior): nothing "moved"
             return
         if before is not None:
@@ -409,7 +316,9 @@ class LabelingSession:
     def _set_proba(self, proba: np.ndarray | None) -> None:
         """Take the model's probabilities and derive the predictions once."""
         self.proba = proba
-        if proba is None:
+        if proba is None or proba.shape[1] < 2:
+            # With one class labeled, every item is "that class, 100%": no evidence at all.
+            # No guess until a second class has a label.
             self._predictions = (np.full(len(self.pool), -1), np.zeros(len(self.pool)))
         else:
             self._predictions = (self.model.classes_[np.argmax(proba, axis=1)],
@@ -441,11 +350,12 @@ class LabelingSession:
 
     def _spare_model(self):
         """A second model on the same graph, for refits that must not disturb the main one."""
-        return _model_from(self.settings, self.pool, self.graphs)
+        return project_model(self.settings, self.pool, self.graphs)
 
     def review(self, threshold: float = 0.5) -> list[dict]:
-        """Human labels the other labels disagree with (held-out on the graph), least
-        supported first, with who gave them."""
+        """Human labels that are likely slips (:func:`activeprop.review.suspicious_labels`:
+        their chance of being a slip is at least ``threshold``), most likely first, with
+        who gave them."""
         if not 0 < threshold <= 1:
             raise UserError(f"threshold must be in (0, 1], got {threshold}")
         with self.lock:
@@ -457,7 +367,7 @@ class LabelingSession:
             latest = {e.item_id: e.annotator for e in self.store.events() if e.kind == "label"}
             return [{"item_id": f["item"], "label": self.class_names[f["label"]],
                      "suggested": self.class_names[f["suggested"]], "support": f["support"],
-                     "annotator": latest.get(f["item"])} for f in flagged]
+                     "slip": f["slip"], "annotator": latest.get(f["item"])} for f in flagged]
 
     # ------------------------------------------------------------------ export
 

@@ -364,8 +364,9 @@ $("review-button").onclick = async () => {
       ui.hasImages ? el("img", { src: imageUrl(entry.item_id), alt: "" }) : null,
       ` #${entry.item_id}: labeled `, el("strong", {}, entry.label),
       ", the graph says ", el("strong", {}, entry.suggested),
-      ` (support ${percent(entry.support)}` + (entry.annotator ? ", by " + entry.annotator : "") + ")")))
-    : [el("li", {}, "No human label is contradicted by the others.")]));
+      ` (likely a slip: ${percent(entry.slip)}; the others give it ${percent(entry.support)}` +
+        (entry.annotator ? "; by " + entry.annotator : "") + ")")))
+    : [el("li", {}, "No label looks like a slip (a class needs 3 labels before its labels are checked).")]));
 };
 $("review").addEventListener("click", (event) => {
   const row = event.target.closest("[data-id]");

@@ -1,0 +1,115 @@
+"""A labeling project: created from a dataset, and the model its settings describe.
+
+:func:`init_project` reads the data, checks the settings, builds the graph and the order of
+the first items once, and writes them with the pool to a new project store.
+:func:`project_model` makes the model a project's settings describe, and
+:class:`StoredGraphs` keeps its graph beside the database, so that every later opening
+(a labeling session, an export) reads it back instead of searching the neighbours again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import load_pool
+from .errors import UserError
+from .experiments import RECOMMENDED
+from .models import make_model
+from .priors import check_model, parse_class_priors
+from .store import ProjectStore
+from .strategies import get_strategy, initial_items
+
+# The labeler's defaults are the project's recommended settings (experiments.RECOMMENDED);
+# alpha and gamma only matter when a project chooses spreading or an rbf graph.
+DEFAULT_SETTINGS = {**{k: v for k, v in RECOMMENDED.items() if k != "initial_strategy"},
+                    "alpha": 0.9, "gamma": 0.25, "class_priors": None}
+# Poisson learning needs ~80 cg iterations per refit at 70,000 items (about 1 s): too slow
+# for a refit after every label. Larger pools default to spreading (alpha 0.9), ~0.1 s.
+POISSON_MAX_ITEMS = 20_000
+
+
+def init_project(directory: str | Path, dataset: str, *, label_column: str | None = None,
+                 image_size: int = 16, **settings) -> ProjectStore:
+    """Create a labeling project from any dataset spec (including a folder of images).
+
+    ``settings`` override :data:`DEFAULT_SETTINGS` (model, kernel, strategy, ...); without
+    a model, pools above :data:`POISSON_MAX_ITEMS` items get label spreading.
+    """
+    unknown = set(settings) - set(DEFAULT_SETTINGS)
+    if unknown:
+        raise UserError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULT_SETTINGS)}")
+    merged = {**DEFAULT_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
+    get_strategy(merged["strategy"])
+    ProjectStore.check_free(directory)  # before reading the data and building the graph
+    pool = load_pool(dataset, label_column=label_column, image_size=image_size)
+    if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
+        merged["model"] = "spreading"
+    if settings.get("n_neighbors") is None and len(pool) > 1:
+        # A small pool gets as many neighbours as it can give (15 by default).
+        merged["n_neighbors"] = min(merged["n_neighbors"], len(pool) - 1)
+    graphs: dict = {}
+    model = project_model(merged, pool, graphs)  # check the settings before writing anything
+    if not pool.class_names:
+        raise UserError("the dataset names no classes: give labels for some items, or class "
+                         "subfolders for an image folder")
+    # Search the neighbours and order the first items now, once, and keep both in the
+    # project: whoever opens the page later does not wait (~20 s at 70,000 x 784).
+    first_items = cold_start_order(model, pool.X, len(pool.class_names))
+    store = ProjectStore.create(directory, pool, merged)
+    for recipe, graph in graphs.items():
+        store.save_graph(recipe, graph)
+        store.set_meta("graph", graph.describe())
+    store.set_meta("cold_start_order", first_items.tolist())
+    if pool.images is not None:
+        # Digits are ink on paper: higher values are darker.
+        store.set_meta("image_style", {"max": float(pool.images.max()) or 1.0,
+                                       "invert": dataset.startswith("digits")})
+    return store
+
+
+def cold_start_order(model, X: np.ndarray, n_classes: int) -> np.ndarray:
+    """The order to offer items in before two classes are labeled: typical items first
+    (centres of k-means clusters of the graph's spectral embedding, one per class and as
+    many again), then a fixed shuffle of the rest."""
+    shuffled = np.random.default_rng(0).permutation(len(X))
+    k = min(2 * max(n_classes, 1), len(X) - 2)
+    if k < 2 or not hasattr(model, "build_graph"):
+        return shuffled
+    graph = model.graph if model.graph is not None else model.build_graph()
+    typical = initial_items("typical", X, k, 0, embedding=graph.spectral_embedding())
+    return np.concatenate([typical, shuffled[~np.isin(shuffled, typical)]])
+
+
+def project_model(settings: dict, pool, graph_cache: dict | None = None):
+    """The project's model (graph shared through ``graph_cache``); raises on bad settings."""
+    check_model(settings["model"], settings.get("class_priors"))
+    priors = parse_class_priors(settings.get("class_priors"), len(pool.class_names))
+    return make_model(settings["model"], pool.X, kernel=settings["kernel"],
+                      gamma=settings["gamma"], n_neighbors=settings["n_neighbors"],
+                      alpha=settings["alpha"], max_iter=settings["max_iter"],
+                      solver=settings["solver"], rtol=settings["rtol"],
+                      graph_options={"backend": "auto"}, graph_cache=graph_cache,
+                      class_priors=priors)
+
+
+class StoredGraphs(dict):
+    """A project's graphs by recipe (the models' ``graph_cache``), kept beside its database:
+    a graph is read back instead of built when the project is opened again."""
+
+    def __init__(self, store: ProjectStore, X: np.ndarray):
+        super().__init__()
+        self.store, self.X = store, X
+
+    def __contains__(self, recipe) -> bool:
+        if not super().__contains__(recipe):
+            graph = self.store.load_graph(recipe, self.X)
+            if graph is not None:
+                super().__setitem__(recipe, graph)
+        return super().__contains__(recipe)
+
+    def __setitem__(self, recipe, graph) -> None:
+        if self.get(recipe) is not graph:  # models re-register the graph they were handed
+            self.store.save_graph(recipe, graph)
+        super().__setitem__(recipe, graph)
