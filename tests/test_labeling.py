@@ -98,6 +98,8 @@ def test_terminal_loop(session):
     assert saved == 2 and "Undone" in text and "Unknown key 'x'" in text
     assert "█" in text or "▓" in text
     assert session.n_labeled == 1
+    # The figure is ground-truth accuracy, labelled as the page labels it.
+    assert "(ground truth)" in text and "est. accuracy" not in text
 
 
 def test_drawing_downsamples_large_images():
