@@ -201,7 +201,7 @@ def test_token_mode_with_hostile_names(hostile_project, browser, tmp_path):
             item = queue_ids(page)[0]
             version = page.locator("#version").inner_text()
             page.keyboard.press("1")  # the first class, whatever its name
-            wait_for(page, 
+            wait_for(page,
                 f"document.getElementById('version').textContent !== '{version}'")
             wait_for(page, f"!document.querySelector('.card[data-id=\"{item}\"]')")
         wait_for(page, "document.getElementById('labeled').textContent.startsWith('3 /')")

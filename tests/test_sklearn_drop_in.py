@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import sklearn
 from sklearn.semi_supervised import LabelSpreading as SklearnLabelSpreading
 from sklearn.utils.estimator_checks import parametrize_with_checks

@@ -19,9 +19,9 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from . import metrics
+from .errors import UserError
 from .experiments import SimulationConfig, default_evaluation, prepare_pool, run_rounds
 from .strategies import get_strategy
-from .errors import UserError
 
 CSV_COLUMNS = ("strategy", "model", "repeat", "round", "n_labeled", "accuracy", "seconds")
 BASELINE = "random"

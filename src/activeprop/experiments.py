@@ -16,18 +16,22 @@ from typing import Iterator
 import numpy as np
 
 from .datasets import UNLABELED, Pool, load_pool
+from .errors import UserError
 from .graph import EDGE_WEIGHTS, KNN_BACKENDS
-from .params import KERNELS
 from .learner import ActiveLearner
 from .metrics import classification_report, confusion_matrix, format_confusion
 from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
-from .params import check_params
+from .params import KERNELS, check_params
 from .priors import check_model, parse_class_priors
 from .stopping import StoppingEstimate, StopRule, estimate
-from .strategies import (BATCH_MODES, INITIAL_STRATEGIES, PASSIVE_STRATEGIES, get_strategy,
-                         initial_items)
-from .errors import UserError
+from .strategies import (
+    BATCH_MODES,
+    INITIAL_STRATEGIES,
+    PASSIVE_STRATEGIES,
+    get_strategy,
+    initial_items,
+)
 
 MODEL_TITLES = {"spreading": "Label Spreading", "propagation": "Label Propagation",
                 "poisson": "Poisson Learning", "logistic": "Logistic Regression"}

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
 from .errors import UserError
 from .params import KERNELS, check_params
 

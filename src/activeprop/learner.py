@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .datasets import UNLABELED
-from .strategies import QueryContext, get_strategy, score_pool, select_batch
 from .errors import UserError
+from .strategies import QueryContext, get_strategy, score_pool, select_batch
 
 
 @dataclass

@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
+from .errors import UserError
 from .graph import build_graph, build_knn_graph
 from .plugins import load_model
 from .propagation import VARIANTS, GraphLabeling, power_columns, validate_params
-from .errors import UserError
 
 GRAPH_MODELS = VARIANTS
 MODEL_NAMES = (*GRAPH_MODELS, "logistic")

@@ -17,6 +17,7 @@ moves correct predictions into the wrong class, so nothing here guesses it.
 from __future__ import annotations
 
 import numpy as np
+
 from .errors import UserError
 
 # Predicted shares are brought within 5% (relative) of the declared ones: close enough to

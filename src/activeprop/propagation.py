@@ -13,11 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph import Graph, ThreadedMatrix, in_row_blocks
-from .priors import check_model, class_offsets, shares_for
 from .errors import UserError
-from .params import SOLVERS, check_params
-
+from .graph import Graph, ThreadedMatrix, in_row_blocks
+from .params import check_params
+from .priors import check_model, class_offsets, shares_for
 
 
 def power_columns(graph) -> "PowerColumns":

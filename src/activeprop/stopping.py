@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .datasets import UNLABELED
+from .errors import UserError
 from .metrics import cohen_kappa
 from .review import held_out_proba
-from .errors import UserError
 
 CALIBRATION_FOLDS = 5
 MIN_CALIBRATION_LABELS = 20

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
 import sqlite3
+import struct
 import time
 import zipfile
 from contextlib import contextmanager

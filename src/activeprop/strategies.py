@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from .plugins import load_strategy
 from .errors import UserError
+from .plugins import load_strategy
 
 
 @dataclass

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hmac
 import io
-from urllib.parse import urlencode
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import Body, FastAPI, Query, Request
