@@ -82,7 +82,7 @@ def test_export_formats_and_threshold(session, tmp_path):
     assert all(r["confidence"] < 0.9 and r["source"] == "propagated" for r in blank)
     assert all(r["confidence"] >= 0.9 for r in confident if r["label"] is not None)
     csv_text = session.export("csv").decode()
-    assert csv_text.splitlines()[0] == "id,label,source,confidence,human_labels"
+    assert csv_text.splitlines()[0] == "id,path,label,source,confidence,human_labels"
     (tmp_path / "e.npz").write_bytes(session.export("npz"))
     archive = np.load(tmp_path / "e.npz")
     assert len(archive["id"]) == 1797 and set(archive["source"]) == {"human", "propagated"}
@@ -117,19 +117,21 @@ def test_image_folder_project(tmp_path):
             pixels = np.clip(rng.normal(level, 20, (20, 30)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
     Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "imgs" / "loose.jpg")
-    store = init_project(tmp_path / "p", str(tmp_path / "imgs"), image_size=8, n_neighbors=3)
+    store = init_project(tmp_path / "p", str(tmp_path / "imgs"), image_size=8, n_neighbors=3,
+                         image_features="pixels")
     pool = store.load_pool()
     assert store.class_names == ["cat", "dog"] and pool.X.shape == (13, 64)
-    assert (pool.y == -1).sum() == 1 and pool.images.shape == (13, 64, 64)
+    assert (pool.y == -1).sum() == 1
     session = LabelingSession(tmp_path / "p")
     session.add_label(0, "cat")
     session.add_label(6, "dog")
     assert session.item(5)["prediction"] == "cat" and session.item(11)["prediction"] == "dog"
+    assert session.item(5)["path"] == "cat/5.png" and session.item(12)["path"] == "loose.jpg"
 
 
 def test_bad_image_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no PNG or JPEG"):
+    with pytest.raises(ValueError, match="holds no images"):
         init_project(tmp_path / "p", str(tmp_path / "empty"))
     (tmp_path / "broken" / "a").mkdir(parents=True)
     (tmp_path / "broken" / "a" / "x.png").write_text("not an image")

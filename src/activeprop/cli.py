@@ -31,8 +31,16 @@ def _commands() -> None:
 
 
 # Options shared by `simulate` and `compare` (defaults: the digits example's).
-DATASET = typer.Option("digits", help="digits, digits-aug:N[:SIZE], FILE.npz or FILE.csv")
-LABEL_COLUMN = typer.Option(None, help="label column of a .csv dataset")
+DATASET = typer.Option("digits", help="digits, digits-aug:N[:SIZE], iris, wine, breast-cancer, "
+                                      "FILE.npz, FILE.csv, FILE.jsonl (with --text-column) "
+                                      "or a folder of images")
+LABEL_COLUMN = typer.Option(None, help="label column of a .csv or .jsonl dataset")
+TEXT_COLUMN = typer.Option(None, help="the column of a .csv or .jsonl dataset that holds "
+                                      "each item's text (features: TF-IDF + SVD)")
+FEATURES = typer.Option(None, help="your own features: .npy, .npz, .csv or .parquet, one row "
+                                   "per item, matched by a 'path' column or by order")
+IMAGE_FEATURES = typer.Option(None, help="image folders: pixels, hog, colour or hog+colour "
+                                         "(default hog+colour)")
 SEED = typer.Option(0, help="seed of the shuffle (numpy RandomState) and strategies")
 SUBSET = typer.Option(330, help="keep the first N shuffled items; 0 keeps all")
 INITIAL = typer.Option(40, help="the first N items of the pool start labeled")
@@ -74,7 +82,8 @@ EVAL_HELP = ("accuracy on: pool (items not yet labeled), all (the whole pool), "
 @app.command()
 def simulate(
     context: typer.Context,
-    dataset: str = DATASET, label_column: str = LABEL_COLUMN, seed: int = SEED,
+    dataset: str = DATASET, label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
+    features: str = FEATURES, image_features: str = IMAGE_FEATURES, seed: int = SEED,
     subset: int = SUBSET, initial: int = INITIAL, rounds: int = ROUNDS, batch: int = BATCH,
     strategy: str = typer.Option("entropy", help=STRATEGY_HELP),
     model: str = typer.Option("spreading", help=MODEL_HELP),
@@ -133,7 +142,8 @@ def compare(
     quiet: bool = typer.Option(False, help="no progress bar"),
     out: Path = typer.Option(None, help="write results.csv, summary.json and "
                                         "learning_curves.png to this folder"),
-    dataset: str = DATASET, label_column: str = LABEL_COLUMN, seed: int = SEED,
+    dataset: str = DATASET, label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
+    features: str = FEATURES, image_features: str = IMAGE_FEATURES, seed: int = SEED,
     subset: int = SUBSET, initial: int = INITIAL, rounds: int = ROUNDS, batch: int = BATCH,
     kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
@@ -175,9 +185,12 @@ def init(
     project: Path = PROJECT,
     dataset: str = typer.Option(..., help="digits, digits-aug:N[:SIZE], FILE.npz, FILE.csv or "
                                           "a folder of images (one subfolder per class)"),
-    label_column: str = LABEL_COLUMN,
-    image_size: int = typer.Option(16, help="image folders: features are the grayscale "
-                                            "pixels resized to SIZE x SIZE"),
+    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN, features: str = FEATURES,
+    image_features: str = IMAGE_FEATURES,
+    classes: str = typer.Option(None, help="the classes, comma-separated (an image folder "
+                                           "without class subfolders names none)"),
+    image_size: int = typer.Option(16, help="image folders with --image-features pixels: "
+                                            "grey pixels resized to SIZE x SIZE"),
     strategy: str = typer.Option(None, help="query strategy (default: "
                                             f"{experiments.RECOMMENDED['strategy']}, with "
                                             "diverse batches)"),
@@ -194,6 +207,9 @@ def init(
     print("Reading the dataset and searching each item's neighbours (a minute or more for "
           "a large pool)...", file=sys.stderr, flush=True)
     store = init_project(project, dataset, label_column=label_column, image_size=image_size,
+                         text_column=text_column, features=features,
+                         image_features=image_features,
+                         classes=_split(classes) if classes else None,
                          strategy=strategy, model=model, kernel=kernel, n_neighbors=neighbors,
                          gamma=gamma, alpha=alpha, class_priors=class_priors)
     print(f"Created project {project}: {store.n_items()} items, classes "

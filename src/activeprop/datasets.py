@@ -8,16 +8,26 @@ Specs understood by :func:`load_pool`:
   ``SIZE`` x ``SIZE`` pixels (default 8; 28 gives the MNIST shape), deterministic;
 * ``path.npz``: arrays ``X`` (n, d), optional ``y`` (n,) and ``images`` (n, h, w);
 * ``path.csv``: a header row, one label column (``label_column``), numeric features;
-* ``path/to/folder``: PNG/JPEG images, one subfolder per class (its name is the class), or
-  directly in the folder (unlabeled); features are the grayscale pixels resized to
-  ``image_size`` x ``image_size``, scaled to [0, 1].
+* ``path.csv`` or ``path.jsonl`` with ``text_column``: one text per row (and an optional
+  label column); features are TF-IDF + SVD vectors (:func:`activeprop.features.text_features`);
+* ``path/to/folder``: images (PNG, JPEG, WebP, TIFF, BMP, GIF; colour or grey, any size), in
+  folders nested to any depth. The first-level subfolder an image sits in is its class;
+  images directly in the folder are unlabeled (name the classes with ``classes``). Features
+  are :func:`activeprop.features.image_features` of ``image_features`` kind; every item keeps
+  its path relative to the folder and a colour thumbnail that keeps its aspect ratio.
+
+Any of them can take the user's own features instead (``features``: a file of one row per
+item, matched by path or by order; :func:`activeprop.features.read_features_file`).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import importlib.util
+import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +53,12 @@ class Pool:
         Grayscale pictures of the items, for display.
     name : str
         The spec the pool was loaded from.
+    paths : list of str, optional
+        Each item's file, relative to the dataset's folder (image folders).
+    texts : list of str, optional
+        Each item's text (text datasets).
+    thumbnails : list of bytes, optional
+        Each item's picture as PNG, colour and aspect ratio kept (image folders).
     """
 
     X: np.ndarray
@@ -50,9 +66,17 @@ class Pool:
     class_names: list[str]
     images: np.ndarray | None = None
     name: str = ""
+    paths: list[str] | None = None
+    texts: list[str] | None = None
+    thumbnails: list[bytes] | None = None
 
     def __post_init__(self):
         validate_arrays(self.X, self.y, self.images)
+        for what in ("paths", "texts", "thumbnails"):
+            values = getattr(self, what)
+            if values is not None and len(values) != len(self.X):
+                raise UserError(f"{what} must have one entry per item ({len(self.X)}), got "
+                                f"{len(values)}")
 
     def __len__(self) -> int:
         return len(self.X)
@@ -65,7 +89,16 @@ class Pool:
     def take(self, indices) -> "Pool":
         """A new pool of the items at ``indices``, in that order."""
         images = None if self.images is None else self.images[indices]
-        return Pool(self.X[indices], self.y[indices], self.class_names, images, self.name)
+
+        def picked(values):
+            return None if values is None else [values[i] for i in indices]
+
+        return Pool(self.X[indices], self.y[indices], self.class_names, images, self.name,
+                    picked(self.paths), picked(self.texts), picked(self.thumbnails))
+
+    def with_features(self, X: np.ndarray) -> "Pool":
+        """The same items with other features (the user's own, or an embedding)."""
+        return dataclasses.replace(self, X=X)
 
     def shuffled(self, seed: int, subset: int = 0) -> "Pool":
         """Shuffle with ``numpy.random.RandomState(seed)`` as the digits example does,
@@ -102,14 +135,31 @@ def validate_arrays(X, y, images=None) -> None:
                          f"items, got {images.shape}")
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-DISPLAY_SIZE = 64
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+THUMBNAIL_SIZE = 160  # the longer side of a thumbnail, in pixels
+# Chosen by measurement on real images (docs/benchmarks.md, "Image features").
+DEFAULT_IMAGE_FEATURES = "hog+colour"
 
 
-def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 16) -> Pool:
-    """Load a dataset spec (see the module docstring) as a :class:`Pool`."""
+def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 16,
+              text_column: str | None = None, features: str | None = None,
+              image_features: str | None = None, classes: list[str] | None = None) -> Pool:
+    """Load a dataset spec (see the module docstring) as a :class:`Pool`, with the user's
+    own ``features`` file instead of the built-in features when given."""
+    pool = _load(spec, label_column, image_size, text_column,
+                 image_features or DEFAULT_IMAGE_FEATURES, classes)
+    if features is not None:
+        from .features import read_features_file
+
+        pool = pool.with_features(read_features_file(features, len(pool), pool.paths))
+    return pool
+
+
+def _load(spec, label_column, image_size, text_column, image_features, classes) -> Pool:
     if Path(spec).is_dir():
-        return _image_folder(Path(spec), image_size)
+        return _image_folder(Path(spec), image_size, image_features, classes)
+    if text_column is not None:
+        return _text_table(Path(spec), text_column, label_column)
     if spec == "digits":
         return _digits()
     if spec in BUNDLED_TABLES:
@@ -126,31 +176,83 @@ def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 1
                      "images")
 
 
-def _image_folder(folder: Path, image_size: int) -> Pool:
-    """Images in class subfolders (labeled) or loose in ``folder`` (unlabeled)."""
+def _image_folder(folder: Path, image_size: int, kind: str,
+                  classes: list[str] | None) -> Pool:
+    """Images at any depth: the first-level subfolder is the class, loose ones unlabeled."""
     from PIL import Image, UnidentifiedImageError
+
+    from .features import image_features
 
     if not 2 <= image_size <= 256:
         raise UserError(f"image size must be from 2 to 256 pixels, got {image_size}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    files = [p for p in files if len(p.relative_to(folder).parts) <= 2]
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                   and p.is_file() and not any(part.startswith(".") for part in
+                                               p.relative_to(folder).parts))
     if not files:
-        raise UserError(f"{folder} holds no PNG or JPEG images (directly or in one "
-                         "subfolder per class)")
-    classes = sorted({p.parent.name for p in files if p.parent != folder})
-    features, display = [], []
+        raise UserError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}), directly "
+                        "or in subfolders")
+    relative = [p.relative_to(folder) for p in files]
+    found = sorted({r.parts[0] for r in relative if len(r.parts) > 1})
+    names = _class_names(found, classes, folder)
+    loaded, thumbnails = [], []
     for path in files:
         try:
             with Image.open(path) as image:
-                gray = image.convert("L")
-                features.append(np.asarray(gray.resize((image_size, image_size)), np.float64))
-                display.append(np.asarray(gray.resize((DISPLAY_SIZE, DISPLAY_SIZE)), np.float32))
-        except (OSError, UnidentifiedImageError) as error:
+                image.load()
+                loaded.append(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
+        except (OSError, UnidentifiedImageError, ValueError) as error:
             raise UserError(f"cannot read image {path} ({error})") from None
-    y = np.array([classes.index(p.parent.name) if p.parent != folder else UNLABELED
-                  for p in files], dtype=np.int64)
-    X = np.stack(features).reshape(len(files), -1) / 255.0
-    return Pool(X, y, classes, np.stack(display) / 255.0, str(folder))
+        thumbnails.append(_thumbnail(loaded[-1]))
+    y = np.array([names.index(r.parts[0]) if len(r.parts) > 1 else UNLABELED
+                  for r in relative], dtype=np.int64)
+    X = image_features(loaded, kind, image_size)
+    return Pool(X, y, names, None, str(folder), paths=[r.as_posix() for r in relative],
+                thumbnails=thumbnails)
+
+
+def _class_names(found: list[str], given: list[str] | None, folder: Path) -> list[str]:
+    """The classes: the subfolders', or those given (which must include the subfolders')."""
+    if not given:
+        return found
+    missing = [name for name in found if name not in given]
+    if missing:
+        raise UserError(f"{folder} has a class subfolder {missing[0]!r} that --classes does "
+                        f"not name; give every class ({', '.join(found)})")
+    return list(dict.fromkeys(given))
+
+
+def _thumbnail(image) -> bytes:
+    """A PNG of the image whose longer side is at most THUMBNAIL_SIZE, colour and aspect
+    ratio kept."""
+    small = image.copy()
+    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _text_table(path: Path, text_column: str, label_column: str | None) -> Pool:
+    """A CSV or JSON-lines file of texts, one per row, with an optional label column."""
+    from .features import text_features
+
+    if path.suffix.lower() not in (".csv", ".jsonl") or not path.is_file():
+        raise UserError(f"a text dataset is an existing .csv or .jsonl file, got {str(path)!r}")
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle)) if path.suffix.lower() == ".csv" else \
+                [json.loads(line) for line in handle if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"cannot read {path} ({error})") from None
+    if not rows or not all(isinstance(row, dict) for row in rows):
+        raise UserError(f"{path} needs one object (JSON lines) or row (CSV) per text")
+    for column in filter(None, (text_column, label_column)):
+        if column not in rows[0]:
+            raise UserError(f"{path} has no column {column!r}; columns: {', '.join(rows[0])}")
+    texts = [str(row.get(text_column) or "") for row in rows]
+    labels = None if label_column is None else \
+        np.array([str(row.get(label_column) or "").strip() for row in rows])
+    y, names = encode_labels(labels, len(texts))
+    return Pool(text_features(texts), y, names, None, str(path), texts=texts)
 
 
 BUNDLED_TABLES = ("iris", "wine", "breast-cancer")

@@ -54,6 +54,9 @@ class SimulationConfig:
 
     dataset: str = "digits"
     label_column: str | None = None
+    text_column: str | None = None  # a .csv or .jsonl of texts
+    features: str | None = None  # the user's own features file, one row per item
+    image_features: str | None = None  # image folders: pixels, hog, colour or hog+colour
     seed: int = 0
     subset: int = 330
     initial: int = 40
@@ -281,7 +284,9 @@ class SimulationResult:
 
 def prepare_pool(config: SimulationConfig, seed: int | None = None) -> Pool:
     """Load the dataset, shuffle it with ``seed`` (default: the config's), keep the subset."""
-    pool = load_pool(config.dataset, label_column=config.label_column)
+    pool = load_pool(config.dataset, label_column=config.label_column,
+                     text_column=config.text_column, features=config.features,
+                     image_features=config.image_features)
     if not pool.has_ground_truth:
         raise UserError(f"dataset {config.dataset!r} lacks ground-truth labels for some "
                          "items; a simulation needs a label for every item")

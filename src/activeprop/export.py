@@ -19,14 +19,16 @@ from .datasets import UNLABELED
 from .errors import UserError
 
 EXPORT_FORMATS = ("csv", "jsonl", "npz")
-COLUMNS = ("id", "label", "source", "confidence", "human_labels")
+COLUMNS = ("id", "path", "label", "source", "confidence", "human_labels")
 
 
 def export_rows(human: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
                 class_names: list[str], events: dict[int, list],
-                min_confidence: float = 0.0) -> list[dict]:
+                min_confidence: float = 0.0,
+                paths: list[str | None] | None = None) -> list[dict]:
     """One row per item (see the module's docstring); ``events`` maps an item to its
-    label events as JSON objects."""
+    label events as JSON objects; ``paths`` are the items' files (image folders), so that
+    every label maps back to its file."""
     if not 0 <= min_confidence <= 1:
         raise UserError(f"min-confidence must be between 0 and 1, got {min_confidence}")
     rows = []
@@ -39,7 +41,8 @@ def export_rows(human: np.ndarray, predicted: np.ndarray, confidence: np.ndarray
             source = "propagated"
         else:
             label, source, sure = None, "none", 0.0
-        rows.append({"id": i, "label": label, "source": source, "confidence": sure,
+        rows.append({"id": i, "path": None if paths is None else paths[i], "label": label,
+                     "source": source, "confidence": sure,
                      "human_labels": events.get(i, [])})
     return rows
 
@@ -60,6 +63,7 @@ def encode(rows: list[dict], fmt: str) -> bytes:
         return text.getvalue().encode()
     buffer = io.BytesIO()
     np.savez(buffer, id=np.array([r["id"] for r in rows], dtype=np.int64),
+             path=np.array([r["path"] or "" for r in rows], dtype=str),
              label=np.array([r["label"] or "" for r in rows], dtype=str),
              source=np.array([r["source"] for r in rows], dtype=str),
              confidence=np.array([r["confidence"] for r in rows], dtype=np.float64),

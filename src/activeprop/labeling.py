@@ -21,6 +21,7 @@ from .datasets import UNLABELED
 from .errors import UnknownItem, UserError
 from .export import encode, export_rows
 from .human_labels import HumanLabels
+from .pictures import to_grey, to_png
 from .plugins import require_trusted
 from .project import StoredGraphs, cold_start_order, project_model
 from .review import held_out_proba, suspicious_labels
@@ -39,6 +40,8 @@ class QueueItem:
     id: int
     prediction: str | None
     confidence: float
+    path: str | None = None  # the item's file, relative to the dataset's folder
+    text: str | None = None  # the item's text (text datasets)
 
 
 class LabelingSession:
@@ -122,7 +125,10 @@ class LabelingSession:
                 "classes_labeled": labeled_classes(self.labels),
                 "settings": self.settings, "curve": self.learning_curve(),
                 "has_ground_truth": bool(np.any(self.pool.y != UNLABELED)),
-                "has_images": self.store.meta("image_shape") is not None}
+                "has_images": self.store.meta("image_shape") is not None or
+                self.store.meta("image_format") == "png",
+                # photos are drawn smooth; small arrays (digits) pixel by pixel
+                "pixel_art": self.store.meta("image_format") in ("array", None)}
 
     def learning_curve(self) -> list[dict]:
         """Accuracy against labels, one point per label count: the newest measurement at
@@ -139,7 +145,7 @@ class LabelingSession:
             self._sync()
         predicted, confidence = self.predictions()
         human = int(self.labels[item_id])
-        return {"id": item_id,
+        return {"id": item_id, **self.source(item_id),
                 "prediction": self._name(predicted[item_id]),
                 "confidence": float(confidence[item_id]),
                 "label": self._name(human) if human != UNLABELED else None,
@@ -153,15 +159,23 @@ class LabelingSession:
         labeled = np.flatnonzero(self.labels != UNLABELED)
         return [{"item_id": int(i), "label": self._name(self.labels[i])} for i in labeled]
 
-    def image(self, item_id: int) -> np.ndarray | None:
-        """The picture of one item as stored (None when the project has no images)."""
+    def picture_png(self, item_id: int) -> bytes | None:
+        """The picture of one item as PNG (None when the project has no pictures)."""
         self._check_item(item_id)
-        return self.store.image(item_id)
+        picture = self.store.image(item_id)
+        return None if picture is None else to_png(picture, self.store.meta("image_style"))
 
-    @property
-    def image_style(self) -> dict | None:
-        """How pictures are drawn: the value of full ink (``max``) and whether to invert."""
-        return self.store.meta("image_style")
+    def picture_grey(self, item_id: int) -> np.ndarray | None:
+        """The picture of one item as grey levels in [0, 1] (None without pictures)."""
+        self._check_item(item_id)
+        picture = self.store.image(item_id)
+        return None if picture is None else to_grey(picture, self.store.meta("image_style"))
+
+    def source(self, item_id: int) -> dict:
+        """Where an item comes from: its file path and its text (None where it has none)."""
+        self._check_item(item_id)
+        path, text = self.store.item_source(item_id)
+        return {"path": path, "text": text}
 
     def items(self, label: str | None = None, min_confidence: float = 0.0,
               max_confidence: float = 1.0, offset: int = 0, limit: int = 500) -> dict:
@@ -221,7 +235,7 @@ class LabelingSession:
             self.store.record_queried(self.model_version, picked)
             predicted, confidence = self.predictions()
             return [QueueItem(i, self._name(predicted[i]) if predicted[i] >= 0 else None,
-                              float(confidence[i])) for i in picked]
+                              float(confidence[i]), **self.source(i)) for i in picked]
 
     def add_label(self, item_id: int, label, annotator: str = "default") -> dict:
         """Record a human label (committed first), then refit.
@@ -381,7 +395,7 @@ class LabelingSession:
             for event in self.store.events():
                 events.setdefault(event.item_id, []).append(_event_json(event, self.class_names))
             return export_rows(self.labels, predicted, confidence, self.class_names, events,
-                               min_confidence)
+                               min_confidence, self.store.paths())
 
     def export(self, fmt: str, min_confidence: float = 0.0) -> bytes:
         """The labeled pool as CSV, JSON lines or an .npz archive, one row per item."""

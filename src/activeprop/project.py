@@ -31,8 +31,11 @@ POISSON_MAX_ITEMS = 20_000
 
 
 def init_project(directory: str | Path, dataset: str, *, label_column: str | None = None,
-                 image_size: int = 16, **settings) -> ProjectStore:
-    """Create a labeling project from any dataset spec (including a folder of images).
+                 image_size: int = 16, text_column: str | None = None,
+                 features: str | None = None, image_features: str | None = None,
+                 classes: list[str] | None = None, **settings) -> ProjectStore:
+    """Create a labeling project from any dataset spec (a folder of images, a table, a file
+    of texts; see :func:`activeprop.datasets.load_pool` for the data options).
 
     ``settings`` override :data:`DEFAULT_SETTINGS` (model, kernel, strategy, ...); without
     a model, pools above :data:`POISSON_MAX_ITEMS` items get label spreading.
@@ -43,7 +46,9 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     merged = {**DEFAULT_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
     get_strategy(merged["strategy"])
     ProjectStore.check_free(directory)  # before reading the data and building the graph
-    pool = load_pool(dataset, label_column=label_column, image_size=image_size)
+    pool = load_pool(dataset, label_column=label_column, image_size=image_size,
+                     text_column=text_column, features=features,
+                     image_features=image_features, classes=classes)
     if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
         merged["model"] = "spreading"
     if settings.get("n_neighbors") is None and len(pool) > 1:
@@ -52,8 +57,8 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     graphs: dict = {}
     model = project_model(merged, pool, graphs)  # check the settings before writing anything
     if not pool.class_names:
-        raise UserError("the dataset names no classes: give labels for some items, or class "
-                         "subfolders for an image folder")
+        raise UserError("the dataset names no classes: name them with --classes a,b,c, give "
+                        "labels for some items, or class subfolders for an image folder")
     # Search the neighbours and order the first items now, once, and keep both in the
     # project: whoever opens the page later does not wait (~20 s at 70,000 x 784).
     first_items = cold_start_order(model, pool.X, len(pool.class_names))

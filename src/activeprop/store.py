@@ -48,13 +48,16 @@ CREATE TABLE IF NOT EXISTS latest_predictions (
     labels BLOB NOT NULL, confidence BLOB NOT NULL);"""
 # Each entry takes a project from version i to i + 1 (projects from before versioning
 # are version 0).
-MIGRATIONS = [LATEST_PREDICTIONS + "\nDROP TABLE IF EXISTS predictions;"]
+# Version 2 gave every item its path (image folders) and text (text datasets).
+MIGRATIONS = [LATEST_PREDICTIONS + "\nDROP TABLE IF EXISTS predictions;",
+              "ALTER TABLE items ADD COLUMN path TEXT; ALTER TABLE items ADD COLUMN text TEXT;"]
 SCHEMA_VERSION = len(MIGRATIONS)
 REQUIRED_TABLES = {"meta", "items", "label_events", "rounds", "leases"}
 SCHEMA = LATEST_PREDICTIONS + """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY, features BLOB NOT NULL, image BLOB, truth INTEGER);
+    id INTEGER PRIMARY KEY, features BLOB NOT NULL, image BLOB, truth INTEGER, path TEXT,
+    text TEXT);
 CREATE TABLE IF NOT EXISTS label_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     item_id INTEGER NOT NULL REFERENCES items(id),
@@ -143,15 +146,22 @@ class ProjectStore:
             meta = {"class_names": pool.class_names, "dataset": pool.name,
                     "n_features": int(pool.X.shape[1]), "settings": settings,
                     "image_shape": None if pool.images is None else list(pool.images.shape[1:]),
+                    "image_format": "png" if pool.thumbnails is not None else
+                    "array" if pool.images is not None else None,
                     "created": time.time()}
             connection.executemany("INSERT INTO meta VALUES (?, ?)",
                                    [(k, json.dumps(v)) for k, v in meta.items()])
-            images = pool.images.astype(np.float32) if pool.images is not None else None
+            pictures = pool.thumbnails if pool.thumbnails is not None else \
+                None if pool.images is None else [image.astype(np.float32).tobytes()
+                                                  for image in pool.images]
             connection.executemany(
-                "INSERT INTO items (id, features, image, truth) VALUES (?, ?, ?, ?)",
+                "INSERT INTO items (id, features, image, truth, path, text) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 ((i, pool.X[i].astype(np.float64).tobytes(),
-                  None if images is None else images[i].tobytes(),
-                  None if pool.y[i] < 0 else int(pool.y[i])) for i in range(len(pool))))
+                  None if pictures is None else pictures[i],
+                  None if pool.y[i] < 0 else int(pool.y[i]),
+                  None if pool.paths is None else pool.paths[i],
+                  None if pool.texts is None else pool.texts[i]) for i in range(len(pool))))
         connection.close()
         return cls(directory)
 
@@ -256,14 +266,28 @@ class ProjectStore:
                                                       "labels of no class")
         return Pool(X, y, self.class_names, pictures, self.meta("dataset"))
 
-    def image(self, item_id: int) -> np.ndarray | None:
-        """The display image of one item, or None when the pool has no images."""
+    def image(self, item_id: int) -> np.ndarray | bytes | None:
+        """The display image of one item: a float array (pools given as arrays), PNG bytes
+        (image folders: ``meta("image_format") == "png"``), or None without images."""
         row = self.connection.execute("SELECT image FROM items WHERE id = ?",
                                       (item_id,)).fetchone()
-        shape = self.meta("image_shape")
-        if row is None or row[0] is None or shape is None:
+        if row is None or row[0] is None:
             return None
-        return np.frombuffer(row[0], dtype=np.float32).reshape(shape)
+        if self.meta("image_format") == "png":
+            return bytes(row[0])
+        shape = self.meta("image_shape")
+        return None if shape is None else np.frombuffer(row[0], dtype=np.float32).reshape(shape)
+
+    def item_source(self, item_id: int) -> tuple[str | None, str | None]:
+        """An item's file path (relative to the dataset) and text, where it has them."""
+        row = self.connection.execute("SELECT path, text FROM items WHERE id = ?",
+                                      (item_id,)).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+
+    def paths(self) -> list[str | None]:
+        """Every item's path (None where it has none), in item order."""
+        return [row[0] for row in self.connection.execute(
+            "SELECT path FROM items ORDER BY id")]
 
     def has_item(self, item_id: int) -> bool:
         """Whether ``item_id`` is in the pool."""

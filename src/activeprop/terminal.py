@@ -29,6 +29,16 @@ def draw(image: np.ndarray, high: float) -> str:
     return "\n".join("".join(SHADES[int(v)] * 2 for v in row) for row in levels)
 
 
+def _folded(text: str, width: int = 78, lines: int = 12) -> str:
+    """A text wrapped to ``width`` columns, cut after ``lines`` lines; control characters
+    (which could drive the terminal) are shown as spaces."""
+    import textwrap
+
+    clean = "".join(c if c.isprintable() or c == "\n" else " " for c in text)
+    wrapped = textwrap.wrap(clean, width) or [""]
+    return "\n".join(wrapped[:lines] + (["…"] if len(wrapped) > lines else []))
+
+
 def read_key(stream: TextIO) -> str:
     """One key press from a terminal, or one line from a pipe."""
     if not stream.isatty():
@@ -59,7 +69,6 @@ def run(session: LabelingSession, annotator: str = "terminal", stdin: TextIO = s
         write: Callable[[str], None] = print) -> int:
     """Label until the queue is empty or the person quits; returns how many were saved."""
     keys = key_map(session.class_names)
-    style = session.image_style or {}
     skipped: set[int] = set()
     saved = 0
     while True:
@@ -68,7 +77,7 @@ def run(session: LabelingSession, annotator: str = "terminal", stdin: TextIO = s
             write("Nothing left to label.")
             return saved
         item = queue[0]
-        write(_screen(session, item, style, keys))
+        write(_screen(session, item, keys))
         key = read_key(stdin)
         if key == "q":
             write(f"Bye: {saved} labels saved this session.")
@@ -86,23 +95,23 @@ def run(session: LabelingSession, annotator: str = "terminal", stdin: TextIO = s
             write(f"Unknown key {key!r}: use {'/'.join(keys)}, s, u or q.")
 
 
-def _screen(session: LabelingSession, item, style: dict, keys: dict[str, str]) -> str:
+def _screen(session: LabelingSession, item, keys: dict[str, str]) -> str:
     state = session.state()
     curve = state["curve"]
     # Labelled like the page's header: where the figure comes from (ground truth held back
     # from the labeler, or cross-validation of the human labels).
     accuracy = f" · accuracy {curve[-1]['accuracy']:.1%} ({curve[-1]['source']})" if curve \
         else ""
-    image = session.image(item.id)
-    picture = draw(image, style.get("max", float(image.max()))) if image is not None else \
-        "(no image)"
+    grey = session.picture_grey(item.id)
+    picture = draw(grey, 1.0) if grey is not None else _folded(item.text) if item.text \
+        else "(no image)"
     guess = "no guess yet" if item.prediction is None else \
         f"model's guess: {item.prediction} ({item.confidence:.0%})"
     legend = "  ".join(f"{key}={name}" for key, name in keys.items() if key != name)
     return "\n".join([
         "",
         f"item #{item.id} · labeled {state['n_labeled']}/{state['pool_size']} · "
-        f"model v{state['model_version']}{accuracy}",
+        f"model v{state['model_version']}{accuracy}" + (f" · {item.path}" if item.path else ""),
         picture,
         guess,
         (legend + "\n" if legend else "") +

@@ -16,12 +16,10 @@ without it; nothing that changes state is a GET.
 from __future__ import annotations
 
 import hmac
-import io
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-import numpy as np
 from fastapi import Body, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -70,6 +68,8 @@ class QueueEntry(BaseModel):
     id: int
     prediction: str | None
     confidence: float
+    path: str | None = Field(None, description="the item's file, relative to the dataset")
+    text: str | None = Field(None, description="the item's text")
 
 
 class QueueOut(BaseModel):
@@ -215,11 +215,11 @@ def _add_api(app: FastAPI, session: LabelingSession) -> None:
     @app.get("/api/items/{item_id}/image", response_class=Response,
              responses={200: {"content": {"image/png": {}}}, 404: {"description": "no image"}})
     def image(item_id: ItemId):
-        """The item's picture as PNG."""
-        picture = session.image(item_id)
+        """The item's picture as PNG (colour and aspect ratio kept for image folders)."""
+        picture = session.picture_png(item_id)
         if picture is None:
             raise UnknownItem("this project has no images")
-        return Response(_png(picture, session.image_style), media_type="image/png")
+        return Response(picture, media_type="image/png")
 
     @app.get("/api/export", response_class=Response,
              responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}})
@@ -229,18 +229,6 @@ def _add_api(app: FastAPI, session: LabelingSession) -> None:
         media = {"csv": "text/csv", "jsonl": "application/x-ndjson"}[format]
         return Response(session.export(format, min_confidence), media_type=media,
                         headers={"Content-Disposition": f"attachment; filename=labels.{format}"})
-
-
-def _png(picture: np.ndarray, style: dict | None) -> bytes:
-    from PIL import Image
-
-    style = style or {}
-    scaled = np.clip(picture / (style.get("max") or 1.0), 0, 1)
-    if style.get("invert"):
-        scaled = 1 - scaled
-    buffer = io.BytesIO()
-    Image.fromarray((scaled * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _add_token_check(app: FastAPI, token: str | None) -> None:

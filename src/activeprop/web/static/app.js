@@ -46,6 +46,8 @@ async function api(path, options = {}) {
 
 const imageUrl = (id) => `api/items/${id}/image`;
 const percent = (value) => (100 * value).toFixed(0) + "%";
+const TEXT_SHOWN = 320;  // characters of a text on a card; the dialog shows it whole
+const folded = (text) => text.length > TEXT_SHOWN ? text.slice(0, TEXT_SHOWN) + "…" : text;
 
 function color(name) { return PALETTE[ui.classes.indexOf(name) % PALETTE.length]; }
 
@@ -59,6 +61,7 @@ function toast(text, error = false) {
 async function loadState() {
   const state = await api("api/state");
   ui.hasImages = state.has_images;
+  document.body.classList.toggle("photos", !state.pixel_art);
   if (!ui.classes.length) setupClasses(state.class_names);
   $("labeled").textContent = `${state.n_labeled.toLocaleString()} / ${state.pool_size.toLocaleString()}`;
   $("version").textContent = "v" + state.model_version;
@@ -171,10 +174,11 @@ function renderQueue() {
     const focused = index === ui.focus;
     const guess = item.prediction === null ? el("div", { className: "guess" }, "no guess yet")
       : el("div", { className: "guess" }, "guess ", el("strong", {}, item.prediction), " · " + percent(item.confidence));
-    return el("div", { className: "card" + (focused ? " focused" : ""), role: "option",
-      tabIndex: focused ? 0 : -1, "aria-selected": String(focused),
+    return el("div", { className: "card" + (focused ? " focused" : "") + (item.text ? " text-card" : ""),
+      role: "option", tabIndex: focused ? 0 : -1, "aria-selected": String(focused),
       dataset: { index: String(index), id: String(item.id) } },
-      picture(item.id), guess,
+      picture(item.id), item.text ? el("p", { className: "text" }, folded(item.text)) : null,
+      item.path ? el("div", { className: "path", title: item.path }, item.path) : null, guess,
       el("div", { className: "conf" }, el("div", { style: { width: percent(item.confidence) } })),
       el("div", { className: "muted" }, "item #" + item.id));
   }));
@@ -342,6 +346,9 @@ async function openItem(id) {
   $("item-image").hidden = !ui.hasImages;
   if (ui.hasImages) $("item-image").src = imageUrl(id);
   $("item-title").textContent = `Item #${id}`;
+  $("item-path").textContent = item.path || "";
+  $("item-text").textContent = item.text || "";
+  $("item-text").hidden = !item.text;
   $("item-facts").textContent = item.label !== null
     ? `Human label: ${item.label}. Model: ${item.prediction} (${percent(item.confidence)}).`
     : `Propagated label: ${item.prediction ?? "none yet"} (${percent(item.confidence)} confident).`;
