@@ -77,6 +77,7 @@ def test_an_older_project_loses_only_its_row_per_item_prediction_cache(project):
     assert "latest_predictions" in tables and "predictions" not in tables
     assert reopened.current_labels() == {4: 2}
     assert reopened.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert reopened.item_source(4) == (None, None)  # version 2's columns, empty for old items
 
 
 def test_creating_over_a_project_is_refused(project):
@@ -113,3 +114,18 @@ def test_sigkill_loses_no_acknowledged_label(project, acks_before_kill):
     assert process.returncode == -signal.SIGKILL
     stored = {(e.id, e.item_id, e.label) for e in ProjectStore(project).events()}
     assert set(acknowledged) <= stored
+
+
+def test_a_version_1_project_gains_item_paths(project):
+    """A project made before items had paths (schema 1) is migrated when opened."""
+    import sqlite3
+
+    connection = sqlite3.connect(project / "project.db")
+    connection.execute("ALTER TABLE items DROP COLUMN path")
+    connection.execute("ALTER TABLE items DROP COLUMN text")
+    connection.execute("PRAGMA user_version = 1")
+    connection.commit()
+    connection.close()
+    store = ProjectStore(project)
+    assert store.item_source(3) == (None, None) and store.paths()[:2] == [None, None]
+    assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

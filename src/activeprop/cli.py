@@ -40,7 +40,7 @@ TEXT_COLUMN = typer.Option(None, help="the column of a .csv or .jsonl dataset th
 FEATURES = typer.Option(None, help="your own features: .npy, .npz, .csv or .parquet, one row "
                                    "per item, matched by a 'path' column or by order")
 IMAGE_FEATURES = typer.Option(None, help="image folders: pixels, hog, colour or hog+colour "
-                                         "(default hog+colour)")
+                                         "(default hog, chosen by measurement: bench/bench_image_features.py)")
 SEED = typer.Option(0, help="seed of the shuffle (numpy RandomState) and strategies")
 SUBSET = typer.Option(330, help="keep the first N shuffled items; 0 keeps all")
 INITIAL = typer.Option(40, help="the first N items of the pool start labeled")
@@ -97,13 +97,15 @@ def simulate(
     stop_when: float = typer.Option(None, help="stop once the predictions are this stable "
                                                "(Cohen's kappa between rounds, e.g. 0.99) for "
                                                "3 rounds; prints the estimates every round"),
-    estimate: bool = typer.Option(True, help="estimate accuracy and stability without ground "
-                                             "truth every round (held-out folds of the labels; "
-                                             "--no-estimate skips them)"),
+    estimate: bool = typer.Option(None, help="estimate accuracy and stability without ground "
+                                             "truth every round (refits on held-out folds of "
+                                             "the labels; off unless --stop-when is given)"),
     out: Path = typer.Option(None, help="write the figure and results.json to this folder"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
 ):
     """Run active learning with a simulated annotator (defaults: the scikit-learn digits example)."""
+    if estimate is None:  # opt-in, but a run that stops on the estimate needs it
+        estimate = stop_when is not None
     config = _simulation_config(locals())
     model = config.model
     config.validate()

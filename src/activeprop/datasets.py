@@ -138,7 +138,7 @@ def validate_arrays(X, y, images=None) -> None:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 THUMBNAIL_SIZE = 160  # the longer side of a thumbnail, in pixels
 # Chosen by measurement on real images (docs/benchmarks.md, "Image features").
-DEFAULT_IMAGE_FEATURES = "hog+colour"
+DEFAULT_IMAGE_FEATURES = "hog"
 
 
 def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 16,

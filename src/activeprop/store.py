@@ -46,11 +46,25 @@ LATEST_PREDICTIONS = """
 CREATE TABLE IF NOT EXISTS latest_predictions (
     id INTEGER PRIMARY KEY CHECK (id = 0), model_version INTEGER NOT NULL,
     labels BLOB NOT NULL, confidence BLOB NOT NULL);"""
+
+
+def _latest_predictions(cursor) -> None:
+    """Version 1: one row of latest predictions instead of a row per item."""
+    cursor.execute(LATEST_PREDICTIONS)
+    cursor.execute("DROP TABLE IF EXISTS predictions")
+
+
+def _item_sources(cursor) -> None:
+    """Version 2: every item's path (image folders) and text (text datasets)."""
+    columns = {row[1] for row in cursor.execute("PRAGMA table_info(items)")}
+    for column in ("path", "text"):
+        if column not in columns:
+            cursor.execute(f"ALTER TABLE items ADD COLUMN {column} TEXT")
+
+
 # Each entry takes a project from version i to i + 1 (projects from before versioning
 # are version 0).
-# Version 2 gave every item its path (image folders) and text (text datasets).
-MIGRATIONS = [LATEST_PREDICTIONS + "\nDROP TABLE IF EXISTS predictions;",
-              "ALTER TABLE items ADD COLUMN path TEXT; ALTER TABLE items ADD COLUMN text TEXT;"]
+MIGRATIONS = [_latest_predictions, _item_sources]
 SCHEMA_VERSION = len(MIGRATIONS)
 REQUIRED_TABLES = {"meta", "items", "label_events", "rounds", "leases"}
 SCHEMA = LATEST_PREDICTIONS + """
@@ -120,9 +134,7 @@ class ProjectStore:
                             f"{', '.join(sorted(REQUIRED_TABLES - tables))})")
         for step in range(version, SCHEMA_VERSION):
             with self._transaction() as cursor:
-                for statement in MIGRATIONS[step].split(";"):
-                    if statement.strip():
-                        cursor.execute(statement)
+                MIGRATIONS[step](cursor)
                 cursor.execute(f"PRAGMA user_version = {step + 1}")
 
     # ------------------------------------------------------------------ creation

