@@ -62,7 +62,7 @@ def test_loose_files_take_their_classes_from_the_command_line(photos, tmp_path):
         init_project(tmp_path / "none", str(loose))
     store = init_project(tmp_path / "p", str(loose), classes=["red", "grey"])
     assert store.class_names == ["red", "grey"]
-    with pytest.raises(ValueError, match="'red' that --classes does not name"):
+    with pytest.raises(ValueError, match="class 'red', which --classes does not name"):
         load_pool(str(photos), classes=["blue", "green"])
 
 
@@ -179,3 +179,16 @@ def test_text_topics_separate():
 def test_a_text_column_that_is_missing(texts):
     with pytest.raises(ValueError, match="no column 'text'"):
         load_pool(str(texts), text_column="text")
+
+
+def test_classes_for_texts_without_labels(tmp_path):
+    path = tmp_path / "notes.csv"
+    path.write_text("body\nthe invoice is wrong\nthe app crashes on start\nhow do I export?\n")
+    pool = load_pool(str(path), text_column="body", classes=["billing", "bug", "question"])
+    assert pool.class_names == ["billing", "bug", "question"] and set(pool.y) == {-1}
+    labeled = tmp_path / "some.csv"
+    labeled.write_text("body,kind\nthe invoice is wrong,billing\nit crashes,bug\nhow?,\n")
+    pool = load_pool(str(labeled), text_column="body", label_column="kind",
+                     classes=["question", "bug", "billing"])
+    assert pool.class_names == ["question", "bug", "billing"]
+    assert pool.y.tolist() == [2, 1, -1]

@@ -12,11 +12,12 @@ Specs understood by :func:`load_pool`:
   label column); features are TF-IDF + SVD vectors (:func:`activeprop.features.text_features`);
 * ``path/to/folder``: images (PNG, JPEG, WebP, TIFF, BMP, GIF; colour or grey, any size), in
   folders nested to any depth. The first-level subfolder an image sits in is its class;
-  images directly in the folder are unlabeled (name the classes with ``classes``). Features
+  images directly in the folder are unlabeled. Features
   are :func:`activeprop.features.image_features` of ``image_features`` kind; every item keeps
   its path relative to the folder and a colour thumbnail that keeps its aspect ratio.
 
-Any of them can take the user's own features instead (``features``: a file of one row per
+``classes`` names the classes (and their order) where the data names none or not all;
+any of them can take the user's own features instead (``features``: a file of one row per
 item, matched by path or by order; :func:`activeprop.features.read_features_file`).
 """
 
@@ -100,6 +101,17 @@ class Pool:
         """The same items with other features (the user's own, or an embedding)."""
         return dataclasses.replace(self, X=X)
 
+    def with_classes(self, names: list[str]) -> "Pool":
+        """The same items with the classes ``names``, in that order; it must include every
+        class the pool's labels name (those without a label yet may be added)."""
+        names = list(dict.fromkeys(names))
+        missing = [name for name in self.class_names if name not in names]
+        if missing:
+            raise UserError(f"the data has the class {missing[0]!r}, which --classes does not "
+                            f"name; give every class ({', '.join(self.class_names)})")
+        index = np.array([names.index(name) for name in self.class_names] + [UNLABELED])
+        return dataclasses.replace(self, y=index[self.y], class_names=names)
+
     def shuffled(self, seed: int, subset: int = 0) -> "Pool":
         """Shuffle with ``numpy.random.RandomState(seed)`` as the digits example does,
         then keep the first ``subset`` items (0 keeps all)."""
@@ -147,7 +159,9 @@ def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 1
     """Load a dataset spec (see the module docstring) as a :class:`Pool`, with the user's
     own ``features`` file instead of the built-in features when given."""
     pool = _load(spec, label_column, image_size, text_column,
-                 image_features or DEFAULT_IMAGE_FEATURES, classes)
+                 image_features or DEFAULT_IMAGE_FEATURES)
+    if classes:
+        pool = pool.with_classes(classes)
     if features is not None:
         from .features import read_features_file
 
@@ -155,9 +169,9 @@ def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 1
     return pool
 
 
-def _load(spec, label_column, image_size, text_column, image_features, classes) -> Pool:
+def _load(spec, label_column, image_size, text_column, image_features) -> Pool:
     if Path(spec).is_dir():
-        return _image_folder(Path(spec), image_size, image_features, classes)
+        return _image_folder(Path(spec), image_size, image_features)
     if text_column is not None:
         return _text_table(Path(spec), text_column, label_column)
     if spec == "digits":
@@ -176,8 +190,7 @@ def _load(spec, label_column, image_size, text_column, image_features, classes) 
                      "images")
 
 
-def _image_folder(folder: Path, image_size: int, kind: str,
-                  classes: list[str] | None) -> Pool:
+def _image_folder(folder: Path, image_size: int, kind: str) -> Pool:
     """Images at any depth: the first-level subfolder is the class, loose ones unlabeled."""
     from PIL import Image, UnidentifiedImageError
 
@@ -192,8 +205,7 @@ def _image_folder(folder: Path, image_size: int, kind: str,
         raise UserError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}), directly "
                         "or in subfolders")
     relative = [p.relative_to(folder) for p in files]
-    found = sorted({r.parts[0] for r in relative if len(r.parts) > 1})
-    names = _class_names(found, classes, folder)
+    names = sorted({r.parts[0] for r in relative if len(r.parts) > 1})
     loaded, thumbnails = [], []
     for path in files:
         try:
@@ -208,17 +220,6 @@ def _image_folder(folder: Path, image_size: int, kind: str,
     X = image_features(loaded, kind, image_size)
     return Pool(X, y, names, None, str(folder), paths=[r.as_posix() for r in relative],
                 thumbnails=thumbnails)
-
-
-def _class_names(found: list[str], given: list[str] | None, folder: Path) -> list[str]:
-    """The classes: the subfolders', or those given (which must include the subfolders')."""
-    if not given:
-        return found
-    missing = [name for name in found if name not in given]
-    if missing:
-        raise UserError(f"{folder} has a class subfolder {missing[0]!r} that --classes does "
-                        f"not name; give every class ({', '.join(found)})")
-    return list(dict.fromkeys(given))
 
 
 def _thumbnail(image) -> bytes:
