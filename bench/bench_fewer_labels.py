@@ -49,7 +49,7 @@ def main():
         accuracy, errors, calibrated = [], [], []
         for seed in range(5):
             config = SimulationConfig(subset=0, initial=10, batch=5, rounds=19, seed=seed,
-                                      **settings)
+                                      estimate=True, **settings)
             rounds = simulate(config).rounds
             by_count = {r.n_labeled: r.accuracy for r in rounds}
             accuracy.append([by_count[20], by_count[50], by_count[100]])
