@@ -39,6 +39,9 @@ TEXT_COLUMN = typer.Option(None, help="the column of a .csv or .jsonl dataset th
                                       "each item's text (features: TF-IDF + SVD)")
 FEATURES = typer.Option(None, help="your own features: .npy, .npz, .csv or .parquet, one row "
                                    "per item, matched by a 'path' column or by order")
+TEXT_MODEL = typer.Option(None, help="texts: a sentence-transformers model (a folder, or a "
+                                     "name in your Hugging Face cache) instead of TF-IDF; "
+                                     "pip install 'activeprop[text]'")
 IMAGE_FEATURES = typer.Option(None, help="image folders: pixels, hog, colour or hog+colour "
                                          "(default hog, chosen by measurement: bench/bench_image_features.py)")
 SEED = typer.Option(0, help="seed of the shuffle (numpy RandomState) and strategies")
@@ -83,7 +86,8 @@ EVAL_HELP = ("accuracy on: pool (items not yet labeled), all (the whole pool), "
 def simulate(
     context: typer.Context,
     dataset: str = DATASET, label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
-    features: str = FEATURES, image_features: str = IMAGE_FEATURES, seed: int = SEED,
+    text_model: str = TEXT_MODEL, features: str = FEATURES,
+    image_features: str = IMAGE_FEATURES, seed: int = SEED,
     subset: int = SUBSET, initial: int = INITIAL, rounds: int = ROUNDS, batch: int = BATCH,
     strategy: str = typer.Option("entropy", help=STRATEGY_HELP),
     model: str = typer.Option("spreading", help=MODEL_HELP),
@@ -145,7 +149,8 @@ def compare(
     out: Path = typer.Option(None, help="write results.csv, summary.json and "
                                         "learning_curves.png to this folder"),
     dataset: str = DATASET, label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
-    features: str = FEATURES, image_features: str = IMAGE_FEATURES, seed: int = SEED,
+    text_model: str = TEXT_MODEL, features: str = FEATURES,
+    image_features: str = IMAGE_FEATURES, seed: int = SEED,
     subset: int = SUBSET, initial: int = INITIAL, rounds: int = ROUNDS, batch: int = BATCH,
     kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
@@ -187,8 +192,8 @@ def init(
     project: Path = PROJECT,
     dataset: str = typer.Option(..., help="digits, digits-aug:N[:SIZE], FILE.npz, FILE.csv or "
                                           "a folder of images (one subfolder per class)"),
-    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN, features: str = FEATURES,
-    image_features: str = IMAGE_FEATURES,
+    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
+    text_model: str = TEXT_MODEL, features: str = FEATURES, image_features: str = IMAGE_FEATURES,
     classes: str = typer.Option(None, help="the classes, comma-separated (an image folder "
                                            "without class subfolders names none)"),
     image_size: int = typer.Option(16, help="image folders with --image-features pixels: "
@@ -209,7 +214,7 @@ def init(
     print("Reading the dataset and searching each item's neighbours (a minute or more for "
           "a large pool)...", file=sys.stderr, flush=True)
     store = init_project(project, dataset, label_column=label_column, image_size=image_size,
-                         text_column=text_column, features=features,
+                         text_column=text_column, text_model=text_model, features=features,
                          image_features=image_features,
                          classes=_split(classes) if classes else None,
                          strategy=strategy, model=model, kernel=kernel, n_neighbors=neighbors,

@@ -9,7 +9,8 @@ Specs understood by :func:`load_pool`:
 * ``path.npz``: arrays ``X`` (n, d), optional ``y`` (n,) and ``images`` (n, h, w);
 * ``path.csv``: a header row, one label column (``label_column``), numeric features;
 * ``path.csv`` or ``path.jsonl`` with ``text_column``: one text per row (and an optional
-  label column); features are TF-IDF + SVD vectors (:func:`activeprop.features.text_features`);
+  label column); features are TF-IDF + SVD vectors (:func:`activeprop.features.text_features`),
+  or a sentence-transformers model's embeddings (``text_model``, an optional extra);
 * ``path/to/folder``: images (PNG, JPEG, WebP, TIFF, BMP, GIF; colour or grey, any size), in
   folders nested to any depth. The first-level subfolder an image sits in is its class;
   images directly in the folder are unlabeled. Features
@@ -155,11 +156,12 @@ DEFAULT_IMAGE_FEATURES = "hog"
 
 def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 16,
               text_column: str | None = None, features: str | None = None,
-              image_features: str | None = None, classes: list[str] | None = None) -> Pool:
+              image_features: str | None = None, classes: list[str] | None = None,
+              text_model: str | None = None) -> Pool:
     """Load a dataset spec (see the module docstring) as a :class:`Pool`, with the user's
     own ``features`` file instead of the built-in features when given."""
     pool = _load(spec, label_column, image_size, text_column,
-                 image_features or DEFAULT_IMAGE_FEATURES)
+                 image_features or DEFAULT_IMAGE_FEATURES, text_model)
     if classes:
         pool = pool.with_classes(classes)
     if features is not None:
@@ -169,11 +171,11 @@ def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 1
     return pool
 
 
-def _load(spec, label_column, image_size, text_column, image_features) -> Pool:
+def _load(spec, label_column, image_size, text_column, image_features, text_model) -> Pool:
     if Path(spec).is_dir():
         return _image_folder(Path(spec), image_size, image_features)
     if text_column is not None:
-        return _text_table(Path(spec), text_column, label_column)
+        return _text_table(Path(spec), text_column, label_column, text_model)
     if spec == "digits":
         return _digits()
     if spec in BUNDLED_TABLES:
@@ -232,8 +234,11 @@ def _thumbnail(image) -> bytes:
     return buffer.getvalue()
 
 
-def _text_table(path: Path, text_column: str, label_column: str | None) -> Pool:
-    """A CSV or JSON-lines file of texts, one per row, with an optional label column."""
+def _text_table(path: Path, text_column: str, label_column: str | None,
+                text_model: str | None) -> Pool:
+    """A CSV or JSON-lines file of texts, one per row, with an optional label column;
+    features from ``text_model`` (a sentence-transformers model) or TF-IDF + SVD."""
+    from .embeddings import text_embeddings
     from .features import text_features
 
     if path.suffix.lower() not in (".csv", ".jsonl") or not path.is_file():
@@ -253,7 +258,8 @@ def _text_table(path: Path, text_column: str, label_column: str | None) -> Pool:
     labels = None if label_column is None else \
         np.array([str(row.get(label_column) or "").strip() for row in rows])
     y, names = encode_labels(labels, len(texts))
-    return Pool(text_features(texts), y, names, None, str(path), texts=texts)
+    X = text_embeddings(texts, text_model) if text_model else text_features(texts)
+    return Pool(X, y, names, None, str(path), texts=texts)
 
 
 BUNDLED_TABLES = ("iris", "wine", "breast-cancer")

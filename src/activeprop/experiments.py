@@ -55,6 +55,7 @@ class SimulationConfig:
     dataset: str = "digits"
     label_column: str | None = None
     text_column: str | None = None  # a .csv or .jsonl of texts
+    text_model: str | None = None  # a sentence-transformers model for them (extra "text")
     features: str | None = None  # the user's own features file, one row per item
     image_features: str | None = None  # image folders: pixels, hog, colour or hog+colour
     seed: int = 0
@@ -287,7 +288,8 @@ class SimulationResult:
 def prepare_pool(config: SimulationConfig, seed: int | None = None) -> Pool:
     """Load the dataset, shuffle it with ``seed`` (default: the config's), keep the subset."""
     pool = load_pool(config.dataset, label_column=config.label_column,
-                     text_column=config.text_column, features=config.features,
+                     text_column=config.text_column, text_model=config.text_model,
+                     features=config.features,
                      image_features=config.image_features)
     if not pool.has_ground_truth:
         raise UserError(f"dataset {config.dataset!r} lacks ground-truth labels for some "
