@@ -58,8 +58,7 @@ def test_loose_files_take_their_classes_from_the_command_line(photos, tmp_path):
     loose.mkdir()
     for name in ("loose-grey.png", "loose-red.jpg"):
         (loose / name).write_bytes((photos / name).read_bytes())
-    with pytest.raises(ValueError, match="--classes"):
-        init_project(tmp_path / "none", str(loose))
+    assert init_project(tmp_path / "none", str(loose)).class_names == []  # added later
     store = init_project(tmp_path / "p", str(loose), classes=["red", "grey"])
     assert store.class_names == ["red", "grey"]
     with pytest.raises(ValueError, match="class 'red', which --classes does not name"):
@@ -192,3 +191,35 @@ def test_classes_for_texts_without_labels(tmp_path):
                      classes=["question", "bug", "billing"])
     assert pool.class_names == ["question", "bug", "billing"]
     assert pool.y.tolist() == [2, 1, -1]
+
+
+def test_classes_come_from_the_first_labels_given(photos, tmp_path):
+    """A folder of loose pictures names no class: the project starts with none and the
+    person adds them on the page as they meet them."""
+    from fastapi.testclient import TestClient
+
+    from activeprop.web.app import create_app
+
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    pictures = sorted(p for p in photos.rglob("*.png") if ".hidden" not in str(p))
+    for i, path in enumerate(pictures):
+        (loose / f"{i}.png").write_bytes(path.read_bytes())
+    init_project(tmp_path / "p", str(loose))
+    session = LabelingSession(tmp_path / "p")
+    assert session.class_names == [] and len(session.queue(3)) == 3
+    screen = []
+    assert terminal.run(session, "t", stdin=io.StringIO("1\n"), write=screen.append) == 0
+    assert "no classes yet" in screen[0]
+    client = TestClient(create_app(session), base_url="http://127.0.0.1")
+    assert client.post("/api/classes", json={"name": "red"}).status_code == 201
+    assert client.post("/api/classes", json={"name": "blue"}).json()["class_names"] == \
+        ["red", "blue"]
+    assert client.post("/api/classes", json={"name": "red"}).status_code == 409
+    assert client.post("/api/classes", json={"name": ""}).status_code == 422
+    first, second = (item["id"] for item in
+                     client.post("/api/queue", json={"n": 2}).json()["items"])
+    assert client.post("/api/labels", json={"item_id": first, "label": "red"}).status_code == 201
+    assert client.post("/api/labels", json={"item_id": second, "label": "blue"}).status_code == 201
+    reopened = LabelingSession(tmp_path / "p")  # kept in the store
+    assert reopened.class_names == ["red", "blue"] and reopened.n_labeled == 2

@@ -219,8 +219,8 @@ def init(
                          classes=_split(classes) if classes else None,
                          strategy=strategy, model=model, kernel=kernel, n_neighbors=neighbors,
                          gamma=gamma, alpha=alpha, class_priors=class_priors)
-    print(f"Created project {project}: {store.n_items()} items, classes "
-          f"{', '.join(store.class_names)}.{_graph_summary(store.meta('graph'))} "
+    classes = ", ".join(store.class_names) or "none yet (add them on the page)"
+    print(f"Created project {project}: {store.n_items()} items, classes {classes}.{_graph_summary(store.meta('graph'))} "
           f"Next: activeprop serve --project {project}")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import UNLABELED
-from .errors import UnknownItem, UserError
+from .errors import Conflict, UnknownItem, UserError
 from .export import encode, export_rows
 from .human_labels import HumanLabels
 from .pictures import to_grey, to_png
@@ -87,6 +87,7 @@ class LabelingSession:
     def _sync(self) -> None:
         """Take in the labels other processes appended, and refit on them if any (their
         rounds are theirs: nothing is recorded)."""
+        self.class_names = self.store.class_names  # another process may have added one
         self.human.sync()
         if self.human.seen != self._fitted_seen:
             self._refit(record=False)
@@ -254,6 +255,23 @@ class LabelingSession:
             return {"event_id": event.id, "item_id": item_id, "label": self._name(index),
                     "second_opinion": any(e.annotator != annotator for e in previous),
                     "model_version": self.model_version}
+
+    def add_class(self, name: str) -> dict:
+        """Add a class (a project may start with none and grow its classes as the person
+        meets them); labels keep their classes' numbers. Returns the state."""
+        name = name.strip() if isinstance(name, str) else ""
+        with self.lock:
+            self._sync()
+            if not name or len(name) > 100:
+                raise UserError("a class name is 1 to 100 characters")
+            if name in self.class_names:
+                raise Conflict(f"{name!r} is already a class of this project")
+            if self.settings.get("class_priors") is not None:
+                raise UserError("this project declares the classes' sizes: withdraw them "
+                                "before adding a class")
+            self.class_names = [*self.class_names, name]
+            self.store.set_meta("class_names", self.class_names)
+            return self._state()
 
     def set_class_priors(self, spec: str | None) -> dict:
         """Declare the share of each class (``"uniform"`` or one share per class, as

@@ -57,9 +57,8 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
         merged["n_neighbors"] = min(merged["n_neighbors"], len(pool) - 1)
     graphs: dict = {}
     model = project_model(merged, pool, graphs)  # check the settings before writing anything
-    if not pool.class_names:
-        raise UserError("the dataset names no classes: name them with --classes a,b,c, give "
-                        "labels for some items, or class subfolders for an image folder")
+    # A pool that names no class (a folder of loose files, texts without labels) starts
+    # with none: the person adds them on the page as they meet them.
     # Search the neighbours and order the first items now, once, and keep both in the
     # project: whoever opens the page later does not wait (~20 s at 70,000 x 784).
     first_items = cold_start_order(model, pool.X, len(pool.class_names))

@@ -68,6 +68,10 @@ def key_map(class_names: list[str]) -> dict[str, str]:
 def run(session: LabelingSession, annotator: str = "terminal", stdin: TextIO = sys.stdin,
         write: Callable[[str], None] = print) -> int:
     """Label until the queue is empty or the person quits; returns how many were saved."""
+    if not session.class_names:
+        write("This project has no classes yet: add them on the page (activeprop serve) or "
+              "create it with --classes.")
+        return 0
     keys = key_map(session.class_names)
     skipped: set[int] = set()
     saved = 0

@@ -58,6 +58,12 @@ class PriorsIn(BaseModel):
     class_priors: str | None = Field(None, max_length=2000)
 
 
+class ClassIn(BaseModel):
+    """A class to add to the project."""
+
+    name: str = Field(min_length=1, max_length=100)
+
+
 class UndoIn(BaseModel):
     """Whose latest label to undo."""
 
@@ -186,6 +192,12 @@ def _add_api(app: FastAPI, session: LabelingSession) -> None:
         if done is None:
             raise Conflict(f"{body.annotator!r} has no label to undo")
         return done
+
+    @app.post("/api/classes", status_code=201,
+              responses={409: {"description": "already a class"}})
+    def add_class(body: ClassIn) -> dict:
+        """Add a class (a project may start with none); returns the state."""
+        return session.add_class(body.name)
 
     @app.put("/api/settings/class-priors",
              responses={422: {"description": "not a valid prior for this project's model"}})

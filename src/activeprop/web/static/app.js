@@ -62,7 +62,7 @@ async function loadState() {
   const state = await api("api/state");
   ui.hasImages = state.has_images;
   document.body.classList.toggle("photos", !state.pixel_art);
-  if (!ui.classes.length) setupClasses(state.class_names);
+  if (state.class_names.join("\n") !== ui.classes.join("\n")) setupClasses(state.class_names);
   $("labeled").textContent = `${state.n_labeled.toLocaleString()} / ${state.pool_size.toLocaleString()}`;
   $("version").textContent = "v" + state.model_version;
   const last = state.curve[state.curve.length - 1];
@@ -264,6 +264,17 @@ $("queue").addEventListener("click", (event) => {
   if (card) { ui.focus = Number(card.dataset.index); renderQueue(); }
 });
 $("undo").onclick = undo;
+$("add-class").onsubmit = async (event) => {
+  event.preventDefault();
+  const name = $("new-class").value.trim();
+  if (!name) return;
+  try {
+    await api("api/classes", { method: "POST", body: JSON.stringify({ name }) });
+    $("new-class").value = "";
+    toast(`Class "${name}" added`);
+    await refresh();
+  } catch (error) { toast("Not added: " + error.message, true); }
+};
 
 // ---------------------------------------------------------------- learning curve
 function drawCurve(points) {
