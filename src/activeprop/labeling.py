@@ -105,7 +105,7 @@ class LabelingSession:
     @property
     def n_labeled(self) -> int:
         """Items with a human label."""
-        return int((self.labels != UNLABELED).sum())
+        return self.human.n_labeled
 
     def predictions(self) -> tuple[np.ndarray, np.ndarray]:
         """Predicted class index and confidence of every item (-1, 0 before any label);
