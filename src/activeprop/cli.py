@@ -340,7 +340,7 @@ def _check_can_listen(host: str, port: int) -> None:
             probe.bind((host, port))
     except OSError as error:
         raise UserError(f"cannot listen on {host}:{port} ({error.strerror or error}); "
-                         "choose another --port or --host") from None
+                        "choose another --port or --host") from None
 
 
 def required_token(host: str, token: str | None) -> str | None:

@@ -87,8 +87,8 @@ def run_repeat(config: CompareConfig, repeat: int) -> list[dict]:
         for strategy in config.strategies:
             for outcome in run_rounds(pool, base, model, strategy, repeat_seed(base.seed, repeat)):
                 rows.append({"strategy": strategy, "model": model_name, "repeat": repeat,
-                             "round": outcome.round, "n_labeled": outcome.n_labeled,
-                             "accuracy": outcome.accuracy, "seconds": outcome.seconds})
+                            "round": outcome.round, "n_labeled": outcome.n_labeled,
+                            "accuracy": outcome.accuracy, "seconds": outcome.seconds})
     return rows
 
 

@@ -138,14 +138,14 @@ def validate_arrays(X, y, images=None) -> None:
         raise UserError(f"X must have at least one item and one feature, got shape {X.shape}")
     if y.ndim != 1 or len(y) != len(X):
         raise UserError(f"y must be 1-D with one label per item: X has {len(X)} items, "
-                         f"y has shape {y.shape}")
+                        f"y has shape {y.shape}")
     if not np.all(np.isfinite(X)):
         bad = np.argwhere(~np.isfinite(X))[0]
         raise UserError(f"X contains NaN or infinite values (first at item {bad[0]}, "
-                         f"feature {bad[1]}); all features must be finite numbers")
+                        f"feature {bad[1]}); all features must be finite numbers")
     if images is not None and (images.ndim != 3 or len(images) != len(X)):
         raise UserError(f"images must have shape (n_items, height, width) with {len(X)} "
-                         f"items, got {images.shape}")
+                        f"items, got {images.shape}")
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
@@ -188,8 +188,8 @@ def _load(spec, label_column, image_size, text_column, image_features, text_mode
             raise UserError(f"dataset file {spec!r} does not exist or is not a file")
         return _npz(path) if path.suffix.lower() == ".npz" else _csv(path, label_column)
     raise UserError(f"unknown dataset {spec!r}; allowed: digits, digits-aug:N[:SIZE], "
-                     f"{', '.join(BUNDLED_TABLES)}, a .npz file, a .csv file or a folder of "
-                     "images")
+                    f"{', '.join(BUNDLED_TABLES)}, a .npz file, a .csv file or a folder of "
+                    "images")
 
 
 def _image_folder(folder: Path, image_size: int, kind: str) -> Pool:
@@ -301,7 +301,7 @@ def _digits_augmented(spec: str) -> Pool:
             raise ValueError
     except ValueError:
         raise UserError(f"bad dataset {spec!r}; allowed: digits-aug:N or digits-aug:N:SIZE "
-                         "with N >= 1 items and SIZE from 4 to 64 pixels") from None
+                        "with N >= 1 items and SIZE from 4 to 64 pixels") from None
     digits = _digits()
     images = distort_images(digits.images, n_items, size, seed=0)
     y = digits.y[np.arange(n_items) % len(digits)]
@@ -388,7 +388,7 @@ def _npz(path: Path) -> Pool:
         raise UserError(f"cannot read {path} as a .npz file ({error})") from None
     if "X" not in arrays:
         raise UserError(f"{path} has no array named X; expected arrays X, optional y "
-                         f"and images (found: {', '.join(arrays) or 'none'})")
+                        f"and images (found: {', '.join(arrays) or 'none'})")
     X = _as_features(arrays["X"], str(path))
     y, names = encode_labels(arrays.get("y"), len(X))
     return Pool(X, y, names, arrays.get("images"), str(path))
@@ -438,7 +438,7 @@ def encode_labels(labels, n_items: int) -> tuple[np.ndarray, list[str]]:
     labels = np.asarray(labels)
     if labels.ndim != 1 or len(labels) != n_items:
         raise UserError(f"y must be 1-D with one label per item: {n_items} items, "
-                         f"got shape {labels.shape}")
+                        f"got shape {labels.shape}")
     numeric = _as_integers(labels)
     if numeric is not None:
         if numeric.min(initial=0) < UNLABELED:

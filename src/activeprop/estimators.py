@@ -321,5 +321,5 @@ class PoissonLearning(_BaseLabelGraph):
         shares = np.asarray(self.class_priors, dtype=np.float64).ravel()
         if len(shares) != len(classes) or not np.all(shares > 0):
             raise UserError(f"class_priors needs one positive share per class of y "
-                             f"({len(classes)}), got {len(shares)}")
+                            f"({len(classes)}), got {len(shares)}")
         return dict(zip(classes.tolist(), shares.tolist()))

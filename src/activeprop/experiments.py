@@ -144,7 +144,7 @@ def holdout_fraction(spec: str) -> float:
         fraction = -1.0
     if name != "holdout" or not 0 < fraction < 1:
         raise UserError(f"bad evaluation {spec!r}; allowed: pool (items not yet labeled), "
-                         "all (the whole pool), holdout:F (a fraction F in (0, 1) held out)")
+                        "all (the whole pool), holdout:F (a fraction F in (0, 1) held out)")
     return fraction
 
 
@@ -199,7 +199,7 @@ def run_rounds(pool: Pool, config: SimulationConfig, model, strategy: str,
     held_out = holdout_mask(len(pool), config.eval)
     if config.initial > int((~held_out).sum()):
         raise UserError(f"initial ({config.initial}) is more than the pool holds outside "
-                         f"the held-out items ({int((~held_out).sum())})")
+                        f"the held-out items ({int((~held_out).sum())})")
     labels = np.full(len(pool), UNLABELED, dtype=np.int64)
     embedding = None
     if config.initial_strategy == "typical" and hasattr(model, "build_graph"):
@@ -293,11 +293,11 @@ def prepare_pool(config: SimulationConfig, seed: int | None = None) -> Pool:
                      image_features=config.image_features)
     if not pool.has_ground_truth:
         raise UserError(f"dataset {config.dataset!r} lacks ground-truth labels for some "
-                         "items; a simulation needs a label for every item")
+                        "items; a simulation needs a label for every item")
     pool = pool.shuffled(config.seed if seed is None else seed, config.subset)
     if config.initial > len(pool):
         raise UserError(f"initial ({config.initial}) is more than the pool holds "
-                         f"({len(pool)} items)")
+                        f"({len(pool)} items)")
     return pool
 
 

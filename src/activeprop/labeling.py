@@ -430,7 +430,7 @@ class LabelingSession:
         elif isinstance(label, str) and label in self.class_names:
             return self.class_names.index(label)
         raise UserError(f"{label!r} is not a class of this project; allowed: "
-                         f"{', '.join(self.class_names)}")
+                        f"{', '.join(self.class_names)}")
 
     def _check_item(self, item_id: int) -> None:
         if not (isinstance(item_id, (int, np.integer)) and 0 <= item_id < len(self.pool)):

@@ -68,7 +68,7 @@ class ActiveLearner:
         self.labels = np.array(self.labels, dtype=np.int64)
         if self.labels.shape != (n_items,):
             raise UserError(f"labels must have one entry per pool item ({n_items}), "
-                             f"got shape {self.labels.shape}")
+                            f"got shape {self.labels.shape}")
         if self.exclude is None:
             self.exclude = np.zeros(n_items, dtype=bool)
         self.utility = get_strategy(self.strategy) if isinstance(self.strategy, str) \

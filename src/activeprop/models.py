@@ -134,7 +134,7 @@ class ClassifierModel:
     def __init__(self, name: str, X: np.ndarray, estimator):
         if not hasattr(estimator, "predict_proba"):
             raise UserError(f"model {name!r} has no predict_proba; a query strategy needs "
-                             "class probabilities")
+                            "class probabilities")
         self.name = name
         self.X = X
         self.estimator = estimator
@@ -168,7 +168,7 @@ def check_model_name(name: str) -> None:
         load_model(name, seed=0)
         return
     raise UserError(f"unknown model {name!r}; allowed: {', '.join(MODEL_NAMES)} or "
-                     "module:Class of a scikit-learn classifier")
+                    "module:Class of a scikit-learn classifier")
 
 
 def make_model(name: str, X: np.ndarray, *, kernel: str = "rbf", gamma: float = 20,

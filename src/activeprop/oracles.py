@@ -13,7 +13,7 @@ class GroundTruthOracle:
     def __init__(self, y: np.ndarray):
         if np.any(y < 0):
             raise UserError("the dataset has items without a ground-truth label; a "
-                             "simulation needs every label (give y for every item)")
+                            "simulation needs every label (give y for every item)")
         self.y = y
 
     def __call__(self, indices: np.ndarray) -> np.ndarray:

@@ -40,10 +40,10 @@ def parse_class_priors(spec: str | None, n_classes: int) -> dict[int, float] | N
         shares = [float(part) for part in spec.split(",")]
     except ValueError:
         raise UserError(f"class-priors must be 'uniform' or comma-separated numbers, one per "
-                         f"class, got {spec!r}") from None
+                        f"class, got {spec!r}") from None
     if len(shares) != n_classes or not all(np.isfinite(s) and s > 0 for s in shares):
         raise UserError(f"class-priors needs {n_classes} positive shares (one per class of "
-                         f"the dataset, in its class order), got {spec!r}")
+                        f"the dataset, in its class order), got {spec!r}")
     total = sum(shares)
     return {c: share / total for c, share in enumerate(shares)}
 
@@ -52,7 +52,7 @@ def check_model(model: str, priors) -> None:
     """Class priors are Poisson learning's: reject them for any other model."""
     if priors is not None and model != "poisson":
         raise UserError(f"class-priors applies to the poisson model (Poisson learning), "
-                         f"not to {model!r}")
+                        f"not to {model!r}")
 
 
 def shares_for(priors: str | dict, classes: np.ndarray) -> np.ndarray:
@@ -62,7 +62,7 @@ def shares_for(priors: str | dict, classes: np.ndarray) -> np.ndarray:
     if isinstance(priors, str):
         if priors != "uniform":
             raise UserError(f"class_priors must be 'uniform' or one share per class, "
-                             f"got {priors!r}")
+                            f"got {priors!r}")
         return np.full(len(classes), 1.0 / len(classes))
     missing = [c for c in classes.tolist() if c not in priors]
     if missing:

@@ -679,7 +679,7 @@ class GraphLabeling:
         self.classes_ = np.unique(y[y != -1])
         if len(self.classes_) == 0:
             raise UserError("y has no labeled item: mark at least one item with its class "
-                             "(unlabeled items are -1)")
+                            "(unlabeled items are -1)")
         Y = one_hot(y, self.classes_)
         converged_options = dict(rtol=self.rtol, max_iter=self.max_iter, warm=warm,
                                  classes=self.classes_)

@@ -144,7 +144,7 @@ class ProjectStore:
         """Raise unless ``directory`` can take a new project (it holds none yet)."""
         if (Path(directory) / DATABASE).exists():
             raise UserError(f"{directory} already holds a project; choose another --project "
-                             "directory (nothing was changed)")
+                            "directory (nothing was changed)")
 
     @classmethod
     def create(cls, directory: str | Path, pool: Pool, settings: dict) -> "ProjectStore":

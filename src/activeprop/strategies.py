@@ -355,7 +355,7 @@ def initial_items(kind: str, X: np.ndarray, k: int, seed: int = 0,
         return np.sort(np.random.default_rng(seed).choice(candidates, k, replace=False))
     if kind != "typical":
         raise UserError(f"unknown initial strategy {kind!r}; allowed: "
-                         f"{', '.join(INITIAL_STRATEGIES)}")
+                        f"{', '.join(INITIAL_STRATEGIES)}")
     space = X if embedding is None else embedding
     return _typical_items(space[candidates], k, seed, candidates)
 
