@@ -26,28 +26,17 @@ Run: python bench/bench_real.py [--seeds 0-19] [--datasets mnist-5k,digits,pengu
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import numpy as np
 
 from activeprop.datasets import Pool, load_pool
 from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
+from machine import machine
 
 CHECKPOINTS = (20, 50, 100)
 LARGE = 20_000  # above it only the speed comparison the issue asks for runs
 SCALE_METHODS = ("graphlearning Poisson + uncertainty, batch 5", "activeprop --recommended")
-
-
-def machine() -> str:
-    import threadpoolctl
-
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    blas = [f"{i['internal_api']} {i.get('architecture')}" for i in
-            threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
-    return f"CPU: {cpu}, {os.cpu_count()} cores; BLAS: {', '.join(blas)}"
 
 
 def datasets(names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:

@@ -18,6 +18,7 @@ from activeprop.experiments import SimulationConfig, simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
 import sklearn_digits_loop  # noqa: E402
+from machine import machine  # noqa: E402
 
 ROUNDS, INITIAL, REPEATS = 40, 10, 5
 HERE = Path(__file__).parent
@@ -78,6 +79,7 @@ def main():
         (f"whole process, {ROUNDS} rounds (median, s)", med(sk_proc), med(ours_proc)),
         ("  the same, --estimate (median, s)", med(sk_proc), med(ours_bare)),
     ]
+    print(machine())
     print(f"digits 1,797 x 64, rbf gamma=0.25, {INITIAL} initial labels, {ROUNDS} rounds of 5 "
           f"by entropy; {REPEATS} repeats; identical queries and accuracies checked")
     print(f"| {'measure':<40} | {'scikit-learn refit':>18} | {'activeprop':>10} | {'ratio':>6} |")
