@@ -29,10 +29,10 @@ import argparse
 import time
 
 import numpy as np
+from machine import machine
 
 from activeprop.datasets import Pool, load_pool
 from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
-from machine import machine
 
 CHECKPOINTS = (20, 50, 100)
 LARGE = 20_000  # above it only the speed comparison the issue asks for runs
