@@ -44,6 +44,10 @@ TEXT_MODEL = typer.Option(None, help="texts: a sentence-transformers model (a fo
                                      "pip install 'activeprop[text]'")
 IMAGE_FEATURES = typer.Option(None, help="image folders: pixels, hog, colour or hog+colour "
                                          "(default hog, chosen by measurement: bench/bench_image_features.py)")
+IMAGE_MODEL = typer.Option(None, help="image folders: a pretrained Hugging Face image model "
+                                      "(a folder, or a name in your cache, e.g. "
+                                      "facebook/dinov2-small) instead of --image-features; "
+                                      "pip install 'activeprop[vision]'")
 SEED = typer.Option(0, help="seed of the shuffle (numpy RandomState) and strategies")
 SUBSET = typer.Option(330, help="keep the first N shuffled items; 0 keeps all")
 INITIAL = typer.Option(40, help="the first N items of the pool start labeled")
@@ -87,7 +91,7 @@ def simulate(
     context: typer.Context,
     dataset: str = DATASET, label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
     text_model: str = TEXT_MODEL, features: str = FEATURES,
-    image_features: str = IMAGE_FEATURES, seed: int = SEED,
+    image_features: str = IMAGE_FEATURES, image_model: str = IMAGE_MODEL, seed: int = SEED,
     subset: int = SUBSET, initial: int = INITIAL, rounds: int = ROUNDS, batch: int = BATCH,
     strategy: str = typer.Option("entropy", help=STRATEGY_HELP),
     model: str = typer.Option("spreading", help=MODEL_HELP),
@@ -150,7 +154,7 @@ def compare(
                                         "learning_curves.png to this folder"),
     dataset: str = DATASET, label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
     text_model: str = TEXT_MODEL, features: str = FEATURES,
-    image_features: str = IMAGE_FEATURES, seed: int = SEED,
+    image_features: str = IMAGE_FEATURES, image_model: str = IMAGE_MODEL, seed: int = SEED,
     subset: int = SUBSET, initial: int = INITIAL, rounds: int = ROUNDS, batch: int = BATCH,
     kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
@@ -194,6 +198,7 @@ def init(
                                           "a folder of images (one subfolder per class)"),
     label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
     text_model: str = TEXT_MODEL, features: str = FEATURES, image_features: str = IMAGE_FEATURES,
+    image_model: str = IMAGE_MODEL,
     classes: str = typer.Option(None, help="the classes, comma-separated (an image folder "
                                            "without class subfolders names none)"),
     image_size: int = typer.Option(16, help="image folders with --image-features pixels: "
@@ -215,7 +220,7 @@ def init(
           "a large pool)...", file=sys.stderr, flush=True)
     store = init_project(project, dataset, label_column=label_column, image_size=image_size,
                          text_column=text_column, text_model=text_model, features=features,
-                         image_features=image_features,
+                         image_features=image_features, image_model=image_model,
                          classes=_split(classes) if classes else None,
                          strategy=strategy, model=model, kernel=kernel, n_neighbors=neighbors,
                          gamma=gamma, alpha=alpha, class_priors=class_priors)

@@ -14,7 +14,8 @@ Specs understood by :func:`load_pool`:
 * ``path/to/folder``: images (PNG, JPEG, WebP, TIFF, BMP, GIF; colour or grey, any size), in
   folders nested to any depth. The first-level subfolder an image sits in is its class;
   images directly in the folder are unlabeled. Features
-  are :func:`activeprop.features.image_features` of ``image_features`` kind; every item keeps
+  are :func:`activeprop.features.image_features` of ``image_features`` kind, or a pretrained
+  network's embeddings (``image_model``, an optional extra); every item keeps
   its path relative to the folder and a colour thumbnail that keeps its aspect ratio.
 
 ``classes`` names the classes (and their order) where the data names none or not all;
@@ -157,11 +158,13 @@ DEFAULT_IMAGE_FEATURES = "hog"
 def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 16,
               text_column: str | None = None, features: str | None = None,
               image_features: str | None = None, classes: list[str] | None = None,
-              text_model: str | None = None) -> Pool:
+              text_model: str | None = None, image_model: str | None = None) -> Pool:
     """Load a dataset spec (see the module docstring) as a :class:`Pool`, with the user's
     own ``features`` file instead of the built-in features when given."""
+    if image_model is not None and image_features is not None:
+        raise UserError("give --image-features or --image-model, not both")
     pool = _load(spec, label_column, image_size, text_column,
-                 image_features or DEFAULT_IMAGE_FEATURES, text_model)
+                 image_model or image_features or DEFAULT_IMAGE_FEATURES, text_model)
     if classes:
         pool = pool.with_classes(classes)
     if features is not None:
@@ -193,10 +196,13 @@ def _load(spec, label_column, image_size, text_column, image_features, text_mode
 
 
 def _image_folder(folder: Path, image_size: int, kind: str) -> Pool:
-    """Images at any depth: the first-level subfolder is the class, loose ones unlabeled."""
+    """Images at any depth: the first-level subfolder is the class, loose ones unlabeled.
+    ``kind``: a built-in descriptor (:data:`activeprop.features.IMAGE_FEATURES`) or else a
+    pretrained model's folder or name (:func:`activeprop.embeddings.image_embeddings`)."""
     from PIL import Image, UnidentifiedImageError
 
-    from .features import image_features
+    from .embeddings import image_embeddings
+    from .features import IMAGE_FEATURES, image_features
 
     if not 2 <= image_size <= 256:
         raise UserError(f"image size must be from 2 to 256 pixels, got {image_size}")
@@ -219,7 +225,8 @@ def _image_folder(folder: Path, image_size: int, kind: str) -> Pool:
         thumbnails.append(_thumbnail(loaded[-1]))
     y = np.array([names.index(r.parts[0]) if len(r.parts) > 1 else UNLABELED
                   for r in relative], dtype=np.int64)
-    X = image_features(loaded, kind, image_size)
+    X = image_features(loaded, kind, image_size) if kind in IMAGE_FEATURES else \
+        image_embeddings(loaded, kind)
     return Pool(X, y, names, None, str(folder), paths=[r.as_posix() for r in relative],
                 thumbnails=thumbnails)
 

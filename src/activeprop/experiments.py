@@ -58,6 +58,7 @@ class SimulationConfig:
     text_model: str | None = None  # a sentence-transformers model for them (extra "text")
     features: str | None = None  # the user's own features file, one row per item
     image_features: str | None = None  # image folders: pixels, hog, colour or hog+colour
+    image_model: str | None = None  # or a pretrained image model's embeddings (extra "vision")
     seed: int = 0
     subset: int = 330
     initial: int = 40
@@ -290,7 +291,7 @@ def prepare_pool(config: SimulationConfig, seed: int | None = None) -> Pool:
     pool = load_pool(config.dataset, label_column=config.label_column,
                      text_column=config.text_column, text_model=config.text_model,
                      features=config.features,
-                     image_features=config.image_features)
+                     image_features=config.image_features, image_model=config.image_model)
     if not pool.has_ground_truth:
         raise UserError(f"dataset {config.dataset!r} lacks ground-truth labels for some "
                         "items; a simulation needs a label for every item")

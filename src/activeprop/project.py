@@ -34,7 +34,7 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
                  image_size: int = 16, text_column: str | None = None,
                  text_model: str | None = None,
                  features: str | None = None, image_features: str | None = None,
-                 classes: list[str] | None = None, **settings) -> ProjectStore:
+                 image_model: str | None = None, classes: list[str] | None = None, **settings) -> ProjectStore:
     """Create a labeling project from any dataset spec (a folder of images, a table, a file
     of texts; see :func:`activeprop.datasets.load_pool` for the data options).
 
@@ -49,7 +49,8 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     ProjectStore.check_free(directory)  # before reading the data and building the graph
     pool = load_pool(dataset, label_column=label_column, image_size=image_size,
                      text_column=text_column, text_model=text_model, features=features,
-                     image_features=image_features, classes=classes)
+                     image_features=image_features, image_model=image_model,
+                     classes=classes)
     if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
         merged["model"] = "spreading"
     if settings.get("n_neighbors") is None and len(pool) > 1:
