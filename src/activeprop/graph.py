@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from .errors import UserError
+from .numerics import flush_negligible, has_negligible
 from .params import KERNELS, check_params
 
 if TYPE_CHECKING:  # annotations only
@@ -137,10 +138,24 @@ class Graph:
             if variant not in builders:
                 raise ValueError(f"unknown operator {variant!r}; allowed: {', '.join(builders)}")
             operator = builders[variant]()
+            if variant in ("symmetric", "symmetric-spreading"):  # the converged solvers'
+                operator = self._without_negligible(operator, normalized=variant != "symmetric")
             if is_sparse(operator):
                 operator = ThreadedMatrix(operator)
             self._operators[variant] = operator
         return self._operators[variant]
+
+    def _without_negligible(self, operator, normalized: bool):
+        """``operator`` with its negligible entries zeroed (:mod:`activeprop.numerics`): a
+        normalised operator's below :data:`NEGLIGIBLE`, the affinity's where its normalised
+        value is. In place, unless it is the affinity itself (a copy: the graph's affinity,
+        and a user's kernel matrix, stay as they were)."""
+        scale = None if normalized else _degree_scale(operator)
+        if operator is self.affinity:
+            if not has_negligible(operator, scale):
+                return operator
+            operator = operator.copy()
+        return flush_negligible(operator, scale)
 
     @property
     def order(self) -> np.ndarray:
@@ -479,6 +494,13 @@ def rbf_kernel(X: np.ndarray, Y: np.ndarray | None = None, *, gamma: float) -> n
     # exp of mostly underflowing values is slow: half the kernel's time on one core
     _on_every_core(finish, row_blocks(len(X), min_rows=max(1, 1_000_000 // max(K.shape[1], 1))))
     return K
+
+
+def _degree_scale(affinity) -> np.ndarray:
+    """The square roots of the items' degrees without their self-loops: dividing an
+    affinity's entry by the scales of its row and column gives the spreading operator's."""
+    degrees = np.ravel(affinity.sum(axis=1)) - np.ravel(affinity.diagonal())
+    return np.sqrt(np.maximum(degrees, 0.0))
 
 
 def _pool_matrix(X):

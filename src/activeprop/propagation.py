@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import UserError
 from .graph import Graph, ThreadedMatrix, in_row_blocks
+from .numerics import GUARD, ExactProducts, flush_negligible_in_rows
 from .params import check_params
 from .priors import check_model, class_offsets, shares_for
 
@@ -22,7 +23,15 @@ from .priors import check_model, class_offsets, shares_for
 def power_columns(graph) -> "PowerColumns":
     """The :class:`PowerColumns` of a dense graph's spreading operator, kept with the graph
     (created empty: the powers are bought when they pay)."""
-    return graph.cached("power-columns", lambda: PowerColumns(graph.operator("spreading")))
+    return graph.cached("power-columns",
+                        lambda: PowerColumns(dense_products(graph, "spreading")))
+
+
+def dense_products(graph, variant: str) -> ExactProducts:
+    """Products with a dense graph's ``variant`` operator free of subnormal arithmetic,
+    equal to the plain ones to rounding (:mod:`activeprop.numerics`), kept with the graph."""
+    return graph.cached(f"exact-products-{variant}",
+                        lambda: ExactProducts(graph.operator(variant)))
 
 
 def iterate(operator, Y, *, variant: str, alpha: float | None, max_iter: int, tol: float,
@@ -31,8 +40,9 @@ def iterate(operator, Y, *, variant: str, alpha: float | None, max_iter: int, to
 
     Parameters
     ----------
-    operator : matrix
-        ``graph.operator(variant)``; only ``operator @ F`` is used.
+    operator : matrix or ExactProducts
+        ``graph.operator(variant)``, or :func:`dense_products` of it; only
+        ``operator @ F`` is used.
     Y : ndarray of shape (n_items, n_classes)
         One-hot rows for labeled items, zero rows for unlabeled ones.
     variant : {"spreading", "propagation"}
@@ -110,11 +120,18 @@ class PowerColumns:
     buying pays), or earlier when a runner's :meth:`plan` says the rounds to come will.
     """
 
-    def __init__(self, operator: np.ndarray):
-        self.operator = operator
+    def __init__(self, operator: "np.ndarray | ExactProducts"):
+        # products with the operator S, free of subnormal arithmetic
+        self.products = operator if isinstance(operator, ExactProducts) else \
+            ExactProducts(operator)
+        self.operator = self.products.exact
+        self._far: ExactProducts | None = None  # with S^4, once bought
+        # How far any entry of S^k (k = 1..8) as read off the powers or the cached columns
+        # can be from the exact one (negligible entries were dropped on the way)
+        self.errors = np.zeros(POWER_DEPTH)
         self.powers: list[np.ndarray] | None = None
         self.build_seconds = 0.0
-        self.spent, self.worth = 0, len(operator) // 16  # products run / the powers' cost
+        self.spent, self.worth = 0, len(self.operator) // 16  # products run / the powers' cost
         self.fits, self.planned = 0, 0  # fits run / fits a runner announced to come
         self.slots: dict[int, int] = {}
         self.columns: list[np.ndarray] = []  # per item slot, (k - 1, n): kept, never copied
@@ -126,7 +143,8 @@ class PowerColumns:
     def nbytes(self) -> int:
         """Memory held by the powers and the columns."""
         held = sum(c.nbytes for c in self.columns) + self.between.nbytes
-        return sum(p.nbytes for p in self.powers or ()) + held
+        copies = self.products.nbytes + (self._far.nbytes if self._far is not None else 0)
+        return sum(p.nbytes for p in self.powers or ()) + held + copies
 
     def plan(self, n_fits: int) -> None:
         """Announce ``n_fits`` more fits on this graph (a runner that knows its rounds)."""
@@ -156,7 +174,8 @@ class PowerColumns:
         self._ensure(items)
         labels = dict(zip((self.slots[i] for i in items), np.argmax(Y[items], axis=1).tolist()))
         sums = self._label_sums(labels, Y.shape[1])  # (class, k - 1, item): S^k Y, k = 1..8
-        return _Iterates(sums, _step_coefficients(alpha), Y)
+        return _Iterates(sums, _step_coefficients(alpha), Y, self.errors * len(items),
+                         self.operator)
 
     def held_out(self, Y: np.ndarray, folds: list[np.ndarray], alpha: float) -> np.ndarray | None:
         """Each labeled item's scores from the iteration on the labels of the other folds,
@@ -184,15 +203,21 @@ class PowerColumns:
             rest = np.ones(len(items), dtype=bool)
             rest[fold] = False
             scores[fold] = influence[np.ix_(rest, fold)].T @ Y[items[rest]]
+        error = float(np.abs(weights) @ self.errors[:len(weights)]) * len(items)
+        if error and scores.sum(axis=1).min() * GUARD < error:
+            return None  # an item far from the other folds' labels: refit (numerics)
         return scores
 
     def _buy_powers(self) -> None:
-        """``S .. S^4``; even powers as ``P P^T`` (BLAS's symmetric product, half the work)."""
+        """``S .. S^4``: ``S^2`` and ``S^4`` as ``P P^T`` (BLAS's symmetric product, half
+        the work), ``S^3`` as ``S S^2``; all free of subnormal arithmetic (numerics)."""
         start = time.perf_counter()
-        self.powers = [self.operator]
-        for k in range(2, KEPT_POWERS + 1):
-            half = self.powers[k // 2 - 1]
-            self.powers.append(half @ half.T if k % 2 == 0 else self.powers[-1] @ self.operator)
+        square, square_error = self.products.fast_square()
+        cube, cube_error = self.products.fast_product(square, square_error)
+        fourth, fourth_error = ExactProducts(square, square_error).fast_square()
+        self.powers = [self.operator, square, cube, fourth]
+        self.power_errors = [0.0, square_error, cube_error, fourth_error]
+        self._far = ExactProducts(fourth, fourth_error)
         self.build_seconds = time.perf_counter() - start
 
     def _label_sums(self, labels: dict[int, int], n_classes: int) -> np.ndarray:
@@ -235,29 +260,44 @@ class PowerColumns:
         """(len(new), depth, n): ``S^k e_i`` for the ``new`` items, k = 1..8."""
         n = len(self.operator)
         fresh = np.empty((len(new), POWER_DEPTH, n))
+        errors = np.zeros(POWER_DEPTH)
         if self.powers is not None:  # S^k e_i for k <= 4 read off, k = 5..8 in one product
             for k, power in enumerate(self.powers):
                 fresh[:, k] = power[new]  # rows: the powers are symmetric, rows are contiguous
             near = fresh[:, :len(self.powers)].reshape(-1, n)
-            far = self.powers[-1] @ near.T
+            far, error = self._far.fast_product(np.ascontiguousarray(near.T),
+                                                max(self.power_errors))
             fresh[:, len(self.powers):] = far.T.reshape(len(new), -1, n)
+            errors[:KEPT_POWERS] = self.power_errors
+            errors[KEPT_POWERS:] = error
         else:  # S^k e_i by products with the new unit columns (renting the powers)
             block = self.operator[:, new]
             fresh[:, 0] = block.T
             for k in range(1, POWER_DEPTH):
-                block = self.operator @ block
+                block, errors[k] = self.products.fast_product(block, errors[k - 1])
                 fresh[:, k] = block.T
             self.spent += POWER_DEPTH - 1
+        np.maximum(self.errors, errors, out=self.errors)
         return fresh
 
 
 class _Iterates:
     """The iterates ``F_1 .. F_8`` of :meth:`PowerColumns.iterates`, each summed from the
     power sums when read: a fit reads them in order and stops near step 7, and eight
-    small sums on demand cost less than one product that wakes BLAS's threads."""
+    small sums on demand cost less than one product that wakes BLAS's threads.
 
-    def __init__(self, sums: np.ndarray, coefficients: np.ndarray, Y: np.ndarray):
+    ``errors[k - 1]`` bounds how far any row's sum of the cached ``S^k Y`` can be from the
+    exact one (negligible entries were dropped on the way: :mod:`activeprop.numerics`).
+    A row whose sum is not far above that bound (an item far from every label, whose
+    scores are all tiny) is recomputed from the exact operator's row and the row's
+    ``S^(k-1) Y``, so every row is the plain iteration's to rounding.
+    """
+
+    def __init__(self, sums: np.ndarray, coefficients: np.ndarray, Y: np.ndarray,
+                 errors: np.ndarray, operator: np.ndarray):
         self._sums, self._coefficients, self._Y = sums, coefficients, Y
+        self._errors, self._operator = errors, operator
+        self._powers = [Y]  # S^k Y for k = 0, 1, ..., each row exact to rounding
 
     def __len__(self) -> int:
         return POWER_DEPTH
@@ -265,7 +305,21 @@ class _Iterates:
     def __getitem__(self, step: int) -> np.ndarray:
         """``F_(step + 1)``, shape (n_items, n_classes)."""
         weights = self._coefficients[step + 1]
-        return (weights[1:] @ self._sums).T + weights[0] * self._Y
+        F = weights[0] * self._Y
+        for k in range(1, step + 2):
+            F = F + weights[k] * self._power(k)
+        return F
+
+    def _power(self, k: int) -> np.ndarray:
+        while len(self._powers) <= k:
+            depth = len(self._powers)
+            power = self._sums[:, depth - 1, :].T.copy()
+            error = self._errors[depth - 1]
+            unsure = np.flatnonzero(power.sum(axis=1) * GUARD < error) if error else ()
+            if len(unsure):
+                power[unsure] = self._operator[unsure] @ self._powers[-1]
+            self._powers.append(power)
+        return self._powers[k]
 
 
 def _room(array: np.ndarray, size: int, axes: tuple[int, ...]) -> np.ndarray:
@@ -453,7 +507,10 @@ def _multiply(matrix, P: np.ndarray, finish) -> np.ndarray:
     core for a sparse graph (while the rows are in cache), in one go for a dense one."""
     if isinstance(matrix, ThreadedMatrix):
         return matrix.multiply(P, finish)
-    product = np.asarray(matrix @ P)
+    # A dense (rbf) graph's far-off items give the solver's vectors tiny entries: dropped
+    # per column where negligible (numerics), for the product only; its cost is n^2 k,
+    # the copy's n k.
+    product = np.asarray(matrix @ flush_negligible_in_rows(P.T.copy()).T)
     finish(slice(None), product)
     return product
 
@@ -588,6 +645,8 @@ def fill_below_precision(W, F: np.ndarray, reached: np.ndarray, floor: float) ->
 def _product(operator, F: np.ndarray, nonzero_rows: np.ndarray | None) -> np.ndarray:
     """``operator @ F``; when only ``nonzero_rows`` of F are non-zero (the first step, where
     F is the one-hot labels) a dense operator needs only those columns."""
+    if isinstance(operator, ExactProducts):
+        return operator.multiply(F, nonzero_rows)
     if nonzero_rows is not None and isinstance(operator, np.ndarray):
         return operator[:, nonzero_rows] @ F[nonzero_rows]
     return np.asarray(operator @ F)
@@ -691,8 +750,10 @@ class GraphLabeling:
                 graph, Y, variant=self.variant, alpha=self.alpha, **converged_options)
         else:
             columns = power_columns(graph) if self.reuses_powers(graph) else None
+            operator = graph.operator(self.variant) if graph.is_sparse else \
+                dense_products(graph, self.variant)
             F, self.n_iter_, self.converged_ = iterate(
-                graph.operator(self.variant), Y, variant=self.variant, alpha=self.alpha,
+                operator, Y, variant=self.variant, alpha=self.alpha,
                 max_iter=self.max_iter, tol=self.tol, columns=columns)
         self.scores_ = F
         self._set_distributions(F)
