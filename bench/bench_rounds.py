@@ -27,13 +27,14 @@ HERE = Path(__file__).parent
 def power_seconds():
     """What the one-off powers S .. S^4 of the exact iteration cost (bought at the second
     fit of a run announced long enough to pay for them)."""
+    from activeprop.calibration import MachineCosts
     from activeprop.experiments import prepare_pool
     from activeprop.graph import build_graph
     from activeprop.propagation import PowerColumns
 
     pool = prepare_pool(SimulationConfig(subset=0))
     columns = PowerColumns(build_graph(pool.X, "rbf", gamma=0.25).operator("spreading"))
-    columns.spent = columns.worth
+    columns.costs = MachineCosts(square_madd=0.0, thin_madd=0.0)  # buy them at once
     columns.iterates(np.eye(len(pool.X), 10), 0.2)
     return columns.build_seconds
 

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from sklearn import semi_supervised
 
 from activeprop import LabelPropagation, LabelSpreading, build_graph
+from activeprop.calibration import MachineCosts
 from activeprop.graph import _spreading_operator, rbf_kernel
 
 KERNELS = [dict(kernel="rbf", gamma=0.25), dict(kernel="rbf", gamma=20),
@@ -59,15 +60,20 @@ def test_rbf_kernel_is_scikit_learns_to_the_bit(small_datasets, dataset):
     np.testing.assert_array_equal(rbf_kernel(X, new, gamma=2.0), sklearn_rbf(X, new, gamma=2.0))
 
 
-def test_rbf_kernel_in_row_blocks_on_both_cores_keeps_the_bits():
-    """Above ~1M entries the element-wise steps run on row blocks in threads."""
+@pytest.mark.parametrize("handoff,blocks", [(1e-9, 2), (10.0, 1)])
+def test_rbf_kernel_in_row_blocks_keeps_the_bits(monkeypatch, handoff, blocks):
+    """The element-wise steps run on row blocks in threads when this machine's measured
+    costs say a thread pays (a fake cheap hand-off), else in one: the same bits."""
     from sklearn.datasets import load_digits
     from sklearn.metrics.pairwise import rbf_kernel as sklearn_rbf
 
-    from activeprop.graph import row_blocks
+    from activeprop import graph
 
+    costs = MachineCosts(exp_item=1e-9, thread_handoff=handoff)
+    monkeypatch.setattr(graph, "machine_costs", lambda: costs)
+    monkeypatch.setattr(graph.os, "cpu_count", lambda: 2)
     X = load_digits().data
-    assert len(row_blocks(len(X), 2, min_rows=1_000_000 // len(X))) == 2
+    assert len(graph.row_blocks(len(X), costs.exp_item * len(X))) == blocks
     np.testing.assert_array_equal(rbf_kernel(X, gamma=0.25), sklearn_rbf(X, X, gamma=0.25))
     new = X[::3] + 0.3
     np.testing.assert_array_equal(rbf_kernel(X, new, gamma=0.5), sklearn_rbf(X, new, gamma=0.5))
@@ -184,7 +190,8 @@ def test_warm_iteration_from_power_columns_matches_scikit_learn(small_datasets, 
     graph = build_graph(X, "rbf", gamma=0.25)
     columns = graph.cached("power-columns",
                            lambda: propagation.PowerColumns(graph.operator("spreading")))
-    columns.worth = 0 if bought else 10**9  # columns from the powers, or by products
+    # columns from the powers (free on this made-up machine), or by products (never paid)
+    columns.costs = MachineCosts(square_madd=0.0 if bought else 1.0, thin_madd=0.0)
     params = dict(gamma=0.25, alpha=alpha, max_iter=max_iter)
     warm = LabelSpreading(**params, warm_start=True)
     rng = np.random.default_rng(0)
@@ -214,12 +221,15 @@ def test_powers_are_built_only_once_the_rounds_paid_for_them(small_datasets):
     warm = LabelSpreading(gamma=0.25, warm_start=True)
     warm.fit(X, partial, graph=graph)
     columns = graph.cached("power-columns", lambda: None)
-    assert columns.powers is None and columns.spent == 7  # the labeled items' columns
+    assert columns.powers is None and columns.rented == 7  # the labeled items' columns
     assert len(columns.slots) == (partial != -1).sum()
+    # a made-up machine on which the powers cost about ten rounds of rent
+    columns.costs = MachineCosts(square_madd=5 * columns.rented_seconds / 2 / len(X) ** 3,
+                                 thin_madd=0.0)
     warm.fit(X, partial, graph=graph)
-    assert columns.spent == 7  # a refit on the same labels needs no new column
+    assert columns.rented == 7  # a refit on the same labels needs no new column
     unlabeled = iter(np.flatnonzero(partial == -1))
-    while columns.spent < columns.worth:  # rounds adding one label each
+    while columns.rented_seconds < columns.worth:  # rounds adding one label each
         item = next(unlabeled)
         partial = partial.copy()
         partial[item] = y[item]
@@ -238,13 +248,14 @@ def test_a_planned_long_run_buys_the_powers_at_its_second_fit(small_datasets):
     from activeprop.propagation import power_columns
 
     columns = power_columns(graph)
-    columns.plan(3)  # three rounds of 7 products: far less than the powers cost
+    columns.costs = MachineCosts(square_madd=1e-9, thin_madd=0.0)  # powers: 0.13 s here
+    columns.plan(3)  # three rounds of 7 thin products: far less than the powers cost
     for _ in range(2):
         warm.fit(X, partial, graph=graph)
     assert columns.powers is None and columns.planned == 1
     columns.plan(1000)  # a long run is announced: the next fit buys them
     warm.fit(X, partial, graph=graph)
-    assert columns.powers is not None and columns.spent < columns.worth
+    assert columns.powers is not None and columns.rented_seconds < columns.worth
 
 
 @pytest.mark.parametrize("alpha,max_iter", [(0.2, 30), (0.5, 5), (0.9, 30)])

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .calibration import MachineCosts, machine_costs, rows_worth_a_thread, search_backend
 from .errors import UserError
 from .numerics import flush_negligible, has_negligible
 from .params import KERNELS, check_params
@@ -40,9 +41,6 @@ if TYPE_CHECKING:  # annotations only
 KNN_BACKENDS = ("auto", "sklearn", "flat", "hnsw")
 EDGE_WEIGHTS = ("connectivity", "rbf")
 
-# An exact faiss search costs about n * n * d multiply-adds; below this budget (a few
-# seconds on two cores) it is used, above it HNSW (approximate, recall reported).
-FLAT_SEARCH_BUDGET = 4e11
 RECALL_SAMPLE = 1000
 
 # A dense rbf graph needs about three n x n float64 arrays while it is being built.
@@ -252,8 +250,9 @@ class ThreadedMatrix:
 
         self.matrix = sparse.csr_matrix(matrix)
         self.shape = self.matrix.shape
+        per_row = machine_costs().sparse_row * self.matrix.nnz / max(self.shape[0], 1) / 10
         self._blocks = [(rows.start, rows.stop, self.matrix[rows])
-                        for rows in row_blocks(self.shape[0], n_blocks)]
+                        for rows in row_blocks(self.shape[0], per_row, n_blocks)]
 
     def __matmul__(self, block: np.ndarray) -> np.ndarray:
         return self.multiply(block)
@@ -305,19 +304,23 @@ class ThreadedMatrix:
         return self.matrix.nnz
 
 
-def row_blocks(n_rows: int, n_blocks: int | None = None,
-               min_rows: int = 10_000) -> list[slice]:
-    """Rows split into one block per core (default), each of at least ``min_rows`` rows:
-    below that a thread costs more than it saves."""
+def row_blocks(n_rows: int, seconds_per_row: float, n_blocks: int | None = None,
+               costs: MachineCosts | None = None) -> list[slice]:
+    """Rows split into one block per core (default), each of at least as many rows as
+    make a thread worth handing them to, by this machine's measured costs (a task taking
+    ``seconds_per_row`` per row; :func:`activeprop.calibration.rows_worth_a_thread`)."""
+    min_rows = rows_worth_a_thread(seconds_per_row, costs or machine_costs())
     n_blocks = max(1, min(n_blocks or os.cpu_count() or 1, n_rows // min_rows))
     bounds = np.linspace(0, n_rows, n_blocks + 1).astype(int)
     return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
 
 
-def in_row_blocks(task: Callable, n_rows: int):
+def in_row_blocks(task: Callable, n_rows: int, columns: int):
     """``task(rows)`` for each of :func:`row_blocks`, on every core (numpy releases the GIL
-    on large arrays); returns the sum of what the tasks return (None if they return None)."""
-    results = _on_every_core(task, row_blocks(n_rows))
+    on large arrays), for an element-wise task over ``columns`` columns; returns the sum
+    of what the tasks return (None if they return None)."""
+    per_row = machine_costs().stream_item * max(columns, 1)
+    results = _on_every_core(task, row_blocks(n_rows, per_row))
     return None if results[0] is None else sum(results)
 
 
@@ -385,7 +388,8 @@ def build_knn_graph(X, n_neighbors: int = 7, *, backend: str = "sklearn",
         ``"sklearn"``: scikit-learn's exact search (the graph its LabelSpreading builds).
         ``"flat"``: faiss exact search (IndexFlatL2). ``"hnsw"``: faiss HNSW, approximate;
         its recall is measured on a sample of items. ``"auto"``: flat while an exact
-        search is cheap (n * n * d below ``FLAT_SEARCH_BUDGET``), else hnsw.
+        search costs at most a few times HNSW on this machine (measured:
+        :func:`activeprop.calibration.search_backend`), else hnsw.
     symmetric : bool
         Make the affinity symmetric, (W + W^T) / 2.
     weights : {"connectivity", "rbf"}
@@ -403,7 +407,7 @@ def build_knn_graph(X, n_neighbors: int = 7, *, backend: str = "sklearn",
     _check_choice(weights, EDGE_WEIGHTS, "graph weights")
     if backend == "auto":
         backend = "sklearn" if is_sparse(X) else \
-            "flat" if X.shape[0] ** 2 * X.shape[1] <= FLAT_SEARCH_BUDGET else "hnsw"
+            search_backend(X.shape[0], X.shape[1], machine_costs())
     start = time.perf_counter()
     search = _SEARCHERS[backend](X, n_jobs)
     distances, indices = search(X, n_neighbors)
@@ -421,7 +425,7 @@ def nearest_neighbors(X: np.ndarray, k: int):
     """Distances and indices of every item's ``k`` nearest items (itself first), by faiss:
     exact while cheap, HNSW above (see :func:`build_knn_graph`)."""
     X = np.asarray(X, dtype=np.float64)
-    backend = "flat" if len(X) ** 2 * X.shape[1] <= FLAT_SEARCH_BUDGET else "hnsw"
+    backend = search_backend(X.shape[0], X.shape[1], machine_costs())
     return _SEARCHERS[backend](X, None)(X, k)
 
 
@@ -492,7 +496,7 @@ def rbf_kernel(X: np.ndarray, Y: np.ndarray | None = None, *, gamma: float) -> n
         np.exp(block, out=block)
 
     # exp of mostly underflowing values is slow: half the kernel's time on one core
-    _on_every_core(finish, row_blocks(len(X), min_rows=max(1, 1_000_000 // max(K.shape[1], 1))))
+    _on_every_core(finish, row_blocks(len(X), machine_costs().exp_item * K.shape[1]))
     return K
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .calibration import machine_costs, powers_pay, powers_seconds
 from .errors import UserError
 from .graph import Graph, ThreadedMatrix, in_row_blocks
 from .numerics import GUARD, ExactProducts, flush_negligible_in_rows
@@ -115,9 +116,10 @@ class PowerColumns:
     columns (about what one plain fit costs, so a round never pays more than the plain
     iteration would), or, once bought, from the powers ``S .. S^4``: read off for k <= 4,
     and ``S^4`` times those for k = 5..8, one product. The powers cost three dense matrix
-    products (the even ones symmetric), about ``n_items / 16`` of the thin ones, so they
-    are bought only once the rounds on this graph have spent that many (renting until
-    buying pays), or earlier when a runner's :meth:`plan` says the rounds to come will.
+    products (the even ones symmetric); they are bought once the rent the rounds on this
+    graph paid (timed) reaches what the powers cost on this machine (its measured rates:
+    :mod:`activeprop.calibration`), or earlier when a runner's :meth:`plan` says the
+    rounds to come will.
     """
 
     def __init__(self, operator: "np.ndarray | ExactProducts"):
@@ -131,7 +133,8 @@ class PowerColumns:
         self.errors = np.zeros(POWER_DEPTH)
         self.powers: list[np.ndarray] | None = None
         self.build_seconds = 0.0
-        self.spent, self.worth = 0, len(self.operator) // 16  # products run / the powers' cost
+        self.rented, self.rented_seconds = 0, 0.0  # products rented, the seconds they took
+        self.costs = None  # this machine's (calibration), read when first needed
         self.fits, self.planned = 0, 0  # fits run / fits a runner announced to come
         self.slots: dict[int, int] = {}
         self.columns: list[np.ndarray] = []  # per item slot, (k - 1, n): kept, never copied
@@ -154,11 +157,17 @@ class PowerColumns:
         """Note the steps the fit just read off :meth:`iterates` ran (for :meth:`held_out`)."""
         self._steps = n_iter
 
+    @property
+    def worth(self) -> float:
+        """What buying the powers costs on this machine, in seconds (measured rates)."""
+        return powers_seconds(len(self.operator), self.costs or machine_costs())
+
     def _pays(self) -> bool:
-        """Whether the powers have paid, or will by the announced fits (at the mean number
-        of products the fits so far took)."""
-        expected = self.spent / self.fits * self.planned if self.fits else 0
-        return self.spent + expected >= self.worth
+        """Whether the rent paid so far, and what the announced fits would pay at the same
+        rate, cost at least the powers (:func:`activeprop.calibration.powers_pay`)."""
+        coming = self.rented_seconds / self.fits * self.planned if self.fits else 0.0
+        return powers_pay(len(self.operator), self.rented_seconds, coming,
+                          self.costs or machine_costs())
 
     def iterates(self, Y: np.ndarray, alpha: float) -> "_Iterates | None":
         """The first :data:`POWER_DEPTH` iterates ``F_1 ..`` of label spreading from
@@ -271,12 +280,14 @@ class PowerColumns:
             errors[:KEPT_POWERS] = self.power_errors
             errors[KEPT_POWERS:] = error
         else:  # S^k e_i by products with the new unit columns (renting the powers)
+            start = time.perf_counter()
             block = self.operator[:, new]
             fresh[:, 0] = block.T
             for k in range(1, POWER_DEPTH):
                 block, errors[k] = self.products.fast_product(block, errors[k - 1])
                 fresh[:, k] = block.T
-            self.spent += POWER_DEPTH - 1
+            self.rented += POWER_DEPTH - 1
+            self.rented_seconds += time.perf_counter() - start
         np.maximum(self.errors, errors, out=self.errors)
         return fresh
 
@@ -418,7 +429,7 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter) -> 
             x, r, p = x[:, keep], r[:, keep], p[:, keep]
             z = r if identity else z[:, keep]
         ap = apply(p)
-        curvature = in_row_blocks(lambda rows: _column_dots(p[rows], ap[rows]), n)
+        curvature = in_row_blocks(lambda rows: _column_dots(p[rows], ap[rows]), n, p.shape[1])
         step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
 
         def advance(rows):
@@ -430,7 +441,7 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter) -> 
             z[rows] = r[rows] * inverse[rows]
             return np.concatenate([_column_dots(r[rows], z[rows]), squares])
 
-        sums = in_row_blocks(advance, n)
+        sums = in_row_blocks(advance, n, p.shape[1])
         rz_next, rr = sums[:len(rz)], sums[len(rz):]
         beta = np.divide(rz_next, rz, out=np.zeros_like(rz), where=rz > 0)
 
@@ -438,7 +449,7 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter) -> 
             p[rows] *= beta
             p[rows] += z[rows]
 
-        in_row_blocks(turn, n)
+        in_row_blocks(turn, n, p.shape[1])
         rz = rz_next
     X[:, active], R[:, active] = x, r
     return max_iter

@@ -1,0 +1,262 @@
+"""What this machine's operations cost, measured on it, and the decisions taken from that.
+
+Some choices trade one cost for another: buying the powers of a dense operator or renting
+its columns (a compute-bound square product against memory-bound thin ones), an exact
+nearest-neighbour search or an approximate one, splitting a product over threads or not.
+Which side wins depends on the CPU (AVX-512 or not, cache sizes, how fast threads wake)
+and its BLAS, so nothing here is a constant tuned on one machine: each rate is measured
+by a short calibration the first time a decision needs it (a few tenths of a second),
+and kept in a file per machine (its CPU model, flags, cores and BLAS) under
+``$ACTIVEPROP_CACHE`` (default ``~/.cache/activeprop``).
+
+The decisions are plain functions of a :class:`MachineCosts`, so tests run them on made-up
+costs both ways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+# A search that is exact is worth this many times the time of an approximate one (HNSW
+# misses a few per cent of the true neighbours, which costs accuracy per label).
+EXACT_SEARCH_PREMIUM = 4.0
+CALIBRATION_VERSION = 1  # bump when a measurement changes meaning
+HNSW_ITEMS = 5000  # the calibration's HNSW index size
+
+
+class MachineCosts:
+    """Rates of the running machine, in seconds per unit of work.
+
+    ``square_madd``: per multiply-add of a large dense product (BLAS, every core);
+    ``thin_madd``: of a dense n x n times n x 8 product (memory-bound);
+    ``sparse_row``: per row of a kNN graph (10 neighbours) times 8 columns, one core;
+    ``stream_item``: per element of an element-wise pass over large arrays;
+    ``exp_item``: per element of an exponential;
+    ``thread_handoff``: to hand one task per core to the thread pool and collect them;
+    ``flat_madd``: per multiply-add of faiss's exact search (128 dimensions);
+    ``hnsw_item``, ``hnsw_dimension``: per item to build and search faiss's HNSW index
+    (5,000 items), and what each dimension adds to it.
+
+    Given as keywords (tests), or else each is read from the machine's cache file, or
+    measured the first time a decision asks for it and saved there.
+    """
+
+    def __init__(self, path: Path | None = None, **known: float):
+        unknown = set(known) - set(MEASUREMENTS)
+        if unknown:
+            raise TypeError(f"unknown costs {sorted(unknown)}; known: {sorted(MEASUREMENTS)}")
+        self._path, self._known = path, dict(known)
+
+    def __getattr__(self, name: str) -> float:
+        if name.startswith("_") or name not in MEASUREMENTS:
+            raise AttributeError(name)
+        if name not in self._known:
+            if self._path is None:
+                raise AttributeError(f"no measured {name} given")
+            self._known.update(_read(self._path))
+            if name not in self._known:
+                self._known[name] = MEASUREMENTS[name]()
+                _write(self._path, self._known)
+        return self._known[name]
+
+
+# Decisions ---------------------------------------------------------------------------
+
+
+def powers_seconds(n_items: int, costs: MachineCosts) -> float:
+    """What buying ``S^2 .. S^4`` of an n x n operator costs: two symmetric products
+    (n^3 / 2 multiply-adds each) and one general one (n^3), plus passes over them."""
+    return 2.0 * n_items**3 * costs.square_madd + 8 * n_items**2 * costs.thin_madd
+
+
+def powers_pay(n_items: int, rented_seconds: float, coming_seconds: float,
+               costs: MachineCosts) -> bool:
+    """Whether to buy the powers: the columns rented so far (measured) and the rent the
+    announced fits would pay at the same rate cost at least the powers."""
+    return rented_seconds + coming_seconds >= powers_seconds(n_items, costs)
+
+
+def search_backend(n_items: int, dimensions: int, costs: MachineCosts) -> str:
+    """"flat" (exact) while it costs at most :data:`EXACT_SEARCH_PREMIUM` times HNSW, else
+    "hnsw"."""
+    flat = float(n_items) ** 2 * dimensions * costs.flat_madd
+    # per item, HNSW visits a number of nodes growing with log n, each costing a distance
+    per_item = costs.hnsw_item + max(dimensions - 16, 0) * costs.hnsw_dimension
+    hnsw = n_items * per_item * np.log(max(n_items, 2)) / np.log(HNSW_ITEMS)
+    return "flat" if flat <= EXACT_SEARCH_PREMIUM * hnsw else "hnsw"
+
+
+def rows_worth_a_thread(seconds_per_row: float, costs: MachineCosts,
+                        cores: int | None = None) -> int:
+    """The fewest rows for which splitting a row-wise task over the cores saves more than
+    handing it to the threads costs."""
+    cores = cores or os.cpu_count() or 1
+    if cores < 2:
+        return 2**62
+    saved_per_row = seconds_per_row * (1 - 1 / cores)
+    return max(1, int(np.ceil(costs.thread_handoff / max(saved_per_row, 1e-15))))
+
+
+# Measurements ------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def machine_costs() -> MachineCosts:
+    """This machine's costs: from its cache file, else measured when first needed."""
+    return MachineCosts(cache_file())
+
+
+def cache_file() -> Path:
+    """The file this machine's costs are kept in."""
+    root = Path(os.environ.get("ACTIVEPROP_CACHE") or Path.home() / ".cache" / "activeprop")
+    return root / f"machine-costs-{machine_key()}.json"
+
+
+def machine_key() -> str:
+    """A short digest of what the rates depend on: CPU model and flags, cores, BLAS."""
+    return hashlib.sha256(json.dumps(describe_machine(), sort_keys=True).encode()) \
+        .hexdigest()[:16]
+
+
+def describe_machine() -> dict:
+    """CPU model, its flags, the core count and the BLAS numpy uses."""
+    cpu, flags = platform.processor(), []
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = sorted(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return {"cpu": cpu, "flags": flags, "cores": os.cpu_count(), "blas": _blas(),
+            "numpy": np.__version__, "version": CALIBRATION_VERSION}
+
+
+def _blas() -> list[str]:
+    try:
+        import threadpoolctl
+    except ImportError:
+        return []
+    return [f"{info['internal_api']} {info.get('architecture')} {info.get('version')}"
+            for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+
+
+def _read(path: Path) -> dict:
+    try:
+        stored = json.loads(path.read_text())
+        return {name: float(stored[name]) for name in MEASUREMENTS if name in stored}
+    except (OSError, ValueError, TypeError):
+        return {}  # absent or unreadable: measure again
+
+
+def _write(path: Path, costs: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({**costs, "machine": describe_machine()}, indent=1))
+        temporary.replace(path)  # whole or not at all, whoever else is writing it
+    except OSError:
+        pass  # a read-only home: measured again next time
+
+
+def _best_of(task: Callable, repeats: int = 3) -> float:
+    """The fastest of a few runs of ``task`` (the first may pay for page faults)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        task()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _square_madd(n: int = 768) -> float:
+    A = np.random.default_rng(0).random((n, n))
+    return _best_of(lambda: A @ A) / n**3
+
+
+def _thin_madd(n: int = 3000, k: int = 8) -> float:
+    rng = np.random.default_rng(0)
+    A, B = rng.random((n, n)), rng.random((n, k))
+    return _best_of(lambda: A @ B, repeats=5) / (n * n * k)
+
+
+def _sparse_row(n: int = 50_000, k: int = 10, columns: int = 8) -> float:
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    graph = sparse.csr_matrix((np.ones(n * k), (np.repeat(np.arange(n), k),
+                                                rng.integers(0, n, n * k))), shape=(n, n))
+    block = rng.random((n, columns))
+    return _best_of(lambda: graph @ block) / n
+
+
+def _thread_handoff() -> float:
+    from .graph import _thread_pool
+
+    pool = _thread_pool()
+    cores = os.cpu_count() or 1
+    list(pool.map(lambda _: None, range(cores)))  # the threads exist
+    return _best_of(lambda: list(pool.map(lambda _: None, range(cores))), repeats=20)
+
+
+def _flat_madd(n: int = 5000, d: int = 128) -> float:
+    import faiss
+
+    X = np.random.default_rng(0).random((n, d), dtype=np.float32)
+    index = faiss.IndexFlatL2(d)
+    index.add(X)
+    return _best_of(lambda: index.search(X, 10), repeats=2) / (n * n * d)
+
+
+def _hnsw_seconds(n: int, d: int) -> float:
+    """Seconds per item to build faiss's HNSW index over n random items of d dimensions
+    and search each item's 10 nearest (the settings of activeprop.graph)."""
+    import faiss
+
+    X = np.random.default_rng(0).random((n, d), dtype=np.float32)
+
+    def build_and_search():
+        index = faiss.IndexHNSWFlat(d, 16)
+        index.hnsw.efConstruction = 40
+        index.add(X)
+        index.hnsw.efSearch = 32
+        index.search(X, 10)
+
+    return _best_of(build_and_search, repeats=1) / n
+
+
+def _hnsw_item() -> float:
+    return _hnsw_seconds(HNSW_ITEMS, 16)
+
+
+def _hnsw_dimension() -> float:
+    return (_hnsw_seconds(HNSW_ITEMS, 128) - _hnsw_seconds(HNSW_ITEMS, 16)) / 112
+
+
+def _stream_item(n: int = 2**20) -> float:
+    a, b = np.random.default_rng(0).random((2, n))
+    out = np.empty(n)
+    return _best_of(lambda: np.multiply(a, b, out=out), repeats=5) / n
+
+
+def _exp_item(n: int = 2**20) -> float:
+    a = -np.random.default_rng(0).random(n) * 50
+    out = np.empty(n)
+    return _best_of(lambda: np.exp(a, out=out), repeats=5) / n
+
+
+MEASUREMENTS: dict[str, Callable[[], float]] = {
+    "square_madd": _square_madd, "thin_madd": _thin_madd, "sparse_row": _sparse_row,
+    "stream_item": _stream_item, "exp_item": _exp_item, "thread_handoff": _thread_handoff,
+    "flat_madd": _flat_madd, "hnsw_item": _hnsw_item, "hnsw_dimension": _hnsw_dimension,
+}
