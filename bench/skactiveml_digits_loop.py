@@ -4,7 +4,7 @@ The second peer of `activeprop simulate` in bench/bench_rounds.py: the same data
 model (LabelSpreading, rbf, gamma 0.25, max_iter 20) and strategy (entropy, batches of 5).
 scikit-activeml's wrapper drops the unlabeled items before fitting unless told otherwise;
 label spreading needs them, so the classifier is fit with ``include_unlabeled_samples``.
-Usage: python bench/skactiveml_digits_loop.py SUBSET INITIAL ROUNDS
+Usage: python bench/skactiveml_digits_loop.py SUBSET INITIAL ROUNDS [--json]
 """
 
 import json
