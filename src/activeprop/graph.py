@@ -304,6 +304,16 @@ class ThreadedMatrix:
         return self.matrix.nnz
 
 
+def row_positions(matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the entries of ``rows`` of a CSR ``matrix`` sit in its ``indices`` and
+    ``data`` arrays (all of them, row after row), and how many each row has: gathering a
+    few rows without slicing the matrix (which copies and checks)."""
+    starts, stops = matrix.indptr[rows], matrix.indptr[rows + 1]
+    counts = stops - starts
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum()), \
+        counts
+
+
 def row_blocks(n_rows: int, seconds_per_row: float, n_blocks: int | None = None,
                costs: MachineCosts | None = None) -> list[slice]:
     """Rows split into one block per core (default), each of at least as many rows as

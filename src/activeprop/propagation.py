@@ -15,7 +15,7 @@ import numpy as np
 
 from .calibration import machine_costs, powers_pay, powers_seconds
 from .errors import UserError
-from .graph import Graph, ThreadedMatrix, in_row_blocks
+from .graph import Graph, ThreadedMatrix, in_row_blocks, row_positions
 from .numerics import GUARD, ExactProducts, flush_negligible_in_rows
 from .params import check_params
 from .priors import check_model, class_offsets, shares_for
@@ -359,7 +359,8 @@ def _step_coefficients(alpha: float) -> np.ndarray:
 
 
 def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.ndarray,
-                       rtol: float, max_iter: int, R0: np.ndarray | None = None):
+                       rtol: float, max_iter: int, R0: np.ndarray | None = None,
+                       overshoot: float = 1.0):
     """Solve ``A X = B`` for a symmetric positive definite ``A``, column by column.
 
     Each column runs its own Jacobi-preconditioned conjugate gradient; the columns still
@@ -380,6 +381,9 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
     max_iter : int
     R0 : ndarray of shape (n, k), optional
         ``B - A X0`` when the caller knows it (saves one product).
+    overshoot : float
+        A column above the tolerance iterates down to ``overshoot`` times it (room for
+        local updates before the next global solve).
 
     Returns
     -------
@@ -398,7 +402,8 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
     active = np.flatnonzero(np.sqrt(_column_dots(R, R)) > threshold)
     n_iter = 0
     if len(active):
-        n_iter = _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter)
+        n_iter = _cg_columns(apply, X, R, active, inverse, identity, overshoot * threshold,
+                             max_iter)
     converged = bool(np.all(np.sqrt(_column_dots(R, R)) <= threshold))
     return X, R, n_iter, converged
 
@@ -470,6 +475,8 @@ class WarmStart:
     B: np.ndarray  # right-hand sides, in graph order
     X: np.ndarray  # solution before any post-processing, in graph order
     R: np.ndarray  # its residual B - A X
+    norms2: np.ndarray | None = None  # the squared norms of R's columns
+    pause: int = 0  # rounds to go before trying a local update again (push)
 
     def usable(self, graph, classes, system) -> bool:
         """Whether this solve is a starting point for one on ``graph`` with ``system``."""
@@ -548,12 +555,17 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
     reached = _reached(graph, labeled)
     system = (variant, alpha, np.packbits(reached).tobytes())
     usable = warm is not None and warm.usable(graph, classes, system)
+    pause = max(warm.pause - 1, 0) if usable else 0
     if variant == "spreading":
         B = (1 - alpha) * Y
-        R0 = warm.R + (B - warm.B) if usable and warm.system == system else None
+        X0, R0 = (warm.X, warm.R + (B - warm.B)) if usable and warm.system == system \
+            else (warm.X if usable else Y.copy(), None)
+        if R0 is not None and warm.norms2 is not None and graph.is_sparse and not pause:
+            X0 = X0.copy()
+            pause = 0 if _push_new_labels(graph, alpha, warm, B, X0, R0, rtol) else PUSH_PAUSE
         X, R, n_iter, converged = conjugate_gradient(
-            _spreading_system(graph, alpha), B, warm.X if usable else Y.copy(),
-            diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R0)
+            _spreading_system(graph, alpha), B, X0, diagonal=reached.astype(np.float64),
+            rtol=rtol, max_iter=max_iter, R0=R0, overshoot=LOCAL_ROOM)
         F = X.copy()
     else:
         free = (reached & ~labeled).astype(np.float64)[:, None]
@@ -565,7 +577,35 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
         F = X * free + Y
     # Below zero is round-off (the exact solution is non-negative); far rows get filled.
     F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
-    return graph.to_pool_order(F), n_iter, converged, WarmStart(graph, classes, system, B, X, R)
+    warm_next = WarmStart(graph, classes, system, B, X, R, _column_dots(R, R), pause)
+    return graph.to_pool_order(F), n_iter, converged, warm_next
+
+
+# A global solve goes this far below the tolerance, so that the rounds after it can update
+# locally (push) for a while before the residual they leave calls for the next one.
+LOCAL_ROOM = 0.25
+# A local update gives up after reading this many times the graph's entries (two global
+# products; a global solve takes ten or more), and after one that gave up, the next rounds
+# go global for this many rounds before trying again.
+PUSH_BUDGET, PUSH_PAUSE = 2.0, 8
+
+
+def _push_new_labels(graph, alpha: float, warm: "WarmStart", B: np.ndarray, X: np.ndarray,
+                     R: np.ndarray, rtol: float) -> bool:
+    """Update the solution ``X`` and residual ``R`` locally, in place, for the rows of
+    ``B`` that changed since ``warm`` (:mod:`activeprop.push`). Returns whether the
+    residual meets the tolerance without a global solve."""
+    from .push import push_residual
+
+    changed = np.flatnonzero(np.any(B != warm.B, axis=1))
+    norms2 = warm.norms2 - _column_dots(warm.R[changed], warm.R[changed]) \
+        + _column_dots(R[changed], R[changed])
+    targets = LOCAL_ROOM * rtol * np.sqrt(_column_dots(B, B))  # as deep as a global solve
+    S = graph.operator("symmetric-spreading")
+    matrix = S.matrix if isinstance(S, ThreadedMatrix) else S
+    met, _ = push_residual(matrix, alpha, X, R, norms2, targets, changed,
+                           max_edges=int(PUSH_BUDGET * matrix.nnz))
+    return met
 
 
 def green_columns(graph, Y: np.ndarray, items: np.ndarray, alpha: float,
@@ -640,17 +680,31 @@ def fill_below_precision(W, F: np.ndarray, reached: np.ndarray, floor: float) ->
     if not empty.any():
         return F
     F[empty] = 0.0
-    while empty.any():
-        rows = np.flatnonzero(empty)
+    rows = np.flatnonzero(empty)
+    while len(rows):
         incoming = W.multiply_rows(rows, F) if isinstance(W, ThreadedMatrix) \
             else np.asarray(W[rows] @ F)
         sums = incoming.sum(axis=1)
         filled = sums > 0
         if not filled.any():
             break
-        F[rows[filled]] = incoming[filled] * (floor / sums[filled, None])
-        empty[rows[filled]] = False
+        newly = rows[filled]
+        F[newly] = incoming[filled] * (floor / sums[filled, None])
+        empty[newly] = False
+        # only rows next to those just filled can fill in the next layer: the others'
+        # neighbours have not changed (a sparse graph's; a dense one links every pair)
+        rows = np.flatnonzero(_next_to(W, newly) & empty) if isinstance(W, ThreadedMatrix) \
+            else np.flatnonzero(empty)
     return F
+
+
+def _next_to(W: ThreadedMatrix, rows: np.ndarray) -> np.ndarray:
+    """A mask of the items linked to any of ``rows`` in a symmetric sparse graph (a mask,
+    not np.unique: sorting the links costs more than one pass over the items)."""
+    positions, _ = row_positions(W.matrix, rows)
+    mask = np.zeros(W.shape[0], dtype=bool)
+    mask[W.matrix.indices[positions]] = True
+    return mask
 
 
 def _product(operator, F: np.ndarray, nonzero_rows: np.ndarray | None) -> np.ndarray:

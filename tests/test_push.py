@@ -1,0 +1,138 @@
+"""Local updates (issue 18, item 4): after a batch of new labels the spreading solve pushes
+the new residual through the graph near those labels instead of iterating over the whole
+pool, and must stay as converged as a global solve, round after round."""
+
+import numpy as np
+import pytest
+
+from activeprop import propagation
+from activeprop.datasets import load_pool
+from activeprop.graph import build_knn_graph
+from activeprop.propagation import GraphLabeling, distributions
+from activeprop.push import push_residual
+
+RTOL = 1e-4  # the scale benchmark's; at 1e-6 a label's reach covers most of 6,000 items
+
+
+@pytest.fixture(scope="module")
+def pool():
+    pool = load_pool("digits-aug:6000")
+    order = np.random.default_rng(0).permutation(len(pool.y))
+    return pool.X[order], pool.y[order]
+
+
+@pytest.fixture(scope="module")
+def graph(pool):
+    return build_knn_graph(pool[0], 10, backend="flat")
+
+
+def _labeling(alpha):
+    return GraphLabeling("spreading", alpha=alpha, max_iter=2000, tol=1e-3, solver="cg",
+                         rtol=RTOL, warm_start=True)
+
+
+def _entropy_top(F, labeled, batch=10):
+    proba, _ = distributions(F)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.nansum(proba * np.log(proba), axis=1)
+    entropy[labeled] = -np.inf
+    return set(np.argsort(-entropy, kind="stable")[:batch].tolist())
+
+
+def test_a_push_keeps_the_solution_and_its_residual_an_exact_pair(graph, pool):
+    """From a converged solve, ten new labels: the push reads less than the graph once,
+    R stays B - A X, and the norm it tracks stays the true one."""
+    y = pool[1]
+    alpha, n = 0.2, len(y)
+    before = _labeling(alpha)
+    labels = np.full(n, -1)
+    labels[:30] = y[:30]
+    before.fit(graph, labels)
+    labels[30:40] = y[30:40]
+    Y = np.zeros((n, 10))
+    Y[labels >= 0, labels[labels >= 0]] = 1.0
+    B = (1 - alpha) * graph.to_graph_order(Y)
+    S = graph.operator("symmetric-spreading").matrix
+    X, R = before.warm_.X.copy(), before.warm_.R + (B - before.warm_.B)
+    norms2 = np.einsum("ij,ij->j", R, R)
+    targets = RTOL * np.sqrt(np.einsum("ij,ij->j", B, B))
+    seeds = np.flatnonzero(np.any(B != before.warm_.B, axis=1))
+    met, edges = push_residual(S, alpha, X, R, norms2, targets, seeds, max_edges=10 * S.nnz)
+    assert met and edges < S.nnz  # local: less than one global product
+    np.testing.assert_allclose(R, B - (X - alpha * (S @ X)), atol=1e-12)
+    # the tracked norms drift by rounding only (they went down from the new labels' ~1)
+    np.testing.assert_allclose(norms2, np.einsum("ij,ij->j", R, R), rtol=0, atol=1e-12)
+    assert np.all(np.sqrt(np.einsum("ij,ij->j", R, R)) <= targets * (1 + 1e-9))
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.5, 0.9])
+def test_round_after_round_the_local_update_is_a_converged_solve(graph, pool, alpha,
+                                                                  monkeypatch):
+    """Twenty rounds of ten labels: every round's solution is within the tolerance of one
+    converged far beyond it, and its queries agree with a cold global solve's as often as
+    a warm-started global solve's do (at this tolerance entropy's near-ties among far
+    items make two global solves disagree too; docs/benchmarks.md)."""
+    X, y = pool
+    local, warm = _labeling(alpha), None
+    global_, global_warm = _labeling(alpha), None
+    labels = np.full(len(y), -1)
+    labels[:30] = y[:30]
+    local_agrees = global_agrees = 0
+    rounds = 20
+    rng = np.random.default_rng(1)
+    for _ in range(rounds):
+        local.fit(graph, labels, warm)
+        warm = local.warm_
+        with monkeypatch.context() as patch:
+            patch.setattr(propagation, "PUSH_BUDGET", 0.0)
+            exact = GraphLabeling("spreading", alpha=alpha, max_iter=5000, tol=1e-3,
+                                  solver="cg", rtol=1e-12, warm_start=False).fit(graph, labels)
+            cold = _labeling(alpha).fit(graph, labels)
+            global_.fit(graph, labels, global_warm)
+            global_warm = global_.warm_
+        B_norms = np.sqrt(np.einsum("ij,ij->j", warm.B, warm.B))
+        gap = np.sqrt(np.einsum("ij,ij->j", warm.X - exact.warm_.X, warm.X - exact.warm_.X))
+        # ||X - X*|| <= ||A^-1|| ||R - R*||, and A = I - alpha S has no eigenvalue below
+        # 1 - alpha
+        assert np.all(gap <= 1.01 * RTOL * B_norms / (1 - alpha)), (gap, B_norms)
+        labeled = labels >= 0
+        reference = _entropy_top(cold.scores_, labeled)
+        local_agrees += _entropy_top(local.scores_, labeled) == reference
+        global_agrees += _entropy_top(global_.scores_, labeled) == reference
+        new = rng.choice(np.flatnonzero(~labeled), 10, replace=False)
+        labels = labels.copy()
+        labels[new] = y[new]
+    assert local_agrees >= global_agrees - 1 and local_agrees >= 0.8 * rounds
+
+
+def test_the_local_update_pays_at_a_small_alpha_and_gives_up_at_a_large_one(graph, pool,
+                                                                            monkeypatch):
+    """How many graph entries a round reads: the push near the new labels at alpha 0.2;
+    at 0.9 a label reaches far, the push gives up within its budget, and the global solve
+    takes over (still converged)."""
+    X, y = pool
+    reads = []
+    push = propagation._push_new_labels
+
+    def counted(*args):
+        met = push(*args)
+        reads.append(met)
+        return met
+
+    monkeypatch.setattr(propagation, "_push_new_labels", counted)
+    for alpha in (0.2, 0.9):
+        labeling, warm = _labeling(alpha), None
+        labels = np.full(len(y), -1)
+        labels[:30] = y[:30]
+        iterations = []
+        for start in range(30, 80, 10):
+            labeling.fit(graph, labels, warm)
+            warm, labels = labeling.warm_, labels.copy()
+            iterations.append(labeling.n_iter_)
+            labels[start:start + 10] = y[start:start + 10]
+        if alpha == 0.2:
+            assert iterations[1:] == [0] * 4  # every later round local: no global iteration
+        else:
+            assert min(iterations[1:]) > 0 and labeling.converged_
+    assert reads[:4] == [True] * 4 and reads[4] is False  # 0.9: gave up, then paused
+    assert len(reads) == 5
