@@ -563,9 +563,11 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
         if R0 is not None and warm.norms2 is not None and graph.is_sparse and not pause:
             X0 = X0.copy()
             pause = 0 if _push_new_labels(graph, alpha, warm, B, X0, R0, rtol) else PUSH_PAUSE
+        # room below the tolerance for the next rounds' local updates, while they work
+        room = LOCAL_ROOM if graph.is_sparse and not pause else 1.0
         X, R, n_iter, converged = conjugate_gradient(
             _spreading_system(graph, alpha), B, X0, diagonal=reached.astype(np.float64),
-            rtol=rtol, max_iter=max_iter, R0=R0, overshoot=LOCAL_ROOM)
+            rtol=rtol, max_iter=max_iter, R0=R0, overshoot=room)
         F = X.copy()
     else:
         free = (reached & ~labeled).astype(np.float64)[:, None]
