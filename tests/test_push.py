@@ -120,6 +120,8 @@ def test_the_local_update_pays_at_a_small_alpha_and_gives_up_at_a_large_one(grap
         return met
 
     monkeypatch.setattr(propagation, "_push_new_labels", counted)
+    # judged on the graph entries read, not on this small pool's timings
+    monkeypatch.setattr(propagation, "keeps_pushing", lambda met, *_: met)
     for alpha in (0.2, 0.9):
         labeling, warm = _labeling(alpha), None
         labels = np.full(len(y), -1)
@@ -136,3 +138,11 @@ def test_the_local_update_pays_at_a_small_alpha_and_gives_up_at_a_large_one(grap
             assert min(iterations[1:]) > 0 and labeling.converged_
     assert reads[:4] == [True] * 4 and reads[4] is False  # 0.9: gave up, then paused
     assert len(reads) == 5
+
+
+def test_pushing_goes_on_only_while_it_beats_the_global_solve():
+    from activeprop.propagation import keeps_pushing
+
+    assert keeps_pushing(True, 0.01, 0.05) and keeps_pushing(True, 0.01, None)
+    assert not keeps_pushing(True, 0.08, 0.05)  # slower than a global solve here
+    assert not keeps_pushing(False, 0.01, 0.05)  # gave up

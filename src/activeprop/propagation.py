@@ -477,6 +477,7 @@ class WarmStart:
     R: np.ndarray  # its residual B - A X
     norms2: np.ndarray | None = None  # the squared norms of R's columns
     pause: int = 0  # rounds to go before trying a local update again (push)
+    solve_seconds: float | None = None  # the last global solve's time (CG iterations)
 
     def usable(self, graph, classes, system) -> bool:
         """Whether this solve is a starting point for one on ``graph`` with ``system``."""
@@ -556,18 +557,23 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
     system = (variant, alpha, np.packbits(reached).tobytes())
     usable = warm is not None and warm.usable(graph, classes, system)
     pause = max(warm.pause - 1, 0) if usable else 0
+    solve_seconds = warm.solve_seconds if usable else None
     if variant == "spreading":
         B = (1 - alpha) * Y
         X0, R0 = (warm.X, warm.R + (B - warm.B)) if usable and warm.system == system \
             else (warm.X if usable else Y.copy(), None)
         if R0 is not None and warm.norms2 is not None and graph.is_sparse and not pause:
-            X0 = X0.copy()
-            pause = 0 if _push_new_labels(graph, alpha, warm, B, X0, R0, rtol) else PUSH_PAUSE
+            X0, start = X0.copy(), time.perf_counter()
+            met = _push_new_labels(graph, alpha, warm, B, X0, R0, rtol)
+            pause = 0 if keeps_pushing(met, time.perf_counter() - start, solve_seconds) \
+                else PUSH_PAUSE
         # room below the tolerance for the next rounds' local updates, while they work
         room = LOCAL_ROOM if graph.is_sparse and not pause else 1.0
+        start = time.perf_counter()
         X, R, n_iter, converged = conjugate_gradient(
             _spreading_system(graph, alpha), B, X0, diagonal=reached.astype(np.float64),
             rtol=rtol, max_iter=max_iter, R0=R0, overshoot=room)
+        solve_seconds = time.perf_counter() - start if n_iter else solve_seconds
         F = X.copy()
     else:
         free = (reached & ~labeled).astype(np.float64)[:, None]
@@ -579,7 +585,8 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
         F = X * free + Y
     # Below zero is round-off (the exact solution is non-negative); far rows get filled.
     F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
-    warm_next = WarmStart(graph, classes, system, B, X, R, _column_dots(R, R), pause)
+    warm_next = WarmStart(graph, classes, system, B, X, R, _column_dots(R, R), pause,
+                          solve_seconds)
     return graph.to_pool_order(F), n_iter, converged, warm_next
 
 
@@ -587,9 +594,16 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
 # locally (push) for a while before the residual they leave calls for the next one.
 LOCAL_ROOM = 0.25
 # A local update gives up after reading this many times the graph's entries (two global
-# products; a global solve takes ten or more), and after one that gave up, the next rounds
-# go global for this many rounds before trying again.
+# products; a global solve takes ten or more), and after one that gave up or took longer
+# than the last global solve, the next rounds go global for this many before trying again.
 PUSH_BUDGET, PUSH_PAUSE = 2.0, 8
+
+
+def keeps_pushing(met: bool, push_seconds: float, solve_seconds: float | None) -> bool:
+    """Whether the next round updates locally again: the push met the tolerance, and it
+    took no longer than the last global solve on this graph (both timed on this machine;
+    on a small pool a few global products cost less than the push's bookkeeping)."""
+    return met and push_seconds <= (np.inf if solve_seconds is None else solve_seconds)
 
 
 def _push_new_labels(graph, alpha: float, warm: "WarmStart", B: np.ndarray, X: np.ndarray,
