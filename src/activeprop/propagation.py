@@ -585,7 +585,8 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
         F = X * free + Y
     # Below zero is round-off (the exact solution is non-negative); far rows get filled.
     F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
-    warm_next = WarmStart(graph, classes, system, B, X, R, _column_dots(R, R), pause,
+    norms2 = _column_dots(R, R) if variant == "spreading" else None  # for the next push
+    warm_next = WarmStart(graph, classes, system, B, X, R, norms2, pause,
                           solve_seconds)
     return graph.to_pool_order(F), n_iter, converged, warm_next
 
