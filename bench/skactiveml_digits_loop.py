@@ -12,10 +12,10 @@ import sys
 import time
 
 import numpy as np
-from sklearn import datasets
-from sklearn.semi_supervised import LabelSpreading
 from skactiveml.classifier import SklearnClassifier
 from skactiveml.pool import UncertaintySampling
+from sklearn import datasets
+from sklearn.semi_supervised import LabelSpreading
 
 MISSING = -1
 

@@ -7,11 +7,17 @@ import numpy as np
 import pytest
 
 from activeprop import calibration
-from activeprop.calibration import (MEASUREMENTS, MachineCosts, powers_pay, powers_seconds,
-                                    rows_worth_a_thread, search_backend)
+from activeprop.calibration import (
+    MEASUREMENTS,
+    MachineCosts,
+    powers_pay,
+    powers_seconds,
+    rows_worth_a_thread,
+    search_backend,
+)
 from activeprop.graph import ThreadedMatrix, row_blocks
 
-SEARCH = dict(hnsw_item=2e-5, hnsw_dimension=2e-7)
+SEARCH = {"hnsw_item": 2e-5, "hnsw_dimension": 2e-7}
 
 
 def test_the_powers_are_bought_when_the_rent_reaches_their_cost():
@@ -83,5 +89,6 @@ def test_the_real_measurements_are_rates():
 def test_unknown_or_missing_costs_are_errors():
     with pytest.raises(TypeError, match="unknown costs"):
         MachineCosts(squre_madd=1.0)
+    partial = MachineCosts(square_madd=1.0)
     with pytest.raises(AttributeError, match="thin_madd"):
-        MachineCosts(square_madd=1.0).thin_madd
+        assert partial.thin_madd

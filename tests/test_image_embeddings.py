@@ -42,11 +42,11 @@ def _resnet(folder):
 def _clip(folder):
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
-    text = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                intermediate_size=20, max_position_embeddings=16, bos_token_id=0,
-                eos_token_id=1)
-    vision = dict(image_size=SIZE, patch_size=8, hidden_size=16, num_hidden_layers=1,
-                  num_attention_heads=2, intermediate_size=20)
+    text = {"vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "intermediate_size": 20, "max_position_embeddings": 16,
+            "bos_token_id": 0, "eos_token_id": 1}
+    vision = {"image_size": SIZE, "patch_size": 8, "hidden_size": 16, "num_hidden_layers": 1,
+              "num_attention_heads": 2, "intermediate_size": 20}
     CLIPModel(CLIPConfig(text_config=text, vision_config=vision,
                          projection_dim=12)).save_pretrained(folder)
     CLIPImageProcessor(size={"shortest_edge": SIZE},

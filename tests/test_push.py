@@ -72,7 +72,7 @@ def test_round_after_round_the_local_update_is_a_converged_solve(graph, pool, al
     converged far beyond it, and its queries agree with a cold global solve's as often as
     a warm-started global solve's do (at this tolerance entropy's near-ties among far
     items make two global solves disagree too; docs/benchmarks.md)."""
-    X, y = pool
+    y = pool[1]
     local, warm = _labeling(alpha), None
     global_, global_warm = _labeling(alpha), None
     labels = np.full(len(y), -1)
@@ -110,7 +110,7 @@ def test_the_local_update_pays_at_a_small_alpha_and_gives_up_at_a_large_one(grap
     """How many graph entries a round reads: the push near the new labels at alpha 0.2;
     at 0.9 a label reaches far, the push gives up within its budget, and the global solve
     takes over (still converged)."""
-    X, y = pool
+    y = pool[1]
     reads = []
     push = propagation._push_new_labels
 

@@ -8,6 +8,8 @@ digits with the example's rbf kernel, whose weights span hundreds of orders of m
 (the kernel itself holds 200,000 subnormals, and the unflushed powers millions).
 """
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -22,7 +24,7 @@ from activeprop.propagation import GraphLabeling, dense_products, power_columns
 class Watched(np.ndarray):
     """An array whose matrix products log (subnormal operands, rows of the left one)."""
 
-    log: list = []
+    log: ClassVar[list] = []
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         plain = [x.view(np.ndarray) if isinstance(x, Watched) else x for x in inputs]

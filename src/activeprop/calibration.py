@@ -20,9 +20,9 @@ import json
 import os
 import platform
 import time
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -109,7 +109,7 @@ def rows_worth_a_thread(seconds_per_row: float, costs: MachineCosts,
 # Measurements ------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def machine_costs() -> MachineCosts:
     """This machine's costs: from its cache file, else measured when first needed."""
     return MachineCosts(cache_file())
@@ -131,13 +131,14 @@ def describe_machine() -> dict:
     """CPU model, its flags, the core count and the BLAS numpy uses."""
     cpu, flags = platform.processor(), []
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = sorted(line.split(":", 1)[1].split())
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = sorted(line.split(":", 1)[1].split())
     except OSError:
-        pass
+        pass  # not Linux: the model from platform, no flags
     return {"cpu": cpu, "flags": flags, "cores": os.cpu_count(), "blas": _blas(),
             "numpy": np.__version__, "version": CALIBRATION_VERSION}
 

@@ -97,9 +97,9 @@ class ExactProducts:
 
     ``A``'s entries below :data:`NEGLIGIBLE` are dropped once (a copy, ``fast``), and so
     are ``B``'s below ``NEGLIGIBLE`` times its largest entry, so that no product of two
-    factors underflows. A row ``j`` of ``fast @ B`` then falls short of the exact row by
-    at most ``slack_j * max(B)`` in its sum, with ``slack_j`` what ``A``'s row lost plus
-    ``NEGLIGIBLE`` times its row sum: :meth:`multiply` recomputes from ``A``'s exact rows
+    factors underflows. An entry of row ``j`` of ``fast @ B`` then falls short of the exact
+    one by at most ``slack_j * max(B)``, with ``slack_j`` what ``A``'s row lost plus
+    ``NEGLIGIBLE`` times its row sum, and the row's sum by that times B's columns: :meth:`multiply` recomputes from ``A``'s exact rows
     the rows whose sum is not :data:`GUARD` times above that. :meth:`fast_product` and
     :meth:`fast_square` skip that check and return a bound per entry instead, for
     blocks whose columns are used apart (the caller checks what it sums from them).
@@ -139,7 +139,8 @@ class ExactProducts:
         B = B[columns]
         kept, scale = _without_negligible(B)
         product = self.fast[:, columns] @ kept
-        unsure = np.flatnonzero(product.sum(axis=1) * GUARD < self.slack * scale)
+        # a row sum adds up to one such shortfall per column of B
+        unsure = np.flatnonzero(product.sum(axis=1) * GUARD < self.slack * scale * B.shape[1])
         if len(unsure):
             product[unsure] = self.exact[unsure][:, columns] @ B
             self.rows_recomputed += len(unsure)
