@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 from functools import cache
@@ -116,9 +117,15 @@ def machine_costs() -> MachineCosts:
 
 
 def cache_file() -> Path:
-    """The file this machine's costs are kept in."""
-    root = Path(os.environ.get("ACTIVEPROP_CACHE") or Path.home() / ".cache" / "activeprop")
-    return root / f"machine-costs-{machine_key()}.json"
+    """The file this machine's costs are kept in: under ``$ACTIVEPROP_CACHE``, else
+    ``~/.cache/activeprop``, else (no home directory) the temporary directory's."""
+    root = os.environ.get("ACTIVEPROP_CACHE")
+    if not root:
+        try:
+            root = Path.home() / ".cache" / "activeprop"
+        except (KeyError, RuntimeError):  # a service account without a home
+            root = Path(tempfile.gettempdir()) / "activeprop"
+    return Path(root) / f"machine-costs-{machine_key()}.json"
 
 
 def machine_key() -> str:
