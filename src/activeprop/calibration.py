@@ -151,12 +151,16 @@ def describe_machine() -> dict:
 
 
 def _blas() -> list[str]:
+    """numpy's BLAS (library, kernel, version): the one the dense products run on. Only
+    numpy's, so that the key is the same whether scipy (with its own copy) is loaded."""
     try:
         import threadpoolctl
     except ImportError:
         return []
+    found = [info for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+    numpys = [info for info in found if "numpy" in str(info.get("filepath", ""))]
     return [f"{info['internal_api']} {info.get('architecture')} {info.get('version')}"
-            for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+            for info in numpys or found]
 
 
 def _read(path: Path) -> dict:
