@@ -28,7 +28,7 @@ import numpy as np
 
 from .calibration import MachineCosts, machine_costs, rows_worth_a_thread, search_backend
 from .errors import UserError
-from .numerics import flush_negligible, has_negligible
+from .numerics import flush_negligible
 from .params import KERNELS, check_params
 
 if TYPE_CHECKING:  # annotations only
@@ -146,14 +146,10 @@ class Graph:
     def _without_negligible(self, operator, normalized: bool):
         """``operator`` with its negligible entries zeroed (:mod:`activeprop.numerics`): a
         normalised operator's below :data:`NEGLIGIBLE`, the affinity's where its normalised
-        value is. In place, unless it is the affinity itself (a copy: the graph's affinity,
-        and a user's kernel matrix, stay as they were)."""
+        value is. In place, unless it is the affinity itself (then a copy, if anything is
+        dropped: the graph's affinity, and a user's kernel matrix, stay as they were)."""
         scale = None if normalized else _degree_scale(operator)
-        if operator is self.affinity:
-            if not has_negligible(operator, scale):
-                return operator
-            operator = operator.copy()
-        return flush_negligible(operator, scale)
+        return flush_negligible(operator, scale, in_place=operator is not self.affinity)
 
     @property
     def order(self) -> np.ndarray:

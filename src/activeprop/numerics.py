@@ -41,34 +41,33 @@ GUARD = 2.0**-80
 BLOCK_ENTRIES = 2**20  # entries per block of a dense pass (a whole mask of a big one is GBs)
 
 
-def flush_negligible(matrix, scale: np.ndarray | None = None):
-    """Set the entries of ``matrix`` (a dense array, in place, or a scipy sparse matrix)
-    below :data:`NEGLIGIBLE` in magnitude to zero; with ``scale`` (one per row and column,
-    a square matrix), the entries ``|m_ij| < max(NEGLIGIBLE * scale_i * scale_j, FLOOR)``.
-    Returns it."""
+def flush_negligible(matrix, scale: np.ndarray | None = None, in_place: bool = True):
+    """Set the entries of ``matrix`` (a dense array or a scipy sparse matrix) below
+    :data:`NEGLIGIBLE` in magnitude to zero; with ``scale`` (one per row and column, a
+    square matrix), the entries ``|m_ij| < max(NEGLIGIBLE * scale_i * scale_j, FLOOR)``.
+    Returns it; with ``in_place=False`` a copy when anything is dropped, else itself
+    (one pass either way)."""
     if _clearly_none(matrix, scale):
         return matrix
-    if isinstance(matrix, np.ndarray):
-        for rows in _row_blocks(matrix):
-            block = matrix[rows]
-            block[np.abs(block) < _threshold(scale, rows)] = 0.0
-        return matrix
-    matrix = matrix.tocsr()
-    threshold = NEGLIGIBLE if scale is None else np.maximum(
-        NEGLIGIBLE * np.repeat(scale, np.diff(matrix.indptr)) * scale[matrix.indices], FLOOR)
-    matrix.data[np.abs(matrix.data) < threshold] = 0.0
-    matrix.eliminate_zeros()
-    return matrix
-
-
-def has_negligible(matrix, scale: np.ndarray | None = None) -> bool:
-    """Whether :func:`flush_negligible` would zero any entry of ``matrix``."""
-    if _clearly_none(matrix, scale):
-        return False
     if not isinstance(matrix, np.ndarray):
-        return flush_negligible(matrix.copy(), scale).nnz < matrix.nnz
-    return any(np.any((block != 0) & (np.abs(block) < _threshold(scale, rows)))
-               for rows, block in ((rows, matrix[rows]) for rows in _row_blocks(matrix)))
+        matrix = matrix.tocsr()
+        threshold = NEGLIGIBLE if scale is None else np.maximum(
+            NEGLIGIBLE * np.repeat(scale, np.diff(matrix.indptr)) * scale[matrix.indices],
+            FLOOR)
+        dropped = np.abs(matrix.data) < threshold
+        if not dropped.any():
+            return matrix
+        matrix = matrix if in_place else matrix.copy()
+        matrix.data[dropped] = 0.0
+        matrix.eliminate_zeros()
+        return matrix
+    for rows in _row_blocks(matrix):
+        dropped = (matrix[rows] != 0) & (np.abs(matrix[rows]) < _threshold(scale, rows))
+        if dropped.any():
+            if not in_place:
+                matrix, in_place = matrix.copy(), True
+            matrix[rows][dropped] = 0.0
+    return matrix
 
 
 def _clearly_none(matrix, scale) -> bool:
