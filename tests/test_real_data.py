@@ -71,8 +71,9 @@ def test_every_label_maps_back_to_its_file(photos, tmp_path, capsys):
     first = session.queue(1)[0]
     assert first.path is not None and session.item(first.id)["path"] == first.path
     session.add_label(first.id, "red")
-    png = session.picture_png(first.id)
-    assert Image.open(io.BytesIO(png)).mode == "RGB"
+    red = next(i for i in range(len(session.pool))
+               if session.source(i)["path"].startswith("red/"))
+    assert Image.open(io.BytesIO(session.picture_png(red))).mode == "RGB"
     for fmt in ("csv", "jsonl"):
         code = main(["export", "--project", str(tmp_path / "p"), "--format", fmt, "--out",
                      str(tmp_path / f"labels.{fmt}")])
@@ -223,3 +224,46 @@ def test_classes_come_from_the_first_labels_given(photos, tmp_path):
     assert client.post("/api/labels", json={"item_id": second, "label": "blue"}).status_code == 201
     reopened = LabelingSession(tmp_path / "p")  # kept in the store
     assert reopened.class_names == ["red", "blue"] and reopened.n_labeled == 2
+
+
+def test_many_dimensions_are_reduced_to_their_leading_components():
+    """Only features above COMPONENTS_ABOVE dimensions are reduced; the projection is
+    scikit-learn's PCA, the same every time."""
+    from sklearn.decomposition import PCA
+
+    from activeprop.features import COMPONENTS_ABOVE, principal_components
+
+    rng = np.random.default_rng(0)
+    wide = rng.normal(size=(300, COMPONENTS_ABOVE + 1))
+    reduced = principal_components(wide, 32)
+    assert reduced.shape == (300, 32)
+    np.testing.assert_allclose(reduced, PCA(32, random_state=0).fit_transform(wide))
+    np.testing.assert_array_equal(reduced, principal_components(wide, 32))
+    narrow = wide[:, :COMPONENTS_ABOVE]
+    assert principal_components(narrow, 32) is narrow
+    assert principal_components(wide, 0) is wide
+
+
+def test_a_negative_number_of_components_is_refused(capsys):
+    code = main(["simulate", "--subset", "50", "--initial", "5", "--rounds", "1",
+                 "--components", "-1"])
+    assert code == 2
+    assert "components must be >= 0" in capsys.readouterr().err
+
+
+def test_recommended_runs_and_projects_work_on_the_components(tmp_path):
+    """A 784-pixel pool: --recommended simulates on 32 components, and a project keeps
+    the components it was made with (opening it again does not reduce anything)."""
+    from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
+
+    pool = load_pool("digits-aug:400:28")
+    assert pool.X.shape[1] == 784
+    config = SimulationConfig(subset=0, initial=10, batch=5, rounds=2, **RECOMMENDED)
+    result = simulate(config, pool.shuffled(0))
+    assert result.pool.X.shape == (400, 32)
+    store = init_project(tmp_path / "p", "digits-aug:400:28")
+    assert store.meta("settings")["components"] == 32
+    session = LabelingSession(tmp_path / "p")
+    assert session.pool.X.shape == (400, 32)
+    store = init_project(tmp_path / "kept", "digits-aug:400:28", components=0)
+    assert LabelingSession(tmp_path / "kept").pool.X.shape == (400, 784)

@@ -66,6 +66,8 @@ GRAPH_BACKEND = typer.Option("auto", help="knn search: sklearn (exact, scikit-le
                                           "(sklearn with iterate, faiss with cg)")
 GRAPH_SYMMETRIC = typer.Option(False, "--graph-symmetric", help="symmetrise the knn graph")
 GRAPH_WEIGHTS = typer.Option("connectivity", help="knn edge weights: connectivity or rbf")
+COMPONENTS = typer.Option(0, help="reduce features of more than 256 dimensions to this many "
+                                  "principal components (0 keeps them; --recommended: 32)")
 INITIAL_STRATEGY = typer.Option("first", help="how the initial items are picked: first "
                                               "(the shuffled order), random, typical "
                                               "(k-means centres)")
@@ -98,7 +100,8 @@ def simulate(
     kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
-    graph_weights: str = GRAPH_WEIGHTS, initial_strategy: str = INITIAL_STRATEGY,
+    graph_weights: str = GRAPH_WEIGHTS, components: int = COMPONENTS,
+    initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE,
     evaluation: str = typer.Option("pool", "--eval", help=EVAL_HELP),
     recommended: bool = RECOMMENDED_FLAG, class_priors: str = CLASS_PRIORS,
@@ -159,7 +162,8 @@ def compare(
     kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
-    graph_weights: str = GRAPH_WEIGHTS, initial_strategy: str = INITIAL_STRATEGY,
+    graph_weights: str = GRAPH_WEIGHTS, components: int = COMPONENTS,
+    initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE, recommended: bool = RECOMMENDED_FLAG,
     class_priors: str = CLASS_PRIORS,
 ):
@@ -211,6 +215,9 @@ def init(
     neighbors: int = typer.Option(None, help="knn neighbours (default 15)"),
     gamma: float = typer.Option(None, help="rbf width"),
     alpha: float = typer.Option(None, help="spreading clamping factor (default 0.9)"),
+    components: int = typer.Option(None, help="reduce features of more than 256 dimensions "
+                                              "to this many principal components (default "
+                                              "32; 0 keeps them)"),
     class_priors: str = CLASS_PRIORS,
 ):
     """Create a labeling project (a directory with a SQLite store) from a dataset."""
@@ -223,7 +230,8 @@ def init(
                          image_features=image_features, image_model=image_model,
                          classes=_split(classes) if classes else None,
                          strategy=strategy, model=model, kernel=kernel, n_neighbors=neighbors,
-                         gamma=gamma, alpha=alpha, class_priors=class_priors)
+                         gamma=gamma, alpha=alpha, components=components,
+                         class_priors=class_priors)
     classes = ", ".join(store.class_names) or "none yet (add them on the page)"
     print(f"Created project {project}: {store.n_items()} items, classes {classes}.{_graph_summary(store.meta('graph'))} "
           f"Next: activeprop serve --project {project}")

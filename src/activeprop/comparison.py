@@ -77,7 +77,7 @@ def run_repeat(config: CompareConfig, repeat: int) -> list[dict]:
     """Every model x strategy on the pool of one repeat; one row per round."""
     # The summary reports no stopping estimate: skip its held-out refits.
     base = dataclasses.replace(config.base, estimate=False)
-    pool = prepare_pool(base, seed=base.seed + repeat)
+    pool = base.working_pool(prepare_pool(base, seed=base.seed + repeat))
     rows = []
     graphs: dict = {}  # one graph per repeat, shared by every model and strategy
     for model_name in config.models:

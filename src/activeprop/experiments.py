@@ -45,7 +45,7 @@ EVALUATIONS = ("pool", "all", "holdout:F")
 # beat a plain entropy loop on iris, wine, breast-cancer and digits-aug (docs/benchmarks.md).
 RECOMMENDED = {"model": "poisson", "kernel": "knn", "n_neighbors": 15, "solver": "cg",
                "rtol": 1e-4, "max_iter": 3000, "strategy": "typical-margin",
-               "initial_strategy": "typical", "batch_mode": "diverse"}
+               "initial_strategy": "typical", "batch_mode": "diverse", "components": 32}
 
 
 @dataclass
@@ -78,6 +78,9 @@ class SimulationConfig:
     graph_backend: str = "auto"
     graph_symmetric: bool = False
     graph_weights: str = "connectivity"
+    # Features of many dimensions (above features.COMPONENTS_ABOVE) are reduced to this many
+    # principal components before anything else; 0 keeps them.
+    components: int = 0
     initial_strategy: str = "first"
     batch_mode: str = "topk"
     # The stopping estimate refits on held-out folds every round: about 60 of 89 s of a run
@@ -104,6 +107,8 @@ class SimulationConfig:
              f"{self.initial_strategy!r}; allowed: {', '.join(INITIAL_STRATEGIES)}"),
             (self.batch_mode in BATCH_MODES, f"unknown batch mode {self.batch_mode!r}; "
              f"allowed: {', '.join(BATCH_MODES)}"),
+            (self.components >= 0,
+             f"components must be >= 0 (0 keeps the features), got {self.components}"),
             (self.stop_when is None or 0 < self.stop_when <= 1,
              f"stop-when must be a kappa in (0, 1], got {self.stop_when}"),
             (self.stop_when is None or self.estimate,
@@ -119,6 +124,14 @@ class SimulationConfig:
         check_model(self.model, self.class_priors)
         get_strategy(self.strategy)
         check_model_name(self.model)
+
+    def working_pool(self, pool: Pool) -> Pool:
+        """The pool as the run sees it: its features reduced to ``components`` principal
+        components when they have many dimensions (:func:`features.principal_components`)."""
+        from .features import principal_components
+
+        reduced = principal_components(pool.X, self.components)
+        return pool if reduced is pool.X else pool.with_features(reduced)
 
     def model_for(self, pool: Pool, name: str | None = None, graph_cache: dict | None = None):
         """The model ``name`` (default: this config's) with this config's parameters;
@@ -305,7 +318,7 @@ def prepare_pool(config: SimulationConfig, seed: int | None = None) -> Pool:
 def simulate(config: SimulationConfig, pool: Pool | None = None) -> SimulationResult:
     """Run one simulated active-learning experiment and report every round."""
     config.validate()
-    pool = pool if pool is not None else prepare_pool(config)
+    pool = config.working_pool(pool if pool is not None else prepare_pool(config))
     model = config.model_for(pool)
     if hasattr(model, "plan"):  # a fit per round (refits on held-out folds add no labels)
         model.plan(config.rounds)

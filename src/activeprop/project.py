@@ -16,6 +16,7 @@ import numpy as np
 from .datasets import load_pool
 from .errors import UserError
 from .experiments import RECOMMENDED
+from .features import principal_components
 from .models import make_model
 from .priors import check_model, parse_class_priors
 from .store import ProjectStore
@@ -51,6 +52,8 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
                      text_column=text_column, text_model=text_model, features=features,
                      image_features=image_features, image_model=image_model,
                      classes=classes)
+    # The project keeps the features it works on: opening it never redoes the reduction.
+    pool = pool.with_features(principal_components(pool.X, merged["components"]))
     if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
         merged["model"] = "spreading"
     if settings.get("n_neighbors") is None and len(pool) > 1:
