@@ -252,7 +252,7 @@ def test_a_negative_number_of_components_is_refused(capsys):
 
 
 def test_recommended_runs_and_projects_work_on_the_components(tmp_path):
-    """A 784-pixel pool: --recommended simulates on 32 components, and a project keeps
+    """A 784-pixel pool: --recommended simulates on 48 components, and a project keeps
     the components it was made with (opening it again does not reduce anything)."""
     from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
 
@@ -260,10 +260,10 @@ def test_recommended_runs_and_projects_work_on_the_components(tmp_path):
     assert pool.X.shape[1] == 784
     config = SimulationConfig(subset=0, initial=10, batch=5, rounds=2, **RECOMMENDED)
     result = simulate(config, pool.shuffled(0))
-    assert result.pool.X.shape == (400, 32)
+    assert result.pool.X.shape == (400, 48)
     store = init_project(tmp_path / "p", "digits-aug:400:28")
-    assert store.meta("settings")["components"] == 32
+    assert store.meta("settings")["components"] == 48
     session = LabelingSession(tmp_path / "p")
-    assert session.pool.X.shape == (400, 32)
+    assert session.pool.X.shape == (400, 48)
     store = init_project(tmp_path / "kept", "digits-aug:400:28", components=0)
     assert LabelingSession(tmp_path / "kept").pool.X.shape == (400, 784)

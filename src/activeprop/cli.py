@@ -67,7 +67,7 @@ GRAPH_BACKEND = typer.Option("auto", help="knn search: sklearn (exact, scikit-le
 GRAPH_SYMMETRIC = typer.Option(False, "--graph-symmetric", help="symmetrise the knn graph")
 GRAPH_WEIGHTS = typer.Option("connectivity", help="knn edge weights: connectivity or rbf")
 COMPONENTS = typer.Option(0, help="reduce features of more than 256 dimensions to this many "
-                                  "principal components (0 keeps them; --recommended: 32)")
+                                  "principal components (0 keeps them; --recommended: 48)")
 INITIAL_STRATEGY = typer.Option("first", help="how the initial items are picked: first "
                                               "(the shuffled order), random, typical "
                                               "(k-means centres)")
@@ -76,8 +76,9 @@ BATCH_MODE = typer.Option("topk", help="topk (the best items) or diverse (the be
 RECOMMENDED_FLAG = typer.Option(False, "--recommended",
                                 help="the project's recommended settings (Poisson learning, "
                                      "15-NN graph, typical-margin, typical start, diverse "
-                                     "batches) for every model, graph and strategy option "
-                                     "not given on the command line")
+                                     "batches, 48 components of features wider than 256) "
+                                     "for every model, graph and strategy option not given "
+                                     "on the command line")
 CLASS_PRIORS = typer.Option(None, help="poisson model only: how common the classes are, if "
                                         "you know it: uniform, or one share per class "
                                         "(e.g. 0.37,0.63); predictions are shifted to match")
@@ -217,7 +218,7 @@ def init(
     alpha: float = typer.Option(None, help="spreading clamping factor (default 0.9)"),
     components: int = typer.Option(None, help="reduce features of more than 256 dimensions "
                                               "to this many principal components (default "
-                                              "32; 0 keeps them)"),
+                                              "48; 0 keeps them)"),
     class_priors: str = CLASS_PRIORS,
 ):
     """Create a labeling project (a directory with a SQLite store) from a dataset."""

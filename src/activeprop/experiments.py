@@ -45,7 +45,7 @@ EVALUATIONS = ("pool", "all", "holdout:F")
 # beat a plain entropy loop on iris, wine, breast-cancer and digits-aug (docs/benchmarks.md).
 RECOMMENDED = {"model": "poisson", "kernel": "knn", "n_neighbors": 15, "solver": "cg",
                "rtol": 1e-4, "max_iter": 3000, "strategy": "typical-margin",
-               "initial_strategy": "typical", "batch_mode": "diverse", "components": 32}
+               "initial_strategy": "typical", "batch_mode": "diverse", "components": 48}
 
 
 @dataclass
