@@ -56,6 +56,7 @@ def push_residual(S, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndar
     touched = np.zeros(len(X), dtype=bool)
     touched[rows] = True
     touched_rows = [rows]
+    slots = np.empty(len(X), dtype=np.int64)  # scratch for the sweeps
     epsilon = targets[columns] / max(np.sqrt(len(rows)), 1.0)
     edges = 0
     while np.any(norms2 > targets**2):
@@ -67,7 +68,7 @@ def push_residual(S, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndar
             return False, edges  # the residual left elsewhere alone is too large
         frontier = candidates[_above(near, epsilon)]
         while len(frontier):
-            reached, spent = _sweep(S, alpha, X, R, norms2, frontier, columns)
+            reached, spent = _sweep(S, alpha, X, R, norms2, frontier, columns, slots)
             edges += spent
             if edges > max_edges:
                 return False, edges
@@ -84,23 +85,40 @@ def _above(block: np.ndarray, epsilon: np.ndarray) -> np.ndarray:
 
 
 def _sweep(S, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndarray,
-           frontier: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, int]:
+           frontier: np.ndarray, columns: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, int]:
     """Push the residual of every row of ``frontier`` at once, in ``columns``: it moves
     into X, and ``alpha S`` times it into the rows it links to. Returns those rows and the
-    graph entries read."""
-    from scipy import sparse
+    graph entries read. ``slots`` is scratch space of one int per row of S.
 
+    The rows reached are found without sorting and their sums made with ``np.bincount``:
+    a sweep is small (a few hundred rows) and a push makes hundreds of them, so their fixed
+    costs decide. At 1,000,000 items a ``np.unique`` and a CSR product per sweep took 1.5 s
+    of a 1.6 s push."""
     pushed = R[np.ix_(frontier, columns)]
     X[np.ix_(frontier, columns)] += pushed
     norms2[columns] -= np.einsum("ij,ij->j", pushed, pushed)
     R[np.ix_(frontier, columns)] = 0.0
     positions, counts = row_positions(S, frontier)
-    reached, local = np.unique(S.indices[positions], return_inverse=True)
+    targets = S.indices[positions]
+    reached, local = _distinct(targets, slots)
+    weights = alpha * S.data[positions]
     owners = np.repeat(np.arange(len(frontier)), counts)
-    spread = sparse.csr_matrix((alpha * S.data[positions], (local, owners)),
-                               shape=(len(reached), len(frontier))) @ pushed
+    spread = np.empty((len(reached), len(columns)))
+    for j in range(len(columns)):
+        spread[:, j] = np.bincount(local, weights * pushed[owners, j], minlength=len(reached))
     before = R[np.ix_(reached, columns)]
     after = before + spread
     norms2[columns] += np.einsum("ij,ij->j", after, after) - np.einsum("ij,ij->j", before, before)
     R[np.ix_(reached, columns)] = after
     return reached, int(counts.sum())
+
+
+def _distinct(values: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``values`` (in order of last appearance) and, for each value, the
+    position of its own among them, like ``np.unique(values, return_inverse=True)`` but
+    in linear time: ``slots[v]`` remembers where v was last seen."""
+    order = np.arange(len(values))
+    slots[values] = order  # the last write of each value wins
+    last = slots[values]
+    kept = last == order
+    return values[kept], (np.cumsum(kept) - 1)[last]
