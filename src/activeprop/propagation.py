@@ -399,12 +399,14 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
     X = X0 * mask
     R = B - apply(X) if R0 is None else R0 * mask
     threshold = rtol * np.sqrt(_column_dots(B, B))
-    active = np.flatnonzero(np.sqrt(_column_dots(R, R)) > threshold)
+    norms = np.sqrt(_column_dots(R, R))
+    active = np.flatnonzero(norms > threshold)
     n_iter = 0
-    if len(active):
+    if len(active):  # else R is unchanged (a local update met the tolerance): no new pass
         n_iter = _cg_columns(apply, X, R, active, inverse, identity, overshoot * threshold,
                              max_iter)
-    converged = bool(np.all(np.sqrt(_column_dots(R, R)) <= threshold))
+        norms = np.sqrt(_column_dots(R, R))
+    converged = bool(np.all(norms <= threshold))
     return X, R, n_iter, converged
 
 
