@@ -251,6 +251,11 @@ STRATEGIES: dict[str, Utility] = {
 }
 
 
+# Strategies that read only each item's own probabilities: a model whose probabilities are
+# spread over several machines can score them where they are (``top_items``).
+PER_ITEM: tuple = (least_confident, margin, entropy)
+
+
 def get_strategy(name: str) -> Utility:
     """Look up a strategy by name, or import a user's one given as ``module:function``."""
     if name in STRATEGIES:

@@ -1,0 +1,58 @@
+"""A pool's features as row chunks held by the workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Rows per chunk when the pool comes from the client's memory (a dask array keeps its own).
+CHUNK_ROWS = 100_000
+
+
+@dataclass
+class RowChunks:
+    """Futures of consecutive row ranges of the features: chunk ``i`` holds rows
+    ``starts[i]`` to ``starts[i + 1]`` as float32."""
+
+    futures: list
+    starts: np.ndarray
+    n_features: int
+
+    @property
+    def n_items(self) -> int:
+        """Rows over all chunks."""
+        return int(self.starts[-1])
+
+    def sample(self, client, size: int, seed: int = 0) -> np.ndarray:
+        """``size`` rows drawn without replacement, brought to the client (for the
+        coarse clusters)."""
+        rng = np.random.default_rng(seed)
+        picked = np.sort(rng.choice(self.n_items, min(size, self.n_items), replace=False))
+        chunk = np.searchsorted(self.starts, picked, side="right") - 1
+        parts = [client.submit(np.take, future, picked[chunk == i] - self.starts[i], axis=0)
+                 for i, future in enumerate(self.futures) if np.any(chunk == i)]
+        return np.concatenate(client.gather(parts))
+
+
+def as_float32(rows) -> np.ndarray:
+    """Rows as a C-contiguous float32 array (what faiss reads)."""
+    return np.ascontiguousarray(rows, dtype=np.float32)
+
+
+def row_chunks(client, X, chunk_rows: int = CHUNK_ROWS) -> RowChunks:
+    """Put the features ``X`` on the workers: a dask array's own row chunks (computed
+    where they are read, never gathered), or a numpy array's rows scattered in chunks of
+    ``chunk_rows``. Columns are never split."""
+    if hasattr(X, "to_delayed"):  # a dask array, e.g. a Zarr store read lazily
+        X = X.rechunk({1: -1})
+        blocks = [X.blocks[i] for i in range(X.numblocks[0])]
+        futures = [client.submit(as_float32, client.compute(block)) for block in blocks]
+        sizes = X.chunks[0]
+    else:
+        X = np.asarray(X)
+        bounds = list(range(0, len(X), chunk_rows)) + [len(X)]
+        futures = client.scatter([as_float32(X[a:b]) for a, b in zip(bounds, bounds[1:])])
+        sizes = np.diff(bounds)
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return RowChunks(list(futures), starts, int(X.shape[1]))

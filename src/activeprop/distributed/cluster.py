@@ -1,0 +1,48 @@
+"""Connecting to a Dask cluster: an address, or ``local:N`` worker processes on this machine."""
+
+from __future__ import annotations
+
+from ..errors import UserError
+
+CLUSTER_HELP = ("a scheduler address (tcp://HOST:PORT) or local:N for N worker processes "
+                "on this machine")
+
+
+def _dask_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise UserError("--cluster needs Dask: pip install 'activeprop[distributed]'") \
+            from None
+    return distributed
+
+
+def connect(spec: str):
+    """A ``distributed.Client`` for ``spec``: ``local:N`` starts a LocalCluster of N worker
+    processes with one thread each (the engine's tasks are numpy and faiss, which release
+    the GIL; processes keep one block's memory from another's), anything else is a
+    scheduler's address."""
+    distributed = _dask_distributed()
+    if spec.startswith("local:"):
+        count = spec.removeprefix("local:")
+        if not count.isdigit() or int(count) < 1:
+            raise UserError(f"--cluster {spec!r}: N in local:N must be a whole number >= 1; "
+                            f"allowed: {CLUSTER_HELP}")
+        cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+        return distributed.Client(cluster)
+    if "://" not in spec and ":" not in spec:
+        raise UserError(f"--cluster {spec!r} is not an address; allowed: {CLUSTER_HELP}")
+    try:
+        return distributed.Client(spec, timeout=30)
+    except (OSError, TimeoutError) as error:
+        raise UserError(f"cannot reach the Dask scheduler at {spec} ({error}); start one "
+                        "with `dask scheduler`, or use --cluster local:N") from None
+
+
+def close(client) -> None:
+    """Close ``client``, and the LocalCluster it started, if any."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()

@@ -1,0 +1,157 @@
+"""A pool's kNN graph on a Dask cluster, as row blocks with their halos."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy import sparse
+
+from .chunks import RowChunks
+from .halo import HaloExchange, stacked
+from .knn import block_affinity, edges_into, halo_of, matrix_of, neighbour_lists
+from .layout import (CLUSTERS_PER_BLOCK, SAMPLE_PER_CLUSTER, BlockLayout,
+                     coarse_centroids, nearest_centroid)
+
+
+def own_diagonal(matrix) -> np.ndarray:
+    """The entries of a block's rows on its own items' columns."""
+    return matrix[:, :matrix.shape[0]].diagonal()
+
+
+def row_sums(matrix) -> np.ndarray:
+    """A block's degrees: the sums of its rows."""
+    return np.ravel(matrix.sum(axis=1))
+
+
+def normalized_off_diagonal(matrix, own: np.ndarray, *parts: np.ndarray):
+    """``W_ij / sqrt(d_i d_j)`` off the diagonal, zero on it: the block's rows of
+    ``-laplacian(W, normed=True)`` with the diagonal dropped (scikit-learn's spreading
+    operator; ``own`` and ``parts`` are the off-diagonal degrees of its rows and halo)."""
+    degrees = stacked(own, *parts)
+    scale = np.where(degrees == 0, 1.0, np.sqrt(degrees))
+    result = sparse.csr_matrix(matrix, copy=True)
+    result.setdiag(0.0, k=0)
+    result.eliminate_zeros()
+    result = sparse.diags(1.0 / scale[:matrix.shape[0]]) @ result @ sparse.diags(1.0 / scale)
+    return sparse.csr_matrix(result)
+
+
+def smallest_neighbour(matrix, own: np.ndarray, *parts: np.ndarray) -> np.ndarray:
+    """Each row's smallest label among itself and its neighbours (one step of finding the
+    connected components)."""
+    labels = stacked(own, *parts)
+    found = np.minimum.reduceat(labels[matrix.indices], matrix.indptr[:-1]) \
+        if matrix.nnz else own
+    empty = np.diff(matrix.indptr) == 0
+    found = np.where(empty, own, found)
+    return np.minimum(own, found)
+
+
+def changed(old: np.ndarray, new: np.ndarray) -> bool:
+    """Whether a block's vector moved."""
+    return not np.array_equal(old, new)
+
+
+class ClusterGraph:
+    """The symmetrised kNN connectivity graph of a pool, held by the workers in row blocks.
+
+    Attributes
+    ----------
+    layout : BlockLayout
+    affinity : list of futures
+        Each block's rows of ``(W + W^T) / 2`` (own columns, then halo).
+    spreading : list of futures
+        The same rows of the normalised spreading operator.
+    degrees, self_loops : list of futures
+        Row sums and diagonal entries of the affinity.
+    exchange : HaloExchange
+    components : list of futures
+        Each item's connected component, named by its smallest pool index.
+    members : list of futures
+        Each block's pool indices.
+    build_seconds : float
+    """
+
+    def __init__(self, client, chunks: RowChunks, n_neighbors: int, n_blocks: int,
+                 seed: int = 0):
+        start = time.perf_counter()
+        self.client, self.n_items, self.n_neighbors = client, chunks.n_items, n_neighbors
+        self.layout = _layout(client, chunks, n_blocks, seed)
+        self.members = client.scatter(self.layout.members)
+        self._build_blocks(chunks)
+        self.build_seconds = time.perf_counter() - start
+
+    @property
+    def n_blocks(self) -> int:
+        """Row blocks the graph is held in."""
+        return self.layout.n_blocks
+
+    def _build_blocks(self, chunks: RowChunks) -> None:
+        client, layout = self.client, self.layout
+        lists = neighbour_lists(client, chunks, self.n_neighbors)
+        block_of, position = client.scatter([layout.block_of, layout.position],
+                                            broadcast=True)
+        workers = list(client.scheduler_info()["workers"])
+        built = []
+        for b, members in enumerate(layout.members):
+            parts = [client.submit(edges_into, neighbours, int(chunks.starts[i]), block_of, b)
+                     for i, neighbours in enumerate(lists)]
+            built.append(client.submit(block_affinity, b, members, block_of, position, *parts,
+                                       workers=[workers[b % len(workers)]],
+                                       allow_other_workers=True))
+        self.affinity = [client.submit(matrix_of, block) for block in built]
+        halos = client.gather([client.submit(halo_of, block) for block in built])
+        self.exchange = HaloExchange(client, layout, halos)
+        self.degrees = [client.submit(row_sums, matrix) for matrix in self.affinity]
+        self.self_loops = [client.submit(own_diagonal, matrix) for matrix in self.affinity]
+        off_diagonal = [client.submit(np.subtract, d, s)
+                        for d, s in zip(self.degrees, self.self_loops)]
+        self.spreading = self.exchange.map(normalized_off_diagonal, self.affinity,
+                                           off_diagonal)
+        self.components = self._components()
+        from distributed import wait
+
+        wait([*self.spreading, *self.components])
+
+    def _components(self) -> list:
+        """Connected components by passing the smallest pool index along the edges until
+        nothing changes (as many exchanges as the graph's longest shortest path)."""
+        labels = [self.client.scatter(members.astype(np.int64))
+                  for members in self.layout.members]
+        while True:
+            new = self.exchange.map(smallest_neighbour, self.affinity, labels)
+            moved = self.client.gather([self.client.submit(changed, a, b)
+                                        for a, b in zip(labels, new)])
+            labels = new
+            if not any(moved):
+                return labels
+
+    def to_blocks(self, rows: np.ndarray) -> list:
+        """A pool-ordered array (on the client) sent to the workers as row blocks."""
+        return [self.client.scatter(rows[members]) for members in self.layout.members]
+
+    def from_blocks(self, blocks: list) -> np.ndarray:
+        """Row blocks gathered to the client, in pool order."""
+        values = self.client.gather(blocks)
+        out = np.empty((self.n_items, *values[0].shape[1:]), dtype=values[0].dtype)
+        for members, value in zip(self.layout.members, values):
+            out[members] = value
+        return out
+
+    def describe(self) -> dict:
+        """What a run reports about its graph."""
+        return {"kernel": "knn", "n_neighbors": self.n_neighbors, "backend": "cluster-flat",
+                "n_items": self.n_items, "blocks": self.n_blocks,
+                "halo_rows": self.exchange.halo_rows,
+                "build_seconds": round(self.build_seconds, 3)}
+
+
+def _layout(client, chunks: RowChunks, n_blocks: int, seed: int) -> BlockLayout:
+    """Blocks cut from the pool ordered by coarse clusters of a sample of it."""
+    n_clusters = CLUSTERS_PER_BLOCK * n_blocks
+    centroids = coarse_centroids(chunks.sample(client, SAMPLE_PER_CLUSTER * n_clusters, seed),
+                                 n_clusters, seed)
+    groups = client.gather([client.submit(nearest_centroid, chunk, centroids)
+                            for chunk in chunks.futures])
+    return BlockLayout.from_groups(np.concatenate(groups), n_blocks)

@@ -1,0 +1,199 @@
+"""Label spreading and Poisson learning on a Dask cluster, behind the active learner's model
+interface (:class:`activeprop.models.GraphModel`'s ``fit`` / ``predict`` / ``proba_``).
+
+Every fit solves on the workers' row blocks, warm-started from the last fit's solution, as
+the single-process engine does; queries by a strategy that reads each item's own
+probabilities are scored per block, and only each block's best candidates reach the client.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import UserError
+from .chunks import CHUNK_ROWS, row_chunks
+from .graph import ClusterGraph
+from .solve import BlockSolver, laplacian_product, spreading_product
+from . import steps
+
+CLUSTER_MODELS = ("spreading", "poisson")
+
+
+def _laplacian_inverse(reached, degrees, self_loops) -> np.ndarray:
+    """The inverse diagonal of ``mask (D - W)``, zero on rows left out."""
+    diagonal = reached * (degrees - self_loops)
+    return np.divide(1.0, diagonal, out=np.zeros_like(diagonal), where=diagonal != 0)
+
+
+class ClusterGraphModel:
+    """Spreading or Poisson learning on a kNN graph built and solved on a Dask cluster.
+
+    Parameters
+    ----------
+    name : {"spreading", "poisson"}
+    X : ndarray or dask array of shape (n_items, n_features)
+    client : distributed.Client
+    n_neighbors, alpha, max_iter, rtol :
+        As :class:`activeprop.models.GraphModel`'s (the solver is always conjugate
+        gradients, the graph always an exact kNN connectivity graph).
+    n_blocks : int, optional
+        Row blocks of the graph; default one per worker.
+    """
+
+    transductive = True
+
+    def __init__(self, name: str, X, client, *, n_neighbors: int, alpha: float | None,
+                 max_iter: int, rtol: float, n_blocks: int | None = None,
+                 chunk_rows: int = CHUNK_ROWS):
+        if name not in CLUSTER_MODELS:
+            raise UserError(f"model {name!r} does not run on a cluster; allowed there: "
+                            f"{', '.join(CLUSTER_MODELS)}")
+        self.name, self.X, self.client = name, X, client
+        self.n_neighbors, self.alpha, self.max_iter, self.rtol = n_neighbors, alpha, \
+            max_iter, rtol
+        self.n_blocks = n_blocks or len(client.scheduler_info()["workers"])
+        self.chunk_rows = chunk_rows
+        self.graph: ClusterGraph | None = None
+        self.graph_seconds = 0.0
+        self._warm = None  # (classes, X blocks) of the last fit
+
+    def build_graph(self) -> ClusterGraph:
+        """Build the pool's graph on the cluster, once."""
+        start = time.perf_counter()
+        self.graph = ClusterGraph(self.client, row_chunks(self.client, self.X, self.chunk_rows),
+                                  self.n_neighbors, self.n_blocks)
+        self.graph_seconds = time.perf_counter() - start
+        return self.graph
+
+    def fit(self, y: np.ndarray) -> "ClusterGraphModel":
+        """Fit on the partial labels ``y`` (-1 = unlabeled) of the whole pool."""
+        if self.graph is None:
+            self.build_graph()
+        y = np.asarray(y)
+        if y.shape != (self.graph.n_items,):
+            raise UserError(f"y must have one label per item ({self.graph.n_items}), "
+                            f"got {y.shape}")
+        self.classes_ = np.unique(y[y != -1])
+        if len(self.classes_) == 0:
+            raise UserError("y has no labeled item: mark at least one item with its class "
+                            "(unlabeled items are -1)")
+        submit, graph = self.client.submit, self.graph
+        Y = [submit(steps.one_hot_block, part, self.classes_) for part in graph.to_blocks(y)]
+        holding = np.unique(np.concatenate(self.client.gather(
+            [submit(steps.labeled_components, c, y_b) for c, y_b in zip(graph.components, Y)])))
+        reached = [submit(steps.reached_rows, c, holding) for c in graph.components]
+        scores = self._spreading(Y, reached) if self.name == "spreading" \
+            else self._poisson(Y, reached)
+        self._distributions = [submit(steps.block_distributions, F) for F in scores]
+        self._proba = None
+        self._predicted = None
+        return self
+
+    def _start(self, Y: list) -> list | None:
+        """The last fit's solution when the classes are the same (a warm start)."""
+        if self._warm is not None and np.array_equal(self._warm[0], self.classes_):
+            return self._warm[1]
+        return None
+
+    def _spreading(self, Y: list, reached: list) -> list:
+        submit, graph = self.client.submit, self.graph
+        B = [submit(np.multiply, 1 - self.alpha, y_b) for y_b in Y]
+        solver = BlockSolver(self.client, graph.exchange, spreading_product, graph.spreading,
+                             [[self.alpha] * graph.n_blocks])
+        X0 = self._start(Y) or [submit(np.copy, y_b) for y_b in Y]
+        # the system's diagonal is 1 on reached rows (0 on those left out): its own inverse
+        X, self.n_iter_, self.converged_ = solver.solve(B, X0, reached, rtol=self.rtol,
+                                                        max_iter=self.max_iter)
+        self._warm = (self.classes_, X)
+        return self._fill(X, reached)
+
+    def _fill(self, X: list, reached: list) -> list:
+        """:func:`activeprop.propagation.fill_below_precision`, layer by layer over the
+        blocks."""
+        submit, graph = self.client.submit, self.graph
+        F = [submit(steps.nonnegative, x) for x in X]
+        floor = self.rtol * max(self.client.gather([submit(steps.largest, x) for x in X]))
+        state = [submit(steps.empty_rows, f, r, floor) for f, r in zip(F, reached)]
+        while True:
+            values = [submit(steps.first, s) for s in state]
+            layer = [self.client.submit(steps.fill_layer, W, s, floor,
+                                        *graph.exchange.parts(values, b))
+                     for b, (W, s) in enumerate(zip(graph.affinity, state))]
+            state = [submit(steps.first, part) for part in layer]
+            if not sum(self.client.gather([submit(steps.second, part) for part in layer])):
+                return [submit(steps.first, s) for s in state]
+
+    def _poisson(self, Y: list, reached: list) -> list:
+        submit, graph, k = self.client.submit, self.graph, len(self.classes_)
+        means = self._label_means(Y)
+        B = [submit(steps.poisson_sources, y_b, c, means) for y_b, c in zip(Y, graph.components)]
+        inverse = [submit(_laplacian_inverse, r, d, s)
+                   for r, d, s in zip(reached, graph.degrees, graph.self_loops)]
+        solver = BlockSolver(self.client, graph.exchange, laplacian_product, graph.affinity,
+                             [graph.degrees, reached])
+        X0 = self._start(Y) or [submit(np.zeros_like, b) for b in B]
+        X, self.n_iter_, self.converged_ = solver.solve(B, X0, inverse, rtol=self.rtol,
+                                                        max_iter=self.max_iter)
+        self._warm = (self.classes_, X)
+        totals = steps.combine_components(self.client.gather(
+            [submit(steps.poisson_statistics, x, b, y_b, d, c, r) for x, b, y_b, d, c, r in
+             zip(X, B, Y, graph.degrees, graph.components, reached)]))
+        U = [submit(steps.poisson_centre, x, c, r, totals, k)
+             for x, c, r in zip(X, graph.components, reached)]
+        return self._poisson_probabilities(U)
+
+    def _label_means(self, Y: list) -> dict:
+        """Each labeled component's mean label row."""
+        submit, graph = self.client.submit, self.graph
+        totals = steps.combine_components(self.client.gather(
+            [submit(steps.label_sums, c, y_b) for c, y_b in zip(graph.components, Y)]))
+        return {key: row[:-1] / row[-1] for key, row in totals.items()}
+
+    def _poisson_probabilities(self, U: list) -> list:
+        """Softmax at the scale of the scores' spread, as the single-process engine."""
+        submit = self.client.submit
+        counts = self.client.gather([submit(steps.nonzero_moments, u, None) for u in U])
+        size = sum(count for count, _ in counts)
+        mean = sum(total for _, total in counts) / size if size else 0.0
+        squares = self.client.gather([submit(steps.nonzero_moments, u, mean) for u in U])
+        scale = float(np.sqrt(sum(total for _, total in squares) / size)) if size else 1.0
+        return [submit(steps.poisson_probabilities, u, scale) for u in U]
+
+    # ------------------------------------------------------------------ what the loop reads
+
+    @property
+    def proba_(self) -> np.ndarray:
+        """Every item's class probabilities, gathered to the client on first use (a query
+        by a per-item strategy never needs them: see :meth:`top_items`)."""
+        if self._proba is None:
+            self._proba = self.graph.from_blocks(
+                [self.client.submit(steps.first, d) for d in self._distributions])
+        return self._proba
+
+    @property
+    def unreached_(self) -> np.ndarray:
+        """Items whose component holds no label (their distribution is uniform)."""
+        return self.graph.from_blocks(
+            [self.client.submit(steps.second, d) for d in self._distributions])
+
+    def predict(self) -> np.ndarray:
+        """The predicted class of every item (gathered: one integer per item)."""
+        if self._predicted is None:
+            index = self.graph.from_blocks(
+                [self.client.submit(steps.predictions, d) for d in self._distributions])
+            self._predicted = self.classes_[index]
+        return self._predicted
+
+    def top_items(self, utility, excluded: np.ndarray, n: int) -> np.ndarray:
+        """The ``n`` items not ``excluded`` that ``utility`` (a per-item strategy) rates
+        highest, ties to the lower pool index: each block sends its best ``n``."""
+        graph, submit = self.graph, self.client.submit
+        parts = self.client.gather([
+            submit(steps.top_candidates, d, members, excluded_b, utility, n)
+            for d, members, excluded_b in zip(self._distributions, graph.members,
+                                              graph.to_blocks(excluded))])
+        scores = np.concatenate([p[0] for p in parts])
+        ids = np.concatenate([p[1] for p in parts])
+        return ids[np.lexsort((ids, -scores))[:n]]

@@ -1,0 +1,175 @@
+"""What each block computes around a solve: right-hand sides, per-component sums, the fill
+of far rows, distributions and the strategy's best candidates. Each function is one task
+on one block; the client only ever combines the small numbers they return."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..propagation import distributions, one_hot
+from .halo import stacked
+
+
+def one_hot_block(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """A block's labels as one-hot rows (zero rows for unlabeled items)."""
+    return one_hot(y, classes)
+
+
+def labeled_components(components: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """The components of a block's labeled items."""
+    return np.unique(components[Y.sum(axis=1) > 0])
+
+
+def reached_rows(components: np.ndarray, holding_labels: np.ndarray) -> np.ndarray:
+    """1.0 where an item's component holds a label, else 0.0."""
+    return np.isin(components, holding_labels).astype(np.float64)
+
+
+def component_sums(components: np.ndarray, rows: np.ndarray, values: np.ndarray):
+    """Sums of ``values`` over the ``rows`` (a mask) of each component in a block:
+    (component ids, sums)."""
+    ids, inverse = np.unique(components[rows], return_inverse=True)
+    sums = np.zeros((len(ids), values.shape[1]))
+    np.add.at(sums, inverse, values[rows])
+    return ids, sums
+
+
+def combine_components(parts) -> dict:
+    """Per-block (ids, sums) added up per component: {component: sums}."""
+    totals: dict = {}
+    for ids, sums in parts:
+        for key, row in zip(ids.tolist(), sums):
+            totals[key] = totals[key] + row if key in totals else row.copy()
+    return totals
+
+
+def lookup(components: np.ndarray, table: dict, width: int) -> np.ndarray:
+    """Each row's component entry in ``table`` (zeros for components not in it)."""
+    out = np.zeros((len(components), width))
+    for key, row in table.items():
+        out[components == key] = row
+    return out
+
+
+def label_sums(components: np.ndarray, Y: np.ndarray):
+    """Per component of a block: the sum of its labeled rows and their count."""
+    labeled = Y.sum(axis=1) > 0
+    return component_sums(components, labeled, np.hstack([Y, np.ones((len(Y), 1))]))
+
+
+def poisson_sources(Y: np.ndarray, components: np.ndarray, means: dict) -> np.ndarray:
+    """Each label's one-hot row minus its component's mean label row (zero elsewhere)."""
+    labeled = Y.sum(axis=1) > 0
+    return np.where(labeled[:, None], Y - lookup(components, means, Y.shape[1]), 0.0)
+
+
+def poisson_statistics(U, B, Y, degrees, components, reached):
+    """Per component: degree-weighted sums of U, the degrees, whether any source is
+    non-zero, the labels' sums and count."""
+    rows = reached > 0
+    labeled = (Y.sum(axis=1) > 0).astype(np.float64)[:, None]
+    values = np.hstack([degrees[:, None] * U, degrees[:, None],
+                        np.abs(B).sum(axis=1, keepdims=True), Y * labeled, labeled])
+    return component_sums(components, rows, values)
+
+
+def poisson_centre(U, components, reached, totals: dict, n_classes: int) -> np.ndarray:
+    """U with each component's degree-weighted mean removed; a component whose labels are
+    all one class gets that class's row (its sources cancel)."""
+    U = U.copy()
+    for key, row in totals.items():
+        members = (components == key) & (reached > 0)
+        weighted, weight = row[:n_classes], row[n_classes]
+        if row[n_classes + 1] > 0:
+            U[members] -= weighted / weight
+        else:
+            labels, count = row[n_classes + 2:2 * n_classes + 2], row[2 * n_classes + 2]
+            U[members] = labels / count
+    return U
+
+
+def nonnegative(F: np.ndarray) -> np.ndarray:
+    """Scores below zero (round-off) set to zero."""
+    return np.maximum(F, 0.0)
+
+
+def largest(F: np.ndarray) -> float:
+    """A block's largest score."""
+    return float(F.max()) if F.size else 0.0
+
+
+def empty_rows(F: np.ndarray, reached: np.ndarray, floor: float):
+    """The fill's start: reached rows whose best score is at most ``floor`` are zeroed
+    and marked empty."""
+    empty = (reached > 0) & (F.max(axis=1) <= floor)
+    F = F.copy()
+    F[empty] = 0.0
+    return F, empty
+
+
+def fill_layer(W, state, floor: float, *parts: np.ndarray):
+    """One layer of :func:`activeprop.propagation.fill_below_precision` on a block: every
+    empty row next to a filled one takes its neighbours' weighted scores, rescaled to
+    ``floor``. Returns the new (F, empty) and how many rows filled."""
+    F, empty = state
+    rows = np.flatnonzero(empty)
+    if not len(rows):
+        return (F, empty), 0
+    incoming = np.asarray(W[rows] @ stacked(F, *parts))
+    sums = incoming.sum(axis=1)
+    filled = sums > 0
+    F, empty = F.copy(), empty.copy()
+    newly = rows[filled]
+    F[newly] = incoming[filled] * (floor / sums[filled, None])
+    empty[newly] = False
+    return (F, empty), int(filled.sum())
+
+
+def first(pair):
+    """The first of a pair."""
+    return pair[0]
+
+
+def second(pair):
+    """The second of a pair."""
+    return pair[1]
+
+
+def nonzero_moments(U: np.ndarray, mean: float | None):
+    """Over the non-zero rows of U: (count, sum) of the entries, or with ``mean`` the sum
+    of squared deviations from it."""
+    values = U[U.any(axis=1)]
+    if mean is None:
+        return values.size, float(values.sum())
+    return values.size, float(((values - mean) ** 2).sum())
+
+
+def poisson_probabilities(U: np.ndarray, scale: float) -> np.ndarray:
+    """:func:`activeprop.propagation._poisson_distributions` with the pool's ``scale``."""
+    zero = ~U.any(axis=1)
+    shifted = (U - U.max(axis=1, keepdims=True)) / (scale / 4 or 1.0)
+    P = np.exp(shifted)
+    P[zero] = 0.0
+    return P
+
+
+def block_distributions(F: np.ndarray):
+    """Row distributions and the unreached mask (:func:`activeprop.propagation.distributions`)."""
+    return distributions(F)
+
+
+def predictions(state) -> np.ndarray:
+    """The most probable class index of each row."""
+    return np.argmax(state[0], axis=1)
+
+
+def top_candidates(state, members: np.ndarray, excluded: np.ndarray, utility, n: int):
+    """A block's ``n`` best candidates by ``utility`` (ties to the lower pool index), as
+    (scores, pool indices): enough for the client to merge the global top ``n``."""
+    proba = state[0]
+    scores = np.asarray(utility(proba, None), dtype=np.float64)
+    free = ~excluded
+    scores, ids = scores[free], members[free]
+    order = np.lexsort((ids, -scores))[:n]
+    return scores[order], ids[order]
+
