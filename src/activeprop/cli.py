@@ -66,6 +66,9 @@ GRAPH_BACKEND = typer.Option("auto", help="knn search: sklearn (exact, scikit-le
                                           "(sklearn with iterate, faiss with cg)")
 GRAPH_SYMMETRIC = typer.Option(False, "--graph-symmetric", help="symmetrise the knn graph")
 GRAPH_WEIGHTS = typer.Option("connectivity", help="knn edge weights: connectivity or rbf")
+CLUSTER = typer.Option(None, help="build the graph and solve on a Dask cluster: a scheduler "
+                                   "address (tcp://HOST:PORT) or local:N worker processes "
+                                   "(needs the distributed extra)")
 COMPONENTS = typer.Option(0, help="reduce features of more than 256 dimensions to this many "
                                   "principal components (0 keeps them; --recommended: 48)")
 INITIAL_STRATEGY = typer.Option("first", help="how the initial items are picked: first "
@@ -114,6 +117,7 @@ def simulate(
                                              "the labels; off unless --stop-when is given)"),
     out: Path = typer.Option(None, help="write the figure and results.json to this folder"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document instead of text"),
+    cluster: str = CLUSTER,
 ):
     """Run active learning with a simulated annotator (defaults: the scikit-learn digits example)."""
     if estimate is None:  # opt-in, but a run that stops on the estimate needs it
@@ -121,7 +125,8 @@ def simulate(
     config = _simulation_config(locals())
     model = config.model
     config.validate()
-    result = experiments.simulate(config)
+    with _cluster_client(cluster, config) as client:
+        result = experiments.simulate(config, client=client)
     document = result.to_json()
     if as_json:
         print(json.dumps(document))
@@ -395,6 +400,23 @@ def _given_on_command_line(context: typer.Context | None) -> set[str]:
         return set()
     return {name for name in context.params
             if getattr(context.get_parameter_source(name), "name", None) == "COMMANDLINE"}
+
+
+@contextlib.contextmanager
+def _cluster_client(spec: str | None, config):
+    """A Dask client for ``--cluster`` (None without it), closed when the command ends."""
+    if spec is None:
+        yield None
+        return
+    from .distributed.cluster import close, connect
+    from .distributed.model import check_cluster_config
+
+    check_cluster_config(config)  # before starting any process
+    client = connect(spec)
+    try:
+        yield client
+    finally:
+        close(client)
 
 
 def _split(names: str) -> list[str]:

@@ -315,11 +315,18 @@ def prepare_pool(config: SimulationConfig, seed: int | None = None) -> Pool:
     return pool
 
 
-def simulate(config: SimulationConfig, pool: Pool | None = None) -> SimulationResult:
-    """Run one simulated active-learning experiment and report every round."""
+def simulate(config: SimulationConfig, pool: Pool | None = None,
+             client=None) -> SimulationResult:
+    """Run one simulated active-learning experiment and report every round; with a
+    ``distributed.Client`` the graph is built and solved on its cluster."""
     config.validate()
     pool = config.working_pool(pool if pool is not None else prepare_pool(config))
-    model = config.model_for(pool)
+    if client is not None:
+        from .distributed.model import cluster_model
+
+        model = cluster_model(config, pool, client)
+    else:
+        model = config.model_for(pool)
     if hasattr(model, "plan"):  # a fit per round (refits on held-out folds add no labels)
         model.plan(config.rounds)
     result = SimulationResult(config, pool)

@@ -65,6 +65,8 @@ class ClusterGraph:
         The same rows of the normalised spreading operator.
     degrees, self_loops : list of futures
         Row sums and diagonal entries of the affinity.
+    halos : list of ndarray
+        Each block's halo (pool indices; the client keeps them, as many as the halo rows).
     exchange : HaloExchange
     components : list of futures
         Each item's connected component, named by its smallest pool index.
@@ -101,8 +103,8 @@ class ClusterGraph:
                                        workers=[workers[b % len(workers)]],
                                        allow_other_workers=True))
         self.affinity = [client.submit(matrix_of, block) for block in built]
-        halos = client.gather([client.submit(halo_of, block) for block in built])
-        self.exchange = HaloExchange(client, layout, halos)
+        self.halos = client.gather([client.submit(halo_of, block) for block in built])
+        self.exchange = HaloExchange(client, layout, self.halos)
         self.degrees = [client.submit(row_sums, matrix) for matrix in self.affinity]
         self.self_loops = [client.submit(own_diagonal, matrix) for matrix in self.affinity]
         off_diagonal = [client.submit(np.subtract, d, s)

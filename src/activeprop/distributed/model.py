@@ -197,3 +197,30 @@ class ClusterGraphModel:
         scores = np.concatenate([p[0] for p in parts])
         ids = np.concatenate([p[1] for p in parts])
         return ids[np.lexsort((ids, -scores))[:n]]
+
+
+def check_cluster_config(config) -> None:
+    """Raise UserError when a simulation setting has no cluster form (yet), naming it."""
+    problems = [
+        (config.model in CLUSTER_MODELS,
+         f"--model {config.model} does not run on a cluster; allowed: "
+         f"{', '.join(CLUSTER_MODELS)}"),
+        (config.kernel == "knn", "--cluster needs --kernel knn (a dense rbf graph does not "
+                                 "split into row blocks)"),
+        (config.initial_strategy != "typical",
+         "--initial-strategy typical does not run on a cluster; use first or random"),
+        (not config.estimate, "--estimate and --stop-when do not run on a cluster yet"),
+        (config.class_priors is None, "--class-priors do not run on a cluster yet"),
+    ]
+    for ok, message in problems:
+        if not ok:
+            raise UserError(message)
+
+
+def cluster_model(config, pool, client) -> ClusterGraphModel:
+    """The model of a simulation ``config`` on ``pool``, solved on the cluster of
+    ``client`` (always conjugate gradients on an exact kNN graph)."""
+    check_cluster_config(config)
+    return ClusterGraphModel(config.model, pool.X, client, n_neighbors=config.n_neighbors,
+                             alpha=config.alpha if config.model == "spreading" else None,
+                             max_iter=config.max_iter, rtol=config.rtol)

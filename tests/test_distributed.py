@@ -1,0 +1,211 @@
+"""The engine on a Dask cluster gives the single-process engine's graph, solutions, queries
+and accuracies (issue 19): a LocalCluster of two worker processes, and real `dask scheduler`
+and `dask worker` processes driven through the command line."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+pytest.importorskip("distributed")
+
+from activeprop.datasets import load_pool  # noqa: E402
+from activeprop.distributed.cluster import close, connect  # noqa: E402
+from activeprop.distributed.halo import multiply  # noqa: E402
+from activeprop.distributed.model import ClusterGraphModel  # noqa: E402
+from activeprop.errors import UserError  # noqa: E402
+from activeprop.graph import build_knn_graph  # noqa: E402
+from activeprop.learner import ActiveLearner  # noqa: E402
+from activeprop.models import make_model  # noqa: E402
+
+POOL = "digits-aug:20000"
+
+
+@pytest.fixture(scope="module")
+def client():
+    client = connect("local:2")
+    yield client
+    close(client)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return load_pool(POOL).shuffled(0)
+
+
+@pytest.fixture(scope="module")
+def spreading_on_cluster(client, pool):
+    model = ClusterGraphModel("spreading", pool.X, client, n_neighbors=10, alpha=0.2,
+                              max_iter=1000, rtol=1e-10)
+    model.build_graph()
+    return model
+
+
+def pool_order_matrix(graph, blocks: list) -> sparse.csr_matrix:
+    """A graph held in row blocks (own columns, then halo) as one pool-ordered matrix."""
+    rows, columns, values = [], [], []
+    for members, halo, block in zip(graph.layout.members, graph.halos, blocks):
+        coo = block.tocoo()
+        rows.append(members[coo.row])
+        columns.append(np.concatenate([members, halo])[coo.col])
+        values.append(coo.data)
+    n = graph.n_items
+    return sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows),
+                                                        np.concatenate(columns))), shape=(n, n))
+
+
+def test_the_cluster_graph_is_the_single_process_graph(client, pool, spreading_on_cluster):
+    graph = spreading_on_cluster.graph
+    single = build_knn_graph(pool.X, 10, backend="flat")
+    back = np.argsort(single.order)  # the single-process operators are stored reordered
+    for name, blocks in (("symmetric", graph.affinity),
+                         ("symmetric-spreading", graph.spreading)):
+        expected = single.operator(name).matrix[back][:, back]
+        found = pool_order_matrix(graph, client.gather(blocks))
+        assert (found != expected).nnz == 0 or abs(found - expected).max() < 1e-15, name
+    # every block is a real share of the pool, and its halo is what its rows reach
+    assert graph.n_blocks == 2
+    assert sorted(np.concatenate(graph.layout.members).tolist()) == list(range(len(pool.X)))
+    assert 0 < graph.exchange.halo_rows < len(pool.X)
+
+
+def test_a_halo_product_equals_the_whole_product(client, pool, spreading_on_cluster):
+    graph = spreading_on_cluster.graph
+    P = np.random.default_rng(0).random((len(pool.X), 3))
+    product = graph.from_blocks(graph.exchange.map(multiply, graph.spreading,
+                                                   graph.to_blocks(P)))
+    whole = pool_order_matrix(graph, client.gather(graph.spreading)) @ P
+    np.testing.assert_allclose(product, whole, rtol=0, atol=1e-15)
+
+
+def rounds(model, y, n_rounds=4, batch=10, start=20):
+    labels = np.full(len(y), -1)
+    labels[:start] = y[:start]
+    learner = ActiveLearner(model, "entropy", labels=labels)
+    out = []
+    for _ in range(n_rounds):
+        learner.fit()
+        accuracy = float(np.mean(learner.predict() == y))
+        queried = learner.query(batch)
+        out.append((accuracy, queried.tolist()))
+        learner.teach(queried, y[queried])
+    return out
+
+
+@pytest.mark.parametrize("name, rtol", [("spreading", 1e-10), ("poisson", 1e-8)])
+def test_queries_and_accuracies_equal_the_single_process_engine(client, pool, name, rtol,
+                                                                spreading_on_cluster):
+    alpha = 0.2 if name == "spreading" else None
+    single = make_model(name, pool.X, kernel="knn", n_neighbors=10, solver="cg", rtol=rtol,
+                        max_iter=1000, alpha=0.2)
+    on_cluster = ClusterGraphModel(name, pool.X, client, n_neighbors=10, alpha=alpha,
+                                   max_iter=1000, rtol=rtol)
+    on_cluster.graph = spreading_on_cluster.graph  # the same pool's graph
+    assert rounds(on_cluster, pool.y) == rounds(single, pool.y)
+
+
+def test_a_component_without_labels_stays_unreached_as_on_one_machine(client):
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (300, 4)), rng.normal(100, 1, (200, 4))])
+    y = np.full(500, -1)
+    y[[0, 1, 2]] = [0, 1, 0]
+    on_cluster = ClusterGraphModel("spreading", X, client, n_neighbors=5, alpha=0.2,
+                                   max_iter=1000, rtol=1e-10).fit(y)
+    single = make_model("spreading", X, kernel="knn", n_neighbors=5, solver="cg",
+                        rtol=1e-10, max_iter=1000).fit(y)
+    np.testing.assert_array_equal(on_cluster.unreached_, single.unreached_)
+    assert on_cluster.unreached_[300:].all() and not on_cluster.unreached_[:300].any()
+    # Far from every label the scores sit near the solver's precision, where solves that
+    # stop at different depths (one machine goes below the tolerance to leave room for its
+    # local updates) differ in the third digit; the predictions do not.
+    np.testing.assert_allclose(on_cluster.proba_, single.proba_, atol=1e-3)
+    np.testing.assert_array_equal(on_cluster.predict(), single.predict())
+
+
+def test_models_without_a_cluster_form_are_refused_in_one_line(client):
+    with pytest.raises(UserError, match="allowed there: spreading, poisson"):
+        ClusterGraphModel("propagation", np.zeros((10, 2)), client, n_neighbors=3,
+                          alpha=None, max_iter=10, rtol=1e-6)
+
+
+@pytest.mark.parametrize("spec, message", [("local:0", "whole number >= 1"),
+                                           ("nonsense", "not an address")])
+def test_a_bad_cluster_spec_is_one_line(spec, message):
+    with pytest.raises(UserError, match=message):
+        connect(spec)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def simulate(*options) -> dict:
+    command = [sys.executable, "-m", "activeprop.cli", "simulate", "--dataset", POOL,
+               "--subset", "0", "--kernel", "knn", "--neighbors", "10", "--solver", "cg",
+               "--rtol", "1e-10", "--max-iter", "1000", "--initial", "20", "--rounds", "3",
+               "--batch", "10", "--json", *options]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_simulate_on_a_scheduler_and_two_workers_started_by_hand(tmp_path):
+    dask = Path(sys.executable).parent / "dask"
+    dask = str(dask) if dask.exists() else shutil.which("dask")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    environment = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
+                                  str(port), "--dashboard-address", ":0"], cwd=tmp_path,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=environment)
+    workers = [subprocess.Popen([dask, "worker", address, "--nthreads", "1",
+                                 "--local-directory", str(tmp_path / f"w{i}")], cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=environment) for i in range(2)]
+    try:
+        _wait_for_workers(address, 2)
+        on_cluster = simulate("--cluster", address)
+    finally:
+        for process in [*workers, scheduler]:
+            process.terminate()
+        for process in [*workers, scheduler]:
+            process.wait(timeout=30)
+    single = simulate()
+    assert on_cluster["graph"]["blocks"] == 2
+    assert [r["queried"] for r in on_cluster["rounds"]] == \
+        [r["queried"] for r in single["rounds"]]
+    assert [r["accuracy"] for r in on_cluster["rounds"]] == \
+        [r["accuracy"] for r in single["rounds"]]
+
+
+def _wait_for_workers(address: str, n: int, timeout: float = 60) -> None:
+    from distributed import Client
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with Client(address, timeout=5) as probe:
+                probe.wait_for_workers(n, timeout=max(1, deadline - time.monotonic()))
+                return
+        except (OSError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+
+
+def test_the_command_refuses_a_dense_graph_on_a_cluster():
+    done = subprocess.run([sys.executable, "-m", "activeprop.cli", "simulate", "--cluster",
+                           "local:1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "--kernel knn" in done.stderr
