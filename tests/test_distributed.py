@@ -209,3 +209,20 @@ def test_the_command_refuses_a_dense_graph_on_a_cluster():
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "--kernel knn" in done.stderr
+
+
+def test_a_zarr_pool_is_read_by_the_workers_with_the_same_answers(client, tmp_path, pool):
+    from activeprop import experiments
+    from activeprop.shards import write_sharded
+
+    stored = write_sharded(load_pool(POOL), tmp_path / "pool.zarr", shard_rows=5000)
+    config = experiments.SimulationConfig(dataset=str(stored), subset=0, kernel="knn",
+                                          n_neighbors=10, solver="cg", rtol=1e-10,
+                                          max_iter=1000, initial=20, rounds=2, batch=10,
+                                          model="poisson")
+    lazy = experiments.prepare_pool(config, lazy=True)
+    assert hasattr(lazy.X, "dask")  # never read on the client
+    on_cluster = experiments.simulate(config, client=client)
+    single = experiments.simulate(config)
+    assert [(r.accuracy, r.queried) for r in on_cluster.rounds] == \
+        [(r.accuracy, r.queried) for r in single.rounds]

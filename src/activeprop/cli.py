@@ -202,6 +202,32 @@ PLUGINS = typer.Option([], "--plugin", help="a module:name strategy or model the
 
 
 @app.command()
+def shard(
+    out: Path = typer.Argument(..., help="where to write: NAME.zarr (a Zarr group) or a "
+                                         "folder of .npy shards"),
+    dataset: str = typer.Option(..., help="any dataset activeprop reads (digits, "
+                                          "digits-aug:N[:SIZE], FILE.npz, FILE.csv, a folder "
+                                          "of images, ...)"),
+    label_column: str = LABEL_COLUMN, text_column: str = TEXT_COLUMN,
+    text_model: str = TEXT_MODEL, features: str = FEATURES, image_features: str = IMAGE_FEATURES,
+    image_model: str = IMAGE_MODEL,
+    shard_rows: int = typer.Option(100_000, help="items per shard (chunk)"),
+):
+    """Store a dataset's features, labels and paths in row shards, for pools larger than
+    memory and for --cluster: the result is itself a dataset (--dataset OUT)."""
+    from .datasets import load_pool
+    from .shards import write_sharded
+
+    pool = load_pool(dataset, label_column=label_column, text_column=text_column,
+                     text_model=text_model, features=features, image_features=image_features,
+                     image_model=image_model)
+    write_sharded(pool, out, shard_rows)
+    n_shards = -(-len(pool) // shard_rows)
+    print(f"Wrote {out}: {len(pool)} items x {pool.X.shape[1]} features (float32), "
+          f"{n_shards} shard(s) of up to {shard_rows} rows. Use it as --dataset {out}")
+
+
+@app.command()
 def init(
     project: Path = PROJECT,
     dataset: str = typer.Option(..., help="digits, digits-aug:N[:SIZE], FILE.npz, FILE.csv or "

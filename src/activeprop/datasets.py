@@ -11,6 +11,8 @@ Specs understood by :func:`load_pool`:
 * ``path.csv`` or ``path.jsonl`` with ``text_column``: one text per row (and an optional
   label column); features are TF-IDF + SVD vectors (:func:`activeprop.features.text_features`),
   or a sentence-transformers model's embeddings (``text_model``, an optional extra);
+* ``pool.zarr`` or a folder with ``pool.json``: a pool stored in row shards
+  (:mod:`activeprop.shards`, written by ``activeprop shard``);
 * ``path/to/folder``: images (PNG, JPEG, WebP, TIFF, BMP, GIF; colour or grey, any size), in
   folders nested to any depth. The first-level subfolder an image sits in is its class;
   images directly in the folder are unlabeled. Features
@@ -158,13 +160,15 @@ DEFAULT_IMAGE_FEATURES = "hog"
 def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 16,
               text_column: str | None = None, features: str | None = None,
               image_features: str | None = None, classes: list[str] | None = None,
-              text_model: str | None = None, image_model: str | None = None) -> Pool:
+              text_model: str | None = None, image_model: str | None = None,
+              lazy: bool = False) -> Pool:
     """Load a dataset spec (see the module docstring) as a :class:`Pool`, with the user's
-    own ``features`` file instead of the built-in features when given."""
+    own ``features`` file instead of the built-in features when given. ``lazy``: a sharded
+    pool's features as a dask array (read where they are used, on a cluster)."""
     if image_model is not None and image_features is not None:
         raise UserError("give --image-features or --image-model, not both")
     pool = _load(spec, label_column, image_size, text_column,
-                 image_model or image_features or DEFAULT_IMAGE_FEATURES, text_model)
+                 image_model or image_features or DEFAULT_IMAGE_FEATURES, text_model, lazy)
     if classes:
         pool = pool.with_classes(classes)
     if features is not None:
@@ -174,7 +178,12 @@ def load_pool(spec: str, *, label_column: str | None = None, image_size: int = 1
     return pool
 
 
-def _load(spec, label_column, image_size, text_column, image_features, text_model) -> Pool:
+def _load(spec, label_column, image_size, text_column, image_features, text_model,
+          lazy=False) -> Pool:
+    from .shards import is_sharded, open_sharded
+
+    if is_sharded(spec):
+        return open_sharded(spec).to_pool(lazy)
     if Path(spec).is_dir():
         return _image_folder(Path(spec), image_size, image_features)
     if text_column is not None:

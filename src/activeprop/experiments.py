@@ -299,12 +299,14 @@ class SimulationResult:
                 "rounds": [r.to_json() for r in self.rounds]}
 
 
-def prepare_pool(config: SimulationConfig, seed: int | None = None) -> Pool:
-    """Load the dataset, shuffle it with ``seed`` (default: the config's), keep the subset."""
+def prepare_pool(config: SimulationConfig, seed: int | None = None,
+                 lazy: bool = False) -> Pool:
+    """Load the dataset, shuffle it with ``seed`` (default: the config's), keep the subset.
+    ``lazy``: a sharded pool's features stay on disk as a dask array (a cluster run)."""
     pool = load_pool(config.dataset, label_column=config.label_column,
                      text_column=config.text_column, text_model=config.text_model,
-                     features=config.features,
-                     image_features=config.image_features, image_model=config.image_model)
+                     features=config.features, image_features=config.image_features,
+                     image_model=config.image_model, lazy=lazy)
     if not pool.has_ground_truth:
         raise UserError(f"dataset {config.dataset!r} lacks ground-truth labels for some "
                         "items; a simulation needs a label for every item")
@@ -320,7 +322,9 @@ def simulate(config: SimulationConfig, pool: Pool | None = None,
     """Run one simulated active-learning experiment and report every round; with a
     ``distributed.Client`` the graph is built and solved on its cluster."""
     config.validate()
-    pool = config.working_pool(pool if pool is not None else prepare_pool(config))
+    if pool is None:
+        pool = prepare_pool(config, lazy=client is not None)
+    pool = config.working_pool(pool)
     if client is not None:
         from .distributed.model import cluster_model
 

@@ -1,0 +1,204 @@
+"""Pools stored in row chunks on disk, for pools larger than memory.
+
+Two layouts, both read lazily:
+
+* a Zarr group (``name.zarr``): arrays ``features`` (float32, chunked by rows), ``labels``
+  (int64 class indices, -1 where unknown) and optionally ``paths``; the class names in its
+  attributes. Zarr stores chunks as files (or objects in a bucket) that workers read
+  directly (needs the ``distributed`` extra);
+* a folder of ``.npy`` shards (``features-00000.npy``, ``labels-00000.npy``, optional
+  ``paths-00000.npy``) with a ``pool.json`` naming them, read with numpy's memory maps.
+
+:func:`write_sharded` writes either from any :class:`activeprop.datasets.Pool`
+(``activeprop shard``); :func:`open_sharded` opens one. In one process the features are
+memory-mapped (a one-shard folder) or read chunk by chunk into float32; on a cluster they
+become a dask array whose chunks the workers read themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import Pool, UNLABELED
+from .errors import UserError
+
+FORMAT_VERSION = 1
+MANIFEST = "pool.json"
+SHARD_ROWS = 100_000
+
+
+def is_sharded(path: str | Path) -> bool:
+    """Whether ``path`` is a pool written by :func:`write_sharded`."""
+    path = Path(path)
+    return (path / MANIFEST).is_file() or (path.suffix == ".zarr" and path.is_dir())
+
+
+def write_sharded(pool: Pool, out: str | Path, shard_rows: int = SHARD_ROWS) -> Path:
+    """Write ``pool`` to ``out`` in row shards of ``shard_rows``: a Zarr group when ``out``
+    ends in ``.zarr``, else a folder of ``.npy`` files. Refuses to overwrite anything."""
+    out = Path(out)
+    if shard_rows < 1:
+        raise UserError(f"shard rows must be >= 1, got {shard_rows}")
+    if out.is_file() or (out.is_dir() and any(out.iterdir())):
+        raise UserError(f"{out} already exists and is not empty; give a new folder")
+    bounds = list(range(0, len(pool), shard_rows)) + [len(pool)]
+    spans = list(zip(bounds, bounds[1:]))
+    (_write_zarr if out.suffix == ".zarr" else _write_npy)(pool, out, spans)
+    return out
+
+
+def _write_npy(pool: Pool, out: Path, spans) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    shards = []
+    for number, (start, stop) in enumerate(spans):
+        shard = {"rows": stop - start,
+                 "features": f"features-{number:05d}.npy", "labels": f"labels-{number:05d}.npy"}
+        np.save(out / shard["features"], np.asarray(pool.X[start:stop], dtype=np.float32))
+        np.save(out / shard["labels"], pool.y[start:stop].astype(np.int64))
+        if pool.paths is not None:
+            shard["paths"] = f"paths-{number:05d}.npy"
+            np.save(out / shard["paths"], np.array(pool.paths[start:stop], dtype=str))
+        shards.append(shard)
+    manifest = {"activeprop_pool": FORMAT_VERSION, "n_items": len(pool),
+                "n_features": int(pool.X.shape[1]), "class_names": list(pool.class_names),
+                "shards": shards}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+
+
+def _zarr():
+    try:
+        import zarr
+    except ImportError:
+        raise UserError("Zarr pools need zarr: pip install 'activeprop[distributed]' (or "
+                        "write a folder of .npy shards: an output name without .zarr)") \
+            from None
+    return zarr
+
+
+def _write_zarr(pool: Pool, out: Path, spans) -> None:
+    zarr = _zarr()
+    group = zarr.open_group(str(out), mode="w-")
+    rows = spans[0][1] - spans[0][0]
+    features = group.create_array("features", shape=pool.X.shape, chunks=(rows, pool.X.shape[1]),
+                                  dtype="float32")
+    labels = group.create_array("labels", shape=(len(pool),), chunks=(rows,), dtype="int64")
+    paths = None if pool.paths is None else \
+        group.create_array("paths", shape=(len(pool),), chunks=(rows,), dtype=str)
+    for start, stop in spans:
+        features[start:stop] = np.asarray(pool.X[start:stop], dtype=np.float32)
+        labels[start:stop] = pool.y[start:stop]
+        if paths is not None:
+            paths[start:stop] = np.array(pool.paths[start:stop], dtype=str)
+    group.attrs["activeprop_pool"] = {"version": FORMAT_VERSION,
+                                      "class_names": list(pool.class_names)}
+
+
+def _load_rows(path: str) -> np.ndarray:
+    """One ``.npy`` shard's rows (run by whichever process reads them)."""
+    return np.load(path, mmap_mode="r")
+
+
+@dataclass
+class ShardedPool:
+    """A pool on disk, opened without reading its features.
+
+    ``labels`` and ``paths`` are read (one entry per item); ``features`` stay on disk until
+    :meth:`in_memory` or :meth:`lazy` reads them."""
+
+    path: Path
+    n_items: int
+    n_features: int
+    class_names: list[str]
+    labels: np.ndarray
+    paths: list[str] | None
+    shard_files: list[Path] | None  # .npy layout; None for Zarr
+    shard_rows: list[int] | None
+
+    def in_memory(self) -> np.ndarray:
+        """The features for one process: a read-only memory map when the pool is one
+        ``.npy`` shard, else read shard by shard into one float32 array."""
+        if self.shard_files is not None and len(self.shard_files) == 1:
+            return _load_rows(str(self.shard_files[0]))
+        X = np.empty((self.n_items, self.n_features), dtype=np.float32)
+        if self.shard_files is not None:
+            start = 0
+            for file in self.shard_files:
+                rows = _load_rows(str(file))
+                X[start:start + len(rows)] = rows
+                start += len(rows)
+            return X
+        features = _zarr().open_array(str(self.path / "features"), mode="r")
+        step = features.chunks[0]
+        for start in range(0, self.n_items, step):
+            X[start:start + step] = features[start:start + step]
+        return X
+
+    def lazy(self):
+        """The features as a dask array, one chunk per shard; each chunk is read by the
+        worker that computes it (so a lost worker's chunks are read again)."""
+        import dask
+        import dask.array as da
+
+        if self.shard_files is None:
+            return da.from_zarr(str(self.path), component="features")
+        parts = [da.from_delayed(dask.delayed(_load_rows)(str(file)),
+                                 shape=(rows, self.n_features), dtype=np.float32)
+                 for file, rows in zip(self.shard_files, self.shard_rows)]
+        return da.concatenate(parts)
+
+    def to_pool(self, lazy: bool = False) -> Pool:
+        """The :class:`Pool` of these items, features read in one process or lazy."""
+        return Pool(self.lazy() if lazy else self.in_memory(), self.labels, self.class_names,
+                    name=str(self.path), paths=self.paths)
+
+
+def open_sharded(path: str | Path) -> ShardedPool:
+    """Open a pool written by :func:`write_sharded` (either layout)."""
+    path = Path(path)
+    if (path / MANIFEST).is_file():
+        return _open_npy(path)
+    zarr = _zarr()
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        meta = group.attrs["activeprop_pool"]
+        features, labels = group["features"], group["labels"]
+    except (KeyError, FileNotFoundError, ValueError) as error:
+        raise UserError(f"{path} is not an activeprop Zarr pool (write one with "
+                        f"`activeprop shard`): {error}") from None
+    paths = group["paths"][:].tolist() if "paths" in group else None
+    return ShardedPool(path, features.shape[0], features.shape[1], list(meta["class_names"]),
+                       _checked_labels(labels[:], meta["class_names"], path), paths, None, None)
+
+
+def _open_npy(path: Path) -> ShardedPool:
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        shards = manifest["shards"]
+        names = list(manifest["class_names"])
+        files = [path / shard["features"] for shard in shards]
+        labels = np.concatenate([np.load(path / shard["labels"]) for shard in shards])
+        paths = [p for shard in shards for p in np.load(path / shard["paths"]).tolist()] \
+            if shards and "paths" in shards[0] else None
+    except (KeyError, TypeError, ValueError, OSError) as error:
+        raise UserError(f"{path / MANIFEST} does not describe a readable pool ({error})") \
+            from None
+    for file, shard in zip(files, shards):
+        rows = _load_rows(str(file))
+        if rows.shape != (shard["rows"], manifest["n_features"]):
+            raise UserError(f"{file} holds {rows.shape}, {MANIFEST} says "
+                            f"({shard['rows']}, {manifest['n_features']})")
+    return ShardedPool(path, int(manifest["n_items"]), int(manifest["n_features"]), names,
+                       _checked_labels(labels, names, path), paths, files,
+                       [shard["rows"] for shard in shards])
+
+
+def _checked_labels(labels: np.ndarray, names: list, path: Path) -> np.ndarray:
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) and (labels.min() < UNLABELED or labels.max() >= len(names)):
+        raise UserError(f"{path}: labels must be -1 (unknown) or class indices below "
+                        f"{len(names)}")
+    return labels
