@@ -226,3 +226,19 @@ def test_a_zarr_pool_is_read_by_the_workers_with_the_same_answers(client, tmp_pa
     single = experiments.simulate(config)
     assert [(r.accuracy, r.queried) for r in on_cluster.rounds] == \
         [(r.accuracy, r.queried) for r in single.rounds]
+
+
+def test_compare_on_the_cluster_gives_the_same_rows(client):
+    from activeprop import comparison, experiments
+
+    base = experiments.SimulationConfig(dataset="digits-aug:3000", subset=0, kernel="knn",
+                                        n_neighbors=10, solver="cg", rtol=1e-10,
+                                        max_iter=1000, initial=20, rounds=2, batch=10)
+    config = comparison.CompareConfig(base, ["random", "entropy"], ["spreading", "poisson"],
+                                      repeats=2, jobs=1)
+    keys = ("strategy", "model", "repeat", "round", "n_labeled", "accuracy")
+
+    def rows(result):
+        return [tuple(row[k] for k in keys) for row in result.rows]
+
+    assert rows(comparison.compare(config, client=client)) == rows(comparison.compare(config))

@@ -171,7 +171,7 @@ def compare(
     graph_weights: str = GRAPH_WEIGHTS, components: int = COMPONENTS,
     initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE, recommended: bool = RECOMMENDED_FLAG,
-    class_priors: str = CLASS_PRIORS,
+    class_priors: str = CLASS_PRIORS, cluster: str = CLUSTER,
 ):
     """Compare strategies and models over repeated paired runs: curves, AUC, significance.
 
@@ -186,8 +186,11 @@ def compare(
     config = comparison.CompareConfig(comparison.resolve_evaluation(base, models, evaluation),
                                       _split(strategies), models, repeats, target, jobs)
     config.validate()
-    with report.progress_bar(repeats, quiet) as advance:
-        result = comparison.compare(config, progress=advance)
+    for name in models:
+        _check_cluster(cluster, dataclasses.replace(config.base, model=name))
+    with _cluster_client(cluster, config.base) as client, \
+            report.progress_bar(repeats, quiet) as advance:
+        result = comparison.compare(config, progress=advance, client=client)
     report.print_summary(result.summary)
     if out is not None:
         with writing_to(out):
@@ -428,6 +431,14 @@ def _given_on_command_line(context: typer.Context | None) -> set[str]:
             if getattr(context.get_parameter_source(name), "name", None) == "COMMANDLINE"}
 
 
+def _check_cluster(spec: str | None, config) -> None:
+    """With ``--cluster``, refuse settings that do not run on a cluster (one line each)."""
+    if spec is not None:
+        from .distributed.model import check_cluster_config
+
+        check_cluster_config(config)
+
+
 @contextlib.contextmanager
 def _cluster_client(spec: str | None, config):
     """A Dask client for ``--cluster`` (None without it), closed when the command ends."""
@@ -435,9 +446,8 @@ def _cluster_client(spec: str | None, config):
         yield None
         return
     from .distributed.cluster import close, connect
-    from .distributed.model import check_cluster_config
 
-    check_cluster_config(config)  # before starting any process
+    _check_cluster(spec, config)  # before starting any process
     client = connect(spec)
     try:
         yield client

@@ -73,15 +73,17 @@ def repeat_seed(seed: int, repeat: int) -> int:
     return int(np.random.SeedSequence([seed, repeat]).generate_state(1)[0])
 
 
-def run_repeat(config: CompareConfig, repeat: int) -> list[dict]:
-    """Every model x strategy on the pool of one repeat; one row per round."""
+def run_repeat(config: CompareConfig, repeat: int, client=None) -> list[dict]:
+    """Every model x strategy on the pool of one repeat; one row per round. With a
+    ``distributed.Client`` the graph is built and solved on its cluster."""
     # The summary reports no stopping estimate: skip its held-out refits.
     base = dataclasses.replace(config.base, estimate=False)
-    pool = base.working_pool(prepare_pool(base, seed=base.seed + repeat))
+    pool = base.working_pool(prepare_pool(base, seed=base.seed + repeat,
+                                          lazy=client is not None))
     rows = []
     graphs: dict = {}  # one graph per repeat, shared by every model and strategy
     for model_name in config.models:
-        model = base.model_for(pool, model_name, graphs)
+        model = _model(base, pool, model_name, graphs, client)
         if hasattr(model, "plan"):
             model.plan(len(config.strategies) * base.rounds)
         for strategy in config.strategies:
@@ -92,17 +94,37 @@ def run_repeat(config: CompareConfig, repeat: int) -> list[dict]:
     return rows
 
 
-def compare(config: CompareConfig, progress: Callable[[int], None] | None = None) -> Comparison:
+def _model(base: SimulationConfig, pool, name: str, graphs: dict, client):
+    """The model ``name`` of one repeat: on one machine, or on the cluster of ``client``
+    (models of a repeat share its graph either way)."""
+    if client is None:
+        return base.model_for(pool, name, graphs)
+    from .distributed.model import cluster_model
+
+    model = cluster_model(dataclasses.replace(base, model=name), pool, client,
+                          graphs.get("cluster"))
+    graphs["cluster"] = model.graph if model.graph is not None else model.build_graph()
+    return model
+
+
+def compare(config: CompareConfig, progress: Callable[[int], None] | None = None,
+            client=None) -> Comparison:
     """Run the grid over every repeat and summarise it.
 
-    ``progress(done)`` is called after each finished repeat.
+    ``progress(done)`` is called after each finished repeat. Repeats run in parallel
+    (``config.jobs``) on this machine, or one after another on the cluster of a
+    ``distributed.Client`` (whose workers share every solve).
     """
     config.validate()
-    prepare_pool(config.base)  # fail on a bad dataset before any worker starts
-    parallel = Parallel(n_jobs=config.jobs, return_as="generator")
+    prepare_pool(config.base, lazy=client is not None)  # fail on a bad dataset first
+    if client is not None:
+        repeats = (run_repeat(config, repeat, client) for repeat in range(config.repeats))
+    else:
+        parallel = Parallel(n_jobs=config.jobs, return_as="generator")
+        repeats = parallel(delayed(run_repeat)(config, repeat)
+                           for repeat in range(config.repeats))
     rows = []
-    for done, repeat_rows in enumerate(parallel(delayed(run_repeat)(config, repeat)
-                                                for repeat in range(config.repeats)), 1):
+    for done, repeat_rows in enumerate(repeats, 1):
         rows += repeat_rows
         if progress:
             progress(done)

@@ -217,10 +217,13 @@ def check_cluster_config(config) -> None:
             raise UserError(message)
 
 
-def cluster_model(config, pool, client) -> ClusterGraphModel:
+def cluster_model(config, pool, client, graph: ClusterGraph | None = None) -> ClusterGraphModel:
     """The model of a simulation ``config`` on ``pool``, solved on the cluster of
-    ``client`` (always conjugate gradients on an exact kNN graph)."""
+    ``client`` (always conjugate gradients on an exact kNN graph); ``graph``: the pool's
+    graph, already built by another model."""
     check_cluster_config(config)
-    return ClusterGraphModel(config.model, pool.X, client, n_neighbors=config.n_neighbors,
-                             alpha=config.alpha if config.model == "spreading" else None,
-                             max_iter=config.max_iter, rtol=config.rtol)
+    model = ClusterGraphModel(config.model, pool.X, client, n_neighbors=config.n_neighbors,
+                              alpha=config.alpha if config.model == "spreading" else None,
+                              max_iter=config.max_iter, rtol=config.rtol)
+    model.graph = graph
+    return model
