@@ -242,3 +242,38 @@ def test_compare_on_the_cluster_gives_the_same_rows(client):
         return [tuple(row[k] for k in keys) for row in result.rows]
 
     assert rows(comparison.compare(config, client=client)) == rows(comparison.compare(config))
+
+
+def test_killing_a_worker_mid_solve_loses_nothing(monkeypatch, pool):
+    """A worker process killed during the conjugate-gradient iterations: Dask recomputes
+    its blocks from what the client sent (kept as tasks, not scattered data) and the fit
+    gives the answer of a fit without the fault; the nanny starts a new worker."""
+    import signal
+
+    from activeprop.distributed import solve
+
+    y = np.full(len(pool.y), -1)
+    y[:30] = pool.y[:30]
+    own = connect("local:2")
+    try:
+        model = ClusterGraphModel("poisson", pool.X, own, n_neighbors=10, alpha=None,
+                                  max_iter=1000, rtol=1e-8)
+        expected = model.fit(y).proba_.copy()
+        model._warm = None  # solve again from the start
+        victim = next(iter(own.run(os.getpid).values()))
+        calls = []
+        total = solve.BlockSolver.total
+
+        def total_then_kill(self, futures, index):
+            calls.append(index)
+            if len(calls) == 40:  # twenty iterations in
+                os.kill(victim, signal.SIGKILL)
+            return total(self, futures, index)
+
+        monkeypatch.setattr(solve.BlockSolver, "total", total_then_kill)
+        found = model.fit(y).proba_
+        assert len(calls) > 40  # the kill came mid-solve
+        np.testing.assert_array_equal(found, expected)
+        assert victim not in own.run(os.getpid).values()
+    finally:
+        close(own)

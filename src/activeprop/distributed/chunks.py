@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cluster import send
+
 # Rows per chunk when the pool comes from the client's memory (a dask array keeps its own).
 CHUNK_ROWS = 100_000
 
@@ -52,7 +54,7 @@ def row_chunks(client, X, chunk_rows: int = CHUNK_ROWS) -> RowChunks:
     else:
         X = np.asarray(X)
         bounds = list(range(0, len(X), chunk_rows)) + [len(X)]
-        futures = client.scatter([as_float32(X[a:b]) for a, b in zip(bounds, bounds[1:])])
+        futures = send(client, [as_float32(X[a:b]) for a, b in zip(bounds, bounds[1:])])
         sizes = np.diff(bounds)
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     return RowChunks(list(futures), starts, int(X.shape[1]))

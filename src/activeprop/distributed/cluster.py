@@ -46,3 +46,22 @@ def close(client) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+def _received(data):
+    """The task that holds what the client sent."""
+    return data
+
+
+def send(client, data, broadcast: bool = False):
+    """Put ``data`` (an array, or a list of arrays) on the workers as tasks rather than
+    scattered data: the scheduler keeps what it needs to make them again, so losing a
+    worker loses nothing (scattered data would be lost with it, and Dask's memory manager
+    removes the replicas that would guard it). ``broadcast`` (small arrays every block
+    reads) also copies it to every worker. Returns a future, or a list of futures."""
+    if isinstance(data, list):
+        return [send(client, part, broadcast) for part in data]
+    future = client.submit(_received, data, pure=False)
+    if broadcast:
+        client.replicate([future])
+    return future

@@ -9,6 +9,7 @@ from scipy import sparse
 
 from .chunks import RowChunks
 from .halo import HaloExchange, stacked
+from .cluster import send
 from .knn import block_affinity, edges_into, halo_of, matrix_of, neighbour_lists
 from .layout import (CLUSTERS_PER_BLOCK, SAMPLE_PER_CLUSTER, BlockLayout,
                      coarse_centroids, nearest_centroid)
@@ -80,7 +81,7 @@ class ClusterGraph:
         start = time.perf_counter()
         self.client, self.n_items, self.n_neighbors = client, chunks.n_items, n_neighbors
         self.layout = _layout(client, chunks, n_blocks, seed)
-        self.members = client.scatter(self.layout.members)
+        self.members = send(client, self.layout.members)
         self._build_blocks(chunks)
         self.build_seconds = time.perf_counter() - start
 
@@ -92,8 +93,8 @@ class ClusterGraph:
     def _build_blocks(self, chunks: RowChunks) -> None:
         client, layout = self.client, self.layout
         lists = neighbour_lists(client, chunks, self.n_neighbors)
-        block_of, position = client.scatter([layout.block_of, layout.position],
-                                            broadcast=True)
+        block_of, position = send(client, [layout.block_of, layout.position],
+                                  broadcast=True)
         workers = list(client.scheduler_info()["workers"])
         built = []
         for b, members in enumerate(layout.members):
@@ -119,8 +120,8 @@ class ClusterGraph:
     def _components(self) -> list:
         """Connected components by passing the smallest pool index along the edges until
         nothing changes (as many exchanges as the graph's longest shortest path)."""
-        labels = [self.client.scatter(members.astype(np.int64))
-                  for members in self.layout.members]
+        labels = send(self.client, [members.astype(np.int64)
+                                     for members in self.layout.members])
         while True:
             new = self.exchange.map(smallest_neighbour, self.affinity, labels)
             moved = self.client.gather([self.client.submit(changed, a, b)
@@ -131,7 +132,7 @@ class ClusterGraph:
 
     def to_blocks(self, rows: np.ndarray) -> list:
         """A pool-ordered array (on the client) sent to the workers as row blocks."""
-        return [self.client.scatter(rows[members]) for members in self.layout.members]
+        return send(self.client, [rows[members] for members in self.layout.members])
 
     def from_blocks(self, blocks: list) -> np.ndarray:
         """Row blocks gathered to the client, in pool order."""

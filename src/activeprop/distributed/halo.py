@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cluster import send
+
 
 def stacked(own: np.ndarray, *parts: np.ndarray) -> np.ndarray:
     """A block's rows followed by its halo's, the column order of its matrix."""
@@ -41,7 +43,7 @@ class HaloExchange:
             pairs = []
             for c in np.unique(sources):
                 positions = layout.position[halo[sources == c]]
-                pairs.append((int(c), client.scatter(positions)))
+                pairs.append((int(c), send(client, positions)))
             self.needs.append(pairs)
 
     @property
