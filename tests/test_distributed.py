@@ -231,7 +231,7 @@ def test_a_zarr_pool_is_read_by_the_workers_with_the_same_answers(client, tmp_pa
 def test_compare_on_the_cluster_gives_the_same_rows(client):
     from activeprop import comparison, experiments
 
-    base = experiments.SimulationConfig(dataset="digits-aug:3000", subset=0, kernel="knn",
+    base = experiments.SimulationConfig(dataset="digits-aug:2000", subset=0, kernel="knn",
                                         n_neighbors=10, solver="cg", rtol=1e-10,
                                         max_iter=1000, initial=20, rounds=2, batch=10)
     config = comparison.CompareConfig(base, ["random", "entropy"], ["spreading", "poisson"],
@@ -277,3 +277,17 @@ def test_killing_a_worker_mid_solve_loses_nothing(monkeypatch, pool):
         assert victim not in own.run(os.getpid).values()
     finally:
         close(own)
+
+
+def test_hnsw_per_chunk_finds_the_flat_neighbours_and_says_how_many(client, pool):
+    from activeprop.distributed.chunks import row_chunks
+    from activeprop.distributed.graph import ClusterGraph
+
+    X = pool.X[:8000]
+    graphs = {kind: ClusterGraph(client, row_chunks(client, X, 2000), 10, 2, search=kind)
+              for kind in ("flat", "hnsw")}
+    assert graphs["flat"].recall is None and 0.98 <= graphs["hnsw"].recall <= 1.0
+    flat, hnsw = (pool_order_matrix(g, client.gather(g.affinity)) for g in graphs.values())
+    # the share of the exact graph's edges HNSW found is about its measured recall
+    shared = flat.multiply(hnsw > 0).sum() / flat.sum()
+    assert abs(shared - graphs["hnsw"].recall) < 0.01

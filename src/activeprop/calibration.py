@@ -86,13 +86,16 @@ def powers_pay(n_items: int, rented_seconds: float, coming_seconds: float,
     return rented_seconds + coming_seconds >= powers_seconds(n_items, costs)
 
 
-def search_backend(n_items: int, dimensions: int, costs: MachineCosts) -> str:
+def search_backend(n_items: int, dimensions: int, costs: MachineCosts,
+                   n_indexes: int = 1) -> str:
     """"flat" (exact) while it costs at most :data:`EXACT_SEARCH_PREMIUM` times HNSW, else
-    "hnsw"."""
+    "hnsw". ``n_indexes``: the pool is split into that many indexes, each searched with
+    every item (a cluster's row chunks)."""
     flat = float(n_items) ** 2 * dimensions * costs.flat_madd
     # per item, HNSW visits a number of nodes growing with log n, each costing a distance
     per_item = costs.hnsw_item + max(dimensions - 16, 0) * costs.hnsw_dimension
-    hnsw = n_items * per_item * np.log(max(n_items, 2)) / np.log(HNSW_ITEMS)
+    per_index = max(n_items // n_indexes, 2)
+    hnsw = n_items * n_indexes * per_item * np.log(per_index) / np.log(HNSW_ITEMS)
     return "flat" if flat <= EXACT_SEARCH_PREMIUM * hnsw else "hnsw"
 
 

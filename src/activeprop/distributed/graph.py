@@ -10,7 +10,8 @@ from scipy import sparse
 from .chunks import RowChunks
 from .halo import HaloExchange, stacked
 from .cluster import send
-from .knn import block_affinity, edges_into, halo_of, matrix_of, neighbour_lists
+from .knn import (SEARCHES, block_affinity, edges_into, halo_of, matrix_of,
+                  measured_recall, neighbour_lists)
 from .layout import (CLUSTERS_PER_BLOCK, SAMPLE_PER_CLUSTER, BlockLayout,
                      coarse_centroids, nearest_centroid)
 
@@ -73,13 +74,18 @@ class ClusterGraph:
         Each item's connected component, named by its smallest pool index.
     members : list of futures
         Each block's pool indices.
+    search : {"flat", "hnsw"}
+        How neighbours were found: exact, or HNSW per chunk (``recall`` then measured on a
+        sample, as on one machine).
     build_seconds : float
     """
 
     def __init__(self, client, chunks: RowChunks, n_neighbors: int, n_blocks: int,
-                 seed: int = 0):
+                 seed: int = 0, search: str = "auto"):
         start = time.perf_counter()
         self.client, self.n_items, self.n_neighbors = client, chunks.n_items, n_neighbors
+        self.search = _search_kind(search, chunks)
+        self.recall = None
         self.layout = _layout(client, chunks, n_blocks, seed)
         self.members = send(client, self.layout.members)
         self._build_blocks(chunks)
@@ -92,7 +98,9 @@ class ClusterGraph:
 
     def _build_blocks(self, chunks: RowChunks) -> None:
         client, layout = self.client, self.layout
-        lists = neighbour_lists(client, chunks, self.n_neighbors)
+        lists = neighbour_lists(client, chunks, self.n_neighbors, self.search)
+        if self.search == "hnsw":
+            self.recall = measured_recall(client, chunks, lists, self.n_neighbors)
         block_of, position = send(client, [layout.block_of, layout.position],
                                   broadcast=True)
         workers = list(client.scheduler_info()["workers"])
@@ -144,10 +152,26 @@ class ClusterGraph:
 
     def describe(self) -> dict:
         """What a run reports about its graph."""
-        return {"kernel": "knn", "n_neighbors": self.n_neighbors, "backend": "cluster-flat",
+        return {"kernel": "knn", "n_neighbors": self.n_neighbors,
+                "backend": f"cluster-{self.search}", "recall": self.recall,
                 "n_items": self.n_items, "blocks": self.n_blocks,
                 "halo_rows": self.exchange.halo_rows,
                 "build_seconds": round(self.build_seconds, 3)}
+
+
+def _search_kind(search: str, chunks: RowChunks) -> str:
+    """``flat`` or ``hnsw`` as asked, or for ``auto`` whichever costs less on this machine
+    for this many chunks (:func:`activeprop.calibration.search_backend`)."""
+    if search == "auto":
+        from ..calibration import machine_costs, search_backend
+
+        return search_backend(chunks.n_items, chunks.n_features, machine_costs(),
+                              n_indexes=len(chunks.futures))
+    if search not in SEARCHES:
+        from ..errors import UserError
+
+        raise UserError(f"unknown search {search!r}; allowed: auto, {', '.join(SEARCHES)}")
+    return search
 
 
 def _layout(client, chunks: RowChunks, n_blocks: int, seed: int) -> BlockLayout:

@@ -13,15 +13,37 @@ import numpy as np
 from scipy import sparse
 
 
-def search_pair(queries: np.ndarray, database: np.ndarray, offset: int, k: int):
-    """The ``k`` nearest rows of ``database`` (pool indices from ``offset``) to each query,
-    by exact L2 search; fewer than ``k`` columns when the database is smaller."""
+SEARCHES = ("flat", "hnsw")
+
+
+def chunk_index(database: np.ndarray, kind: str):
+    """What a chunk is searched through: its rows (exact search), or an HNSW index over
+    them, serialised (a numpy array Dask can move and keep), built once per chunk."""
+    if kind == "flat":
+        return database
     import faiss
 
-    index = faiss.IndexFlatL2(database.shape[1])
+    index = faiss.IndexHNSWFlat(database.shape[1], 16)
+    index.hnsw.efConstruction = 40  # as the single-process graph (activeprop.graph)
     index.add(database)
-    squared, found = index.search(queries, min(k, len(database)))
-    return squared, found.astype(np.int64) + offset
+    return faiss.serialize_index(index)
+
+
+def search_pair(queries: np.ndarray, index, offset: int, k: int, kind: str = "flat"):
+    """The ``k`` nearest rows of one chunk (pool indices from ``offset``) to each query,
+    through :func:`chunk_index`'s result; fewer than ``k`` columns when the chunk is
+    smaller. Returns squared distances and pool indices."""
+    import faiss
+
+    if kind == "flat":
+        searcher = faiss.IndexFlatL2(index.shape[1])
+        searcher.add(index)
+    else:
+        searcher = faiss.deserialize_index(index)
+        searcher.hnsw.efSearch = max(32, 2 * k)
+    squared, found = searcher.search(queries, min(k, searcher.ntotal))
+    found = found.astype(np.int64)
+    return squared, np.where(found >= 0, found + offset, -1)
 
 
 def merge_candidates(k: int, *pairs) -> np.ndarray:
@@ -29,6 +51,7 @@ def merge_candidates(k: int, *pairs) -> np.ndarray:
     as pool indices, one row per query."""
     squared = np.hstack([pair[0] for pair in pairs])
     found = np.hstack([pair[1] for pair in pairs])
+    squared = np.where(found >= 0, squared, np.inf)  # HNSW's -1: nothing found
     order = np.lexsort((found, squared), axis=-1)[:, :k]
     return np.take_along_axis(found, order, axis=1)
 
@@ -82,11 +105,48 @@ def matrix_of(built):
     return built[0]
 
 
-def neighbour_lists(client, chunks, k: int) -> list:
-    """Futures of each chunk's ``k`` nearest neighbours (pool indices), exact."""
+def neighbour_lists(client, chunks, k: int, kind: str = "flat") -> list:
+    """Futures of each chunk's ``k`` nearest neighbours (pool indices): every chunk
+    searched against every chunk, exactly (``flat``) or through an HNSW index per chunk."""
+    indexes = [client.submit(chunk_index, chunk, kind) for chunk in chunks.futures]
     merged = []
     for query in chunks.futures:
-        pairs = [client.submit(search_pair, query, database, int(chunks.starts[j]), k)
-                 for j, database in enumerate(chunks.futures)]
+        pairs = [client.submit(search_pair, query, index, int(chunks.starts[j]), k, kind)
+                 for j, index in enumerate(indexes)]
         merged.append(client.submit(merge_candidates, k, *pairs))
     return merged
+
+
+def rows_of(lists: list, starts: np.ndarray, items: np.ndarray, client) -> np.ndarray:
+    """The rows ``items`` (pool indices, ascending) of per-chunk arrays, on the client."""
+    chunk = np.searchsorted(starts, items, side="right") - 1
+    parts = [client.submit(np.take, future, items[chunk == i] - starts[i], axis=0)
+             for i, future in enumerate(lists) if np.any(chunk == i)]
+    return np.concatenate(client.gather(parts))
+
+
+def measured_recall(client, chunks, lists: list, k: int, sample: int = 1000) -> float:
+    """The fraction of true ``k`` nearest neighbours found, on a fixed sample of items:
+    truth from exact search against every chunk, and a found neighbour as near as the
+    true k-th one counts (ties), as :func:`activeprop.graph._measure_recall`."""
+    items = np.sort(np.random.default_rng(0).choice(chunks.n_items,
+                                                    min(sample, chunks.n_items), False))
+    queries = rows_of(chunks.futures, chunks.starts, items, client)
+    exact = client.gather(neighbour_lists_for(client, chunks, queries, k))
+    found = rows_of(lists, chunks.starts, items, client)
+    ids = np.unique(np.concatenate([exact.ravel(), found.ravel()]))
+    vectors = rows_of(chunks.futures, chunks.starts, ids, client).astype(np.float64)
+
+    def distances(neighbours):
+        return np.linalg.norm(vectors[np.searchsorted(ids, neighbours)] - queries[:, None, :],
+                              axis=2)
+
+    kth = distances(exact).max(axis=1, keepdims=True)
+    return float(np.mean(distances(found) <= kth * (1 + 1e-9)))
+
+
+def neighbour_lists_for(client, chunks, queries: np.ndarray, k: int):
+    """A future of the exact ``k`` nearest neighbours of ``queries`` in the whole pool."""
+    pairs = [client.submit(search_pair, queries, chunk, int(chunks.starts[j]), k)
+             for j, chunk in enumerate(chunks.futures)]
+    return client.submit(merge_candidates, k, *pairs)

@@ -40,13 +40,15 @@ class ClusterGraphModel:
         gradients, the graph always an exact kNN connectivity graph).
     n_blocks : int, optional
         Row blocks of the graph; default one per worker.
+    search : {"auto", "flat", "hnsw"}
+        How each chunk is searched (:class:`activeprop.distributed.graph.ClusterGraph`).
     """
 
     transductive = True
 
     def __init__(self, name: str, X, client, *, n_neighbors: int, alpha: float | None,
                  max_iter: int, rtol: float, n_blocks: int | None = None,
-                 chunk_rows: int = CHUNK_ROWS):
+                 chunk_rows: int = CHUNK_ROWS, search: str = "auto"):
         if name not in CLUSTER_MODELS:
             raise UserError(f"model {name!r} does not run on a cluster; allowed there: "
                             f"{', '.join(CLUSTER_MODELS)}")
@@ -54,7 +56,7 @@ class ClusterGraphModel:
         self.n_neighbors, self.alpha, self.max_iter, self.rtol = n_neighbors, alpha, \
             max_iter, rtol
         self.n_blocks = n_blocks or len(client.scheduler_info()["workers"])
-        self.chunk_rows = chunk_rows
+        self.chunk_rows, self.search = chunk_rows, search
         self.graph: ClusterGraph | None = None
         self.graph_seconds = 0.0
         self._warm = None  # (classes, X blocks) of the last fit
@@ -63,7 +65,7 @@ class ClusterGraphModel:
         """Build the pool's graph on the cluster, once."""
         start = time.perf_counter()
         self.graph = ClusterGraph(self.client, row_chunks(self.client, self.X, self.chunk_rows),
-                                  self.n_neighbors, self.n_blocks)
+                                  self.n_neighbors, self.n_blocks, search=self.search)
         self.graph_seconds = time.perf_counter() - start
         return self.graph
 
@@ -224,6 +226,8 @@ def cluster_model(config, pool, client, graph: ClusterGraph | None = None) -> Cl
     check_cluster_config(config)
     model = ClusterGraphModel(config.model, pool.X, client, n_neighbors=config.n_neighbors,
                               alpha=config.alpha if config.model == "spreading" else None,
-                              max_iter=config.max_iter, rtol=config.rtol)
+                              max_iter=config.max_iter, rtol=config.rtol,
+                              search={"sklearn": "flat"}.get(config.graph_backend,
+                                                             config.graph_backend))
     model.graph = graph
     return model
