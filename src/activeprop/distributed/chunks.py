@@ -8,8 +8,14 @@ import numpy as np
 
 from .cluster import send
 
-# Rows per chunk when the pool comes from the client's memory (a dask array keeps its own).
-CHUNK_ROWS = 100_000
+# The most rows a chunk of the search holds: each chunk is searched with every item, so
+# fewer, larger chunks cost less search (one chunk per worker while under this).
+MAX_CHUNK_ROWS = 1_000_000
+
+
+def chunk_rows_for(n_items: int, n_workers: int) -> int:
+    """Rows per chunk: the pool split evenly over the workers, at most MAX_CHUNK_ROWS."""
+    return max(1, min(MAX_CHUNK_ROWS, -(-n_items // max(n_workers, 1))))
 
 
 @dataclass
@@ -42,12 +48,12 @@ def as_float32(rows) -> np.ndarray:
     return np.ascontiguousarray(rows, dtype=np.float32)
 
 
-def row_chunks(client, X, chunk_rows: int = CHUNK_ROWS) -> RowChunks:
-    """Put the features ``X`` on the workers: a dask array's own row chunks (computed
-    where they are read, never gathered), or a numpy array's rows scattered in chunks of
-    ``chunk_rows``. Columns are never split."""
+def row_chunks(client, X, chunk_rows: int) -> RowChunks:
+    """Put the features ``X`` on the workers in chunks of ``chunk_rows``: a dask array's
+    chunks are read by the workers (never gathered), a numpy array's rows are sent.
+    Columns are never split."""
     if hasattr(X, "to_delayed"):  # a dask array, e.g. a Zarr store read lazily
-        X = X.rechunk({1: -1})
+        X = X.rechunk({0: chunk_rows, 1: -1})
         blocks = [X.blocks[i] for i in range(X.numblocks[0])]
         futures = [client.submit(as_float32, client.compute(block)) for block in blocks]
         sizes = X.chunks[0]

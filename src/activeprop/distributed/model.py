@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from ..errors import UserError
-from .chunks import CHUNK_ROWS, row_chunks
+from .chunks import chunk_rows_for, row_chunks
 from .graph import ClusterGraph
 from .solve import BlockSolver, laplacian_product, spreading_product
 from . import steps
@@ -40,6 +40,9 @@ class ClusterGraphModel:
         gradients, the graph always an exact kNN connectivity graph).
     n_blocks : int, optional
         Row blocks of the graph; default one per worker.
+    chunk_rows : int, optional
+        Rows per chunk of the neighbour search; default the pool split evenly over the
+        workers (:func:`activeprop.distributed.chunks.chunk_rows_for`).
     search : {"auto", "flat", "hnsw"}
         How each chunk is searched (:class:`activeprop.distributed.graph.ClusterGraph`).
     """
@@ -48,15 +51,17 @@ class ClusterGraphModel:
 
     def __init__(self, name: str, X, client, *, n_neighbors: int, alpha: float | None,
                  max_iter: int, rtol: float, n_blocks: int | None = None,
-                 chunk_rows: int = CHUNK_ROWS, search: str = "auto"):
+                 chunk_rows: int | None = None, search: str = "auto"):
         if name not in CLUSTER_MODELS:
             raise UserError(f"model {name!r} does not run on a cluster; allowed there: "
                             f"{', '.join(CLUSTER_MODELS)}")
         self.name, self.X, self.client = name, X, client
         self.n_neighbors, self.alpha, self.max_iter, self.rtol = n_neighbors, alpha, \
             max_iter, rtol
-        self.n_blocks = n_blocks or len(client.scheduler_info()["workers"])
-        self.chunk_rows, self.search = chunk_rows, search
+        n_workers = len(client.scheduler_info()["workers"])
+        self.n_blocks = n_blocks or n_workers
+        self.chunk_rows = chunk_rows or chunk_rows_for(len(X), n_workers)
+        self.search = search
         self.graph: ClusterGraph | None = None
         self.graph_seconds = 0.0
         self._warm = None  # (classes, X blocks) of the last fit

@@ -1,0 +1,151 @@
+"""The engine on a Dask cluster against the single-process engine, on pools stored as Zarr
+(issue 19, item 8).
+
+Protocol (bench_scale.py's): digits-aug:N (64 features), written once as a Zarr pool with
+`activeprop shard`; 100 initial labels (the pool's first 100), batches of 10 by entropy,
+k = 10, label spreading with alpha 0.2, conjugate gradients to a relative residual of 1e-4;
+ROUNDS rounds, round time = fit + predictions + query, median of rounds 2 on. Each
+configuration runs in its own process:
+* single: the single-process engine, the Zarr pool read into memory (float32);
+* cluster with W workers: a LocalCluster of W worker processes (one thread each, memory
+  limit the pool's share plus 1 GiB each, so no worker may hold the whole graph and its
+  vectors), the pool read by the workers from the Zarr chunks.
+Reported: graph seconds, round ms, accuracy at 100 labels, peak memory (the process; for
+a cluster, each worker process's and the client's), the halo rows, and the bytes workers
+sent one another during the rounds per conjugate-gradient iteration (Dask's own counter,
+``transfer_outgoing_bytes_total``).
+
+Run: python bench/bench_cluster.py [--items 1000000[,4000000]] [--workers 1,2] [--rounds 6]
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import machine  # noqa: E402
+
+INITIAL, BATCH, NEIGHBORS, ALPHA, RTOL = 100, 10, 10, 0.2, 1e-4
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rounds(model, y: np.ndarray, n_rounds: int) -> dict:
+    from activeprop.learner import ActiveLearner
+
+    labels = np.full(len(y), -1)
+    labels[:INITIAL] = y[:INITIAL]
+    learner = ActiveLearner(model, "entropy", labels=labels)
+    seconds, accuracy, iterations = [], None, 0
+    for index in range(n_rounds):
+        start = time.perf_counter()
+        learner.fit()
+        predicted = learner.predict()
+        picked = learner.query(BATCH)
+        seconds.append(time.perf_counter() - start)
+        iterations += getattr(getattr(model, "labeling", model), "n_iter_", 0)
+        if index == 0:
+            unlabeled = ~learner.labeled
+            accuracy = float(np.mean(predicted[unlabeled] == y[unlabeled]))
+        learner.teach(picked, y[picked])
+    return {"round_ms": 1e3 * statistics.median(seconds[1:] or seconds),
+            "accuracy_at_100": accuracy, "cg_iterations": iterations}
+
+
+def run_single(store: str, n_rounds: int) -> dict:
+    from activeprop.models import make_model
+    from activeprop.shards import open_sharded
+
+    stored = open_sharded(store)
+    model = make_model("spreading", stored.in_memory(), kernel="knn", n_neighbors=NEIGHBORS,
+                       alpha=ALPHA, solver="cg", rtol=RTOL, max_iter=500)
+    graph = model.build_graph()
+    result = rounds(model, stored.labels, n_rounds)
+    return {**result, "graph_seconds": graph.build_seconds, "search": graph.backend,
+            "recall": graph.recall, "peak_mb": peak_mb()}
+
+
+def run_cluster(store: str, n_workers: int, n_rounds: int) -> dict:
+    from distributed import Client, LocalCluster
+
+    from activeprop.distributed.model import ClusterGraphModel
+    from activeprop.shards import open_sharded
+
+    stored = open_sharded(store)
+    share = stored.n_items * stored.n_features * 4 / n_workers
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, memory_limit=int(share + 2**30))
+    client = Client(cluster)
+    try:
+        model = ClusterGraphModel("spreading", stored.lazy(), client, n_neighbors=NEIGHBORS,
+                                  alpha=ALPHA, max_iter=500, rtol=RTOL)
+        graph = model.build_graph()
+        sent = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
+                   .values())
+        result = rounds(model, stored.labels, n_rounds)
+        sent = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
+                   .values()) - sent
+        workers = client.run(peak_mb)
+        return {**result, "graph_seconds": graph.build_seconds, "search": graph.search,
+                "recall": graph.recall, "halo_rows": graph.exchange.halo_rows,
+                "bytes_per_iteration": sent / max(result["cg_iterations"], 1),
+                "worker_peak_mb": sorted(workers.values()), "client_peak_mb": peak_mb(),
+                "worker_limit_mb": (share + 2**30) / 2**20}
+    finally:
+        client.close()
+        cluster.close()
+
+
+def in_own_process(*arguments: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--run", *arguments],
+                          capture_output=True, text=True)
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", default="1000000")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--run", nargs="+", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.run:
+        kind, store, *rest = options.run
+        result = run_single(store, options.rounds) if kind == "single" else \
+            run_cluster(store, int(rest[0]), options.rounds)
+        print(json.dumps(result))
+        return
+    print(machine())
+    with tempfile.TemporaryDirectory() as scratch:
+        for n_items in map(int, options.items.split(",")):
+            store = str(Path(scratch) / f"pool-{n_items}.zarr")
+            subprocess.run([sys.executable, "-m", "activeprop.cli", "shard", store,
+                            "--dataset", f"digits-aug:{n_items}"], check=True,
+                           capture_output=True)
+            single = in_own_process("single", store, "--rounds", str(options.rounds))
+            print(json.dumps({"items": n_items, "engine": "single", **single}), flush=True)
+            for workers in map(int, options.workers.split(",")):
+                result = in_own_process("cluster", store, str(workers), "--rounds",
+                                        str(options.rounds))
+                ratios = {}
+                if "error" not in result and "error" not in single:
+                    ratios = {"graph_vs_single": result["graph_seconds"] / single["graph_seconds"],
+                              "round_vs_single": result["round_ms"] / single["round_ms"]}
+                print(json.dumps({"items": n_items, "engine": f"cluster-{workers}", **result,
+                                  **ratios}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
