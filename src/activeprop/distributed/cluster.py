@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from ..errors import UserError
 
 CLUSTER_HELP = ("a scheduler address (tcp://HOST:PORT) or local:N for N worker processes "
@@ -61,7 +63,11 @@ def send(client, data, broadcast: bool = False):
     reads) also copies it to every worker. Returns a future, or a list of futures."""
     if isinstance(data, list):
         return [send(client, part, broadcast) for part in data]
-    future = client.submit(_received, data, pure=False)
+    with warnings.catch_warnings():
+        # Dask advises scattering large arguments; here keeping them in the task is the
+        # point (it is what makes them survive a worker's loss).
+        warnings.filterwarnings("ignore", message="Sending large graph")
+        future = client.submit(_received, data, pure=False)
     if broadcast:
         client.replicate([future])
     return future

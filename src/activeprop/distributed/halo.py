@@ -51,9 +51,13 @@ class HaloExchange:
         """Rows received per product over all blocks (each times the vector's columns)."""
         return int(sum(self.sizes))
 
-    def parts(self, vectors: list, block: int) -> list:
-        """Futures of the halo rows of ``block`` taken from the other blocks' ``vectors``."""
-        return [self.client.submit(np.take, vectors[c], positions, axis=0)
+    def parts(self, vectors: list, block: int, take=None) -> list:
+        """Futures of the halo rows of ``block`` taken from the other blocks' ``vectors``
+        (by ``take(vector, positions)`` when the rows are to be found inside them)."""
+        if take is None:
+            return [self.client.submit(np.take, vectors[c], positions, axis=0)
+                    for c, positions in self.needs[block]]
+        return [self.client.submit(take, vectors[c], positions)
                 for c, positions in self.needs[block]]
 
     def map(self, function, matrices: list, vectors: list, *per_block: list) -> list:

@@ -117,20 +117,17 @@ class ClusterGraphModel:
         return self._fill(X, reached)
 
     def _fill(self, X: list, reached: list) -> list:
-        """:func:`activeprop.propagation.fill_below_precision`, layer by layer over the
-        blocks."""
+        """:func:`activeprop.propagation.fill_below_precision`, one layer per exchange of
+        the newly filled rows' scores between blocks (as one machine fills them)."""
         submit, graph = self.client.submit, self.graph
         F = [submit(steps.nonnegative, x) for x in X]
         floor = self.rtol * max(self.client.gather([submit(steps.largest, x) for x in X]))
         state = [submit(steps.empty_rows, f, r, floor) for f, r in zip(F, reached)]
-        while True:
-            values = [submit(steps.first, s) for s in state]
-            layer = [self.client.submit(steps.fill_layer, W, s, floor,
-                                        *graph.exchange.parts(values, b))
+        while submit(steps.counted, state).result():
+            state = [submit(steps.fill_layer, W, s, floor,
+                            *graph.exchange.parts(state, b, take=steps.scores_at))
                      for b, (W, s) in enumerate(zip(graph.affinity, state))]
-            state = [submit(steps.first, part) for part in layer]
-            if not sum(self.client.gather([submit(steps.second, part) for part in layer])):
-                return [submit(steps.first, s) for s in state]
+        return [submit(steps.first, s) for s in state]
 
     def _poisson(self, Y: list, reached: list) -> list:
         submit, graph, k = self.client.submit, self.graph, len(self.classes_)

@@ -46,6 +46,39 @@ def with_curvature(product, n_extras: int, matrix, *arguments):
     return applied, column_dots(direction, applied)
 
 
+def start_state(B, AX, inverse):
+    """A block's (r, z) before the first iteration, its sums (r.z, r.r) and ``B.B``,
+    given its rows of B and of A X."""
+    r = B - AX[0]
+    z = r * inverse[:, None]
+    return r, z, np.concatenate([column_dots(r, z), column_dots(r, r)]), column_dots(B, B)
+
+
+def join_state(x, started):
+    """(x, r, z) from x and :func:`start_state`'s result."""
+    return x, started[0], started[1]
+
+
+def first_scalars(rtol: float, started: list) -> dict:
+    """The numbers CG carries between iterations, summed over the blocks: ``rz``, ``rr``,
+    each column's ``threshold`` and whether it is ``done``."""
+    sums = sum(part[2] for part in started)
+    k = len(sums) // 2
+    threshold = rtol * np.sqrt(sum(part[3] for part in started))
+    rz, rr = sums[:k], sums[k:]
+    return {"rz": rz, "rr": rr, "threshold": threshold, "done": np.sqrt(rr) <= threshold}
+
+
+def step_of(scalars: dict, applied: list) -> np.ndarray:
+    """Each column's step length; zero for a column that met its tolerance (it stays as it
+    is, as when the single-process solver drops it)."""
+    curvature = sum(part[1] for part in applied)
+    rz = scalars["rz"]
+    step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
+    step[scalars["done"]] = 0.0
+    return step
+
+
 def advance(state, p, applied, step, inverse):
     """One CG update of a block's (x, r, z), with the sums (r.z, r.r) per column."""
     x, r = state[0], state[1]
@@ -55,22 +88,28 @@ def advance(state, p, applied, step, inverse):
     return x, r, z, np.concatenate([column_dots(r, z), column_dots(r, r)])
 
 
-def join_state(x, started):
-    """(x, r, z) from x and :func:`start_state`'s result."""
-    return x, started[0], started[1]
+def next_scalars(scalars: dict, states: list) -> dict:
+    """The carried numbers after an update, and ``beta`` for the next direction."""
+    sums = sum(state[3] for state in states)
+    k = len(sums) // 2
+    done, rz = scalars["done"], scalars["rz"]
+    rz_next, rr_next = sums[:k], sums[k:]
+    beta = np.divide(rz_next, rz, out=np.zeros_like(rz), where=rz > 0)
+    beta[done] = 0.0
+    rr = np.where(done, scalars["rr"], rr_next)
+    return {"rz": np.where(done, rz, rz_next), "rr": rr, "beta": beta,
+            "threshold": scalars["threshold"],
+            "done": np.sqrt(rr) <= scalars["threshold"]}
 
 
-def turn(p, state, beta):
+def turn(p, state, scalars: dict):
     """The next search direction of a block."""
-    return p * beta + state[2]
+    return p * scalars["beta"] + state[2]
 
 
-def start_state(B, AX, inverse):
-    """A block's (x, r, z) before the first iteration, and its sums (r.z, r.r), given its
-    rows of B and of A X; x is taken as it was multiplied."""
-    r = B - AX[0]
-    z = r * inverse[:, None]
-    return r, z, np.concatenate([column_dots(r, z), column_dots(r, r)])
+def all_done(scalars: dict) -> bool:
+    """Whether every column met its tolerance."""
+    return bool(np.all(scalars["done"]))
 
 
 def masked(X, inverse):
@@ -78,13 +117,20 @@ def masked(X, inverse):
     return X * (inverse != 0)[:, None]
 
 
-def preconditioned(R, inverse):
-    """A block's rows of the preconditioned residual."""
-    return R * inverse[:, None]
+# Iterations submitted ahead of the last one whose convergence the client knows: the
+# workers never wait for the client, and a column that converged meanwhile is frozen on
+# the workers, so the extra iterations change nothing.
+LOOKAHEAD = 1
 
 
 class BlockSolver:
-    """Runs the CG iterations for one system ``A`` given as a block product."""
+    """Runs the CG iterations for one system ``A`` given as a block product.
+
+    Every number an iteration needs (the step, beta, which columns are done) is reduced
+    from the blocks' partial sums by a task on the workers, so an iteration costs task
+    hand-offs, not round trips to the client; the client looks at whether the solve has
+    converged ``LOOKAHEAD`` iterations behind.
+    """
 
     def __init__(self, client, exchange, product, matrices: list, extras: list[list]):
         self.client, self.exchange = client, exchange
@@ -98,44 +144,27 @@ class BlockSolver:
                                    *self.exchange.parts(vectors, b))
                 for b, matrix in enumerate(self.matrices)]
 
-    def total(self, futures: list, index: int) -> np.ndarray:
-        """Item ``index`` of each block's result, summed over the blocks on the client
-        (only these few numbers per column travel)."""
-        return sum(self.client.gather([self.client.submit(getitem, f, index)
-                                       for f in futures]))
-
-    def dots(self, A: list, B: list) -> np.ndarray:
-        """Column dot products summed over the blocks."""
-        return sum(self.client.gather([self.client.submit(column_dots, a, b)
-                                       for a, b in zip(A, B)]))
-
     def solve(self, B: list, X0: list, inverse: list, *, rtol: float, max_iter: int):
         """Solve ``A X = B`` from ``X0``; ``inverse`` holds each block's inverse diagonal
         (zero on rows left out). Returns X blocks, n_iter and whether it converged."""
         submit = self.client.submit
         X = [submit(masked, x, i) for x, i in zip(X0, inverse)]
         started = [submit(start_state, b, ax, i) for b, ax, i in zip(B, self.apply(X), inverse)]
-        threshold = rtol * np.sqrt(self.dots(B, B))
         state = [submit(join_state, x, s) for x, s in zip(X, started)]
         P = [submit(getitem, s, 1) for s in started]
-        sums = self.total(started, 2)
-        rz, rr = sums[:len(threshold)], sums[len(threshold):]
-        done = np.sqrt(rr) <= threshold
-        n_iter = 0
-        while not done.all() and n_iter < max_iter:
-            applied = self.apply(P)
-            curvature = self.total(applied, 1)
-            step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
-            step[done] = 0.0  # a column that met its tolerance stays as it is
-            state = [submit(advance, s, p, a, step, i)
-                     for s, p, a, i in zip(state, P, applied, inverse)]
-            sums = self.total(state, 3)
-            rz_next, rr_next = sums[:len(rz)], sums[len(rz):]
-            beta = np.divide(rz_next, rz, out=np.zeros_like(rz), where=rz > 0)
-            beta[done] = 0.0
-            P = [submit(turn, p, s, beta) for p, s in zip(P, state)]
-            rz = np.where(done, rz, rz_next)
-            rr = np.where(done, rr, rr_next)
-            done = np.sqrt(rr) <= threshold
-            n_iter += 1
-        return [submit(getitem, s, 0) for s in state], n_iter, bool(done.all())
+        history = [submit(first_scalars, rtol, started)]
+        if not history[0].result()["done"].all():
+            while len(history) <= max_iter:
+                if len(history) > LOOKAHEAD and history[-1 - LOOKAHEAD].result()["done"].all():
+                    break
+                scalars = history[-1]
+                applied = self.apply(P)
+                step = submit(step_of, scalars, applied)
+                state = [submit(advance, s, p, a, step, i)
+                         for s, p, a, i in zip(state, P, applied, inverse)]
+                scalars = submit(next_scalars, scalars, state)
+                P = [submit(turn, p, s, scalars) for p, s in zip(P, state)]
+                history.append(scalars)
+        verdicts = self.client.gather([submit(all_done, s) for s in history])
+        n_iter = verdicts.index(True) if True in verdicts else len(history) - 1
+        return [submit(getitem, s, 0) for s in state], n_iter, verdicts[-1]

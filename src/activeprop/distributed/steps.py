@@ -100,29 +100,41 @@ def largest(F: np.ndarray) -> float:
 
 def empty_rows(F: np.ndarray, reached: np.ndarray, floor: float):
     """The fill's start: reached rows whose best score is at most ``floor`` are zeroed
-    and marked empty."""
+    and marked empty. Returns (F, empty, how many are empty)."""
     empty = (reached > 0) & (F.max(axis=1) <= floor)
     F = F.copy()
     F[empty] = 0.0
-    return F, empty
+    return F, empty, int(empty.sum())
 
 
 def fill_layer(W, state, floor: float, *parts: np.ndarray):
     """One layer of :func:`activeprop.propagation.fill_below_precision` on a block: every
     empty row next to a filled one takes its neighbours' weighted scores, rescaled to
-    ``floor``. Returns the new (F, empty) and how many rows filled."""
-    F, empty = state
+    ``floor``. Returns the new (F, empty, how many rows filled)."""
+    F, empty, _ = state
     rows = np.flatnonzero(empty)
     if not len(rows):
-        return (F, empty), 0
-    incoming = np.asarray(W[rows] @ stacked(F, *parts))
+        return F, empty, 0
+    # Slicing most rows out of a CSR matrix copies it: multiply all rows then instead.
+    incoming = np.asarray(W @ stacked(F, *parts))[rows] if 4 * len(rows) > W.shape[0] \
+        else np.asarray(W[rows] @ stacked(F, *parts))
     sums = incoming.sum(axis=1)
     filled = sums > 0
     F, empty = F.copy(), empty.copy()
     newly = rows[filled]
     F[newly] = incoming[filled] * (floor / sums[filled, None])
     empty[newly] = False
-    return (F, empty), int(filled.sum())
+    return F, empty, int(filled.sum())
+
+
+def scores_at(state, positions: np.ndarray) -> np.ndarray:
+    """The rows ``positions`` of a fill state's scores (what a neighbour block needs)."""
+    return np.take(state[0], positions, axis=0)
+
+
+def counted(states: list) -> int:
+    """The rows the blocks' last step emptied or filled, over all blocks."""
+    return sum(state[2] for state in states)
 
 
 def first(pair):
