@@ -7,9 +7,11 @@ k = 10, label spreading with alpha 0.2, conjugate gradients to a relative residu
 ROUNDS rounds, round time = fit + predictions + query, median of rounds 2 on. Each
 configuration runs in its own process:
 * single: the single-process engine, the Zarr pool read into memory (float32);
-* cluster with W workers: a LocalCluster of W worker processes (one thread each, memory
-  limit the pool's share plus 1 GiB each, so no worker may hold the whole graph and its
-  vectors), the pool read by the workers from the Zarr chunks.
+* cluster with W workers: a LocalCluster of W worker processes (one thread each), the
+  pool read by the workers from the Zarr chunks. Each worker's memory limit is its share
+  of the single-process engine's peak plus 1 GiB: with two or more, no worker could hold
+  the whole pool, its graph and vectors. The target is a peak within the worker's share
+  of the features plus 1 GiB.
 Reported: graph seconds, round ms, accuracy at 100 labels, peak memory (the process; for
 a cluster, each worker process's and the client's), the halo rows, and the bytes workers
 sent one another during the rounds per conjugate-gradient iteration (Dask's own counter,
@@ -75,7 +77,7 @@ def run_single(store: str, n_rounds: int) -> dict:
             "recall": graph.recall, "peak_mb": peak_mb()}
 
 
-def run_cluster(store: str, n_workers: int, n_rounds: int) -> dict:
+def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float) -> dict:
     from distributed import Client, LocalCluster
 
     from activeprop.distributed.model import ClusterGraphModel
@@ -83,8 +85,9 @@ def run_cluster(store: str, n_workers: int, n_rounds: int) -> dict:
 
     stored = open_sharded(store)
     share = stored.n_items * stored.n_features * 4 / n_workers
+    limit = single_peak_mb * 2**20 / n_workers + 2**30
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, memory_limit=int(share + 2**30))
+                           dashboard_address=None, memory_limit=int(limit))
     client = Client(cluster)
     try:
         model = ClusterGraphModel("spreading", stored.lazy(), client, n_neighbors=NEIGHBORS,
@@ -100,7 +103,7 @@ def run_cluster(store: str, n_workers: int, n_rounds: int) -> dict:
                 "recall": graph.recall, "halo_rows": graph.exchange.halo_rows,
                 "bytes_per_iteration": sent / max(result["cg_iterations"], 1),
                 "worker_peak_mb": sorted(workers.values()), "client_peak_mb": peak_mb(),
-                "worker_limit_mb": (share + 2**30) / 2**20}
+                "worker_limit_mb": limit / 2**20, "worker_target_mb": (share + 2**30) / 2**20}
     finally:
         client.close()
         cluster.close()
@@ -124,7 +127,7 @@ def main() -> None:
     if options.run:
         kind, store, *rest = options.run
         result = run_single(store, options.rounds) if kind == "single" else \
-            run_cluster(store, int(rest[0]), options.rounds)
+            run_cluster(store, int(rest[0]), options.rounds, float(rest[1]))
         print(json.dumps(result))
         return
     print(machine())
@@ -137,7 +140,8 @@ def main() -> None:
             single = in_own_process("single", store, "--rounds", str(options.rounds))
             print(json.dumps({"items": n_items, "engine": "single", **single}), flush=True)
             for workers in map(int, options.workers.split(",")):
-                result = in_own_process("cluster", store, str(workers), "--rounds",
+                result = in_own_process("cluster", store, str(workers),
+                                        str(single.get("peak_mb", 4096)), "--rounds",
                                         str(options.rounds))
                 ratios = {}
                 if "error" not in result and "error" not in single:

@@ -18,7 +18,8 @@ SEARCHES = ("flat", "hnsw")
 
 def chunk_index(database: np.ndarray, kind: str):
     """What a chunk is searched through: its rows (exact search), or an HNSW index over
-    them, serialised (a numpy array Dask can move and keep), built once per chunk."""
+    them, built once per chunk and kept by the worker that built it (faiss indexes pickle,
+    so Dask can move one when a search runs elsewhere)."""
     if kind == "flat":
         return database
     import faiss
@@ -26,7 +27,7 @@ def chunk_index(database: np.ndarray, kind: str):
     index = faiss.IndexHNSWFlat(database.shape[1], 16)
     index.hnsw.efConstruction = 40  # as the single-process graph (activeprop.graph)
     index.add(database)
-    return faiss.serialize_index(index)
+    return index
 
 
 def search_pair(queries: np.ndarray, index, offset: int, k: int, kind: str = "flat"):
@@ -39,7 +40,7 @@ def search_pair(queries: np.ndarray, index, offset: int, k: int, kind: str = "fl
         searcher = faiss.IndexFlatL2(index.shape[1])
         searcher.add(index)
     else:
-        searcher = faiss.deserialize_index(index)
+        searcher = index
         searcher.hnsw.efSearch = max(32, 2 * k)
     squared, found = searcher.search(queries, min(k, searcher.ntotal))
     found = found.astype(np.int64)
