@@ -534,6 +534,28 @@ def _sklearn_searcher(X: np.ndarray, n_jobs):
     return search
 
 
+# faiss HNSW settings. The recall on a sample hides where misses land: at 300,000
+# digits-aug items, links 16 / build depth 40 / search depth 32 found 99.7% of the true
+# neighbours, yet spreading with 100 labels was right on 0.867 of the items against 0.900
+# on the exact graph (the misses are long edges between unrelated items). Links 32 / build
+# depth 80 / search depth 64: recall 1.0000 and 0.900, for 23 s of search against 12.5 s.
+HNSW_LINKS, HNSW_BUILD_DEPTH, HNSW_SEARCH_DEPTH = 32, 80, 64
+
+
+def hnsw_index(dimensions: int):
+    """An empty faiss HNSW index with activeprop's settings."""
+    import faiss
+
+    index = faiss.IndexHNSWFlat(dimensions, HNSW_LINKS)
+    index.hnsw.efConstruction = HNSW_BUILD_DEPTH
+    return index
+
+
+def hnsw_search_depth(k: int) -> int:
+    """How many candidates an HNSW search for ``k`` neighbours keeps (``efSearch``)."""
+    return max(HNSW_SEARCH_DEPTH, 2 * k)
+
+
 def _faiss_searcher(kind: str):
     def make(X: np.ndarray, n_jobs):
         import faiss
@@ -544,13 +566,12 @@ def _faiss_searcher(kind: str):
         if kind == "flat":
             index = faiss.IndexFlatL2(data.shape[1])
         else:
-            index = faiss.IndexHNSWFlat(data.shape[1], 16)
-            index.hnsw.efConstruction = 40
+            index = hnsw_index(data.shape[1])
         index.add(data)
 
         def search(queries, k):
             if kind == "hnsw":
-                index.hnsw.efSearch = max(32, 2 * k)
+                index.hnsw.efSearch = hnsw_search_depth(k)
             squared, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
             return np.sqrt(np.maximum(squared, 0)), found
 

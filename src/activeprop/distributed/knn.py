@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from ..graph import hnsw_index, hnsw_search_depth
+
 
 SEARCHES = ("flat", "hnsw")
 
@@ -22,10 +24,7 @@ def chunk_index(database: np.ndarray, kind: str):
     so Dask can move one when a search runs elsewhere)."""
     if kind == "flat":
         return database
-    import faiss
-
-    index = faiss.IndexHNSWFlat(database.shape[1], 16)
-    index.hnsw.efConstruction = 40  # as the single-process graph (activeprop.graph)
+    index = hnsw_index(database.shape[1])  # as the single-process graph's
     index.add(database)
     return index
 
@@ -41,7 +40,7 @@ def search_pair(queries: np.ndarray, index, offset: int, k: int, kind: str = "fl
         searcher.add(index)
     else:
         searcher = index
-        searcher.hnsw.efSearch = max(32, 2 * k)
+        searcher.hnsw.efSearch = hnsw_search_depth(k)
     squared, found = searcher.search(queries, min(k, searcher.ntotal))
     found = found.astype(np.int64)
     return squared, np.where(found >= 0, found + offset, -1)
