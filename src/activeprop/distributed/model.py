@@ -123,7 +123,7 @@ class ClusterGraphModel:
         F = [submit(steps.nonnegative, x) for x in X]
         floor = self.rtol * max(self.client.gather([submit(steps.largest, x) for x in X]))
         state = [submit(steps.empty_rows, f, r, floor) for f, r in zip(F, reached)]
-        while submit(steps.counted, state).result():
+        while sum(self.client.gather([submit(steps.count_of, s) for s in state])):
             state = [submit(steps.fill_layer, W, s, floor,
                             *graph.exchange.parts(state, b, take=steps.scores_at))
                      for b, (W, s) in enumerate(zip(graph.affinity, state))]

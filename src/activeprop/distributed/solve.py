@@ -59,20 +59,28 @@ def join_state(x, started):
     return x, started[0], started[1]
 
 
-def first_scalars(rtol: float, started: list) -> dict:
+def partial_sums(started) -> np.ndarray:
+    """A block's (r.z, r.r, B.B) from :func:`start_state`'s result: what the reduction
+    needs, without the block's vectors."""
+    return np.concatenate([started[2], started[3]])
+
+
+def first_scalars(rtol: float, partials: list) -> dict:
     """The numbers CG carries between iterations, summed over the blocks: ``rz``, ``rr``,
     each column's ``threshold`` and whether it is ``done``."""
-    sums = sum(part[2] for part in started)
-    k = len(sums) // 2
-    threshold = rtol * np.sqrt(sum(part[3] for part in started))
+    total = sum(partials)
+    k = len(total) // 3
+    sums = total[:2 * k]
+    threshold = rtol * np.sqrt(total[2 * k:])
     rz, rr = sums[:k], sums[k:]
     return {"rz": rz, "rr": rr, "threshold": threshold, "done": np.sqrt(rr) <= threshold}
 
 
-def step_of(scalars: dict, applied: list) -> np.ndarray:
-    """Each column's step length; zero for a column that met its tolerance (it stays as it
-    is, as when the single-process solver drops it)."""
-    curvature = sum(part[1] for part in applied)
+def step_of(scalars: dict, curvatures: list) -> np.ndarray:
+    """Each column's step length from the blocks' shares of ``p.Ap``; zero for a column
+    that met its tolerance (it stays as it is, as when the single-process solver drops
+    it)."""
+    curvature = sum(curvatures)
     rz = scalars["rz"]
     step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
     step[scalars["done"]] = 0.0
@@ -88,9 +96,10 @@ def advance(state, p, applied, step, inverse):
     return x, r, z, np.concatenate([column_dots(r, z), column_dots(r, r)])
 
 
-def next_scalars(scalars: dict, states: list) -> dict:
-    """The carried numbers after an update, and ``beta`` for the next direction."""
-    sums = sum(state[3] for state in states)
+def next_scalars(scalars: dict, partials: list) -> dict:
+    """The carried numbers after an update (from the blocks' (r.z, r.r)), and ``beta`` for
+    the next direction."""
+    sums = sum(partials)
     k = len(sums) // 2
     done, rz = scalars["done"], scalars["rz"]
     rz_next, rr_next = sums[:k], sums[k:]
@@ -152,17 +161,19 @@ class BlockSolver:
         started = [submit(start_state, b, ax, i) for b, ax, i in zip(B, self.apply(X), inverse)]
         state = [submit(join_state, x, s) for x, s in zip(X, started)]
         P = [submit(getitem, s, 1) for s in started]
-        history = [submit(first_scalars, rtol, started)]
+        # Reductions read only the small per-block sums (getitem tasks run where the block
+        # is); handing them the blocks themselves would move whole vectors between workers.
+        history = [submit(first_scalars, rtol, [submit(partial_sums, s) for s in started])]
         if not history[0].result()["done"].all():
             while len(history) <= max_iter:
                 if len(history) > LOOKAHEAD and history[-1 - LOOKAHEAD].result()["done"].all():
                     break
                 scalars = history[-1]
                 applied = self.apply(P)
-                step = submit(step_of, scalars, applied)
+                step = submit(step_of, scalars, [submit(getitem, a, 1) for a in applied])
                 state = [submit(advance, s, p, a, step, i)
                          for s, p, a, i in zip(state, P, applied, inverse)]
-                scalars = submit(next_scalars, scalars, state)
+                scalars = submit(next_scalars, scalars, [submit(getitem, s, 3) for s in state])
                 P = [submit(turn, p, s, scalars) for p, s in zip(P, state)]
                 history.append(scalars)
         verdicts = self.client.gather([submit(all_done, s) for s in history])

@@ -132,9 +132,9 @@ def scores_at(state, positions: np.ndarray) -> np.ndarray:
     return np.take(state[0], positions, axis=0)
 
 
-def counted(states: list) -> int:
-    """The rows the blocks' last step emptied or filled, over all blocks."""
-    return sum(state[2] for state in states)
+def count_of(state) -> int:
+    """How many rows a block's last fill step emptied or filled."""
+    return state[2]
 
 
 def first(pair):
