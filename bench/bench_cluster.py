@@ -7,8 +7,9 @@ k = 10, label spreading with alpha 0.2, conjugate gradients to a relative residu
 ROUNDS rounds, round time = fit + predictions + query, median of rounds 2 on. Each
 configuration runs in its own process:
 * single: the single-process engine, the Zarr pool read into memory (float32);
-* cluster with W workers: a LocalCluster of W worker processes (one thread each), the
-  pool read by the workers from the Zarr chunks. Each worker's memory limit is its share
+* cluster with W workers: a LocalCluster of W worker processes sharing the cores as
+  threads (as `--cluster local:W`), the pool read by the workers from the Zarr chunks,
+  the neighbour search of the kind the single engine chose (flat or HNSW). Each worker's memory limit is its share
   of the single-process engine's peak plus 1 GiB: with two or more, no worker could hold
   the whole pool, its graph and vectors. The target is a peak within the worker's share
   of the features plus 1 GiB.
@@ -22,6 +23,7 @@ Run: python bench/bench_cluster.py [--items 1000000[,4000000]] [--workers 1,2] [
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -77,7 +79,8 @@ def run_single(store: str, n_rounds: int) -> dict:
             "recall": graph.recall, "peak_mb": peak_mb()}
 
 
-def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float) -> dict:
+def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float,
+                search: str) -> dict:
     from distributed import Client, LocalCluster
 
     from activeprop.distributed.model import ClusterGraphModel
@@ -86,12 +89,13 @@ def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float
     stored = open_sharded(store)
     share = stored.n_items * stored.n_features * 4 / n_workers
     limit = single_peak_mb * 2**20 / n_workers + 2**30
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+    threads = max(1, (os.cpu_count() or 1) // n_workers)  # as --cluster local:N
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
                            dashboard_address=None, memory_limit=int(limit))
     client = Client(cluster)
     try:
         model = ClusterGraphModel("spreading", stored.lazy(), client, n_neighbors=NEIGHBORS,
-                                  alpha=ALPHA, max_iter=500, rtol=RTOL)
+                                  alpha=ALPHA, max_iter=500, rtol=RTOL, search=search)
         graph = model.build_graph()
         sent = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
                    .values())
@@ -127,7 +131,7 @@ def main() -> None:
     if options.run:
         kind, store, *rest = options.run
         result = run_single(store, options.rounds) if kind == "single" else \
-            run_cluster(store, int(rest[0]), options.rounds, float(rest[1]))
+            run_cluster(store, int(rest[0]), options.rounds, float(rest[1]), rest[2])
         print(json.dumps(result))
         return
     print(machine())
@@ -141,7 +145,8 @@ def main() -> None:
             print(json.dumps({"items": n_items, "engine": "single", **single}), flush=True)
             for workers in map(int, options.workers.split(",")):
                 result = in_own_process("cluster", store, str(workers),
-                                        str(single.get("peak_mb", 4096)), "--rounds",
+                                        str(single.get("peak_mb", 4096)),
+                                        single.get("search", "auto"), "--rounds",
                                         str(options.rounds))
                 ratios = {}
                 if "error" not in result and "error" not in single:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 from ..errors import UserError
@@ -21,16 +22,16 @@ def _dask_distributed():
 
 def connect(spec: str):
     """A ``distributed.Client`` for ``spec``: ``local:N`` starts a LocalCluster of N worker
-    processes with one thread each (the engine's tasks are numpy and faiss, which release
-    the GIL; processes keep one block's memory from another's), anything else is a
-    scheduler's address."""
+    processes sharing this machine's cores as threads (a graph has a row block per
+    thread), anything else is a scheduler's address."""
     distributed = _dask_distributed()
     if spec.startswith("local:"):
         count = spec.removeprefix("local:")
         if not count.isdigit() or int(count) < 1:
             raise UserError(f"--cluster {spec!r}: N in local:N must be a whole number >= 1; "
                             f"allowed: {CLUSTER_HELP}")
-        cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=1,
+        threads = max(1, (os.cpu_count() or 1) // int(count))
+        cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=threads,
                                            processes=True, dashboard_address=None)
         return distributed.Client(cluster)
     if "://" not in spec and ":" not in spec:
@@ -40,6 +41,11 @@ def connect(spec: str):
     except (OSError, TimeoutError) as error:
         raise UserError(f"cannot reach the Dask scheduler at {spec} ({error}); start one "
                         "with `dask scheduler`, or use --cluster local:N") from None
+
+
+def threads(client) -> int:
+    """The worker threads of the cluster, over all workers: one row block each."""
+    return sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values())
 
 
 def close(client) -> None:

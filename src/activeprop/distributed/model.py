@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import UserError
 from .chunks import chunk_rows_for, row_chunks
+from .cluster import threads
 from .graph import ClusterGraph
 from .solve import BlockSolver, laplacian_product, spreading_product
 from . import steps
@@ -39,7 +40,7 @@ class ClusterGraphModel:
         As :class:`activeprop.models.GraphModel`'s (the solver is always conjugate
         gradients, the graph always an exact kNN connectivity graph).
     n_blocks : int, optional
-        Row blocks of the graph; default one per worker.
+        Row blocks of the graph; default one per worker thread.
     chunk_rows : int, optional
         Rows per chunk of the neighbour search; default the pool split evenly over the
         workers (:func:`activeprop.distributed.chunks.chunk_rows_for`).
@@ -59,7 +60,7 @@ class ClusterGraphModel:
         self.n_neighbors, self.alpha, self.max_iter, self.rtol = n_neighbors, alpha, \
             max_iter, rtol
         n_workers = len(client.scheduler_info()["workers"])
-        self.n_blocks = n_blocks or n_workers
+        self.n_blocks = n_blocks or threads(client)
         self.chunk_rows = chunk_rows or chunk_rows_for(len(X), n_workers)
         self.search = search
         self.graph: ClusterGraph | None = None
