@@ -24,46 +24,17 @@ Run: python bench/bench_cluster.py [--items 1000000[,4000000]] [--workers 1,2] [
 import argparse
 import json
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import machine  # noqa: E402
+from scale_worker import peak_megabytes as peak_mb  # noqa: E402
+from scale_worker import timed_rounds  # noqa: E402  (bench_scale.py's protocol)
 
-INITIAL, BATCH, NEIGHBORS, ALPHA, RTOL = 100, 10, 10, 0.2, 1e-4
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def rounds(model, y: np.ndarray, n_rounds: int) -> dict:
-    from activeprop.learner import ActiveLearner
-
-    labels = np.full(len(y), -1)
-    labels[:INITIAL] = y[:INITIAL]
-    learner = ActiveLearner(model, "entropy", labels=labels)
-    seconds, accuracy, iterations = [], None, 0
-    for index in range(n_rounds):
-        start = time.perf_counter()
-        learner.fit()
-        predicted = learner.predict()
-        picked = learner.query(BATCH)
-        seconds.append(time.perf_counter() - start)
-        iterations += getattr(getattr(model, "labeling", model), "n_iter_", 0)
-        if index == 0:
-            unlabeled = ~learner.labeled
-            accuracy = float(np.mean(predicted[unlabeled] == y[unlabeled]))
-        learner.teach(picked, y[picked])
-    return {"round_ms": 1e3 * statistics.median(seconds[1:] or seconds),
-            "accuracy_at_100": accuracy, "cg_iterations": iterations}
+NEIGHBORS, ALPHA, RTOL = 10, 0.2, 1e-4
 
 
 def run_single(store: str, n_rounds: int) -> dict:
@@ -74,7 +45,7 @@ def run_single(store: str, n_rounds: int) -> dict:
     model = make_model("spreading", stored.in_memory(), kernel="knn", n_neighbors=NEIGHBORS,
                        alpha=ALPHA, solver="cg", rtol=RTOL, max_iter=500)
     graph = model.build_graph()
-    result = rounds(model, stored.labels, n_rounds)
+    result = timed_rounds(model, stored.labels, n_rounds)
     return {**result, "graph_seconds": graph.build_seconds, "search": graph.backend,
             "recall": graph.recall, "peak_mb": peak_mb()}
 
@@ -99,7 +70,7 @@ def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float
         graph = model.build_graph()
         sent = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
                    .values())
-        result = rounds(model, stored.labels, n_rounds)
+        result = timed_rounds(model, stored.labels, n_rounds)
         sent = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
                    .values()) - sent
         workers = client.run(peak_mb)
