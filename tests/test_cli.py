@@ -262,7 +262,7 @@ def test_serve_refuses_a_port_out_of_range(capsys, tmp_path):
 def test_a_bug_shows_as_a_traceback_not_as_a_user_error(capsys, monkeypatch):
     from activeprop import experiments
 
-    def broken(config):
+    def broken(config, **options):
         raise ValueError("an internal bug")
 
     monkeypatch.setattr(experiments, "simulate", broken)
