@@ -62,7 +62,7 @@ def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float
     limit = single_peak_mb * 2**20 / n_workers + 2**30
     threads = max(1, (os.cpu_count() or 1) // n_workers)  # as --cluster local:N
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
-                           dashboard_address=None, memory_limit=int(limit))
+                           dashboard_address=":0", memory_limit=int(limit))
     client = Client(cluster)
     try:
         model = ClusterGraphModel("spreading", stored.lazy(), client, n_neighbors=NEIGHBORS,

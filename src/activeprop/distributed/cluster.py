@@ -32,7 +32,7 @@ def connect(spec: str):
                             f"allowed: {CLUSTER_HELP}")
         threads = max(1, (os.cpu_count() or 1) // int(count))
         cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=threads,
-                                           processes=True, dashboard_address=None)
+                                           processes=True, dashboard_address=":0")
         return distributed.Client(cluster)
     if "://" not in spec and ":" not in spec:
         raise UserError(f"--cluster {spec!r} is not an address; allowed: {CLUSTER_HELP}")
