@@ -59,9 +59,9 @@ class ClusterGraphModel:
         self.name, self.X, self.client = name, X, client
         self.n_neighbors, self.alpha, self.max_iter, self.rtol = n_neighbors, alpha, \
             max_iter, rtol
-        n_workers = len(client.scheduler_info()["workers"])
         self.n_blocks = n_blocks or threads(client)
-        self.chunk_rows = chunk_rows or chunk_rows_for(len(X), n_workers)
+        self.chunk_rows = chunk_rows or chunk_rows_for(
+            len(X), len(client.scheduler_info()["workers"]))
         self.search = search
         self.graph: ClusterGraph | None = None
         self.graph_seconds = 0.0
@@ -99,7 +99,7 @@ class ClusterGraphModel:
         self._predicted = None
         return self
 
-    def _start(self, Y: list) -> list | None:
+    def _warm_start(self) -> list | None:
         """The last fit's solution when the classes are the same (a warm start)."""
         if self._warm is not None and np.array_equal(self._warm[0], self.classes_):
             return self._warm[1]
@@ -110,7 +110,7 @@ class ClusterGraphModel:
         B = [submit(np.multiply, 1 - self.alpha, y_b) for y_b in Y]
         solver = BlockSolver(self.client, graph.exchange, spreading_product, graph.spreading,
                              [[self.alpha] * graph.n_blocks])
-        X0 = self._start(Y) or [submit(np.copy, y_b) for y_b in Y]
+        X0 = self._warm_start() or [submit(np.copy, y_b) for y_b in Y]
         # the system's diagonal is 1 on reached rows (0 on those left out): its own inverse
         X, self.n_iter_, self.converged_ = solver.solve(B, X0, reached, rtol=self.rtol,
                                                         max_iter=self.max_iter)
@@ -138,7 +138,7 @@ class ClusterGraphModel:
                    for r, d, s in zip(reached, graph.degrees, graph.self_loops)]
         solver = BlockSolver(self.client, graph.exchange, laplacian_product, graph.affinity,
                              [graph.degrees, reached])
-        X0 = self._start(Y) or [submit(np.zeros_like, b) for b in B]
+        X0 = self._warm_start() or [submit(np.zeros_like, b) for b in B]
         X, self.n_iter_, self.converged_ = solver.solve(B, X0, inverse, rtol=self.rtol,
                                                         max_iter=self.max_iter)
         self._warm = (self.classes_, X)
