@@ -37,10 +37,15 @@ class RowChunks:
         coarse clusters)."""
         rng = np.random.default_rng(seed)
         picked = np.sort(rng.choice(self.n_items, min(size, self.n_items), replace=False))
-        chunk = np.searchsorted(self.starts, picked, side="right") - 1
-        parts = [client.submit(np.take, future, picked[chunk == i] - self.starts[i], axis=0)
-                 for i, future in enumerate(self.futures) if np.any(chunk == i)]
-        return np.concatenate(client.gather(parts))
+        return rows_of(self.futures, self.starts, picked, client)
+
+
+def rows_of(lists: list, starts: np.ndarray, items: np.ndarray, client) -> np.ndarray:
+    """The rows ``items`` (pool indices, ascending) of per-chunk arrays, on the client."""
+    chunk = np.searchsorted(starts, items, side="right") - 1
+    parts = [client.submit(np.take, future, items[chunk == i] - starts[i], axis=0)
+             for i, future in enumerate(lists) if np.any(chunk == i)]
+    return np.concatenate(client.gather(parts))
 
 
 def as_float32(rows) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from operator import getitem
 
 import numpy as np
 from scipy import sparse
@@ -10,8 +11,7 @@ from scipy import sparse
 from .chunks import RowChunks
 from .halo import HaloExchange, stacked
 from .cluster import send
-from .knn import (SEARCHES, block_affinity, edges_into, halo_of, matrix_of,
-                  measured_recall, neighbour_lists)
+from .knn import SEARCHES, block_affinity, edges_into, measured_recall, neighbour_lists
 from .layout import (CLUSTERS_PER_BLOCK, SAMPLE_PER_CLUSTER, BlockLayout,
                      coarse_centroids, nearest_centroid)
 
@@ -101,8 +101,7 @@ class ClusterGraph:
         lists = neighbour_lists(client, chunks, self.n_neighbors, self.search)
         if self.search == "hnsw":
             self.recall = measured_recall(client, chunks, lists, self.n_neighbors)
-        block_of, position = send(client, [layout.block_of, layout.position],
-                                  broadcast=True)
+        block_of, position = send(client, [layout.block_of, layout.position])
         workers = list(client.scheduler_info()["workers"])
         built = []
         for b, members in enumerate(layout.members):
@@ -111,8 +110,8 @@ class ClusterGraph:
             built.append(client.submit(block_affinity, b, members, block_of, position, *parts,
                                        workers=[workers[b % len(workers)]],
                                        allow_other_workers=True))
-        self.affinity = [client.submit(matrix_of, block) for block in built]
-        self.halos = client.gather([client.submit(halo_of, block) for block in built])
+        self.affinity = [client.submit(getitem, block, 0) for block in built]
+        self.halos = client.gather([client.submit(getitem, block, 1) for block in built])
         self.exchange = HaloExchange(client, layout, self.halos)
         self.degrees = [client.submit(row_sums, matrix) for matrix in self.affinity]
         self.self_loops = [client.submit(own_diagonal, matrix) for matrix in self.affinity]

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from ..graph import hnsw_index, hnsw_search_depth
+from .chunks import rows_of
 
 
 SEARCHES = ("flat", "hnsw")
@@ -95,16 +96,6 @@ def block_affinity(block: int, members: np.ndarray, block_of: np.ndarray,
     return matrix, halo
 
 
-def halo_of(built) -> np.ndarray:
-    """The halo's pool indices from :func:`block_affinity`'s result."""
-    return built[1]
-
-
-def matrix_of(built):
-    """The matrix from :func:`block_affinity`'s result."""
-    return built[0]
-
-
 def neighbour_lists(client, chunks, k: int, kind: str = "flat") -> list:
     """Futures of each chunk's ``k`` nearest neighbours (pool indices): every chunk
     searched against every chunk, exactly (``flat``) or through an HNSW index per chunk."""
@@ -115,14 +106,6 @@ def neighbour_lists(client, chunks, k: int, kind: str = "flat") -> list:
                  for j, index in enumerate(indexes)]
         merged.append(client.submit(merge_candidates, k, *pairs))
     return merged
-
-
-def rows_of(lists: list, starts: np.ndarray, items: np.ndarray, client) -> np.ndarray:
-    """The rows ``items`` (pool indices, ascending) of per-chunk arrays, on the client."""
-    chunk = np.searchsorted(starts, items, side="right") - 1
-    parts = [client.submit(np.take, future, items[chunk == i] - starts[i], axis=0)
-             for i, future in enumerate(lists) if np.any(chunk == i)]
-    return np.concatenate(client.gather(parts))
 
 
 def measured_recall(client, chunks, lists: list, k: int, sample: int = 1000) -> float:

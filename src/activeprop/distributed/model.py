@@ -9,6 +9,7 @@ probabilities are scored per block, and only each block's best candidates reach 
 from __future__ import annotations
 
 import time
+from operator import getitem
 
 import numpy as np
 
@@ -128,7 +129,7 @@ class ClusterGraphModel:
             state = [submit(steps.fill_layer, W, s, floor,
                             *graph.exchange.parts(state, b, take=steps.scores_at))
                      for b, (W, s) in enumerate(zip(graph.affinity, state))]
-        return [submit(steps.first, s) for s in state]
+        return [submit(getitem, s, 0) for s in state]
 
     def _poisson(self, Y: list, reached: list) -> list:
         submit, graph, k = self.client.submit, self.graph, len(self.classes_)
@@ -174,14 +175,14 @@ class ClusterGraphModel:
         by a per-item strategy never needs them: see :meth:`top_items`)."""
         if self._proba is None:
             self._proba = self.graph.from_blocks(
-                [self.client.submit(steps.first, d) for d in self._distributions])
+                [self.client.submit(getitem, d, 0) for d in self._distributions])
         return self._proba
 
     @property
     def unreached_(self) -> np.ndarray:
         """Items whose component holds no label (their distribution is uniform)."""
         return self.graph.from_blocks(
-            [self.client.submit(steps.second, d) for d in self._distributions])
+            [self.client.submit(getitem, d, 1) for d in self._distributions])
 
     def predict(self) -> np.ndarray:
         """The predicted class of every item (gathered: one integer per item)."""

@@ -137,16 +137,6 @@ def count_of(state) -> int:
     return state[2]
 
 
-def first(pair):
-    """The first of a pair."""
-    return pair[0]
-
-
-def second(pair):
-    """The second of a pair."""
-    return pair[1]
-
-
 def nonzero_moments(U: np.ndarray, mean: float | None):
     """Over the non-zero rows of U: (count, sum) of the entries, or with ``mean`` the sum
     of squared deviations from it."""
