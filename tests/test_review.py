@@ -73,7 +73,7 @@ def test_estimates_without_ground_truth():
 
     labels = np.array([0, 1, -1, -1])
     proba = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.3, 0.7]])
-    assert mean_confidence(labels, proba) == pytest.approx(0.8)  # mean of 0.9 and 0.7
+    assert mean_confidence(labels, proba.max(axis=1)) == pytest.approx(0.8)  # 0.9 and 0.7
     assert mean_confidence(np.array([0, 1, 0, 1]), proba) == 1.0  # nothing left unlabeled
     # Held out, the confident label was right and the unsure one wrong: the isotonic map
     # sends 0.8 and above to 1, 0.6 and below to 0, 0.7 halfway: (1 + 0.5) / 2.

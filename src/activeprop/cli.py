@@ -66,9 +66,10 @@ GRAPH_BACKEND = typer.Option("auto", help="knn search: sklearn (exact, scikit-le
                                           "(sklearn with iterate, faiss with cg)")
 GRAPH_SYMMETRIC = typer.Option(False, "--graph-symmetric", help="symmetrise the knn graph")
 GRAPH_WEIGHTS = typer.Option("connectivity", help="knn edge weights: connectivity or rbf")
-CLUSTER = typer.Option(None, help="build the graph and solve on a Dask cluster: a scheduler "
-                                   "address (tcp://HOST:PORT) or local:N worker processes "
-                                   "(needs the distributed extra)")
+CLUSTER_ADDRESS = ("a scheduler address (tcp://HOST:PORT) or local:N worker processes (needs "
+                   "the distributed extra)")
+CLUSTER = typer.Option(None, help="build the graph and solve on a Dask cluster: " +
+                                  CLUSTER_ADDRESS)
 COMPONENTS = typer.Option(0, help="reduce features of more than 256 dimensions to this many "
                                   "principal components (0 keeps them; --recommended: 48)")
 INITIAL_STRATEGY = typer.Option("first", help="how the initial items are picked: first "
@@ -199,6 +200,8 @@ def compare(
 
 
 PROJECT = typer.Option(..., help="the project directory")
+PROJECT_CLUSTER = typer.Option(None, "--cluster", help="build the graph, refit and score on "
+                                                       "a Dask cluster: " + CLUSTER_ADDRESS)
 PLUGINS = typer.Option([], "--plugin", help="a module:name strategy or model the project uses "
                                             "that you trust to import and run (repeatable); "
                                             "a project's plugins are never imported without it")
@@ -254,22 +257,28 @@ def init(
                                               "to this many principal components (default "
                                               "48; 0 keeps them)"),
     class_priors: str = CLASS_PRIORS,
+    cluster: str = typer.Option(None, help="build the graph and the first items' order on a "
+                                           "Dask cluster: " + CLUSTER_ADDRESS + "; a sharded "
+                                           "dataset's features then stay where they are"),
 ):
     """Create a labeling project (a directory with a SQLite store) from a dataset."""
     from .project import init_project
 
     print("Reading the dataset and searching each item's neighbours (a minute or more for "
           "a large pool)...", file=sys.stderr, flush=True)
-    store = init_project(project, dataset, label_column=label_column, image_size=image_size,
-                         text_column=text_column, text_model=text_model, features=features,
-                         image_features=image_features, image_model=image_model,
-                         classes=_split(classes) if classes else None,
-                         strategy=strategy, model=model, kernel=kernel, n_neighbors=neighbors,
-                         gamma=gamma, alpha=alpha, components=components,
-                         class_priors=class_priors)
+    with _cluster_client(cluster) as client:
+        store = init_project(project, dataset, label_column=label_column,
+                             image_size=image_size, text_column=text_column,
+                             text_model=text_model, features=features,
+                             image_features=image_features, image_model=image_model,
+                             classes=_split(classes) if classes else None, client=client,
+                             strategy=strategy, model=model, kernel=kernel,
+                             n_neighbors=neighbors, gamma=gamma, alpha=alpha,
+                             components=components, class_priors=class_priors)
     classes = ", ".join(store.class_names) or "none yet (add them on the page)"
-    print(f"Created project {project}: {store.n_items()} items, classes {classes}.{_graph_summary(store.meta('graph'))} "
-          f"Next: activeprop serve --project {project}")
+    serve = f"activeprop serve --project {project}" + (f" --cluster {cluster}" if cluster else "")
+    print(f"Created project {project}: {store.n_items()} items, classes {classes}."
+          f"{_graph_summary(store.meta('graph'))} Next: {serve}")
 
 
 def _graph_summary(graph: dict | None) -> str:
@@ -278,6 +287,8 @@ def _graph_summary(graph: dict | None) -> str:
         return ""
     how = graph["backend"] if graph["recall"] is None else \
         f"{graph['backend']}, recall {graph['recall']:.3f}"
+    if graph.get("halo_rows") is not None:  # held by a cluster's workers
+        how += f", {graph['blocks']} row blocks, halo {graph['halo_rows']} rows"
     size = f"{graph['n_neighbors']} neighbours" if graph["n_neighbors"] else graph["kernel"]
     return f" Graph: {size} ({how}), built in {graph['build_seconds']:.1f} s."
 
@@ -291,24 +302,25 @@ def serve(
     token: str = typer.Option(None, help="required on every request; generated when binding "
                                          "an address other than localhost"),
     plugins: list[str] = PLUGINS,
+    cluster: str = PROJECT_CLUSTER,
 ):
     """Label in the browser: the page refits after every label."""
     import webbrowser
 
     import uvicorn
 
-    from .labeling import LabelingSession
     from .web.app import create_app
 
     token = required_token(host, token)
-    session = LabelingSession(project, plugins=plugins)
     _check_can_listen(host, port)
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
-    url += f"?token={token}" if token else ""
-    print(f"activeprop labeler for {project}: {url}", flush=True)
-    if not no_browser:
-        webbrowser.open(url)
-    uvicorn.run(create_app(session, token, host), host=host, port=port, log_level="warning")
+    with _project_session(project, plugins, cluster) as session:
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
+        url += f"?token={token}" if token else ""
+        print(f"activeprop labeler for {project}: {url}", flush=True)
+        if not no_browser:
+            webbrowser.open(url)
+        uvicorn.run(create_app(session, token, host), host=host, port=port,
+                    log_level="warning")
 
 
 @app.command()
@@ -316,12 +328,13 @@ def label(
     project: Path = PROJECT,
     annotator: str = typer.Option("terminal", help="your name in the label log"),
     plugins: list[str] = PLUGINS,
+    cluster: str = PROJECT_CLUSTER,
 ):
     """Label in the terminal: one key per item (s skip, u undo, q quit)."""
     from . import terminal
-    from .labeling import LabelingSession
 
-    terminal.run(LabelingSession(project, plugins=plugins), annotator)
+    with _project_session(project, plugins, cluster) as session:
+        terminal.run(session, annotator)
 
 
 @app.command()
@@ -440,19 +453,37 @@ def _check_cluster(spec: str | None, config) -> None:
 
 
 @contextlib.contextmanager
-def _cluster_client(spec: str | None, config):
-    """A Dask client for ``--cluster`` (None without it), closed when the command ends."""
+def _cluster_client(spec: str | None, config=None):
+    """A Dask client for ``--cluster`` (None without it), closed when the command ends;
+    a simulation ``config`` is checked first."""
     if spec is None:
         yield None
         return
     from .distributed.cluster import close, connect
 
-    _check_cluster(spec, config)  # before starting any process
+    if config is not None:
+        _check_cluster(spec, config)  # before starting any process
     client = connect(spec)
     try:
         yield client
     finally:
         close(client)
+
+
+@contextlib.contextmanager
+def _project_session(project: Path, plugins: list[str], cluster: str | None):
+    """A labeling session on ``project``, on the Dask cluster ``cluster`` when given (the
+    project's settings checked before any process starts; its graph built there)."""
+    from .labeling import LabelingSession
+    from .store import ProjectStore
+
+    if cluster is not None:
+        from .distributed.project import check_project_settings
+
+        check_project_settings(ProjectStore(project).meta("settings"))
+        print(f"Building {project}'s graph on the cluster...", file=sys.stderr, flush=True)
+    with _cluster_client(cluster) as client:
+        yield LabelingSession(project, plugins=plugins, client=client)
 
 
 def _split(names: str) -> list[str]:

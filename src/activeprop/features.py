@@ -100,6 +100,16 @@ def text_features(texts: list[str], dimensions: int = TEXT_DIMENSIONS,
     return _unit_rows(reduced)
 
 
+def reduces(shape: tuple, n_components: int) -> bool:
+    """Whether :func:`principal_components` reduces features of ``shape`` (items,
+    dimensions) to ``n_components``; raises on a negative count."""
+    if n_components < 0:
+        raise UserError(f"components must be >= 0 (0 keeps the features), got {n_components}")
+    n_items, n_features = shape
+    # as many components as items would be a rotation, no reduction
+    return 0 < n_components < n_items and n_features > max(COMPONENTS_ABOVE, n_components)
+
+
 def principal_components(X: np.ndarray, n_components: int) -> np.ndarray:
     """``X`` projected on its leading ``n_components`` principal components (scikit-learn's
     PCA, seeded, so a pool always gets the same features) when it has more than
@@ -111,10 +121,7 @@ def principal_components(X: np.ndarray, n_components: int) -> np.ndarray:
     digits a 10-NN classifier gets 0.921 of the items right on all 784 pixels, 0.936 on
     30 components and 0.934 on 50 (5-fold cross-validation).
     """
-    if n_components < 0:
-        raise UserError(f"components must be >= 0 (0 keeps the features), got {n_components}")
-    if n_components == 0 or X.shape[1] <= max(COMPONENTS_ABOVE, n_components) or \
-            len(X) <= n_components:  # as many components as items: a rotation, no reduction
+    if not reduces(X.shape, n_components):
         return X
     # Only here: importing scikit-learn costs a command that does not reduce 1.4 s.
     from sklearn.decomposition import PCA

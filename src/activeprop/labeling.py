@@ -47,17 +47,22 @@ class QueueItem:
 class LabelingSession:
     """One open project: pool, model (graph built once), labels from the store."""
 
-    def __init__(self, directory: str | Path, plugins=()):
+    def __init__(self, directory: str | Path, plugins=(), client=None):
         """Open the project in ``directory``. ``plugins``: the ``module:name`` strategies and
-        models the user trusts; a project naming any other is refused before any import."""
+        models the user trusts; a project naming any other is refused before any import.
+        ``client`` (a ``distributed.Client``): the graph is built, every refit solved and
+        every queue scored on its Dask cluster; this process holds two numbers per item."""
         self.store = ProjectStore(directory)
-        self.pool = self.store.load_pool(images=False)  # shown one by one from the store
+        self.client = client
+        # shown one by one from the store; on a cluster, the workers read the features
+        self.pool = self.store.load_pool(images=False, lazy=client is not None)
         self.class_names = self.store.class_names
         self.settings = self.store.meta("settings")
         require_trusted((self.settings["model"], self.settings["strategy"]), plugins)
-        # The pool's graph, shared by the main and the spare model, and kept on disk.
-        self.graphs = StoredGraphs(self.store, self.pool.X)
-        self.model = project_model(self.settings, self.pool, self.graphs)
+        # The pool's graph, shared by the main and the spare model: kept on disk, or on
+        # the cluster's workers while the session lasts.
+        self.graphs = {} if client is not None else StoredGraphs(self.store, self.pool.X)
+        self.model = project_model(self.settings, self.pool, self.graphs, client)
         self.utility = get_strategy(self.settings["strategy"])
         self.lock = threading.RLock()
         # One background worker for what a person should not wait for: cross-validating the
@@ -79,7 +84,7 @@ class LabelingSession:
         self.model_version = self.store.latest_model_version()
         self._fitted_seen = -1  # the newest label event the model was fit with
         self._cold_order = None  # computed when first needed: most openings never need it
-        self._set_proba(None)
+        self._take_fit(fitted=False)
         self.changed_last = None
         self.estimated_accuracy = None  # the model's mean confidence: needs no ground truth
         self._refit(record=False)
@@ -210,19 +215,19 @@ class LabelingSession:
             unavailable = self.labels != UNLABELED
             skipped = [i for i in skip if 0 <= i < len(self.pool)]
             unavailable[skipped] = True
-            cold = self.proba is None or self.proba.shape[1] < 2
+            cold = self.n_known_classes < 2
+            # Cold, the order is already spread out (typical items first): take it as is.
+            mode = "topk" if cold else self.settings.get("batch_mode", "topk")
             if cold:
                 # Before two classes are known there is no uncertainty to rank by: walk a
                 # fixed shuffle of the pool.
                 if self._cold_order is None:
                     self._cold_order = self._cold_start_order()
                 utility = -np.argsort(self._cold_order).astype(np.float64)
-            else:
+            elif self.client is None:
                 if self._density_job is not None:
                     self._density_job.result()  # at once unless a label came very fast
                 utility = score_pool(self.utility, self.proba, self._query_context())
-            # Cold, the order is already spread out (typical items first): take it as is.
-            mode = "topk" if cold else self.settings.get("batch_mode", "topk")
 
             def choose(taken: set[int]) -> list[int]:  # inside the store's write lock
                 # Labels appended since the scores were computed are left out too (the
@@ -230,6 +235,8 @@ class LabelingSession:
                 self.human.sync()
                 blocked = unavailable | (self.labels != UNLABELED)
                 blocked[list(taken)] = True
+                if self.client is not None and not cold:  # scored on the cluster's blocks
+                    return self.model.select_batch(mode, self.utility, blocked, n).tolist()
                 return select_batch(mode, utility, blocked, n, self.pool.X).tolist()
 
             picked = self.store.lease_batch(client, LEASE_SECONDS, choose)
@@ -279,7 +286,8 @@ class LabelingSession:
         graph. Checked before anything is stored; labels are untouched. Returns the state."""
         with self.lock:
             settings = {**self.settings, "class_priors": spec or None}
-            model = project_model(settings, self.pool, self.graphs)  # raises on a bad spec
+            # raises on a bad spec (or any, on a cluster)
+            model = project_model(settings, self.pool, self.graphs, self.client)
             self.store.set_meta("settings", settings)
             self.settings, self.model = settings, model
             self._refit(record=False)
@@ -301,17 +309,17 @@ class LabelingSession:
     # ------------------------------------------------------------------ model
 
     def _refit(self, record: bool = True) -> None:
-        before = self.predictions()[0] if self.proba is not None else None
+        before = self.predictions()[0] if self.n_known_classes >= 2 else None
         self._fitted_seen = self.human.seen
         if self.n_labeled == 0:
-            self._set_proba(None)
+            self._take_fit(fitted=False)
             self.estimated_accuracy = None
             return
         self.model.fit(self.labels)
-        self._set_proba(self.model.proba_)
+        self._take_fit(fitted=True)
         self._prepare_density()
-        self.estimated_accuracy = mean_confidence(self.labels, self.proba) \
-            if self.proba.shape[1] >= 2 else None  # one class known: no estimate
+        self.estimated_accuracy = mean_confidence(self.labels, self.predictions()[1]) \
+            if self.n_known_classes >= 2 else None  # one class known: no estimate
         if not record:  # not a change of labels (opening, a new prior): nothing "moved"
             return
         if before is not None:
@@ -332,7 +340,7 @@ class LabelingSession:
         strategy will read it (2-3 s at 70,000 x 784 items): the first queue that needs it
         then finds it ready instead of making the person wait."""
         if self._density_job is None and reads_density(
-                self.settings["strategy"], self.n_labeled, self.proba.shape[1]):
+                self.settings["strategy"], self.n_labeled, self.n_known_classes):
             self._density_job = self._background.submit(density, self._query_context())
 
     def _query_context(self) -> QueryContext:
@@ -345,16 +353,22 @@ class LabelingSession:
         """Block until the background cross-validation has caught up with the labels."""
         self._background.submit(lambda: None).result()
 
-    def _set_proba(self, proba: np.ndarray | None) -> None:
-        """Take the model's probabilities and derive the predictions once."""
-        self.proba = proba
-        if proba is None or proba.shape[1] < 2:
+    def _take_fit(self, fitted: bool) -> None:
+        """Take the model's fit (or its absence): how many classes it knows, and every
+        item's prediction and confidence, derived once. This process holds the
+        probabilities only when it scores queries itself (not on a cluster)."""
+        n = len(self.pool)
+        self.n_known_classes = len(self.model.classes_) if fitted else 0
+        self.proba = self.model.proba_ if fitted and self.client is None else None
+        if self.n_known_classes < 2:
             # With one class labeled, every item is "that class, 100%": no evidence at all.
             # No guess until a second class has a label.
-            self._predictions = (np.full(len(self.pool), -1), np.zeros(len(self.pool)))
+            self._predictions = (np.full(n, -1), np.zeros(n))
+        elif self.client is not None:
+            self._predictions = self.model.confidences()
         else:
-            self._predictions = (self.model.classes_[np.argmax(proba, axis=1)],
-                                 proba.max(axis=1))
+            self._predictions = (self.model.classes_[np.argmax(self.proba, axis=1)],
+                                 self.proba.max(axis=1))
 
     def _ground_truth_point(self) -> dict | None:
         """The curve's point: accuracy on the unlabeled items whose true class the pool
@@ -382,7 +396,7 @@ class LabelingSession:
 
     def _spare_model(self):
         """A second model on the same graph, for refits that must not disturb the main one."""
-        return project_model(self.settings, self.pool, self.graphs)
+        return project_model(self.settings, self.pool, self.graphs, self.client)
 
     def review(self, threshold: float = 0.5) -> list[dict]:
         """Human labels that are likely slips (:func:`activeprop.review.suspicious_labels`:
@@ -392,7 +406,7 @@ class LabelingSession:
             raise UserError(f"threshold must be in (0, 1], got {threshold}")
         with self.lock:
             self._sync()
-            if self.n_labeled < 2 or self.proba is None:
+            if self.n_labeled < 2 or self.n_known_classes < 2:
                 return []
             flagged = suspicious_labels(self._spare_model(), self.labels, len(self.class_names),
                                         threshold)

@@ -128,7 +128,9 @@ class ActiveLearner:
             raise UserError(f"batch size must be >= 1, got {n}")
         if self._scored_where_held():
             start = time.perf_counter()
-            picked = self.fit().model.top_items(self.utility, self.labeled | self.exclude, n)
+            picked = self.fit().model.select_batch(self.batch_mode, self.utility,
+                                                   self.labeled | self.exclude, n,
+                                                   self.seed + len(self.history))
             return self._record(picked, start)
         proba = self.proba
         start = time.perf_counter()
@@ -140,10 +142,9 @@ class ActiveLearner:
         return self._record(picked, start)
 
     def _scored_where_held(self) -> bool:
-        """Whether the model scores a top-k batch itself, where its probabilities are (a
+        """Whether the model chooses the batch itself, where its probabilities are (a
         cluster's blocks), because the strategy reads only each item's own."""
-        return (self.batch_mode == "topk" and hasattr(self.model, "top_items")
-                and self.utility in PER_ITEM)
+        return hasattr(self.model, "select_batch") and self.utility in PER_ITEM
 
     def _record(self, picked: np.ndarray, start: float) -> np.ndarray:
         self.history.append(Round(len(self.history), self.n_labeled, picked.tolist(),

@@ -35,40 +35,54 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
                  image_size: int = 16, text_column: str | None = None,
                  text_model: str | None = None,
                  features: str | None = None, image_features: str | None = None,
-                 image_model: str | None = None, classes: list[str] | None = None, **settings) -> ProjectStore:
+                 image_model: str | None = None, classes: list[str] | None = None,
+                 client=None, **settings) -> ProjectStore:
     """Create a labeling project from any dataset spec (a folder of images, a table, a file
     of texts; see :func:`activeprop.datasets.load_pool` for the data options).
 
     ``settings`` override :data:`DEFAULT_SETTINGS` (model, kernel, strategy, ...); without
     a model, pools above :data:`POISSON_MAX_ITEMS` items get label spreading.
+
+    ``client`` (a ``distributed.Client``): build the graph and the first items' order on
+    its cluster. A sharded pool (:mod:`activeprop.shards`) is then read by the workers and
+    its features stay where they are: the project records where, instead of a copy.
     """
     unknown = set(settings) - set(DEFAULT_SETTINGS)
     if unknown:
         raise UserError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULT_SETTINGS)}")
     merged = {**DEFAULT_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
+    if client is not None:
+        from .distributed.project import CLUSTER_STRATEGY, check_project_settings
+
+        if settings.get("strategy") is None:
+            merged["strategy"] = CLUSTER_STRATEGY
     get_strategy(merged["strategy"])
     ProjectStore.check_free(directory)  # before reading the data and building the graph
     pool = load_pool(dataset, label_column=label_column, image_size=image_size,
                      text_column=text_column, text_model=text_model, features=features,
                      image_features=image_features, image_model=image_model,
-                     classes=classes)
-    # The project keeps the features it works on: opening it never redoes the reduction.
-    pool = pool.with_features(principal_components(pool.X, merged["components"]))
+                     classes=classes, lazy=client is not None)
     if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
         merged["model"] = "spreading"
     if settings.get("n_neighbors") is None and len(pool) > 1:
         # A small pool gets as many neighbours as it can give (15 by default).
         merged["n_neighbors"] = min(merged["n_neighbors"], len(pool) - 1)
+    if client is not None:
+        check_project_settings(merged, pool.X.shape)  # before the cluster builds anything
+    # The project keeps the features it works on: opening it never redoes the reduction.
+    pool = pool.with_features(principal_components(pool.X, merged["components"]))
     graphs: dict = {}
-    model = project_model(merged, pool, graphs)  # check the settings before writing anything
+    model = project_model(merged, pool, graphs, client)  # checks the settings first
     # A pool that names no class (a folder of loose files, texts without labels) starts
     # with none: the person adds them on the page as they meet them.
     # Search the neighbours and order the first items now, once, and keep both in the
     # project: whoever opens the page later does not wait (~20 s at 70,000 x 784).
     first_items = cold_start_order(model, pool.X, len(pool.class_names))
-    store = ProjectStore.create(directory, pool, merged)
+    store = ProjectStore.create(directory, pool, merged,
+                                features_at=pool.name if _is_lazy(pool.X) else None)
     for recipe, graph in graphs.items():
-        store.save_graph(recipe, graph)
+        if client is None:  # a cluster's graph stays on its workers
+            store.save_graph(recipe, graph)
         store.set_meta("graph", graph.describe())
     store.set_meta("cold_start_order", first_items.tolist())
     if pool.images is not None:
@@ -86,13 +100,21 @@ def cold_start_order(model, X: np.ndarray, n_classes: int) -> np.ndarray:
     k = min(2 * max(n_classes, 1), len(X) - 2)
     if k < 2 or not hasattr(model, "build_graph"):
         return shuffled
-    graph = model.graph if model.graph is not None else model.build_graph()
-    typical = initial_items("typical", X, k, 0, embedding=graph.spectral_embedding())
+    if hasattr(model, "typical_items"):  # on a cluster: of the features, on the workers
+        typical = model.typical_items(k)
+    else:
+        graph = model.graph if model.graph is not None else model.build_graph()
+        typical = initial_items("typical", X, k, 0, embedding=graph.spectral_embedding())
     return np.concatenate([typical, shuffled[~np.isin(shuffled, typical)]])
 
 
-def project_model(settings: dict, pool, graph_cache: dict | None = None):
-    """The project's model (graph shared through ``graph_cache``); raises on bad settings."""
+def project_model(settings: dict, pool, graph_cache: dict | None = None, client=None):
+    """The project's model (graph shared through ``graph_cache``); raises on bad settings.
+    With ``client``, the model solves on that Dask cluster (:mod:`.distributed.project`)."""
+    if client is not None:
+        from .distributed.project import project_cluster_model
+
+        return project_cluster_model(settings, pool.X, client, graph_cache)
     check_model(settings["model"], settings.get("class_priors"))
     priors = parse_class_priors(settings.get("class_priors"), len(pool.class_names))
     return make_model(settings["model"], pool.X, kernel=settings["kernel"],
@@ -101,6 +123,11 @@ def project_model(settings: dict, pool, graph_cache: dict | None = None):
                       solver=settings["solver"], rtol=settings["rtol"],
                       graph_options={"backend": "auto"}, graph_cache=graph_cache,
                       class_priors=priors)
+
+
+def _is_lazy(X) -> bool:
+    """Whether features are a dask array (a sharded pool read by a cluster's workers)."""
+    return hasattr(X, "to_delayed")
 
 
 class StoredGraphs(dict):

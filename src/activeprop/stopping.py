@@ -60,7 +60,7 @@ def estimate(spare_model, labels: np.ndarray, proba: np.ndarray, predicted: np.n
     if (labels != UNLABELED).sum() >= MIN_CALIBRATION_LABELS:
         held = held_out_proba(spare_model, labels, n_classes, CALIBRATION_FOLDS)
         calibrated = calibrated_accuracy(held, labels, proba)
-    confidence = mean_confidence(labels, proba)
+    confidence = mean_confidence(labels, proba.max(axis=1))
     missing = n_classes - labeled_classes(labels)
     if previous is None:
         return StoppingEstimate(confidence, calibrated, None, None, missing)
@@ -75,11 +75,11 @@ def labeled_classes(labels: np.ndarray) -> int:
     return len(np.unique(labels[labels != UNLABELED]))
 
 
-def mean_confidence(labels: np.ndarray, proba: np.ndarray) -> float:
-    """The mean top probability of the items without a human label (1.0 if there are none):
-    the model's own estimate of its accuracy on them."""
+def mean_confidence(labels: np.ndarray, confidence: np.ndarray) -> float:
+    """The mean top probability (``confidence``: each item's) of the items without a human
+    label (1.0 if there are none): the model's own estimate of its accuracy on them."""
     unlabeled = labels == UNLABELED
-    return float(proba[unlabeled].max(axis=1).mean()) if unlabeled.any() else 1.0
+    return float(confidence[unlabeled].mean()) if unlabeled.any() else 1.0
 
 
 def calibrated_accuracy(held: tuple[np.ndarray, np.ndarray], labels: np.ndarray,

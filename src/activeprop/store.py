@@ -147,8 +147,12 @@ class ProjectStore:
                             "directory (nothing was changed)")
 
     @classmethod
-    def create(cls, directory: str | Path, pool: Pool, settings: dict) -> "ProjectStore":
-        """Create a project directory holding ``pool`` and the model ``settings``."""
+    def create(cls, directory: str | Path, pool: Pool, settings: dict,
+               features_at: str | Path | None = None) -> "ProjectStore":
+        """Create a project directory holding ``pool`` and the model ``settings``.
+
+        ``features_at``: the sharded pool (:mod:`activeprop.shards`) the features stay in,
+        for pools too large to copy: the project keeps only where they are."""
         directory = Path(directory)
         cls.check_free(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -160,7 +164,8 @@ class ProjectStore:
                     "image_shape": None if pool.images is None else list(pool.images.shape[1:]),
                     "image_format": "png" if pool.thumbnails is not None else
                     "array" if pool.images is not None else None,
-                    "created": time.time()}
+                    "created": time.time(),
+                    "features_at": None if features_at is None else str(Path(features_at).resolve())}
             connection.executemany("INSERT INTO meta VALUES (?, ?)",
                                    [(k, json.dumps(v)) for k, v in meta.items()])
             pictures = pool.thumbnails if pool.thumbnails is not None else \
@@ -169,7 +174,7 @@ class ProjectStore:
             connection.executemany(
                 "INSERT INTO items (id, features, image, truth, path, text) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                ((i, pool.X[i].astype(np.float64).tobytes(),
+                ((i, b"" if features_at is not None else pool.X[i].astype(np.float64).tobytes(),
                   None if pictures is None else pictures[i],
                   None if pool.y[i] < 0 else int(pool.y[i]),
                   None if pool.paths is None else pool.paths[i],
@@ -257,26 +262,49 @@ class ProjectStore:
 
     # ------------------------------------------------------------------ pool
 
-    def load_pool(self, images: bool = True) -> Pool:
+    def load_pool(self, images: bool = True, lazy: bool = False) -> Pool:
         """The pool as stored: features, ground truth (-1 unknown), and images unless
         ``images`` is False (a labeling session reads each one with :meth:`image` when it
-        is shown, so it need not hold them all: 220 MB and ~0.8 s at 70,000 x 28 x 28)."""
+        is shown, so it need not hold them all: 220 MB and ~0.8 s at 70,000 x 28 x 28).
+
+        A project whose features stay in a sharded pool reads them from it: into this
+        process, or with ``lazy`` as a dask array for a cluster's workers to read."""
+        features_at = self.meta("features_at")
         try:
             shape = self.meta("image_shape") if images else None
             columns = "features, truth" + (", image" if shape is not None else "")
             rows = self.connection.execute(f"SELECT {columns} FROM items ORDER BY id").fetchall()
-            X = _joined([r[0] for r in rows], np.float64).reshape(len(rows),
-                                                                  self.meta("n_features"))
+            X = None if features_at else _joined([r[0] for r in rows], np.float64).reshape(
+                len(rows), self.meta("n_features"))
             y = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
             pictures = None
             if shape is not None:
                 pictures = _joined([r[2] for r in rows], np.float32).reshape(len(rows), *shape)
         except (sqlite3.DatabaseError, ValueError, TypeError) as error:
             raise _damaged(self.directory / DATABASE, error) from None
-        if not np.all(np.isfinite(X)) or np.any((y < -1) | (y >= len(self.class_names))):
-            raise _damaged(self.directory / DATABASE, "features that are not numbers, or "
-                                                      "labels of no class")
+        if X is None:
+            X = self._referenced_features(features_at, len(y), lazy)
+        elif not np.all(np.isfinite(X)):
+            raise _damaged(self.directory / DATABASE, "features that are not numbers")
+        if np.any((y < -1) | (y >= len(self.class_names))):
+            raise _damaged(self.directory / DATABASE, "labels of no class")
         return Pool(X, y, self.class_names, pictures, self.meta("dataset"))
+
+    def _referenced_features(self, path: str, n_items: int, lazy: bool):
+        """The features of a project made from a sharded pool, from that pool."""
+        from .shards import open_sharded
+
+        try:
+            sharded = open_sharded(path)
+        except (UserError, OSError) as error:
+            raise UserError(f"{self.directory}'s features are in {path}, which cannot be "
+                            f"read: {error}") from None
+        if (sharded.n_items, sharded.n_features) != (n_items, self.meta("n_features")):
+            raise UserError(f"{path} holds {sharded.n_items} x {sharded.n_features} features; "
+                            f"{self.directory} was made from {n_items} x "
+                            f"{self.meta('n_features')}: it is not the pool this project "
+                            "labels")
+        return sharded.lazy() if lazy else sharded.in_memory()
 
     def image(self, item_id: int) -> np.ndarray | bytes | None:
         """The display image of one item: a float array (pools given as arrays), PNG bytes

@@ -309,25 +309,35 @@ def select_top(utility: np.ndarray, labeled: np.ndarray, n: int) -> np.ndarray:
 
 
 BATCH_MODES = ("topk", "diverse")
+# A diverse batch of n picks among the DIVERSE_CANDIDATES * n best items.
+DIVERSE_CANDIDATES = 10
 INITIAL_STRATEGIES = ("first", "random", "typical")
 
 
 def select_diverse(utility: np.ndarray, labeled: np.ndarray, n: int, X: np.ndarray,
-                   seed: int = 0, candidates_per_item: int = 10) -> np.ndarray:
+                   seed: int = 0, candidates_per_item: int = DIVERSE_CANDIDATES) -> np.ndarray:
     """A batch that is not ``n`` near-copies of one confusing item.
 
     The ``candidates_per_item * n`` best unlabeled items are clustered into ``n`` groups by
     their features (k-means) and the best item of each group is taken; best first.
     """
     pool = select_top(utility, labeled, candidates_per_item * n)
-    if len(pool) <= n:
-        return pool
+    return diverse_among(pool, utility[pool], X[pool], n, seed)
+
+
+def diverse_among(ids: np.ndarray, scores: np.ndarray, rows: np.ndarray, n: int,
+                  seed: int = 0) -> np.ndarray:
+    """:func:`select_diverse`'s choice among candidates already found: ``ids`` best first
+    (ties to the lower index), their ``scores`` and feature ``rows``. The best item of each
+    of ``n`` k-means groups of the rows; best first."""
+    if len(ids) <= n:
+        return ids
     from sklearn.cluster import KMeans
 
-    groups = KMeans(n_clusters=n, n_init=3, random_state=seed).fit_predict(X[pool])
-    best = [pool[groups == g][np.argmax(utility[pool[groups == g]])] for g in range(n)]
-    best = np.array(best)
-    return best[np.lexsort((best, -utility[best]))]
+    groups = KMeans(n_clusters=n, n_init=3, random_state=seed).fit_predict(rows)
+    best = np.array([np.flatnonzero(groups == g)[np.argmax(scores[groups == g])]
+                     for g in range(n)])
+    return ids[best][np.lexsort((ids[best], -scores[best]))]
 
 
 def select_batch(mode: str, utility: np.ndarray, labeled: np.ndarray, n: int,

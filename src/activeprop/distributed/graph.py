@@ -8,7 +8,7 @@ from operator import getitem
 import numpy as np
 from scipy import sparse
 
-from .chunks import RowChunks
+from .chunks import RowChunks, rows_of
 from .halo import HaloExchange, stacked
 from .cluster import send
 from .knn import SEARCHES, block_affinity, edges_into, measured_recall, neighbour_lists
@@ -74,6 +74,9 @@ class ClusterGraph:
         Each item's connected component, named by its smallest pool index.
     members : list of futures
         Each block's pool indices.
+    chunks : RowChunks
+        The features the graph was built from, kept on the workers for the few rows a
+        query reads (:meth:`rows`).
     search : {"flat", "hnsw"}
         How neighbours were found: exact, or HNSW per chunk (``recall`` then measured on a
         sample, as on one machine).
@@ -84,6 +87,7 @@ class ClusterGraph:
                  seed: int = 0, search: str = "auto"):
         start = time.perf_counter()
         self.client, self.n_items, self.n_neighbors = client, chunks.n_items, n_neighbors
+        self.chunks = chunks
         self.search = _search_kind(search, chunks)
         self.recall = None
         self.layout = _layout(client, chunks, n_blocks, seed)
@@ -136,6 +140,16 @@ class ClusterGraph:
             labels = new
             if not any(moved):
                 return labels
+
+    def rows(self, items: np.ndarray) -> np.ndarray:
+        """The features of ``items`` (pool indices), brought to the client in that order."""
+        items = np.asarray(items, dtype=np.int64)
+        order = np.argsort(items, kind="stable")
+        found = np.empty((len(items), self.chunks.n_features), dtype=np.float32)
+        if len(items):
+            found[order] = rows_of(self.chunks.futures, self.chunks.starts, items[order],
+                                   self.client)
+        return found
 
     def to_blocks(self, rows: np.ndarray) -> list:
         """A pool-ordered array (on the client) sent to the workers as row blocks."""

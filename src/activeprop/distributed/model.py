@@ -14,6 +14,7 @@ from operator import getitem
 import numpy as np
 
 from ..errors import UserError
+from ..strategies import BATCH_MODES, DIVERSE_CANDIDATES, diverse_among
 from .chunks import chunk_rows_for, row_chunks
 from .cluster import threads
 from .graph import ClusterGraph
@@ -192,9 +193,28 @@ class ClusterGraphModel:
             self._predicted = self.classes_[index]
         return self._predicted
 
-    def top_items(self, utility, excluded: np.ndarray, n: int) -> np.ndarray:
+    def typical_items(self, k: int) -> np.ndarray:
+        """The ``k`` typical items of the pool, found on the workers
+        (:func:`activeprop.distributed.typical.typical_items`)."""
+        from .typical import typical_items
+
+        if self.graph is None:
+            self.build_graph()
+        return typical_items(self.client, self.graph.chunks, k)
+
+    def confidences(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's predicted class and its probability, gathered to the client (two
+        numbers per item, where :attr:`proba_` would bring one per class)."""
+        submit = self.client.submit
+        parts = [submit(steps.predicted_confidence, d) for d in self._distributions]
+        index = self.graph.from_blocks([submit(getitem, part, 0) for part in parts])
+        confidence = self.graph.from_blocks([submit(getitem, part, 1) for part in parts])
+        return self.classes_[index], confidence
+
+    def top_candidates(self, utility, excluded: np.ndarray, n: int):
         """The ``n`` items not ``excluded`` that ``utility`` (a per-item strategy) rates
-        highest, ties to the lower pool index: each block sends its best ``n``."""
+        highest, best first (ties to the lower pool index), with their scores: each block
+        sends its best ``n``."""
         graph, submit = self.graph, self.client.submit
         parts = self.client.gather([
             submit(steps.top_candidates, d, members, excluded_b, utility, n)
@@ -202,7 +222,24 @@ class ClusterGraphModel:
                                               graph.to_blocks(excluded))])
         scores = np.concatenate([p[0] for p in parts])
         ids = np.concatenate([p[1] for p in parts])
-        return ids[np.lexsort((ids, -scores))[:n]]
+        best = np.lexsort((ids, -scores))[:n]
+        return ids[best], scores[best]
+
+    def top_items(self, utility, excluded: np.ndarray, n: int) -> np.ndarray:
+        """:meth:`top_candidates`' items."""
+        return self.top_candidates(utility, excluded, n)[0]
+
+    def select_batch(self, mode: str, utility, excluded: np.ndarray, n: int,
+                     seed: int = 0) -> np.ndarray:
+        """:func:`activeprop.strategies.select_batch` for a per-item ``utility``, scored on
+        the blocks: only the candidates (and, for a diverse batch, their features) reach
+        the client."""
+        if mode not in BATCH_MODES:
+            raise UserError(f"unknown batch mode {mode!r}; allowed: {', '.join(BATCH_MODES)}")
+        if mode == "topk":
+            return self.top_items(utility, excluded, n)
+        ids, scores = self.top_candidates(utility, excluded, DIVERSE_CANDIDATES * n)
+        return diverse_among(ids, scores, self.graph.rows(ids), n, seed)
 
 
 def check_cluster_config(config) -> None:

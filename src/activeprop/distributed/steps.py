@@ -165,6 +165,13 @@ def predictions(state) -> np.ndarray:
     return np.argmax(state[0], axis=1)
 
 
+def predicted_confidence(state) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's most probable class index and that class's probability."""
+    proba = state[0]
+    index = np.argmax(proba, axis=1)
+    return index, proba[np.arange(len(proba)), index]
+
+
 def top_candidates(state, members: np.ndarray, excluded: np.ndarray, utility, n: int):
     """A block's ``n`` best candidates by ``utility`` (ties to the lower pool index), as
     (scores, pool indices): enough for the client to merge the global top ``n``."""
