@@ -262,15 +262,15 @@ def test_killing_a_worker_mid_solve_loses_nothing(monkeypatch, pool):
         model._warm = None  # solve again from the start
         victim = next(iter(own.run(os.getpid).values()))
         calls = []
-        apply = solve.BlockSolver.apply
+        iterate = solve.BlockSolver.turn_and_apply
 
-        def apply_then_kill(self, vectors):
+        def iterate_then_kill(self, *arguments):
             calls.append(1)
             if len(calls) == 20:  # twenty iterations in
                 os.kill(victim, signal.SIGKILL)
-            return apply(self, vectors)
+            return iterate(self, *arguments)
 
-        monkeypatch.setattr(solve.BlockSolver, "apply", apply_then_kill)
+        monkeypatch.setattr(solve.BlockSolver, "turn_and_apply", iterate_then_kill)
         found = model.fit(y).proba_
         assert len(calls) > 20  # the kill came mid-solve
         np.testing.assert_array_equal(found, expected)

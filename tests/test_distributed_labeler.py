@@ -153,18 +153,18 @@ def test_a_worker_killed_during_a_refit_loses_no_label(monkeypatch, zarr_pool, t
         shutil.copytree(tmp_path / "p", tmp_path / "copy")
         victim = next(iter(own.run(os.getpid).values()))
         calls = []
-        apply = solve.BlockSolver.apply
+        iterate = solve.BlockSolver.turn_and_apply
 
-        def apply_then_kill(self, vectors):
+        def iterate_then_kill(self, *arguments):
             calls.append(1)
             if len(calls) == 5:  # mid-solve
                 os.kill(victim, signal.SIGKILL)
-            return apply(self, vectors)
+            return iterate(self, *arguments)
 
-        monkeypatch.setattr(solve.BlockSolver, "apply", apply_then_kill)
+        monkeypatch.setattr(solve.BlockSolver, "turn_and_apply", iterate_then_kill)
         session.add_label(10, int(truth[10]))
         assert len(calls) > 5 and victim not in own.run(os.getpid).values()
-        monkeypatch.setattr(solve.BlockSolver, "apply", apply)
+        monkeypatch.setattr(solve.BlockSolver, "turn_and_apply", iterate)
         labels = ProjectStore(tmp_path / "p").current_labels()
         assert labels == {i: int(truth[i]) for i in (0, 1, 2, 3, 4, 5, 10)}
         unharmed = LabelingSession(tmp_path / "copy")

@@ -22,6 +22,8 @@ from .solve import BlockSolver, laplacian_product, spreading_product
 from . import steps
 
 CLUSTER_MODELS = ("spreading", "poisson")
+# Fill layers submitted between two looks at whether the last one filled anything.
+FILL_LAYERS_PER_CHECK = 4
 
 
 def _laplacian_inverse(reached, degrees, self_loops) -> np.ndarray:
@@ -127,9 +129,12 @@ class ClusterGraphModel:
         floor = self.rtol * max(self.client.gather([submit(steps.largest, x) for x in X]))
         state = [submit(steps.empty_rows, f, r, floor) for f, r in zip(F, reached)]
         while sum(self.client.gather([submit(steps.count_of, s) for s in state])):
-            state = [submit(steps.fill_layer, W, s, floor,
-                            *graph.exchange.parts(state, b, take=steps.scores_at))
-                     for b, (W, s) in enumerate(zip(graph.affinity, state))]
+            # Layers after the last that fills a row change nothing: submit a few at a
+            # time, so the client's round trip is paid once per few layers.
+            for _ in range(FILL_LAYERS_PER_CHECK):
+                state = [submit(steps.fill_layer, W, s, floor,
+                                *graph.exchange.parts(state, b, take=steps.fill_halo))
+                         for b, (W, s) in enumerate(zip(graph.affinity, state))]
         return [submit(getitem, s, 0) for s in state]
 
     def _poisson(self, Y: list, reached: list) -> list:

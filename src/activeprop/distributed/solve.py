@@ -46,6 +46,25 @@ def with_curvature(product, n_extras: int, matrix, *arguments):
     return applied, column_dots(direction, applied)
 
 
+def turned_rows(p, state, scalars: dict, positions: np.ndarray) -> np.ndarray:
+    """The rows ``positions`` of a block's next search direction (:func:`turn`, on those
+    rows only): what another block's halo needs of it."""
+    direction = np.multiply(np.take(p, positions, axis=0), scalars["beta"])
+    direction += np.take(state[2], positions, axis=0)
+    return direction
+
+
+def turn_and_apply(product, n_extras: int, matrix, *arguments):
+    """A block's next search direction (from its last one, its state and the scalars,
+    given after the ``n_extras`` extras) and, with the halo's rows of it, ``A`` applied to
+    it: (direction, product, curvature). One task where there were two."""
+    extras, (p, state, scalars), parts = (arguments[:n_extras], arguments[n_extras:n_extras + 3],
+                                          arguments[n_extras + 3:])
+    direction = turn(p, state, scalars)
+    applied, curvature = with_curvature(product, n_extras, matrix, *extras, direction, *parts)
+    return direction, applied, curvature
+
+
 def start_state(B, AX, inverse):
     """A block's (r, z) before the first iteration, its sums (r.z, r.r) and ``B.B``,
     given its rows of B and of A X."""
@@ -73,7 +92,9 @@ def first_scalars(rtol: float, partials: list) -> dict:
     sums = total[:2 * k]
     threshold = rtol * np.sqrt(total[2 * k:])
     rz, rr = sums[:k], sums[k:]
-    return {"rz": rz, "rr": rr, "threshold": threshold, "done": np.sqrt(rr) <= threshold}
+    # beta 0: the first direction is z itself (0 * p + z is z, bit for bit)
+    return {"rz": rz, "rr": rr, "threshold": threshold, "done": np.sqrt(rr) <= threshold,
+            "beta": np.zeros(k)}
 
 
 def step_of(scalars: dict, curvatures: list) -> np.ndarray:
@@ -87,13 +108,17 @@ def step_of(scalars: dict, curvatures: list) -> np.ndarray:
     return step
 
 
-def advance(state, p, applied, step, inverse):
-    """One CG update of a block's (x, r, z), with the sums (r.z, r.r) per column. New
-    arrays (Dask may still hand the old ones to another task), made with as few passes
-    over the block as numpy allows."""
+def advance(state, applied, scalars: dict, curvatures: list, inverse):
+    """One CG update of a block's (x, r, z) along ``applied``'s direction, with the sums
+    (r.z, r.r) per column. Every block works out the step from the (small) curvatures
+    itself, rather than waiting for a task that would. New arrays (Dask may still hand
+    the old ones to another task), made with as few passes over the block as numpy
+    allows."""
+    p, Ap = applied[0], applied[1]
+    step = step_of(scalars, curvatures)
     x = np.multiply(p, step)
     x += state[0]
-    r = np.multiply(applied[0], -step)
+    r = np.multiply(Ap, -step)
     r += state[1]
     z = np.multiply(r, inverse[:, None])
     return x, r, z, np.concatenate([column_dots(r, z), column_dots(r, r)])
@@ -159,6 +184,17 @@ class BlockSolver:
                                    *self.exchange.parts(vectors, b))
                 for b, matrix in enumerate(self.matrices)]
 
+    def turn_and_apply(self, P: list, state: list, scalars) -> list:
+        """The next directions and ``A`` applied to them, as blocks of (direction,
+        product, curvature); a block's halo receives only its rows of the directions."""
+        n_extras, exchange = len(self.extras), self.exchange
+        return [self.client.submit(
+            turn_and_apply, self.product, n_extras, matrix,
+            *(extra[b] for extra in self.extras), P[b], state[b], scalars,
+            *(self.client.submit(turned_rows, P[c], state[c], scalars, positions)
+              for c, positions in exchange.needs[b]))
+            for b, matrix in enumerate(self.matrices)]
+
     def solve(self, B: list, X0: list, inverse: list, *, rtol: float, max_iter: int):
         """Solve ``A X = B`` from ``X0``; ``inverse`` holds each block's inverse diagonal
         (zero on rows left out). Returns X blocks, n_iter and whether it converged."""
@@ -166,7 +202,7 @@ class BlockSolver:
         X = [submit(masked, x, i) for x, i in zip(X0, inverse)]
         started = [submit(start_state, b, ax, i) for b, ax, i in zip(B, self.apply(X), inverse)]
         state = [submit(join_state, x, s) for x, s in zip(X, started)]
-        P = [submit(getitem, s, 1) for s in started]
+        P = [submit(getitem, s, 1) for s in started]  # turned with beta 0: z
         # Reductions read only the small per-block sums (getitem tasks run where the block
         # is); handing them the blocks themselves would move whole vectors between workers.
         history = [submit(first_scalars, rtol, [submit(partial_sums, s) for s in started])]
@@ -175,13 +211,13 @@ class BlockSolver:
                 if len(history) > LOOKAHEAD and history[-1 - LOOKAHEAD].result()["done"].all():
                     break
                 scalars = history[-1]
-                applied = self.apply(P)
-                step = submit(step_of, scalars, [submit(getitem, a, 1) for a in applied])
-                state = [submit(advance, s, p, a, step, i)
-                         for s, p, a, i in zip(state, P, applied, inverse)]
-                scalars = submit(next_scalars, scalars, [submit(getitem, s, 3) for s in state])
-                P = [submit(turn, p, s, scalars) for p, s in zip(P, state)]
-                history.append(scalars)
+                applied = self.turn_and_apply(P, state, scalars)
+                curvatures = [submit(getitem, a, 2) for a in applied]
+                state = [submit(advance, s, a, scalars, curvatures, i)
+                         for s, a, i in zip(state, applied, inverse)]
+                history.append(submit(next_scalars, scalars,
+                                      [submit(getitem, s, 3) for s in state]))
+                P = [submit(getitem, a, 0) for a in applied]
         verdicts = self.client.gather([submit(all_done, s) for s in history])
         n_iter = verdicts.index(True) if True in verdicts else len(history) - 1
         return [submit(getitem, s, 0) for s in state], n_iter, verdicts[-1]

@@ -100,36 +100,53 @@ def largest(F: np.ndarray) -> float:
 
 def empty_rows(F: np.ndarray, reached: np.ndarray, floor: float):
     """The fill's start: reached rows whose best score is at most ``floor`` are zeroed
-    and marked empty. Returns (F, empty, how many are empty)."""
+    and marked empty. Returns the fill's state: (F, empty, how many are empty, which rows
+    the last layer filled: None before the first, when any empty row may fill)."""
     empty = (reached > 0) & (F.max(axis=1) <= floor)
     F = F.copy()
     F[empty] = 0.0
-    return F, empty, int(empty.sum())
+    return F, empty, int(empty.sum()), None
 
 
-def fill_layer(W, state, floor: float, *parts: np.ndarray):
+def rows_product(W, rows: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``(W @ M)[rows]``. Slicing most rows out of a CSR matrix copies it: then all rows
+    are multiplied instead."""
+    if 4 * len(rows) > W.shape[0]:
+        return np.asarray(W @ M)[rows]
+    return np.asarray(W[rows] @ M)
+
+
+def fill_layer(W, state, floor: float, *parts):
     """One layer of :func:`activeprop.propagation.fill_below_precision` on a block: every
-    empty row next to a filled one takes its neighbours' weighted scores, rescaled to
-    ``floor``. Returns the new (F, empty, how many rows filled)."""
-    F, empty, _ = state
+    empty row next to a row the last layer filled (here or, by ``parts``, the halo's)
+    takes its neighbours' weighted scores, rescaled to ``floor``. ``parts``: the halo
+    rows' (scores, filled by the last layer) from :func:`fill_halo`. Returns the new
+    state; a layer that fills nothing returns the old arrays."""
+    F, empty, _, newly = state
     rows = np.flatnonzero(empty)
+    if len(rows) and newly is not None:
+        # as on one machine: only rows next to those just filled can fill now
+        changed = stacked(newly, *(part[1] for part in parts))
+        rows = rows[rows_product(W, rows, changed.astype(F.dtype)) > 0] if changed.any() \
+            else rows[:0]
     if not len(rows):
-        return F, empty, 0
-    # Slicing most rows out of a CSR matrix copies it: multiply all rows then instead.
-    incoming = np.asarray(W @ stacked(F, *parts))[rows] if 4 * len(rows) > W.shape[0] \
-        else np.asarray(W[rows] @ stacked(F, *parts))
+        return F, empty, 0, np.zeros(len(F), dtype=bool)
+    incoming = rows_product(W, rows, stacked(F, *(part[0] for part in parts)))
     sums = incoming.sum(axis=1)
     filled = sums > 0
-    F, empty = F.copy(), empty.copy()
-    newly = rows[filled]
-    F[newly] = incoming[filled] * (floor / sums[filled, None])
-    empty[newly] = False
-    return F, empty, int(filled.sum())
+    F, empty, newly = F.copy(), empty.copy(), np.zeros(len(F), dtype=bool)
+    rows = rows[filled]
+    F[rows] = incoming[filled] * (floor / sums[filled, None])
+    empty[rows] = False
+    newly[rows] = True
+    return F, empty, len(rows), newly
 
 
-def scores_at(state, positions: np.ndarray) -> np.ndarray:
-    """The rows ``positions`` of a fill state's scores (what a neighbour block needs)."""
-    return np.take(state[0], positions, axis=0)
+def fill_halo(state, positions: np.ndarray):
+    """The rows ``positions`` of a fill state's scores, and whether its last layer filled
+    them: what a neighbour block needs of it."""
+    F, _, _, newly = state
+    return np.take(F, positions, axis=0), None if newly is None else newly[positions]
 
 
 def count_of(state) -> int:
