@@ -38,8 +38,10 @@ def serve(project, *options):
     process = subprocess.Popen([sys.executable, "-m", "activeprop.cli", "serve", "--project",
                                 str(project), "--port", str(port), "--no-browser", *options],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    printed = process.stdout.readline()
-    assert "activeprop labeler" in printed, printed
+    said = []  # what it says before the URL (building a graph on a cluster, say)
+    while "activeprop labeler" not in (printed := process.stdout.readline()):
+        said.append(printed)
+        assert printed and len(said) < 50, "".join(said)
     return process, printed.split(": ", 1)[1].strip()
 
 
@@ -294,3 +296,49 @@ def test_the_page_is_accessible(server, page, tmp_path):
     page.wait_for_selector("#item-dialog[open]")
     assert axe_violations(page) == []
     page.screenshot(path=str(tmp_path / "dialog.png"))
+
+
+def test_the_page_on_a_dask_cluster(page, tmp_path):
+    """`init --cluster` from a Zarr pool, then `serve --cluster`: the graph, every refit
+    and every queue on two local worker processes; the page labels, undoes and reloads as
+    on one machine, and the labels are in the project store."""
+    pytest.importorskip("distributed")
+    from activeprop.datasets import load_pool
+    from activeprop.shards import write_sharded
+
+    pool = write_sharded(load_pool("digits"), tmp_path / "digits.zarr", 600)
+    project = tmp_path / "project"
+    made = subprocess.run([sys.executable, "-m", "activeprop.cli", "init", "--project",
+                           str(project), "--dataset", str(pool), "--cluster", "local:2",
+                           "--model", "spreading"], capture_output=True, text=True,
+                          timeout=300)
+    assert made.returncode == 0, made.stderr
+    assert "row blocks, halo" in made.stdout and "serve --project" in made.stdout
+    process, url = serve(project, "--cluster", "local:2")
+    try:
+        wait_until_up(url)
+        page.goto(url)
+        truth = load_pool("digits").y
+        labeled = []
+        for done in range(1, 4):
+            item = queue_ids(page)[0]
+            labeled.append(item)
+            page.keyboard.press(str(truth[item]))
+            wait_for(page, f"document.getElementById('labeled').textContent.startsWith("
+                           f"'{done} /')")
+        page.keyboard.press("u")
+        wait_for(page, "document.getElementById('labeled').textContent.startsWith('2 /')")
+        page.reload()
+        queue_ids(page)
+        wait_for(page, "document.getElementById('labeled').textContent.startsWith('2 /')")
+        assert page.locator("#settings").inner_text().startswith("Model: label spreading")
+        # the pictures are read from the Zarr pool, one at a time
+        wait_for(page, "[...document.querySelectorAll('.card img')].every("
+                       "image => image.complete && image.naturalWidth > 0)")
+        assert page.locator(".card img").count() >= 1
+        page.screenshot(path=str(tmp_path / "cluster-page.png"))
+        labels = ProjectStore(project).current_labels()
+        assert labels == {item: int(truth[item]) for item in labeled[:2]}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,6 +1,7 @@
 """Pools stored in row shards (Zarr or .npy files): written from any dataset, read back
 the same in one process (memory-mapped) and lazily as a dask array (issue 19, item 1)."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -104,3 +105,26 @@ def test_the_shard_command_writes_a_dataset_simulate_reads(tmp_path):
     rounds = [[(r["accuracy"], r["queried"]) for r in json.loads(run.stdout)["rounds"]]
               for run in runs]
     assert rounds[0] == rounds[1]  # digits are whole numbers: float32 keeps them exactly
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_items_are_shown_as_the_pool_showed_them(tmp_path, image_pool, layout):
+    """Pictures of an array pool come back one at a time from the shards; an image
+    folder's files are found under the folder it was read from; texts come back."""
+    if layout.endswith(".zarr"):
+        pytest.importorskip("zarr")
+    digits = load_pool("digits").take(np.arange(50))
+    stored = open_sharded(write_sharded(digits, tmp_path / ("a-" + layout), shard_rows=20))
+    assert stored.image_shape == (8, 8) and stored.image_style == {"max": 16.0, "invert": True}
+    for item in (0, 19, 20, 49):
+        np.testing.assert_array_equal(stored.picture(item), digits.images[item])
+    folder = open_sharded(write_sharded(image_pool, tmp_path / ("f-" + layout), shard_rows=3))
+    assert folder.image_shape is None
+    assert folder.picture(4) == image_pool.thumbnails[4]  # the file's thumbnail, made again
+    folder.paths[4] = "../../outside.png"  # a data file naming a place outside its folder
+    (tmp_path / "outside.png").write_bytes((tmp_path / "images" / "cat" / "item0.png")
+                                           .read_bytes())
+    assert folder.picture(4) is None
+    texts = dataclasses.replace(load_pool("digits").take(np.arange(6)),
+                                texts=[f"<b>item {i}</b>" for i in range(6)])
+    assert open_sharded(write_sharded(texts, tmp_path / ("t-" + layout), 4)).texts == texts.texts

@@ -226,12 +226,10 @@ def _image_folder(folder: Path, image_size: int, kind: str) -> Pool:
     loaded, thumbnails = [], []
     for path in files:
         try:
-            with Image.open(path) as image:
-                image.load()
-                loaded.append(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
+            loaded.append(read_image(path))
         except (OSError, UnidentifiedImageError, ValueError) as error:
             raise UserError(f"cannot read image {path} ({error})") from None
-        thumbnails.append(_thumbnail(loaded[-1]))
+        thumbnails.append(thumbnail(loaded[-1]))
     y = np.array([names.index(r.parts[0]) if len(r.parts) > 1 else UNLABELED
                   for r in relative], dtype=np.int64)
     X = image_features(loaded, kind, image_size) if kind in IMAGE_FEATURES else \
@@ -240,7 +238,16 @@ def _image_folder(folder: Path, image_size: int, kind: str) -> Pool:
                 thumbnails=thumbnails)
 
 
-def _thumbnail(image) -> bytes:
+def read_image(path: Path):
+    """An image file, read whole, as a grey or RGB PIL image (raises PIL's errors)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+        return image.convert("RGB") if image.mode not in ("L", "RGB") else image
+
+
+def thumbnail(image) -> bytes:
     """A PNG of the image whose longer side is at most THUMBNAIL_SIZE, colour and aspect
     ratio kept."""
     small = image.copy()

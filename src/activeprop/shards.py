@@ -3,11 +3,17 @@
 Two layouts, both read lazily:
 
 * a Zarr group (``name.zarr``): arrays ``features`` (float32, chunked by rows), ``labels``
-  (int64 class indices, -1 where unknown) and optionally ``paths``; the class names in its
-  attributes. Zarr stores chunks as files (or objects in a bucket) that workers read
+  (int64 class indices, -1 where unknown) and optionally ``paths``, ``texts`` and
+  ``images`` (float32 pictures to show, chunked by rows); the class names and how to show
+  the items in its attributes. Zarr stores chunks as files (or objects in a bucket) that workers read
   directly (needs the ``distributed`` extra);
 * a folder of ``.npy`` shards (``features-00000.npy``, ``labels-00000.npy``, optional
-  ``paths-00000.npy``) with a ``pool.json`` naming them, read with numpy's memory maps.
+  ``paths-``, ``texts-`` and ``images-00000.npy``) with a ``pool.json`` naming them and
+  saying how to show the items, read with numpy's memory maps.
+
+Items are shown as the pool showed them: its pictures (read one at a time from the
+shards), or for a folder of image files, each file, found under the folder the pool was
+read from (``image_root``) and made a thumbnail when shown.
 
 :func:`write_sharded` writes either from any :class:`activeprop.datasets.Pool`
 (``activeprop shard``); :func:`open_sharded` opens one. In one process the features are
@@ -51,21 +57,39 @@ def write_sharded(pool: Pool, out: str | Path, shard_rows: int = SHARD_ROWS) -> 
     return out
 
 
+def _row_arrays(pool: Pool) -> dict:
+    """Every per-item array a shard holds, by name (those the pool has)."""
+    arrays = {"features": np.asarray(pool.X, dtype=np.float32), "labels": pool.y}
+    for name in ("paths", "texts"):
+        if getattr(pool, name) is not None:
+            arrays[name] = np.array(getattr(pool, name), dtype=str)
+    if pool.images is not None:
+        arrays["images"] = np.asarray(pool.images, dtype=np.float32)
+    return arrays
+
+
+def _display(pool: Pool) -> dict:
+    """How the items are shown: the pictures' style, or where the image files are."""
+    style = None if pool.images is None else {
+        "max": float(pool.images.max()) or 1.0,
+        "invert": pool.name.startswith("digits")}  # ink on paper: high values dark
+    root = str(Path(pool.name).resolve()) if pool.thumbnails is not None else None
+    return {"image_style": style, "image_root": root}
+
+
 def _write_npy(pool: Pool, out: Path, spans) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    arrays = _row_arrays(pool)
     shards = []
     for number, (start, stop) in enumerate(spans):
-        shard = {"rows": stop - start,
-                 "features": f"features-{number:05d}.npy", "labels": f"labels-{number:05d}.npy"}
-        np.save(out / shard["features"], np.asarray(pool.X[start:stop], dtype=np.float32))
-        np.save(out / shard["labels"], pool.y[start:stop].astype(np.int64))
-        if pool.paths is not None:
-            shard["paths"] = f"paths-{number:05d}.npy"
-            np.save(out / shard["paths"], np.array(pool.paths[start:stop], dtype=str))
+        shard = {"rows": stop - start}
+        for name, values in arrays.items():
+            shard[name] = f"{name}-{number:05d}.npy"
+            np.save(out / shard[name], values[start:stop])
         shards.append(shard)
     manifest = {"activeprop_pool": FORMAT_VERSION, "n_items": len(pool),
                 "n_features": int(pool.X.shape[1]), "class_names": list(pool.class_names),
-                "shards": shards}
+                **_display(pool), "shards": shards}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
 
 
@@ -83,18 +107,13 @@ def _write_zarr(pool: Pool, out: Path, spans) -> None:
     zarr = _zarr()
     group = zarr.open_group(str(out), mode="w-")
     rows = spans[0][1] - spans[0][0]
-    features = group.create_array("features", shape=pool.X.shape, chunks=(rows, pool.X.shape[1]),
-                                  dtype="float32")
-    labels = group.create_array("labels", shape=(len(pool),), chunks=(rows,), dtype="int64")
-    paths = None if pool.paths is None else \
-        group.create_array("paths", shape=(len(pool),), chunks=(rows,), dtype=str)
-    for start, stop in spans:
-        features[start:stop] = np.asarray(pool.X[start:stop], dtype=np.float32)
-        labels[start:stop] = pool.y[start:stop]
-        if paths is not None:
-            paths[start:stop] = np.array(pool.paths[start:stop], dtype=str)
+    for name, values in _row_arrays(pool).items():
+        stored = group.create_array(name, shape=values.shape, chunks=(rows, *values.shape[1:]),
+                                    dtype=str if values.dtype.kind == "U" else values.dtype)
+        for start, stop in spans:
+            stored[start:stop] = values[start:stop]
     group.attrs["activeprop_pool"] = {"version": FORMAT_VERSION,
-                                      "class_names": list(pool.class_names)}
+                                      "class_names": list(pool.class_names), **_display(pool)}
 
 
 def _load_rows(path: str) -> np.ndarray:
@@ -117,6 +136,25 @@ class ShardedPool:
     paths: list[str] | None
     shard_files: list[Path] | None  # .npy layout; None for Zarr
     shard_rows: list[int] | None
+    texts: list[str] | None = None
+    image_files: list[Path] | None = None  # .npy layout's pictures
+    image_shape: tuple | None = None  # of one picture held in the shards
+    image_style: dict | None = None
+    image_root: str | None = None  # the folder of the image files the paths name
+
+    def picture(self, item: int) -> np.ndarray | bytes | None:
+        """What to show of one item: its picture (a float array) read from the shards, a
+        PNG thumbnail of its image file, or None."""
+        if self.image_shape is not None:
+            if self.image_files is None:
+                return np.asarray(_zarr().open_array(str(self.path / "images"),
+                                                     mode="r")[item])
+            shard = int(np.searchsorted(np.cumsum(self.shard_rows), item, side="right"))
+            first = int(np.sum(self.shard_rows[:shard]))
+            return np.array(_load_rows(str(self.image_files[shard]))[item - first])
+        if self.image_root is not None and self.paths is not None:
+            return _thumbnail_of(Path(self.image_root), self.paths[item])
+        return None
 
     def in_memory(self) -> np.ndarray:
         """The features for one process: a read-only memory map when the pool is one
@@ -153,7 +191,7 @@ class ShardedPool:
     def to_pool(self, lazy: bool = False) -> Pool:
         """The :class:`Pool` of these items, features read in one process or lazy."""
         return Pool(self.lazy() if lazy else self.in_memory(), self.labels, self.class_names,
-                    name=str(self.path), paths=self.paths)
+                    name=str(self.path), paths=self.paths, texts=self.texts)
 
 
 def open_sharded(path: str | Path) -> ShardedPool:
@@ -169,9 +207,12 @@ def open_sharded(path: str | Path) -> ShardedPool:
     except (KeyError, FileNotFoundError, ValueError) as error:
         raise UserError(f"{path} is not an activeprop Zarr pool (write one with "
                         f"`activeprop shard`): {error}") from None
-    paths = group["paths"][:].tolist() if "paths" in group else None
+    paths, texts = (group[name][:].tolist() if name in group else None
+                    for name in ("paths", "texts"))
     return ShardedPool(path, features.shape[0], features.shape[1], list(meta["class_names"]),
-                       _checked_labels(labels[:], meta["class_names"], path), paths, None, None)
+                       _checked_labels(labels[:], meta["class_names"], path), paths, None, None,
+                       texts, None, group["images"].shape[1:] if "images" in group else None,
+                       meta.get("image_style"), meta.get("image_root"))
 
 
 def _open_npy(path: Path) -> ShardedPool:
@@ -181,8 +222,11 @@ def _open_npy(path: Path) -> ShardedPool:
         names = list(manifest["class_names"])
         files = [path / shard["features"] for shard in shards]
         labels = np.concatenate([np.load(path / shard["labels"]) for shard in shards])
-        paths = [p for shard in shards for p in np.load(path / shard["paths"]).tolist()] \
-            if shards and "paths" in shards[0] else None
+        paths, texts = ([p for shard in shards for p in np.load(path / shard[name]).tolist()]
+                        if shards and name in shards[0] else None
+                        for name in ("paths", "texts"))
+        images = [path / shard["images"] for shard in shards] \
+            if shards and "images" in shards[0] else None
     except (KeyError, TypeError, ValueError, OSError) as error:
         raise UserError(f"{path / MANIFEST} does not describe a readable pool ({error})") \
             from None
@@ -193,7 +237,25 @@ def _open_npy(path: Path) -> ShardedPool:
                             f"({shard['rows']}, {manifest['n_features']})")
     return ShardedPool(path, int(manifest["n_items"]), int(manifest["n_features"]), names,
                        _checked_labels(labels, names, path), paths, files,
-                       [shard["rows"] for shard in shards])
+                       [shard["rows"] for shard in shards], texts, images,
+                       _load_rows(str(images[0])).shape[1:] if images else None,
+                       manifest.get("image_style"), manifest.get("image_root"))
+
+
+def _thumbnail_of(root: Path, relative: str) -> bytes | None:
+    """A PNG thumbnail of the image file ``relative`` under ``root``; None when it is gone,
+    unreadable, or names a place outside ``root`` (the paths come from a data file)."""
+    from PIL import UnidentifiedImageError
+
+    from .datasets import read_image, thumbnail
+
+    file = (root / relative).resolve()
+    if not file.is_relative_to(root.resolve()):
+        return None
+    try:
+        return thumbnail(read_image(file))
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
 
 
 def _checked_labels(labels: np.ndarray, names: list, path: Path) -> np.ndarray:

@@ -108,6 +108,7 @@ class ProjectStore:
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
+        self._sharded = None  # the sharded pool the items stay in, if any, once opened
         path = self.directory / DATABASE
         if not path.is_file():
             raise UserError(f"{self.directory} is not an activeprop project (no {DATABASE}); "
@@ -164,8 +165,9 @@ class ProjectStore:
                     "image_shape": None if pool.images is None else list(pool.images.shape[1:]),
                     "image_format": "png" if pool.thumbnails is not None else
                     "array" if pool.images is not None else None,
-                    "created": time.time(),
-                    "features_at": None if features_at is None else str(Path(features_at).resolve())}
+                    "created": time.time(), "features_at": None}
+            if features_at is not None:
+                meta.update(_referenced_meta(Path(features_at).resolve()))
             connection.executemany("INSERT INTO meta VALUES (?, ?)",
                                    [(k, json.dumps(v)) for k, v in meta.items()])
             pictures = pool.thumbnails if pool.thumbnails is not None else \
@@ -271,7 +273,8 @@ class ProjectStore:
         process, or with ``lazy`` as a dask array for a cluster's workers to read."""
         features_at = self.meta("features_at")
         try:
-            shape = self.meta("image_shape") if images else None
+            # a sharded pool's pictures stay in it: shown one at a time (image())
+            shape = self.meta("image_shape") if images and not features_at else None
             columns = "features, truth" + (", image" if shape is not None else "")
             rows = self.connection.execute(f"SELECT {columns} FROM items ORDER BY id").fetchall()
             X = None if features_at else _joined([r[0] for r in rows], np.float64).reshape(
@@ -290,15 +293,22 @@ class ProjectStore:
             raise _damaged(self.directory / DATABASE, "labels of no class")
         return Pool(X, y, self.class_names, pictures, self.meta("dataset"))
 
-    def _referenced_features(self, path: str, n_items: int, lazy: bool):
-        """The features of a project made from a sharded pool, from that pool."""
+    def _shards(self):
+        """The sharded pool a project's items stay in (opened once)."""
         from .shards import open_sharded
 
-        try:
-            sharded = open_sharded(path)
-        except (UserError, OSError) as error:
-            raise UserError(f"{self.directory}'s features are in {path}, which cannot be "
-                            f"read: {error}") from None
+        if self._sharded is None:
+            path = self.meta("features_at")
+            try:
+                self._sharded = open_sharded(path)
+            except (UserError, OSError) as error:
+                raise UserError(f"{self.directory}'s features are in {path}, which cannot "
+                                f"be read: {error}") from None
+        return self._sharded
+
+    def _referenced_features(self, path: str, n_items: int, lazy: bool):
+        """The features of a project made from a sharded pool, from that pool."""
+        sharded = self._shards()
         if (sharded.n_items, sharded.n_features) != (n_items, self.meta("n_features")):
             raise UserError(f"{path} holds {sharded.n_items} x {sharded.n_features} features; "
                             f"{self.directory} was made from {n_items} x "
@@ -308,7 +318,10 @@ class ProjectStore:
 
     def image(self, item_id: int) -> np.ndarray | bytes | None:
         """The display image of one item: a float array (pools given as arrays), PNG bytes
-        (image folders: ``meta("image_format") == "png"``), or None without images."""
+        (image folders: ``meta("image_format") == "png"``), or None without images. A
+        project whose items stay in a sharded pool reads it from there."""
+        if self.meta("features_at"):
+            return self._shards().picture(item_id) if self.has_item(item_id) else None
         row = self.connection.execute("SELECT image FROM items WHERE id = ?",
                                       (item_id,)).fetchone()
         if row is None or row[0] is None:
@@ -474,6 +487,17 @@ class ProjectStore:
     def close(self) -> None:
         """Close the database connection."""
         self.connection.close()
+
+
+def _referenced_meta(path: Path) -> dict:
+    """A project's facts about the sharded pool at ``path`` its items stay in: where it is
+    and how its items are shown."""
+    from .shards import open_sharded
+
+    sharded = open_sharded(path)
+    shape = None if sharded.image_shape is None else list(sharded.image_shape)
+    return {"features_at": str(path), "image_shape": shape, "image_style": sharded.image_style,
+            "image_format": "array" if shape else "png" if sharded.image_root else None}
 
 
 def _check_not_truncated(path: Path) -> None:
