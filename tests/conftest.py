@@ -20,3 +20,14 @@ def small_datasets():
         partial[rng.rand(len(y)) < 0.85] = -1
         out[name] = (np.asarray(X, dtype=float), y, partial)
     return out
+
+
+@pytest.fixture(scope="session")
+def client():
+    """A Dask LocalCluster of two worker processes, shared by the cluster tests."""
+    pytest.importorskip("distributed")
+    from activeprop.distributed.cluster import close, connect
+
+    client = connect("local:2")
+    yield client
+    close(client)

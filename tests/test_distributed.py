@@ -30,13 +30,6 @@ POOL = "digits-aug:20000"
 
 
 @pytest.fixture(scope="module")
-def client():
-    client = connect("local:2")
-    yield client
-    close(client)
-
-
-@pytest.fixture(scope="module")
 def pool():
     return load_pool(POOL).shuffled(0)
 

@@ -25,13 +25,6 @@ from activeprop.store import ProjectStore  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def client():
-    client = connect("local:2")
-    yield client
-    close(client)
-
-
-@pytest.fixture(scope="module")
 def zarr_pool(tmp_path_factory):
     return write_sharded(load_pool("digits"), tmp_path_factory.mktemp("pools") / "d.zarr", 500)
 

@@ -105,6 +105,12 @@ def test_the_shard_command_writes_a_dataset_simulate_reads(tmp_path):
     rounds = [[(r["accuracy"], r["queried"]) for r in json.loads(run.stdout)["rounds"]]
               for run in runs]
     assert rounds[0] == rounds[1]  # digits are whole numbers: float32 keeps them exactly
+    reduced = tmp_path / "wide"  # 784 pixels, stored as 12 principal components
+    done = subprocess.run([*command, "shard", str(reduced), "--dataset", "digits-aug:400:28",
+                           "--components", "12"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert open_sharded(reduced).n_features == 12 and open_sharded(reduced).image_shape == \
+        (28, 28)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -218,16 +218,22 @@ def shard(
     text_model: str = TEXT_MODEL, features: str = FEATURES, image_features: str = IMAGE_FEATURES,
     image_model: str = IMAGE_MODEL,
     shard_rows: int = typer.Option(100_000, help="items per shard (chunk)"),
+    components: int = typer.Option(0, help="store features of more than 256 dimensions as "
+                                           "this many principal components (0 keeps them; "
+                                           "a cluster uses the features as stored)"),
 ):
-    """Store a dataset's features, labels and paths in row shards, for pools larger than
-    memory and for --cluster: the result is itself a dataset (--dataset OUT)."""
+    """Store a dataset's features, labels, paths, texts and pictures in row shards, for
+    pools larger than memory and for --cluster: the result is itself a dataset
+    (--dataset OUT)."""
     from .datasets import load_pool
+    from .features import principal_components
     from .shards import write_sharded
 
     pool = load_pool(dataset, label_column=label_column, text_column=text_column,
                      text_model=text_model, features=features, image_features=image_features,
                      image_model=image_model)
-    write_sharded(pool, out, shard_rows)
+    write_sharded(pool.with_features(principal_components(pool.X, components)), out,
+                  shard_rows)
     n_shards = -(-len(pool) // shard_rows)
     print(f"Wrote {out}: {len(pool)} items x {pool.X.shape[1]} features (float32), "
           f"{n_shards} shard(s) of up to {shard_rows} rows. Use it as --dataset {out}")
