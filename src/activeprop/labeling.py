@@ -460,6 +460,15 @@ class LabelingSession:
         self.store.close()
 
 
+def key_map(class_names: list[str]) -> dict[str, str]:
+    """Which key labels which class (the terminal's and the notebook's): the names
+    themselves when they are single characters (digits: 0-9), else 1-9 then 0 for the
+    first ten classes. ``s``, ``u`` and ``q`` are never class keys (skip, undo, quit)."""
+    if all(len(name) == 1 and name not in "squ" for name in class_names):
+        return {name: name for name in class_names}
+    return {str((i + 1) % 10): name for i, name in enumerate(class_names[:10])}
+
+
 def _is_permutation(order, n: int) -> bool:
     """Whether ``order`` (as read from the store) orders the ``n`` items of the pool."""
     try:

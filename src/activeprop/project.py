@@ -38,36 +38,54 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
                  image_model: str | None = None, classes: list[str] | None = None,
                  client=None, **settings) -> ProjectStore:
     """Create a labeling project from any dataset spec (a folder of images, a table, a file
-    of texts; see :func:`activeprop.datasets.load_pool` for the data options).
-
-    ``settings`` override :data:`DEFAULT_SETTINGS` (model, kernel, strategy, ...); without
-    a model, pools above :data:`POISSON_MAX_ITEMS` items get label spreading.
+    of texts; see :func:`activeprop.datasets.load_pool` for the data options) and
+    ``settings`` (see :func:`create_project`).
 
     ``client`` (a ``distributed.Client``): build the graph and the first items' order on
     its cluster. A sharded pool (:mod:`activeprop.shards`) is then read by the workers and
     its features stay where they are: the project records where, instead of a copy.
     """
-    unknown = set(settings) - set(DEFAULT_SETTINGS)
-    if unknown:
-        raise UserError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULT_SETTINGS)}")
-    merged = {**DEFAULT_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
-    if client is not None:
-        from .distributed.project import CLUSTER_STRATEGY, check_project_settings
-
-        if settings.get("strategy") is None:
-            merged["strategy"] = CLUSTER_STRATEGY
-    get_strategy(merged["strategy"])
-    ProjectStore.check_free(directory)  # before reading the data and building the graph
+    project_settings(settings, client)  # raises before the data is read and the graph built
+    ProjectStore.check_free(directory)
     pool = load_pool(dataset, label_column=label_column, image_size=image_size,
                      text_column=text_column, text_model=text_model, features=features,
                      image_features=image_features, image_model=image_model,
                      classes=classes, lazy=client is not None)
+    return create_project(directory, pool, client=client, **settings)
+
+
+def project_settings(settings: dict, client=None) -> dict:
+    """``settings`` over :data:`DEFAULT_SETTINGS` (on a cluster, its default strategy);
+    raises on an unknown setting or strategy."""
+    unknown = set(settings) - set(DEFAULT_SETTINGS)
+    if unknown:
+        raise UserError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULT_SETTINGS)}")
+    merged = {**DEFAULT_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
+    if client is not None and settings.get("strategy") is None:
+        from .distributed.project import CLUSTER_STRATEGY
+
+        merged["strategy"] = CLUSTER_STRATEGY
+    get_strategy(merged["strategy"])
+    return merged
+
+
+def create_project(directory: str | Path, pool, *, client=None, **settings) -> ProjectStore:
+    """Create a labeling project holding ``pool`` (a :class:`activeprop.datasets.Pool`).
+
+    ``settings`` override :data:`DEFAULT_SETTINGS` (model, kernel, strategy, ...); without
+    a model, pools above :data:`POISSON_MAX_ITEMS` items get label spreading. ``client``:
+    as :func:`init_project`'s.
+    """
+    merged = project_settings(settings, client)
+    ProjectStore.check_free(directory)
     if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
         merged["model"] = "spreading"
     if settings.get("n_neighbors") is None and len(pool) > 1:
         # A small pool gets as many neighbours as it can give (15 by default).
         merged["n_neighbors"] = min(merged["n_neighbors"], len(pool) - 1)
     if client is not None:
+        from .distributed.project import check_project_settings
+
         check_project_settings(merged, pool.X.shape)  # before the cluster builds anything
     # The project keeps the features it works on: opening it never redoes the reduction.
     pool = pool.with_features(principal_components(pool.X, merged["components"]))
@@ -88,7 +106,7 @@ def init_project(directory: str | Path, dataset: str, *, label_column: str | Non
     if pool.images is not None:
         # Digits are ink on paper: higher values are darker.
         store.set_meta("image_style", {"max": float(pool.images.max()) or 1.0,
-                                       "invert": dataset.startswith("digits")})
+                                       "invert": pool.name.startswith("digits")})
     return store
 
 

@@ -12,7 +12,7 @@ from typing import Callable, TextIO
 
 import numpy as np
 
-from .labeling import LabelingSession
+from .labeling import LabelingSession, key_map
 
 SHADES = " ░▒▓█"
 MAX_DRAWN = 16  # larger images are averaged down to at most 16 x 16 cells
@@ -55,14 +55,6 @@ def read_key(stream: TextIO) -> str:
     finally:
         termios.tcsetattr(descriptor, termios.TCSADRAIN, saved)
     return "q" if key in ("\x03", "\x04") else key  # Ctrl+C, Ctrl+D
-
-
-def key_map(class_names: list[str]) -> dict[str, str]:
-    """Which key labels which class: the names themselves when they are single
-    characters (digits: 0-9), else 1-9 then 0 for the first ten classes."""
-    if all(len(name) == 1 and name not in "squ" for name in class_names):
-        return {name: name for name in class_names}
-    return {str((i + 1) % 10): name for i, name in enumerate(class_names[:10])}
 
 
 def run(session: LabelingSession, annotator: str = "terminal", stdin: TextIO = sys.stdin,
