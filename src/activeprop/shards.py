@@ -5,8 +5,8 @@ Two layouts, both read lazily:
 * a Zarr group (``name.zarr``): arrays ``features`` (float32, chunked by rows), ``labels``
   (int64 class indices, -1 where unknown) and optionally ``paths``, ``texts`` and
   ``images`` (float32 pictures to show, chunked by rows); the class names and how to show
-  the items in its attributes. Zarr stores chunks as files (or objects in a bucket) that workers read
-  directly (needs the ``distributed`` extra);
+  the items in its attributes. Zarr stores chunks as files (or objects in a bucket)
+  that workers read directly (needs the ``distributed`` extra);
 * a folder of ``.npy`` shards (``features-00000.npy``, ``labels-00000.npy``, optional
   ``paths-``, ``texts-`` and ``images-00000.npy``) with a ``pool.json`` naming them and
   saying how to show the items, read with numpy's memory maps.

@@ -166,10 +166,12 @@ LOOKAHEAD = 0
 class BlockSolver:
     """Runs the CG iterations for one system ``A`` given as a block product.
 
-    Every number an iteration needs (the step, beta, which columns are done) is reduced
-    from the blocks' partial sums by a task on the workers, so an iteration costs task
-    hand-offs, not round trips to the client; the client looks at whether the solve has
-    converged ``LOOKAHEAD`` iterations behind (none: it waits for each verdict).
+    Every number an iteration needs is reduced on the workers from the blocks' partial
+    sums: beta and which columns are done by a task, the step by each block itself from
+    the others' curvatures. An iteration costs six stages of task hand-offs (halo rows,
+    turn and apply, curvature, update, sums, scalars), not round trips to the client; the
+    client looks at whether the solve has converged ``LOOKAHEAD`` iterations behind (none:
+    it waits for each verdict).
     """
 
     def __init__(self, client, exchange, product, matrices: list, extras: list[list]):
