@@ -134,3 +134,24 @@ def test_the_items_are_shown_as_the_pool_showed_them(tmp_path, image_pool, layou
     texts = dataclasses.replace(load_pool("digits").take(np.arange(6)),
                                 texts=[f"<b>item {i}</b>" for i in range(6)])
     assert open_sharded(write_sharded(texts, tmp_path / ("t-" + layout), 4)).texts == texts.texts
+
+
+def test_a_project_on_a_sharded_pool_keeps_its_items_in_the_shards(tmp_path):
+    """Without a cluster too: the project records where the shards are (features used as
+    stored are not copied), its session reads them, and its page shows their pictures;
+    features it reduces are copied as any dataset's."""
+    from activeprop.labeling import LabelingSession
+    from activeprop.project import init_project
+
+    digits = load_pool("digits")
+    out = write_sharded(digits, tmp_path / "digits", shard_rows=700)
+    store = init_project(tmp_path / "p", str(out))
+    assert store.meta("features_at") == str(out.resolve())
+    np.testing.assert_array_equal(store.image(5), digits.images[5])
+    session = LabelingSession(tmp_path / "p")
+    np.testing.assert_array_equal(session.pool.X, digits.X.astype(np.float32))
+    assert session.picture_png(5).startswith(b"\x89PNG")
+    wide = write_sharded(load_pool("digits-aug:300:28"), tmp_path / "wide", shard_rows=100)
+    reduced = init_project(tmp_path / "q", str(wide), components=20)
+    assert reduced.meta("features_at") is None and reduced.meta("n_features") == 20
+    assert reduced.image(3).shape == (28, 28)  # copied with the features

@@ -16,9 +16,10 @@ import numpy as np
 from .datasets import load_pool
 from .errors import UserError
 from .experiments import RECOMMENDED
-from .features import principal_components
+from .features import principal_components, reduces
 from .models import make_model
 from .priors import check_model, parse_class_priors
+from .shards import is_sharded
 from .store import ProjectStore
 from .strategies import get_strategy, initial_items
 
@@ -87,6 +88,10 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
         from .distributed.project import check_project_settings
 
         check_project_settings(merged, pool.X.shape)  # before the cluster builds anything
+    # A sharded pool's items stay in its shards when their features are used as stored:
+    # the project records where (a pool too large to copy is not copied).
+    in_shards = _is_lazy(pool.X) or (is_sharded(pool.name) and
+                                     not reduces(pool.X.shape, merged["components"]))
     # The project keeps the features it works on: opening it never redoes the reduction.
     pool = pool.with_features(principal_components(pool.X, merged["components"]))
     graphs: dict = {}
@@ -97,7 +102,7 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
     # project: whoever opens the page later does not wait (~20 s at 70,000 x 784).
     first_items = cold_start_order(model, pool.X, len(pool.class_names))
     store = ProjectStore.create(directory, pool, merged,
-                                features_at=pool.name if _is_lazy(pool.X) else None)
+                                features_at=pool.name if in_shards else None)
     for recipe, graph in graphs.items():
         if client is None:  # a cluster's graph stays on its workers
             store.save_graph(recipe, graph)

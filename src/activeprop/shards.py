@@ -191,7 +191,16 @@ class ShardedPool:
     def to_pool(self, lazy: bool = False) -> Pool:
         """The :class:`Pool` of these items, features read in one process or lazy."""
         return Pool(self.lazy() if lazy else self.in_memory(), self.labels, self.class_names,
-                    name=str(self.path), paths=self.paths, texts=self.texts)
+                    None if lazy else self._pictures(), name=str(self.path), paths=self.paths,
+                    texts=self.texts)
+
+    def _pictures(self) -> np.ndarray | None:
+        """Every item's picture, read into this process (None without pictures)."""
+        if self.image_shape is None:
+            return None
+        if self.image_files is None:
+            return _zarr().open_array(str(self.path / "images"), mode="r")[:]
+        return np.concatenate([_load_rows(str(file)) for file in self.image_files])
 
 
 def open_sharded(path: str | Path) -> ShardedPool:
