@@ -218,13 +218,15 @@ class LabelingSession:
             cold = self.n_known_classes < 2
             # Cold, the order is already spread out (typical items first): take it as is.
             mode = "topk" if cold else self.settings.get("batch_mode", "topk")
+            on_blocks = self.client is not None and not cold  # scored where the blocks are
+            utility = None
             if cold:
                 # Before two classes are known there is no uncertainty to rank by: walk a
                 # fixed shuffle of the pool.
                 if self._cold_order is None:
                     self._cold_order = self._cold_start_order()
                 utility = -np.argsort(self._cold_order).astype(np.float64)
-            elif self.client is None:
+            elif not on_blocks:
                 if self._density_job is not None:
                     self._density_job.result()  # at once unless a label came very fast
                 utility = score_pool(self.utility, self.proba, self._query_context())
@@ -235,7 +237,7 @@ class LabelingSession:
                 self.human.sync()
                 blocked = unavailable | (self.labels != UNLABELED)
                 blocked[list(taken)] = True
-                if self.client is not None and not cold:  # scored on the cluster's blocks
+                if on_blocks:
                     return self.model.select_batch(mode, self.utility, blocked, n).tolist()
                 return select_batch(mode, utility, blocked, n, self.pool.X).tolist()
 
