@@ -2,6 +2,7 @@
 files), their own features, and texts; every label maps back to its file."""
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -252,18 +253,23 @@ def test_a_negative_number_of_components_is_refused(capsys):
 
 
 def test_recommended_runs_and_projects_work_on_the_components(tmp_path):
-    """A 784-pixel pool: --recommended simulates on 48 components, and a project keeps
-    the components it was made with (opening it again does not reduce anything)."""
+    """A 784-pixel pool: --recommended simulates on 48 components with 7 neighbours, and a
+    project keeps the components it was made with (opening it again does not reduce
+    anything); features kept as they are get 15 neighbours."""
     from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
 
     pool = load_pool("digits-aug:400:28")
     assert pool.X.shape[1] == 784
     config = SimulationConfig(subset=0, initial=10, batch=5, rounds=2, **RECOMMENDED)
     result = simulate(config, pool.shuffled(0))
-    assert result.pool.X.shape == (400, 48)
+    assert result.pool.X.shape == (400, 48) and result.config.n_neighbors == 7
     store = init_project(tmp_path / "p", "digits-aug:400:28")
     assert store.meta("settings")["components"] == 48
+    assert store.meta("settings")["n_neighbors"] == 7
     session = LabelingSession(tmp_path / "p")
     assert session.pool.X.shape == (400, 48)
     store = init_project(tmp_path / "kept", "digits-aug:400:28", components=0)
+    assert store.meta("settings")["n_neighbors"] == 15
     assert LabelingSession(tmp_path / "kept").pool.X.shape == (400, 784)
+    narrow = simulate(dataclasses.replace(config, rounds=1), load_pool("digits").shuffled(0))
+    assert narrow.pool.X.shape[1] == 64 and narrow.config.n_neighbors == 15

@@ -16,7 +16,7 @@ def test_flipped_labels_of_a_simulated_run_are_found():
     what the review lists first are the flips, and most flips are listed."""
     config = SimulationConfig(subset=0, initial=10, batch=10, rounds=19, seed=0,
                               estimate=False, **RECOMMENDED)
-    pool = prepare_pool(config)
+    config, pool = config.working(prepare_pool(config))
     labeled = np.concatenate([o.queried for o in run_rounds(pool, config,
                                                             config.model_for(pool),
                                                             config.strategy, seed=0)])

@@ -79,8 +79,9 @@ BATCH_MODE = typer.Option("topk", help="topk (the best items) or diverse (the be
                                        "k-means cluster of the top candidates)")
 RECOMMENDED_FLAG = typer.Option(False, "--recommended",
                                 help="the project's recommended settings (Poisson learning, "
-                                     "15-NN graph, typical-margin, typical start, diverse "
-                                     "batches, 48 components of features wider than 256) "
+                                     "7-NN graph on features wider than 256, reduced to 48 "
+                                     "components, else 15-NN; typical-margin, typical "
+                                     "start, diverse batches) "
                                      "for every model, graph and strategy option not given "
                                      "on the command line")
 CLASS_PRIORS = typer.Option(None, help="poisson model only: how common the classes are, if "
@@ -256,7 +257,8 @@ def init(
                                             "diverse batches)"),
     model: str = typer.Option(None, help="poisson (default), spreading or propagation"),
     kernel: str = typer.Option(None, help="knn (default) or rbf"),
-    neighbors: int = typer.Option(None, help="knn neighbours (default 15)"),
+    neighbors: int = typer.Option(None, help="knn neighbours (default 7 on features "
+                                                 "reduced to components, else 15)"),
     gamma: float = typer.Option(None, help="rbf width"),
     alpha: float = typer.Option(None, help="spreading clamping factor (default 0.9)"),
     components: int = typer.Option(None, help="reduce features of more than 256 dimensions "

@@ -78,8 +78,8 @@ def run_repeat(config: CompareConfig, repeat: int, client=None) -> list[dict]:
     ``distributed.Client`` the graph is built and solved on its cluster."""
     # The summary reports no stopping estimate: skip its held-out refits.
     base = dataclasses.replace(config.base, estimate=False)
-    pool = base.working_pool(prepare_pool(base, seed=base.seed + repeat,
-                                          lazy=client is not None))
+    base, pool = base.working(prepare_pool(base, seed=base.seed + repeat,
+                                           lazy=client is not None))
     rows = []
     graphs: dict = {}  # one graph per repeat, shared by every model and strategy
     for model_name in config.models:

@@ -38,14 +38,30 @@ MODEL_TITLES = {"spreading": "Label Spreading", "propagation": "Label Propagatio
 EVALUATIONS = ("pool", "all", "holdout:F")
 
 # The project's recommended settings (`--recommended`, and the labeler's defaults): Poisson
-# learning on a 15-nearest-neighbour graph, margin sampling that starts on typical items
-# (typical-margin), a typical start and diverse batches. On full digits (10 initial labels,
-# batches of 5, seeds 0-4) they give 0.956 / 0.986 / 0.996 at 20 / 50 / 100 labels (seeds
-# 0-39: 0.935 / 0.982 / 0.995) against the example's 0.903 / 0.958 / 0.983, and
-# beat a plain entropy loop on iris, wine, breast-cancer and digits-aug (docs/benchmarks.md).
-RECOMMENDED = {"model": "poisson", "kernel": "knn", "n_neighbors": 15, "solver": "cg",
+# learning on a k-nearest-neighbour graph (k from the features: recommended_neighbors),
+# margin sampling that starts on typical items (typical-margin), a typical start and diverse
+# batches. On full digits (10 initial labels, batches of 5, seeds 0-4) they give 0.956 /
+# 0.986 / 0.996 at 20 / 50 / 100 labels (seeds 0-39: 0.935 / 0.982 / 0.995) against the
+# example's 0.903 / 0.958 / 0.983, and beat a plain entropy loop on iris, wine,
+# breast-cancer and digits-aug (docs/benchmarks.md).
+RECOMMENDED = {"model": "poisson", "kernel": "knn", "n_neighbors": None, "solver": "cg",
                "rtol": 1e-4, "max_iter": 3000, "strategy": "typical-margin",
                "initial_strategy": "typical", "batch_mode": "diverse", "components": 48}
+
+# The recommended graph's neighbours, chosen on the real-data suite (bench/bench_real.py;
+# docs/benchmarks.md, 2026-12-02): features reduced to principal components (raw MNIST
+# pixels, HOG) gain from 7 neighbours, by +0.06 / +0.045 / +0.02 at 20 / 50 / 100 labels on
+# pixels (paired over seeds 0-19, confirmed on 20-29); texts (an SVD of 200 dimensions)
+# and small tables (iris) lose 0.01-0.03 with 7 and keep 15; digits do as well with either.
+NEIGHBORS_REDUCED, NEIGHBORS_OTHERWISE = 7, 15
+
+
+def recommended_neighbors(shape: tuple, components: int) -> int:
+    """The recommended neighbours per item for features of ``shape`` (items, dimensions)
+    that a run reduces to ``components`` principal components (0: kept as they are)."""
+    from .features import reduces
+
+    return NEIGHBORS_REDUCED if reduces(shape, components) else NEIGHBORS_OTHERWISE
 
 
 @dataclass
@@ -70,7 +86,7 @@ class SimulationConfig:
     gamma: float = 0.25
     alpha: float = 0.2
     max_iter: int = 20
-    n_neighbors: int = 7
+    n_neighbors: int | None = 7  # None: recommended_neighbors for the run's features
     tol: float = 1e-3
     eval: str = "pool"
     solver: str = "iterate"
@@ -118,24 +134,33 @@ class SimulationConfig:
             if not ok:
                 raise UserError(message)
         # The model's own parameters: one rule each, shared with the estimators.
-        check_params(gamma=self.gamma, n_neighbors=self.n_neighbors, alpha=self.alpha,
-                     max_iter=self.max_iter, tol=self.tol, solver=self.solver, rtol=self.rtol)
+        neighbors = {} if self.n_neighbors is None else {"n_neighbors": self.n_neighbors}
+        check_params(gamma=self.gamma, alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,
+                     solver=self.solver, rtol=self.rtol, **neighbors)
         holdout_fraction(self.eval)
         check_model(self.model, self.class_priors)
         get_strategy(self.strategy)
         check_model_name(self.model)
 
-    def working_pool(self, pool: Pool) -> Pool:
-        """The pool as the run sees it: its features reduced to ``components`` principal
-        components when they have many dimensions (:func:`features.principal_components`)."""
+    def working(self, pool: Pool) -> tuple[SimulationConfig, Pool]:
+        """This config and the pool as the run sees them: the features reduced to
+        ``components`` principal components when they have many dimensions
+        (:func:`features.principal_components`), and unset neighbours chosen for them
+        (:func:`recommended_neighbors`)."""
         from .features import principal_components
 
+        config = self
+        if self.n_neighbors is None:
+            config = dataclasses.replace(
+                self, n_neighbors=recommended_neighbors(pool.X.shape, self.components))
         reduced = principal_components(pool.X, self.components)
-        return pool if reduced is pool.X else pool.with_features(reduced)
+        return config, pool if reduced is pool.X else pool.with_features(reduced)
 
     def model_for(self, pool: Pool, name: str | None = None, graph_cache: dict | None = None):
         """The model ``name`` (default: this config's) with this config's parameters;
         graph models sharing ``graph_cache`` share their graph."""
+        if self.n_neighbors is None:  # a caller's bug: the run's neighbours are not chosen
+            raise ValueError("model_for needs the config that working() returns")
         graph_options = {"backend": self.graph_backend, "symmetric": self.graph_symmetric,
                          "weights": self.graph_weights}
         return make_model(name or self.model, pool.X, kernel=self.kernel, gamma=self.gamma,
@@ -324,7 +349,7 @@ def simulate(config: SimulationConfig, pool: Pool | None = None,
     config.validate()
     if pool is None:
         pool = prepare_pool(config, lazy=client is not None)
-    pool = config.working_pool(pool)
+    config, pool = config.working(pool)
     if client is not None:
         from .distributed.model import cluster_model
 

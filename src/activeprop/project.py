@@ -15,7 +15,7 @@ import numpy as np
 
 from .datasets import load_pool
 from .errors import UserError
-from .experiments import RECOMMENDED
+from .experiments import RECOMMENDED, recommended_neighbors
 from .features import principal_components, reduces
 from .models import make_model
 from .priors import check_model, parse_class_priors
@@ -81,9 +81,11 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
     ProjectStore.check_free(directory)
     if settings.get("model") is None and len(pool) > POISSON_MAX_ITEMS:
         merged["model"] = "spreading"
-    if settings.get("n_neighbors") is None and len(pool) > 1:
-        # A small pool gets as many neighbours as it can give (15 by default).
-        merged["n_neighbors"] = min(merged["n_neighbors"], len(pool) - 1)
+    if settings.get("n_neighbors") is None:
+        # The recommended neighbours for these features; a small pool gets as many as it
+        # can give.
+        merged["n_neighbors"] = min(recommended_neighbors(pool.X.shape, merged["components"]),
+                                    max(len(pool) - 1, 1))
     if client is not None:
         from .distributed.project import check_project_settings
 
