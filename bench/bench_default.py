@@ -1,6 +1,6 @@
 """Is the recommended setting no worse than a plain entropy loop, beyond digits?
 
-Recommended: Poisson learning on a 15-NN graph, typical-margin (margin sampling whose first
+Recommended: Poisson learning on a 15-NN graph (these sets are narrower than 256), typical-margin (margin sampling whose first
 batch weights by density), a typical start, diverse batches; "plain margin" is the same with
 margin from the first batch (the recommended strategy before 2026-11-28).
 Plain: the same model with entropy, the first items as start and top-k batches; and the

@@ -23,7 +23,7 @@ CONFIGS = {
                                                   initial_strategy="typical"),
     "poisson, margin, typical, diverse": dict(KNN, model="poisson", strategy="margin",
                                               initial_strategy="typical", batch_mode="diverse"),
-    "recommended (poisson, 15-NN, typical-margin, typical start, diverse)": RECOMMENDED,
+    "recommended (poisson, 15-NN on these narrow sets, typical-margin, typical start, diverse)": RECOMMENDED,
     "recommended with plain margin (the recommended settings before 2026-11-28)": dict(
         RECOMMENDED, strategy="margin"),
     "recommended, classes declared balanced (--class-priors uniform)": dict(

@@ -1,6 +1,6 @@
 """How much is the review panel worth? A simulated annotator who makes mistakes.
 
-An active run with the recommended settings (Poisson learning on a 15-NN graph,
+An active run with the recommended settings (Poisson learning on digits' 15-NN graph,
 typical-margin, a typical start, diverse batches) on full digits, labeled by an annotator
 who answers a random wrong class 5% of the time, up to LABELS labels. Then the review lists
 the labels it doubts, most doubtful first. Reported per method, mean over the seeds:
