@@ -48,11 +48,12 @@ RECOMMENDED = {"model": "poisson", "kernel": "knn", "n_neighbors": None, "solver
                "rtol": 1e-4, "max_iter": 3000, "strategy": "typical-margin",
                "initial_strategy": "typical", "batch_mode": "diverse", "components": 48}
 
-# The recommended graph's neighbours, chosen on the real-data suite (bench/bench_real.py;
-# docs/benchmarks.md, 2026-12-02): features reduced to principal components (raw MNIST
-# pixels, HOG) gain from 7 neighbours, by +0.06 / +0.045 / +0.02 at 20 / 50 / 100 labels on
-# pixels (paired over seeds 0-19, confirmed on 20-29); texts (an SVD of 200 dimensions)
-# and small tables (iris) lose 0.01-0.03 with 7 and keep 15; digits do as well with either.
+# The recommended graph's neighbours, chosen on the real-data suite (bench/bench_real.py,
+# bench/bench_neighbors.py; docs/benchmarks.md, 2026-12-02): on features reduced to
+# principal components 7 neighbours gain +0.063 / +0.048 / +0.015 at 20 / 50 / 100 labels
+# on raw MNIST pixels and are level on HOG (chosen on seeds 0-9, held out on 10-29); texts
+# (an SVD of 200 dimensions) and small tables (iris) lose 0.01-0.03 with 7 and keep 15;
+# digits do as well with either.
 NEIGHBORS_REDUCED, NEIGHBORS_OTHERWISE = 7, 15
 
 

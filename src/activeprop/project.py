@@ -84,8 +84,9 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
     if settings.get("n_neighbors") is None:
         # The recommended neighbours for these features; a small pool gets as many as it
         # can give.
-        merged["n_neighbors"] = min(recommended_neighbors(pool.X.shape, merged["components"]),
-                                    max(len(pool) - 1, 1))
+        merged["n_neighbors"] = recommended_neighbors(pool.X.shape, merged["components"])
+        if len(pool) > 1:
+            merged["n_neighbors"] = min(merged["n_neighbors"], len(pool) - 1)
     if client is not None:
         from .distributed.project import check_project_settings
 
