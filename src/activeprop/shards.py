@@ -147,14 +147,17 @@ class ShardedPool:
         PNG thumbnail of its image file, or None."""
         if self.image_shape is not None:
             if self.image_files is None:
-                return np.asarray(_zarr().open_array(str(self.path / "images"),
-                                                     mode="r")[item])
+                return np.asarray(self._zarr_array("images")[item])
             shard = int(np.searchsorted(np.cumsum(self.shard_rows), item, side="right"))
             first = int(np.sum(self.shard_rows[:shard]))
             return np.array(_load_rows(str(self.image_files[shard]))[item - first])
         if self.image_root is not None and self.paths is not None:
             return _thumbnail_of(Path(self.image_root), self.paths[item])
         return None
+
+    def _zarr_array(self, name: str):
+        """The Zarr layout's array ``name``, opened read-only (read as it is indexed)."""
+        return _zarr().open_array(str(self.path / name), mode="r")
 
     def in_memory(self) -> np.ndarray:
         """The features for one process: a read-only memory map when the pool is one
@@ -169,7 +172,7 @@ class ShardedPool:
                 X[start:start + len(rows)] = rows
                 start += len(rows)
             return X
-        features = _zarr().open_array(str(self.path / "features"), mode="r")
+        features = self._zarr_array("features")
         step = features.chunks[0]
         for start in range(0, self.n_items, step):
             X[start:start + step] = features[start:start + step]
@@ -199,7 +202,7 @@ class ShardedPool:
         if self.image_shape is None:
             return None
         if self.image_files is None:
-            return _zarr().open_array(str(self.path / "images"), mode="r")[:]
+            return self._zarr_array("images")[:]
         return np.concatenate([_load_rows(str(file)) for file in self.image_files])
 
 
