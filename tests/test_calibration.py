@@ -66,6 +66,7 @@ def test_a_threaded_graph_product_is_the_same_either_way(monkeypatch):
 
 def test_costs_are_measured_once_and_cached_per_machine(tmp_path, monkeypatch):
     monkeypatch.setenv("ACTIVEPROP_CACHE", str(tmp_path))
+    monkeypatch.setattr(calibration, "machine_share", lambda: 1.0)  # a quiet machine
     calls = []
     monkeypatch.setitem(MEASUREMENTS, "square_madd", lambda: calls.append(1) or 2e-11)
     path = calibration.cache_file()
@@ -77,6 +78,36 @@ def test_costs_are_measured_once_and_cached_per_machine(tmp_path, monkeypatch):
     assert stored["square_madd"] == 2e-11 and "flags" in stored["machine"]
     path.write_text("{not json")  # a damaged file is measured again, not trusted
     assert MachineCosts(path).square_madd == 2e-11 and calls == [1, 1]
+
+
+def test_a_rate_taken_under_load_is_measured_again_keeping_the_fastest(tmp_path,
+                                                                     monkeypatch):
+    path = tmp_path / "costs.json"
+    rates, shares = iter([4e-11, 6e-11, 2e-11, 9e-11]), iter([0.5, 0.5, 1.0, 0.5])
+    monkeypatch.setitem(MEASUREMENTS, "square_madd", lambda: next(rates))
+    monkeypatch.setattr(calibration, "machine_share", lambda: next(shares))
+    assert MachineCosts(path).square_madd == 4e-11  # busy: used, and marked
+    assert json.loads(path.read_text())["loaded"] == {"square_madd": 1}
+    assert MachineCosts(path).square_madd == 4e-11  # busy again: the faster one is kept
+    assert json.loads(path.read_text())["loaded"] == {"square_madd": 2}
+    assert MachineCosts(path).square_madd == 2e-11  # quiet: settled
+    assert json.loads(path.read_text())["loaded"] == {}
+    assert MachineCosts(path).square_madd == 2e-11  # not measured again
+    assert next(rates) == 9e-11
+
+
+def test_an_always_busy_machine_stops_measuring_after_a_few_tries(tmp_path, monkeypatch):
+    path, calls = tmp_path / "costs.json", []
+    monkeypatch.setitem(MEASUREMENTS, "thin_madd", lambda: calls.append(1) or 1e-10)
+    monkeypatch.setattr(calibration, "machine_share", lambda: 0.4)
+    for _ in range(calibration.LOADED_RETRIES + 2):
+        costs = MachineCosts(path)
+        assert costs.thin_madd == costs.thin_madd == 1e-10  # once per object at most
+    assert len(calls) == calibration.LOADED_RETRIES
+
+
+def test_the_share_of_the_machine_is_a_fraction_of_its_cores():
+    assert 0 < calibration.machine_share(0.02) <= 1.05  # clocks tick apart by a little
 
 
 def test_the_real_measurements_are_rates():

@@ -7,7 +7,9 @@ Which side wins depends on the CPU (AVX-512 or not, cache sizes, how fast thread
 and its BLAS, so nothing here is a constant tuned on one machine: each rate is measured
 by a short calibration the first time a decision needs it (a few tenths of a second),
 and kept in a file per machine (its CPU model, flags, cores and BLAS) under
-``$ACTIVEPROP_CACHE`` (default ``~/.cache/activeprop``).
+``$ACTIVEPROP_CACHE`` (default ``~/.cache/activeprop``). A rate measured while other
+processes held the cores is slower than the machine is: it is used, marked as taken under
+load, and measured again by the next few processes that need it, keeping the fastest.
 
 The decisions are plain functions of a :class:`MachineCosts`, so tests run them on made-up
 costs both ways.
@@ -32,6 +34,12 @@ import numpy as np
 EXACT_SEARCH_PREMIUM = 4.0
 CALIBRATION_VERSION = 2  # bump when a measurement changes meaning (2: HNSW's settings)
 HNSW_ITEMS = 5000  # the calibration's HNSW index size
+# Below this share of the cores the machine counts as busy: quiet, a probe gets 0.98-1.0;
+# with one other busy process on 2 cores 0.47-0.76 (an AMD EPYC, 2026-12-02).
+QUIET_SHARE = 0.85
+# While the machine is busy, a rate is measured at most this many times (by as many
+# processes), so that a machine that is always busy does not pay for it in every run.
+LOADED_RETRIES = 3
 
 
 class MachineCosts:
@@ -48,7 +56,8 @@ class MachineCosts:
     (5,000 items), and what each dimension adds to it.
 
     Given as keywords (tests), or else each is read from the machine's cache file, or
-    measured the first time a decision asks for it and saved there.
+    measured the first time a decision asks for it and saved there. A rate the file marks
+    as taken under load is measured again (see :data:`LOADED_RETRIES`).
     """
 
     def __init__(self, path: Path | None = None, **known: float):
@@ -56,18 +65,32 @@ class MachineCosts:
         if unknown:
             raise TypeError(f"unknown costs {sorted(unknown)}; known: {sorted(MEASUREMENTS)}")
         self._path, self._known = path, dict(known)
+        self._checked = set(known)  # the rates this object has settled
+        self._loaded: dict[str, int] = {}  # rate -> measurements of it taken under load
 
     def __getattr__(self, name: str) -> float:
         if name.startswith("_") or name not in MEASUREMENTS:
             raise AttributeError(name)
-        if name not in self._known:
+        if name not in self._checked:
             if self._path is None:
                 raise AttributeError(f"no measured {name} given")
-            self._known.update(_read(self._path))
-            if name not in self._known:
-                self._known[name] = MEASUREMENTS[name]()
-                _write(self._path, self._known)
+            self._checked.add(name)
+            stored, self._loaded = _read(self._path)
+            self._known = {**stored, **self._known}
+            if name not in self._known or 0 < self._loaded.get(name, 0) < LOADED_RETRIES:
+                self._measure(name)
         return self._known[name]
+
+    def _measure(self, name: str) -> None:
+        """Measure ``name``, keep the fastest rate seen, note whether the machine was busy,
+        and save."""
+        rate, share = MEASUREMENTS[name](), machine_share()
+        self._known[name] = min(rate, self._known.get(name, rate))
+        if share < QUIET_SHARE:
+            self._loaded[name] = self._loaded.get(name, 0) + 1
+        else:
+            self._loaded.pop(name, None)
+        _write(self._path, self._known, self._loaded)
 
 
 # Decisions ---------------------------------------------------------------------------
@@ -166,22 +189,46 @@ def _blas() -> list[str]:
             for info in numpys or found]
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> tuple[dict, dict]:
+    """The rates a cache file holds, and how many times each was measured under load."""
     try:
         stored = json.loads(path.read_text())
-        return {name: float(stored[name]) for name in MEASUREMENTS if name in stored}
-    except (OSError, ValueError, TypeError):
-        return {}  # absent or unreadable: measure again
+        loaded = {name: int(count) for name, count in stored.get("loaded", {}).items()}
+        return {name: float(stored[name]) for name in MEASUREMENTS if name in stored}, loaded
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}, {}  # absent or unreadable: measure again
 
 
-def _write(path: Path, costs: dict) -> None:
+def _write(path: Path, costs: dict, loaded: dict) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({**costs, "machine": describe_machine()}, indent=1))
+        temporary.write_text(json.dumps({**costs, "loaded": loaded,
+                                         "machine": describe_machine()}, indent=1))
         temporary.replace(path)  # whole or not at all, whoever else is writing it
     except OSError:
         pass  # a read-only home: measured again next time
+
+
+def machine_share(seconds: float = 0.05) -> float:
+    """The share of the machine's cores this process got over a short probe: each core's
+    thread runs an exponential for ``seconds``, and the CPU time they were given is divided
+    by what the cores could have given. Near 1 on a quiet machine, lower when other
+    processes (or the hypervisor) take the cores."""
+    from .graph import _thread_pool
+
+    cores = os.cpu_count() or 1
+    values = np.random.default_rng(0).random(2**17)  # ~1 ms per pass: the GIL is rarely held
+
+    def spin(_) -> None:
+        out, end = np.empty_like(values), time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            np.exp(values, out=out)
+
+    pool = _thread_pool()
+    cpu, wall = time.process_time(), time.perf_counter()
+    list(pool.map(spin, range(cores)))
+    return (time.process_time() - cpu) / ((time.perf_counter() - wall) * cores)
 
 
 def _best_of(task: Callable, repeats: int = 3) -> float:
