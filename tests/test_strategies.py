@@ -140,3 +140,47 @@ def test_typical_margin_weights_by_density_only_below_one_and_a_half_labels_per_
     after = strategies.typical_margin(proba, _pool_context(X, labeled=range(6)))
     np.testing.assert_array_equal(after, closeness)
     assert get_strategy("typical-margin") is strategies.typical_margin
+
+
+def test_pool_scores_rescore_only_moved_rows_and_equal_scoring_every_row(monkeypatch):
+    from sklearn.datasets import load_digits
+
+    from activeprop.learner import ActiveLearner
+    from activeprop.models import make_model
+
+    digits = load_digits()
+    X, y = digits.data / 16, digits.target
+    # a sparse graph solved by cg: after the first rounds a batch is pushed locally, so
+    # most items' probabilities stay as they were, bit for bit
+    model = make_model("spreading", X, kernel="knn", n_neighbors=10, solver="cg",
+                       alpha=0.2, rtol=1e-4, max_iter=500)
+    labels = np.full(len(y), -1)
+    labels[:40] = y[:40]
+    learner = ActiveLearner(model, "entropy", labels=labels)
+    scored_rows = []
+    original = strategies.score_pool
+    monkeypatch.setattr(strategies, "score_pool",
+                        lambda utility, proba, context: scored_rows.append(len(proba))
+                        or original(utility, proba, context))
+    for _ in range(10):
+        picked = learner.query(5)
+        every_row = original(learner.utility, learner.proba, context(len(y)))
+        np.testing.assert_array_equal(learner.scores._scores, every_row)
+        assert picked.tolist() == select_top(every_row, learner.labeled, 5).tolist()
+        learner.teach(picked, y[picked])
+    assert scored_rows[0] == len(y) and min(scored_rows) < len(y) / 2
+
+
+def test_pool_scores_score_every_row_for_a_strategy_that_reads_others():
+    calls = []
+
+    def reads_the_pool(proba, context):
+        calls.append(len(proba))
+        return proba[:, 0] - proba[:, 0].mean()
+
+    scores = strategies.PoolScores(reads_the_pool)
+    moved = PROBA.copy()
+    moved[0] = [0.1, 0.8, 0.1]
+    for proba in (PROBA, moved):
+        np.testing.assert_array_equal(scores(proba, context()), reads_the_pool(proba, None))
+    assert calls[::2] == [4, 4]

@@ -27,7 +27,8 @@ from .project import StoredGraphs, cold_start_order, project_model
 from .review import held_out_proba, suspicious_labels
 from .stopping import labeled_classes, mean_confidence
 from .store import LabelEvent, ProjectStore
-from .strategies import QueryContext, density, get_strategy, reads_density, score_pool, select_batch
+from .strategies import (PoolScores, QueryContext, density, get_strategy, reads_density,
+                         select_batch)
 
 LEASE_SECONDS = 300
 CROSS_VALIDATION_FOLDS = 5
@@ -64,6 +65,7 @@ class LabelingSession:
         self.graphs = {} if client is not None else StoredGraphs(self.store, self.pool.X)
         self.model = project_model(self.settings, self.pool, self.graphs, client)
         self.utility = get_strategy(self.settings["strategy"])
+        self.scores = PoolScores(self.utility)  # rescores only the items whose predictions moved
         self.lock = threading.RLock()
         # One background worker for what a person should not wait for: cross-validating the
         # curve (five refits, seconds on a large pool: a label is answered once the model
@@ -229,7 +231,7 @@ class LabelingSession:
             elif not on_blocks:
                 if self._density_job is not None:
                     self._density_job.result()  # at once unless a label came very fast
-                utility = score_pool(self.utility, self.proba, self._query_context())
+                utility = self.scores(self.proba, self._query_context())
 
             def choose(taken: set[int]) -> list[int]:  # inside the store's write lock
                 # Labels appended since the scores were computed are left out too (the

@@ -18,7 +18,7 @@ import numpy as np
 
 from .datasets import UNLABELED
 from .errors import UserError
-from .strategies import PER_ITEM, QueryContext, get_strategy, score_pool, select_batch
+from .strategies import PER_ITEM, PoolScores, QueryContext, get_strategy, select_batch
 
 
 @dataclass
@@ -73,6 +73,7 @@ class ActiveLearner:
             self.exclude = np.zeros(n_items, dtype=bool)
         self.utility = get_strategy(self.strategy) if isinstance(self.strategy, str) \
             else self.strategy
+        self.scores = PoolScores(self.utility)  # rescores only the items whose predictions moved
         self.rng = np.random.default_rng(self.seed)
         self.cache: dict = {}  # pool-level quantities strategies compute once
         self._fitted_labels = None
@@ -136,7 +137,7 @@ class ActiveLearner:
         start = time.perf_counter()
         context = QueryContext(labeled=self.labeled, rng=self.rng, X=self.model.X,
                                cache=self.cache, labels=self.labels, model=self.model)
-        utility = score_pool(self.utility, proba, context)
+        utility = self.scores(proba, context)
         picked = select_batch(self.batch_mode, utility, self.labeled | self.exclude, n,
                               self.model.X, self.seed + len(self.history))
         return self._record(picked, start)

@@ -290,6 +290,38 @@ def score_pool(utility: Utility, proba: np.ndarray, context: QueryContext) -> np
     raise UserError(f"strategy {name} {problem}")
 
 
+class PoolScores:
+    """A strategy's scores of the pool, kept from round to round so that a strategy that
+    reads only each item's own probabilities (:data:`PER_ITEM`) scores again only the
+    items whose probabilities moved. After a local round (the solve pushed the new labels
+    through the graph near them) most rows are unchanged, bit for bit.
+
+    The scores are the same as scoring every row: such a strategy's score of a row reads
+    that row alone, and a C-ordered row's reductions do not depend on the other rows.
+    """
+
+    def __init__(self, utility: Utility):
+        self.utility = utility
+        self._proba: np.ndarray | None = None
+        self._scores: np.ndarray | None = None
+
+    def __call__(self, proba: np.ndarray, context: QueryContext) -> np.ndarray:
+        """The utility's scores of every row of ``proba`` (see :func:`score_pool`)."""
+        if self._reusable(proba):
+            moved = (proba != self._proba).any(axis=1)
+            scores = self._scores.copy()
+            scores[moved] = score_pool(self.utility, proba[moved], context)
+        else:
+            scores = score_pool(self.utility, proba, context)
+        if self.utility in PER_ITEM and proba.flags.c_contiguous:
+            self._proba, self._scores = proba.copy(), scores.copy()
+        return scores
+
+    def _reusable(self, proba: np.ndarray) -> bool:
+        return (self.utility in PER_ITEM and self._proba is not None
+                and self._proba.shape == proba.shape and proba.flags.c_contiguous)
+
+
 def select_top(utility: np.ndarray, labeled: np.ndarray, n: int) -> np.ndarray:
     """The ``n`` unlabeled items with the highest utility, best first.
 
