@@ -307,19 +307,16 @@ class PoolScores:
 
     def __call__(self, proba: np.ndarray, context: QueryContext) -> np.ndarray:
         """The utility's scores of every row of ``proba`` (see :func:`score_pool`)."""
-        if self._reusable(proba):
+        if self.utility not in PER_ITEM or not proba.flags.c_contiguous:
+            self._proba = None
+            return score_pool(self.utility, proba, context)
+        if self._proba is None or self._proba.shape != proba.shape:
+            self._proba, self._scores = proba.copy(), score_pool(self.utility, proba, context)
+        else:  # only the moved rows are scored, and copied in
             moved = (proba != self._proba).any(axis=1)
-            scores = self._scores.copy()
-            scores[moved] = score_pool(self.utility, proba[moved], context)
-        else:
-            scores = score_pool(self.utility, proba, context)
-        if self.utility in PER_ITEM and proba.flags.c_contiguous:
-            self._proba, self._scores = proba.copy(), scores.copy()
-        return scores
-
-    def _reusable(self, proba: np.ndarray) -> bool:
-        return (self.utility in PER_ITEM and self._proba is not None
-                and self._proba.shape == proba.shape and proba.flags.c_contiguous)
+            self._scores[moved] = score_pool(self.utility, proba[moved], context)
+            self._proba[moved] = proba[moved]
+        return self._scores.copy()
 
 
 def select_top(utility: np.ndarray, labeled: np.ndarray, n: int) -> np.ndarray:
