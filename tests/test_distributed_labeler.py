@@ -178,6 +178,8 @@ def test_settings_without_a_cluster_form_are_one_line(client, zarr_pool, tmp_pat
     with pytest.raises(UserError, match="--components 0"):
         init_project(tmp_path / "b", str(wide), client=client)
     assert not (tmp_path / "b").exists()  # nothing written
+    with pytest.raises(UserError, match="allowed there: connectivity"):
+        init_project(tmp_path / "w", str(zarr_pool), client=client, graph_weights="local")
     init_project(tmp_path / "rbf", "digits", kernel="rbf")
     done = subprocess.run([sys.executable, "-m", "activeprop.cli", "serve", "--project",
                            str(tmp_path / "rbf"), "--cluster", "local:1", "--no-browser"],

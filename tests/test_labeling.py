@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from activeprop import terminal
+from activeprop.errors import UserError
 from activeprop.labeling import LabelingSession
 from activeprop.project import init_project
 
@@ -281,3 +282,19 @@ def test_export_of_a_fresh_project_writes_every_item(tmp_path):
     rows = LabelingSession(tmp_path / "p").export_rows()
     assert len(rows) == 200 and {r["source"] for r in rows} == {"none"}
     assert all(r["label"] is None for r in rows)
+
+
+def test_a_project_keeps_its_edge_weights(tmp_path):
+    with pytest.raises(UserError, match="graph weights.*allowed: connectivity, rbf, local"):
+        init_project(tmp_path / "bad", "digits-aug:200", graph_weights="gaussian")
+    assert not (tmp_path / "bad").exists()  # nothing written
+    store = init_project(tmp_path / "p", "digits-aug:200", graph_weights="local")
+    assert store.meta("settings")["graph_weights"] == "local"
+    weights = LabelingSession(tmp_path / "p").model.build_graph().affinity.data
+    assert weights.min() < 0.1 and weights.max() == 1.0
+    # A project made before weights were a setting opens with unweighted edges.
+    settings = store.meta("settings")
+    del settings["graph_weights"]
+    old = init_project(tmp_path / "old", "digits-aug:200")
+    old.set_meta("settings", settings)
+    assert set(LabelingSession(tmp_path / "old").model.build_graph().affinity.data) == {1.0}

@@ -65,7 +65,8 @@ GRAPH_BACKEND = typer.Option("auto", help="knn search: sklearn (exact, scikit-le
                                           "flat (faiss exact), hnsw (faiss approximate), auto "
                                           "(sklearn with iterate, faiss with cg)")
 GRAPH_SYMMETRIC = typer.Option(False, "--graph-symmetric", help="symmetrise the knn graph")
-GRAPH_WEIGHTS = typer.Option("connectivity", help="knn edge weights: connectivity or rbf")
+GRAPH_WEIGHTS = typer.Option("connectivity", help="knn edge weights: connectivity, rbf, or "
+                             "local (exp(-4 d^2 / d_k^2), d_k each item's k-th neighbour)")
 CLUSTER_ADDRESS = ("a scheduler address (tcp://HOST:PORT) or local:N worker processes (needs "
                    "the distributed extra)")
 CLUSTER = typer.Option(None, help="build the graph and solve on a Dask cluster: " +
@@ -265,6 +266,8 @@ def init(
                                               "to this many principal components (default "
                                               "48; 0 keeps them)"),
     class_priors: str = CLASS_PRIORS,
+    graph_weights: str = typer.Option(None, help="knn edge weights: connectivity (default), "
+                                                 "rbf or local"),
     cluster: str = typer.Option(None, help="build the graph and the first items' order on a "
                                            "Dask cluster: " + CLUSTER_ADDRESS + "; a sharded "
                                            "dataset's features then stay where they are"),
@@ -282,7 +285,8 @@ def init(
                              classes=_split(classes) if classes else None, client=client,
                              strategy=strategy, model=model, kernel=kernel,
                              n_neighbors=neighbors, gamma=gamma, alpha=alpha,
-                             components=components, class_priors=class_priors)
+                             components=components, class_priors=class_priors,
+                             graph_weights=graph_weights)
     classes = ", ".join(store.class_names) or "none yet (add them on the page)"
     serve = f"activeprop serve --project {project}" + (f" --cluster {cluster}" if cluster else "")
     print(f"Created project {project}: {store.n_items()} items, classes {classes}."

@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # annotations only
 # it: scipy.sparse and csgraph are imported where the sparse and converged paths use them.
 
 KNN_BACKENDS = ("auto", "sklearn", "flat", "hnsw")
-EDGE_WEIGHTS = ("connectivity", "rbf")
+EDGE_WEIGHTS = ("connectivity", "rbf", "local")
 
 RECALL_SAMPLE = 1000
 
@@ -398,9 +398,11 @@ def build_knn_graph(X, n_neighbors: int = 7, *, backend: str = "sklearn",
         :func:`activeprop.calibration.search_backend`), else hnsw.
     symmetric : bool
         Make the affinity symmetric, (W + W^T) / 2.
-    weights : {"connectivity", "rbf"}
-        Edge weight 1, or ``exp(-gamma * d^2)``; ``gamma`` defaults to one over the median
-        squared neighbour distance.
+    weights : {"connectivity", "rbf", "local"}
+        Edge weight 1; ``exp(-gamma * d^2)``, ``gamma`` by default one over the median
+        squared neighbour distance; or ``exp(-4 d^2 / d_k^2)`` with ``d_k`` the distance
+        from the edge's item to its k-th neighbour (itself counted), a width local to
+        each item, as graphlearning's knn weights (Calder's ``weightmatrix.knn``).
     n_jobs : int, optional
         Threads for the search.
     """
@@ -591,6 +593,13 @@ def _knn_affinity(distances, indices, weights: str, gamma: float | None):
         if gamma is None:
             gamma = 1.0 / max(float(np.median(squared[:, 1:])) if k > 1 else 1.0, 1e-12)
         values = np.exp(-gamma * squared).ravel()
+    elif weights == "local":
+        # Each item's width is its k-th neighbour's distance: dense and sparse regions
+        # get edges of the same strength. An item whose k neighbours all sit on it
+        # (duplicates) gets weight 1 on each, as with any width.
+        squared = distances.astype(np.float64) ** 2
+        width = np.maximum(squared[:, -1:], np.finfo(np.float64).tiny)
+        values = np.exp(-4.0 * squared / width).ravel()
     else:
         values = np.ones(n_items * k)
     rows = np.repeat(np.arange(n_items), k)

@@ -37,6 +37,9 @@ def check_project_settings(settings: dict, shape: tuple | None = None) -> None:
          f"strategy {settings['strategy']!r} reads more than each item's own probabilities "
          f"and does not run on a cluster; allowed there: {', '.join(per_item_strategies())}"),
         (settings.get("class_priors") is None, "class priors do not run on a cluster yet"),
+        (settings.get("graph_weights", "connectivity") == "connectivity",
+         f"graph weights {settings.get('graph_weights')!r} do not run on a cluster yet; "
+         "allowed there: connectivity"),
         (shape is None or not reduces(shape, settings["components"]),
          f"the pool has {shape and shape[1]} features, which init reduces to "
          f"{settings['components']} principal components in one process only: give "
