@@ -2,6 +2,7 @@
 and accuracies (issue 19): a LocalCluster of two worker processes, and real `dask scheduler`
 and `dask worker` processes driven through the command line."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -127,6 +128,19 @@ def test_models_without_a_cluster_form_are_refused_in_one_line(client):
     with pytest.raises(UserError, match="allowed there: spreading, poisson"):
         ClusterGraphModel("propagation", np.zeros((10, 2)), client, n_neighbors=3,
                           alpha=None, max_iter=10, rtol=1e-6)
+
+
+def test_simulation_settings_without_a_cluster_form_are_refused_in_one_line():
+    from activeprop.distributed.model import check_cluster_config
+    from activeprop.experiments import SimulationConfig
+
+    base = SimulationConfig(kernel="knn", model="poisson")
+    check_cluster_config(base)  # has a cluster form
+    for change, message in [({"graph_weights": "local"}, "--graph-weights local"),
+                            ({"initial_strategy": "typical"}, "typical"),
+                            ({"class_priors": "uniform"}, "--class-priors")]:
+        with pytest.raises(UserError, match=message):
+            check_cluster_config(dataclasses.replace(base, **change))
 
 
 @pytest.mark.parametrize("spec, message", [("local:0", "whole number >= 1"),

@@ -42,6 +42,9 @@ KNN_BACKENDS = ("auto", "sklearn", "flat", "hnsw")
 EDGE_WEIGHTS = ("connectivity", "rbf", "local")
 
 RECALL_SAMPLE = 1000
+# Local edge weights are exp(-LOCAL_SHARPNESS d^2 / d_k^2): graphlearning's 4 puts the k-th
+# neighbour's edge at exp(-4) = 0.018 of an item's own.
+LOCAL_SHARPNESS = 4.0
 
 # A dense rbf graph needs about three n x n float64 arrays while it is being built.
 # Above this many items that no longer fits comfortably in the memory of a workstation.
@@ -599,7 +602,7 @@ def _knn_affinity(distances, indices, weights: str, gamma: float | None):
         # (duplicates) gets weight 1 on each, as with any width.
         squared = distances.astype(np.float64) ** 2
         width = np.maximum(squared[:, -1:], np.finfo(np.float64).tiny)
-        values = np.exp(-4.0 * squared / width).ravel()
+        values = np.exp(-LOCAL_SHARPNESS * squared / width).ravel()
     else:
         values = np.ones(n_items * k)
     rows = np.repeat(np.arange(n_items), k)
