@@ -291,7 +291,7 @@ def test_a_project_keeps_its_edge_weights(tmp_path):
     store = init_project(tmp_path / "p", "digits-aug:200", graph_weights="local")
     assert store.meta("settings")["graph_weights"] == "local"
     weights = LabelingSession(tmp_path / "p").model.build_graph().affinity.data
-    assert weights.min() < 0.1 and weights.max() == 1.0
+    assert np.isclose(weights.min(), np.exp(-2)) and weights.max() == 1.0
     # A project made before weights were a setting opens with unweighted edges.
     settings = store.meta("settings")
     del settings["graph_weights"]

@@ -66,7 +66,7 @@ GRAPH_BACKEND = typer.Option("auto", help="knn search: sklearn (exact, scikit-le
                                           "(sklearn with iterate, faiss with cg)")
 GRAPH_SYMMETRIC = typer.Option(False, "--graph-symmetric", help="symmetrise the knn graph")
 GRAPH_WEIGHTS = typer.Option("connectivity", help="knn edge weights: connectivity, rbf, or "
-                             "local (exp(-4 d^2 / d_k^2), d_k each item's k-th neighbour)")
+                             "local (exp(-2 d^2 / d_k^2), d_k each item's k-th neighbour)")
 CLUSTER_ADDRESS = ("a scheduler address (tcp://HOST:PORT) or local:N worker processes (needs "
                    "the distributed extra)")
 CLUSTER = typer.Option(None, help="build the graph and solve on a Dask cluster: " +

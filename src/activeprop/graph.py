@@ -42,9 +42,13 @@ KNN_BACKENDS = ("auto", "sklearn", "flat", "hnsw")
 EDGE_WEIGHTS = ("connectivity", "rbf", "local")
 
 RECALL_SAMPLE = 1000
-# Local edge weights are exp(-LOCAL_SHARPNESS d^2 / d_k^2): graphlearning's 4 puts the k-th
-# neighbour's edge at exp(-4) = 0.018 of an item's own.
-LOCAL_SHARPNESS = 4.0
+# Local edge weights are exp(-LOCAL_SHARPNESS d^2 / d_k^2), the k-th neighbour's edge at
+# exp(-2) = 0.14 of an item's own. graphlearning uses 4 (0.018). Measured with the
+# recommended settings otherwise (docs/benchmarks.md, 2026-12-02): 4 gains the most on
+# digits at 50 labels but loses 0.02-0.05 between 15 and 30 labels on HOG features and
+# texts; 1 loses the digits' gain; 2 keeps it and is level on HOG. Not the default: with 2,
+# raw pixels and a 64-dimension embedding lose 0.03-0.05 at 20 labels.
+LOCAL_SHARPNESS = 2.0
 
 # A dense rbf graph needs about three n x n float64 arrays while it is being built.
 # Above this many items that no longer fits comfortably in the memory of a workstation.
@@ -403,9 +407,9 @@ def build_knn_graph(X, n_neighbors: int = 7, *, backend: str = "sklearn",
         Make the affinity symmetric, (W + W^T) / 2.
     weights : {"connectivity", "rbf", "local"}
         Edge weight 1; ``exp(-gamma * d^2)``, ``gamma`` by default one over the median
-        squared neighbour distance; or ``exp(-4 d^2 / d_k^2)`` with ``d_k`` the distance
+        squared neighbour distance; or ``exp(-2 d^2 / d_k^2)`` with ``d_k`` the distance
         from the edge's item to its k-th neighbour (itself counted), a width local to
-        each item, as graphlearning's knn weights (Calder's ``weightmatrix.knn``).
+        each item, as graphlearning's knn weights (which use 4; see LOCAL_SHARPNESS).
     n_jobs : int, optional
         Threads for the search.
     """
