@@ -141,6 +141,7 @@ BAD_INPUTS = [
     (["--batch", "five"], "Invalid value for '--batch'"),
     (["--stop-when", "0.99", "--no-estimate"], "cannot be used with --no-estimate"),
     (["--bogus"], "No such option"),
+    (["--local-from", "-1"], "local-from must be >= 0"),
     (["--class-priors", "uniform"], "class-priors applies to the poisson model"),
     (["--model", "poisson", "--class-priors", "0.5,0.5"], "class-priors needs 10 positive"),
     (["--model", "poisson", "--class-priors", "many"], "'uniform' or comma-separated"),

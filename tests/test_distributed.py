@@ -137,6 +137,7 @@ def test_simulation_settings_without_a_cluster_form_are_refused_in_one_line():
     base = SimulationConfig(kernel="knn", model="poisson")
     check_cluster_config(base)  # has a cluster form
     for change, message in [({"graph_weights": "local"}, "--graph-weights local"),
+                            ({"local_from": 4}, "--local-from 0"),
                             ({"initial_strategy": "typical"}, "typical"),
                             ({"class_priors": "uniform"}, "--class-priors")]:
         with pytest.raises(UserError, match=message):

@@ -151,6 +151,7 @@ def test_large_pools_default_to_spreading(tmp_path, monkeypatch):
     assert small.meta("settings")["model"] == "poisson"
 
 
+
 def test_a_project_can_declare_its_class_priors(tmp_path):
     init_project(tmp_path / "p", "digits", class_priors="uniform")
     balanced = LabelingSession(tmp_path / "p")
@@ -291,10 +292,26 @@ def test_a_project_keeps_its_edge_weights(tmp_path):
     store = init_project(tmp_path / "p", "digits-aug:200", graph_weights="local")
     assert store.meta("settings")["graph_weights"] == "local"
     weights = LabelingSession(tmp_path / "p").model.build_graph().affinity.data
-    assert np.isclose(weights.min(), np.exp(-2)) and weights.max() == 1.0
+    assert np.isclose(weights.min(), np.exp(-4)) and weights.max() == 1.0
     # A project made before weights were a setting opens with unweighted edges.
     settings = store.meta("settings")
     del settings["graph_weights"]
     old = init_project(tmp_path / "old", "digits-aug:200")
     old.set_meta("settings", settings)
     assert set(LabelingSession(tmp_path / "old").model.build_graph().affinity.data) == {1.0}
+
+
+def test_a_project_weighs_its_edges_from_enough_labels(tmp_path):
+    init_project(tmp_path / "p", "digits", local_from=2)
+    session = LabelingSession(tmp_path / "p")
+    truth = session.pool.y
+    for item in [int(np.flatnonzero(truth == c)[0]) for c in range(10)]:
+        session.add_label(item, int(truth[item]), "ann")
+    assert session.model.weights == "connectivity"  # one label per class
+    for item in [int(np.flatnonzero(truth == c)[1]) for c in range(10)]:
+        session.add_label(item, int(truth[item]), "ann")
+    assert session.model.weights == "local"
+    # Another process on the project fits the same labels on the same graph.
+    assert LabelingSession(tmp_path / "p").model.weights == "local"
+    with pytest.raises(UserError, match="local-from must be >= 0"):
+        init_project(tmp_path / "bad", "digits", local_from=-1)

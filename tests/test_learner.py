@@ -83,3 +83,28 @@ def test_models_of_one_pool_share_a_graph(digits_pool):
     propagation = make_model("propagation", X, gamma=0.02, graph_cache=cache).fit(labels)
     other = make_model("spreading", X, gamma=0.5, graph_cache=cache).fit(labels)
     assert spreading.graph is propagation.graph and other.graph is not spreading.graph
+
+
+def test_edges_weighted_locally_from_enough_labels_per_class():
+    """local_from=2: plain edges below two labels per class seen, local weights from
+    there (derived from the plain graph's neighbours), plain again if labels go."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    model = make_model("poisson", X, kernel="knn", n_neighbors=10,
+                       graph_options={"backend": "flat", "local_from": 2})
+    labels = np.full(len(y), -1)
+    first = [np.flatnonzero(y == c)[:2] for c in range(10)]
+    labels[[f[0] for f in first]] = y[[f[0] for f in first]]  # one per class
+    model.fit(labels)
+    assert set(model.graph.affinity.data) == {1.0}
+    plain = model.graph
+    labels[[f[1] for f in first]] = y[[f[1] for f in first]]  # two per class
+    model.fit(labels)
+    assert model.weights == "local" and model.graph.affinity.data.min() < 0.2
+    assert (model.graph.affinity != 0).nnz == (plain.affinity != 0).nnz
+    fresh = make_model("poisson", X, kernel="knn", n_neighbors=10,
+                       graph_options={"backend": "flat", "weights": "local"}).fit(labels)
+    np.testing.assert_array_equal(model.predict(), fresh.predict())
+    labels[first[0][1]] = -1  # a label taken back: below two per class again
+    assert model.fit(labels).graph is plain

@@ -138,20 +138,34 @@ def test_knn_graph_options():
 
 
 def test_local_weights_scale_each_item_by_its_kth_neighbour():
-    """exp(-2 d^2 / d_k^2) per row, d_k the row's k-th distance (itself first), computed
-    here from scikit-learn's exact neighbours: graphlearning's knn weights, less sharp."""
+    """exp(-4 d^2 / d_k^2) per row, d_k the row's k-th distance (itself first), computed
+    here from scikit-learn's exact neighbours: graphlearning's knn weights."""
     from sklearn.neighbors import NearestNeighbors
 
     rng = np.random.default_rng(4)
     X = np.vstack([rng.normal(0, 0.1, (40, 3)), rng.normal(5, 3.0, (40, 3))])
     graph = build_knn_graph(X, 6, backend="flat", weights="local")
     distances, indices = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X)
-    expected = np.exp(-2 * distances ** 2 / distances[:, -1:] ** 2)
+    expected = np.exp(-4 * distances ** 2 / distances[:, -1:] ** 2)
     found = graph.affinity.toarray()[np.arange(80)[:, None], indices]
     np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-12)
     # The tight cluster and the wide one get edges of the same strength.
     assert abs(found[:40, 1:].mean() - found[40:, 1:].mean()) < 0.1
-    assert np.all(found[:, 0] == 1.0) and np.all(np.isclose(found[:, -1], np.exp(-2)))
+    assert np.all(found[:, 0] == 1.0) and np.all(np.isclose(found[:, -1], np.exp(-4)))
+
+
+def test_local_weights_from_a_plain_graph_without_a_second_search():
+    from activeprop.graph import with_local_weights
+
+    X = np.random.default_rng(5).normal(size=(300, 6))
+    searched = build_knn_graph(X, 8, backend="flat", weights="local")
+    plain = build_knn_graph(X, 8, backend="flat")
+    derived = with_local_weights(plain)
+    assert (derived.affinity != 0).toarray().tolist() == (searched.affinity != 0).toarray().tolist()
+    np.testing.assert_allclose(derived.affinity.toarray(), searched.affinity.toarray(),
+                               rtol=1e-5, atol=1e-12)
+    with pytest.raises(ValueError, match="directed kNN graph"):
+        with_local_weights(build_knn_graph(X, 8, backend="flat", symmetric=True))
 
 
 def test_dense_rbf_refused_above_the_memory_limit():

@@ -66,7 +66,7 @@ GRAPH_BACKEND = typer.Option("auto", help="knn search: sklearn (exact, scikit-le
                                           "(sklearn with iterate, faiss with cg)")
 GRAPH_SYMMETRIC = typer.Option(False, "--graph-symmetric", help="symmetrise the knn graph")
 GRAPH_WEIGHTS = typer.Option("connectivity", help="knn edge weights: connectivity, rbf, or "
-                             "local (exp(-2 d^2 / d_k^2), d_k each item's k-th neighbour)")
+                             "local (exp(-4 d^2 / d_k^2), d_k each item's k-th neighbour)")
 CLUSTER_ADDRESS = ("a scheduler address (tcp://HOST:PORT) or local:N worker processes (needs "
                    "the distributed extra)")
 CLUSTER = typer.Option(None, help="build the graph and solve on a Dask cluster: " +
@@ -85,6 +85,9 @@ RECOMMENDED_FLAG = typer.Option(False, "--recommended",
                                      "start, diverse batches) "
                                      "for every model, graph and strategy option not given "
                                      "on the command line")
+LOCAL_FROM = typer.Option(0.0, help="switch the knn graph to local edge weights once the "
+                                     "labels number this many per class seen (0: never; 4 "
+                                     "suits images and embeddings)")
 CLASS_PRIORS = typer.Option(None, help="poisson model only: how common the classes are, if "
                                         "you know it: uniform, or one share per class "
                                         "(e.g. 0.37,0.63); predictions are shifted to match")
@@ -107,8 +110,8 @@ def simulate(
     kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
-    graph_weights: str = GRAPH_WEIGHTS, components: int = COMPONENTS,
-    initial_strategy: str = INITIAL_STRATEGY,
+    graph_weights: str = GRAPH_WEIGHTS, local_from: float = LOCAL_FROM,
+    components: int = COMPONENTS, initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE,
     evaluation: str = typer.Option("pool", "--eval", help=EVAL_HELP),
     recommended: bool = RECOMMENDED_FLAG, class_priors: str = CLASS_PRIORS,
@@ -171,8 +174,8 @@ def compare(
     kernel: str = KERNEL, gamma: float = GAMMA, alpha: float = ALPHA, max_iter: int = MAX_ITER,
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
-    graph_weights: str = GRAPH_WEIGHTS, components: int = COMPONENTS,
-    initial_strategy: str = INITIAL_STRATEGY,
+    graph_weights: str = GRAPH_WEIGHTS, local_from: float = LOCAL_FROM,
+    components: int = COMPONENTS, initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE, recommended: bool = RECOMMENDED_FLAG,
     class_priors: str = CLASS_PRIORS, cluster: str = CLUSTER,
 ):
@@ -268,6 +271,9 @@ def init(
     class_priors: str = CLASS_PRIORS,
     graph_weights: str = typer.Option(None, help="knn edge weights: connectivity (default), "
                                                  "rbf or local"),
+    local_from: float = typer.Option(None, help="switch to local edge weights once the labels "
+                                                "number this many per class seen (default 0: "
+                                                "never; 4 suits images and embeddings)"),
     cluster: str = typer.Option(None, help="build the graph and the first items' order on a "
                                            "Dask cluster: " + CLUSTER_ADDRESS + "; a sharded "
                                            "dataset's features then stay where they are"),
@@ -286,7 +292,7 @@ def init(
                              strategy=strategy, model=model, kernel=kernel,
                              n_neighbors=neighbors, gamma=gamma, alpha=alpha,
                              components=components, class_priors=class_priors,
-                             graph_weights=graph_weights)
+                             graph_weights=graph_weights, local_from=local_from)
     classes = ", ".join(store.class_names) or "none yet (add them on the page)"
     serve = f"activeprop serve --project {project}" + (f" --cluster {cluster}" if cluster else "")
     print(f"Created project {project}: {store.n_items()} items, classes {classes}."

@@ -95,6 +95,7 @@ class SimulationConfig:
     graph_backend: str = "auto"
     graph_symmetric: bool = False
     graph_weights: str = "connectivity"
+    local_from: float = 0.0  # local edge weights from this many labels per class (0: never)
     # Features of many dimensions (above features.COMPONENTS_ABOVE) are reduced to this many
     # principal components before anything else; 0 keeps them.
     components: int = 0
@@ -124,6 +125,8 @@ class SimulationConfig:
              f"{self.initial_strategy!r}; allowed: {', '.join(INITIAL_STRATEGIES)}"),
             (self.batch_mode in BATCH_MODES, f"unknown batch mode {self.batch_mode!r}; "
              f"allowed: {', '.join(BATCH_MODES)}"),
+            (self.local_from >= 0, f"local-from must be >= 0 (labels per class; 0: never), "
+                                   f"got {self.local_from}"),
             (self.components >= 0,
              f"components must be >= 0 (0 keeps the features), got {self.components}"),
             (self.stop_when is None or 0 < self.stop_when <= 1,
@@ -163,7 +166,7 @@ class SimulationConfig:
         if self.n_neighbors is None:  # a caller's bug: the run's neighbours are not chosen
             raise ValueError("model_for needs the config that working() returns")
         graph_options = {"backend": self.graph_backend, "symmetric": self.graph_symmetric,
-                         "weights": self.graph_weights}
+                         "weights": self.graph_weights, "local_from": self.local_from or None}
         return make_model(name or self.model, pool.X, kernel=self.kernel, gamma=self.gamma,
                           n_neighbors=self.n_neighbors, alpha=self.alpha,
                           max_iter=self.max_iter, tol=self.tol, solver=self.solver,

@@ -42,13 +42,12 @@ KNN_BACKENDS = ("auto", "sklearn", "flat", "hnsw")
 EDGE_WEIGHTS = ("connectivity", "rbf", "local")
 
 RECALL_SAMPLE = 1000
-# Local edge weights are exp(-LOCAL_SHARPNESS d^2 / d_k^2), the k-th neighbour's edge at
-# exp(-2) = 0.14 of an item's own. graphlearning uses 4 (0.018). Measured with the
-# recommended settings otherwise (docs/benchmarks.md, 2026-12-02): 4 gains the most on
-# digits at 50 labels but loses 0.02-0.05 between 15 and 30 labels on HOG features and
-# texts; 1 loses the digits' gain; 2 keeps it and is level on HOG. Not the default: with 2,
-# raw pixels and a 64-dimension embedding lose 0.03-0.05 at 20 labels.
-LOCAL_SHARPNESS = 2.0
+# Local edge weights are exp(-LOCAL_SHARPNESS d^2 / d_k^2), graphlearning's: the k-th
+# neighbour's edge at exp(-4) = 0.018 of an item's own. Measured with the recommended
+# settings otherwise (docs/benchmarks.md, 2026-12-02), 4 gained the most on digits, raw
+# pixels and an embedding once the labels number 4 per class (--local-from 4); 2 did
+# better from the first label on, but neither is a default.
+LOCAL_SHARPNESS = 4.0
 
 # A dense rbf graph needs about three n x n float64 arrays while it is being built.
 # Above this many items that no longer fits comfortably in the memory of a workstation.
@@ -407,9 +406,9 @@ def build_knn_graph(X, n_neighbors: int = 7, *, backend: str = "sklearn",
         Make the affinity symmetric, (W + W^T) / 2.
     weights : {"connectivity", "rbf", "local"}
         Edge weight 1; ``exp(-gamma * d^2)``, ``gamma`` by default one over the median
-        squared neighbour distance; or ``exp(-2 d^2 / d_k^2)`` with ``d_k`` the distance
+        squared neighbour distance; or ``exp(-4 d^2 / d_k^2)`` with ``d_k`` the distance
         from the edge's item to its k-th neighbour (itself counted), a width local to
-        each item, as graphlearning's knn weights (which use 4; see LOCAL_SHARPNESS).
+        each item, as graphlearning's knn weights.
     n_jobs : int, optional
         Threads for the search.
     """
@@ -434,6 +433,26 @@ def build_knn_graph(X, n_neighbors: int = 7, *, backend: str = "sklearn",
     return Graph(kernel="knn", gamma=gamma or 0.0, n_neighbors=n_neighbors, X=X,
                  affinity=affinity, build_seconds=build_seconds, backend=backend,
                  recall=recall, search=search)
+
+
+def with_local_weights(graph: Graph) -> Graph:
+    """``graph``'s neighbour lists (a directed kNN graph, ``k`` items a row) with local edge
+    weights (see :func:`build_knn_graph`), the distances recomputed from the features
+    rather than searched for again (a second search of 70,000 x 784 items takes ~20 s)."""
+    matrix = graph.affinity.tocsr()
+    n_items, k = matrix.shape[0], graph.n_neighbors
+    if not np.all(np.diff(matrix.indptr) == k):  # a caller's bug: symmetrised or dense
+        raise ValueError("with_local_weights needs a directed kNN graph of k items a row")
+    start = time.perf_counter()
+    columns = matrix.indices.reshape(n_items, k)
+    squared = np.empty((n_items, k))
+    for rows in np.array_split(np.arange(n_items), max(1, n_items * k // 2_000_000)):
+        difference = graph.X[columns[rows]] - graph.X[rows, None, :]
+        squared[rows] = np.einsum("ijk,ijk->ij", difference, difference)
+    affinity = _knn_affinity(np.sqrt(squared), columns, "local", None)
+    return Graph(kernel="knn", gamma=0.0, n_neighbors=k, X=graph.X, affinity=affinity,
+                 build_seconds=time.perf_counter() - start, backend=graph.backend,
+                 recall=graph.recall, search=graph.search)
 
 
 def nearest_neighbors(X: np.ndarray, k: int):
@@ -605,7 +624,7 @@ def _knn_affinity(distances, indices, weights: str, gamma: float | None):
         # get edges of the same strength. An item whose k neighbours all sit on it
         # (duplicates) gets weight 1 on each, as with any width.
         squared = distances.astype(np.float64) ** 2
-        width = np.maximum(squared[:, -1:], np.finfo(np.float64).tiny)
+        width = np.maximum(squared.max(axis=1, keepdims=True), np.finfo(np.float64).tiny)
         values = np.exp(-LOCAL_SHARPNESS * squared / width).ravel()
     else:
         values = np.ones(n_items * k)

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from .errors import UserError
-from .graph import build_graph, build_knn_graph
+from .graph import build_graph, build_knn_graph, with_local_weights
 from .plugins import load_model
 from .propagation import VARIANTS, GraphLabeling, power_columns, validate_params
 
@@ -52,6 +52,7 @@ class GraphModel:
         self.graph_cache = {} if graph_cache is None else graph_cache
         self.graph = None
         self.graph_seconds = 0.0
+        self.weights = self.graph_options.get("weights", "connectivity")
 
     @property
     def alpha(self) -> float | None:
@@ -64,7 +65,7 @@ class GraphModel:
         if self.kernel == "knn" and backend != "sklearn" and not (
                 backend == "auto" and self.labeling.solver == "iterate"):
             return ("knn", self.n_neighbors, backend, self.graph_options.get("symmetric", False),
-                    self.graph_options.get("weights", "connectivity"))
+                    self.weights)
         # scikit-learn's own graph: exact reproduction with the iterate solver
         return (self.kernel, self.n_neighbors if self.kernel == "knn" else self.gamma,
                 "sklearn")
@@ -74,8 +75,11 @@ class GraphModel:
         the operators the solver needs, once."""
         start = time.perf_counter()
         recipe = self._graph_recipe()
+        plain = recipe[:4] + ("connectivity",)
         if recipe in self.graph_cache:
             self.graph = self.graph_cache[recipe]
+        elif recipe[-1] == "local" and not recipe[3] and plain in self.graph_cache:
+            self.graph = with_local_weights(self.graph_cache[plain])  # no second search
         elif recipe[2] == "sklearn":
             self.graph = build_graph(self.X, self.kernel, gamma=self.gamma,
                                      n_neighbors=self.n_neighbors)
@@ -102,16 +106,34 @@ class GraphModel:
 
     def fit(self, y: np.ndarray) -> "GraphModel":
         """Fit on the partial labels ``y`` (-1 = unlabeled) of the whole pool."""
-        if self.graph is None:
-            self.build_graph()
         y = np.asarray(y)
         if y.shape != (len(self.X),):
             raise UserError(f"y must have one label per item ({len(self.X)}), got {y.shape}")
+        self._weigh_for(y)
+        if self.graph is None:
+            self.build_graph()
         fitted = self.labeling.fit(self.graph, y, self.labeling.warm_)
         self.classes_ = fitted.classes_
         self.proba_ = fitted.label_distributions_
         self.unreached_ = fitted.unreached_
         return self
+
+    def _weigh_for(self, y: np.ndarray) -> None:
+        """Edges weighted locally once the labels ``y`` number ``graph_options``'
+        ``local_from`` per class seen, plain before: a function of the labels alone, so
+        every process fitting the same labels uses the same graph.
+
+        With one to three labels per class, local weights cost the first guesses (raw
+        pixels, embeddings: 0.03-0.05 at 20 labels); from four per class on they sharpen
+        the boundaries (docs/benchmarks.md, 2026-12-02)."""
+        per_class = self.graph_options.get("local_from")
+        if per_class is None or self.kernel != "knn":
+            return
+        labeled = y[y != -1]
+        enough = len(labeled) > 0 and len(labeled) >= per_class * len(np.unique(labeled))
+        weights = "local" if enough else self.graph_options.get("weights", "connectivity")
+        if weights != self.weights:
+            self.weights, self.graph = weights, None
 
     def held_out(self, y: np.ndarray, folds: list[np.ndarray]):
         """The labeled items' distributions from fits without their fold, read off what the

@@ -27,7 +27,7 @@ from .strategies import get_strategy, initial_items
 # alpha and gamma only matter when a project chooses spreading or an rbf graph.
 DEFAULT_SETTINGS = {**{k: v for k, v in RECOMMENDED.items() if k != "initial_strategy"},
                     "alpha": 0.9, "gamma": 0.25, "class_priors": None,
-                    "graph_weights": "connectivity"}
+                    "graph_weights": "connectivity", "local_from": 0}
 # Poisson learning needs ~80 cg iterations per refit at 70,000 items (about 1 s): too slow
 # for a refit after every label. Larger pools default to spreading (alpha 0.9), ~0.1 s.
 POISSON_MAX_ITEMS = 20_000
@@ -68,6 +68,9 @@ def project_settings(settings: dict, client=None) -> dict:
 
         merged["strategy"] = CLUSTER_STRATEGY
     get_strategy(merged["strategy"])
+    if not merged["local_from"] >= 0:
+        raise UserError(f"local-from must be >= 0 (labels per class; 0: never), got "
+                        f"{merged['local_from']}")
     return merged
 
 
@@ -144,13 +147,15 @@ def project_model(settings: dict, pool, graph_cache: dict | None = None, client=
         return project_cluster_model(settings, pool.X, client, graph_cache)
     check_model(settings["model"], settings.get("class_priors"))
     priors = parse_class_priors(settings.get("class_priors"), len(pool.class_names))
-    # Projects made before edge weights were a setting have none: connectivity.
+    # Projects made before edge weights were settings have none: plain edges throughout.
     return make_model(settings["model"], pool.X, kernel=settings["kernel"],
                       gamma=settings["gamma"], n_neighbors=settings["n_neighbors"],
                       alpha=settings["alpha"], max_iter=settings["max_iter"],
                       solver=settings["solver"], rtol=settings["rtol"],
                       graph_options={"backend": "auto", "weights": settings.get(
-                          "graph_weights", "connectivity")}, graph_cache=graph_cache,
+                          "graph_weights", "connectivity"),
+                          "local_from": settings.get("local_from") or None},
+                      graph_cache=graph_cache,
                       class_priors=priors)
 
 

@@ -259,6 +259,8 @@ def check_cluster_config(config) -> None:
          "--initial-strategy typical does not run on a cluster; use first or random"),
         (not config.estimate, "--estimate and --stop-when do not run on a cluster yet"),
         (config.class_priors is None, "--class-priors do not run on a cluster yet"),
+        (not config.local_from, "--local-from does not run on a cluster yet (its graph has "
+                                "no weights); give --local-from 0"),
         (config.graph_weights == "connectivity",
          f"--graph-weights {config.graph_weights} does not run on a cluster yet; allowed "
          "there: connectivity"),

@@ -37,6 +37,8 @@ def check_project_settings(settings: dict, shape: tuple | None = None) -> None:
          f"strategy {settings['strategy']!r} reads more than each item's own probabilities "
          f"and does not run on a cluster; allowed there: {', '.join(per_item_strategies())}"),
         (settings.get("class_priors") is None, "class priors do not run on a cluster yet"),
+        (not settings.get("local_from"), "local edge weights (--local-from) do not run on "
+                                         "a cluster yet; give --local-from 0"),
         (settings.get("graph_weights", "connectivity") == "connectivity",
          f"graph weights {settings.get('graph_weights')!r} do not run on a cluster yet; "
          "allowed there: connectivity"),
