@@ -87,7 +87,7 @@ RECOMMENDED_FLAG = typer.Option(False, "--recommended",
                                      "on the command line")
 LOCAL_FROM = typer.Option(0.0, help="switch the knn graph to local edge weights once the "
                                      "labels number this many per class seen (0: never; 4 "
-                                     "suits images and embeddings)")
+                                     "gained on digit pixels, lost on texts)")
 CLASS_PRIORS = typer.Option(None, help="poisson model only: how common the classes are, if "
                                         "you know it: uniform, or one share per class "
                                         "(e.g. 0.37,0.63); predictions are shifted to match")
@@ -273,7 +273,7 @@ def init(
                                                  "rbf or local"),
     local_from: float = typer.Option(None, help="switch to local edge weights once the labels "
                                                 "number this many per class seen (default 0: "
-                                                "never; 4 suits images and embeddings)"),
+                                                "never; 4 gained on digit pixels)"),
     cluster: str = typer.Option(None, help="build the graph and the first items' order on a "
                                            "Dask cluster: " + CLUSTER_ADDRESS + "; a sharded "
                                            "dataset's features then stay where they are"),

@@ -124,10 +124,11 @@ class GraphModel:
         every process fitting the same labels uses the same graph.
 
         With one to three labels per class, local weights cost the first guesses (raw
-        pixels, embeddings: 0.03-0.05 at 20 labels); from four per class on they sharpen
-        the boundaries (docs/benchmarks.md, 2026-12-02)."""
+        pixels, an embedding: 0.03-0.05 at 20 labels); from four per class on they gain on
+        digit pixels and an embedding of them, and lose on texts and HOG features
+        (docs/benchmarks.md, 2026-12-02)."""
         per_class = self.graph_options.get("local_from")
-        if per_class is None or self.kernel != "knn":
+        if per_class is None or len(self._graph_recipe()) < 5:  # no weights: not faiss knn
             return
         labeled = y[y != -1]
         enough = len(labeled) > 0 and len(labeled) >= per_class * len(np.unique(labeled))
