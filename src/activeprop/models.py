@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from .errors import UserError
-from .graph import build_graph, build_knn_graph, with_local_weights
+from .graph import EDGE_WEIGHTS, build_graph, build_knn_graph, with_local_weights
 from .plugins import load_model
 from .propagation import VARIANTS, GraphLabeling, power_columns, validate_params
 
@@ -70,15 +70,22 @@ class GraphModel:
         return (self.kernel, self.n_neighbors if self.kernel == "knn" else self.gamma,
                 "sklearn")
 
+    def _has_edge_weights(self) -> bool:
+        """Whether this model's graph takes edge weights: a faiss kNN graph does,
+        scikit-learn's graphs (the iterate solver's exact reproduction) do not."""
+        return self._graph_recipe()[-1] in EDGE_WEIGHTS
+
     def build_graph(self):
         """Build the pool's graph (or take the one another model of this pool built) and
         the operators the solver needs, once."""
         start = time.perf_counter()
         recipe = self._graph_recipe()
-        plain = recipe[:4] + ("connectivity",)
+        # A directed kNN graph weighted locally: its plain twin's neighbours, if searched.
+        plain = recipe[:-1] + ("connectivity",) if recipe[-1] == "local" and not recipe[3] \
+            else None
         if recipe in self.graph_cache:
             self.graph = self.graph_cache[recipe]
-        elif recipe[-1] == "local" and not recipe[3] and plain in self.graph_cache:
+        elif plain is not None and plain in self.graph_cache:
             self.graph = with_local_weights(self.graph_cache[plain])  # no second search
         elif recipe[2] == "sklearn":
             self.graph = build_graph(self.X, self.kernel, gamma=self.gamma,
@@ -128,7 +135,7 @@ class GraphModel:
         digit pixels and an embedding of them, and lose on texts and HOG features
         (docs/benchmarks.md, 2026-12-02)."""
         per_class = self.graph_options.get("local_from")
-        if per_class is None or len(self._graph_recipe()) < 5:  # no weights: not faiss knn
+        if per_class is None or not self._has_edge_weights():
             return
         labeled = y[y != -1]
         enough = len(labeled) > 0 and len(labeled) >= per_class * len(np.unique(labeled))
