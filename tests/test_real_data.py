@@ -273,3 +273,33 @@ def test_recommended_runs_and_projects_work_on_the_components(tmp_path):
     assert LabelingSession(tmp_path / "kept").pool.X.shape == (400, 784)
     narrow = simulate(dataclasses.replace(config, rounds=1), load_pool("digits").shuffled(0))
     assert narrow.pool.X.shape[1] == 64 and narrow.config.n_neighbors == 15
+
+
+def test_recommended_weighs_edges_locally_on_pictures_only(tmp_path):
+    """--recommended switches to local edge weights from 4 labels per class where the items
+    are pictures under Poisson learning; texts and tables, other models, other weights and
+    a cluster's graph keep plain edges. A project stores the choice it was made with."""
+    from activeprop.experiments import RECOMMENDED, SimulationConfig
+
+    recommended = SimulationConfig(subset=0, initial=10, **RECOMMENDED)
+    digits, iris = load_pool("digits").shuffled(0), load_pool("iris").shuffled(0)
+    config, pool = recommended.working(digits)
+    assert config.local_from == 4
+    model = config.model_for(pool)
+    y = np.full(len(pool), -1)
+    for per_class in (3, 4):
+        for c in range(10):
+            y[np.flatnonzero(pool.y == c)[:per_class]] = c
+        model.fit(y)
+        assert model.weights == ("local" if per_class == 4 else "connectivity")
+    assert recommended.working(iris)[0].local_from == 0
+    assert recommended.working(digits, on_cluster=True)[0].local_from == 0
+    for other in ({"model": "spreading"}, {"graph_weights": "rbf"}, {"local_from": 0.0}):
+        assert dataclasses.replace(recommended, **other).working(digits)[0].local_from == 0
+    with pytest.raises(ValueError, match="working"):
+        recommended.model_for(digits)  # a caller's bug: the weights are not chosen yet
+    assert init_project(tmp_path / "d", "digits").meta("settings")["local_from"] == 4
+    assert init_project(tmp_path / "i", "iris").meta("settings")["local_from"] == 0
+    chosen = init_project(tmp_path / "s", "digits", model="spreading", local_from=None)
+    assert chosen.meta("settings")["local_from"] == 0
+    assert init_project(tmp_path / "z", "digits", local_from=0).meta("settings")["local_from"] == 0

@@ -86,8 +86,8 @@ RECOMMENDED_FLAG = typer.Option(False, "--recommended",
                                      "for every model, graph and strategy option not given "
                                      "on the command line")
 LOCAL_FROM = typer.Option(0.0, help="switch the knn graph to local edge weights once the "
-                                     "labels number this many per class seen (0: never; 4 "
-                                     "gained on digit pixels, lost on texts)")
+                                     "labels number this many per class seen (0: never; "
+                                     "--recommended: 4 for pictures, 0 for texts and tables)")
 CLASS_PRIORS = typer.Option(None, help="poisson model only: how common the classes are, if "
                                         "you know it: uniform, or one share per class "
                                         "(e.g. 0.37,0.63); predictions are shifted to match")
@@ -272,8 +272,9 @@ def init(
     graph_weights: str = typer.Option(None, help="knn edge weights: connectivity (default), "
                                                  "rbf or local"),
     local_from: float = typer.Option(None, help="switch to local edge weights once the labels "
-                                                "number this many per class seen (default 0: "
-                                                "never; 4 gained on digit pixels)"),
+                                                "number this many per class seen (0: never; "
+                                                "default 4 for pictures under poisson, 0 "
+                                                "otherwise)"),
     cluster: str = typer.Option(None, help="build the graph and the first items' order on a "
                                            "Dask cluster: " + CLUSTER_ADDRESS + "; a sharded "
                                            "dataset's features then stay where they are"),

@@ -79,7 +79,8 @@ def run_repeat(config: CompareConfig, repeat: int, client=None) -> list[dict]:
     # The summary reports no stopping estimate: skip its held-out refits.
     base = dataclasses.replace(config.base, estimate=False)
     base, pool = base.working(prepare_pool(base, seed=base.seed + repeat,
-                                           lazy=client is not None))
+                                           lazy=client is not None),
+                                on_cluster=client is not None)
     rows = []
     graphs: dict = {}  # one graph per repeat, shared by every model and strategy
     for model_name in config.models:

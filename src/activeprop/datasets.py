@@ -91,6 +91,12 @@ class Pool:
         """True when every item's true class is known (simulation needs it)."""
         return bool(np.all(self.y != UNLABELED))
 
+    @property
+    def holds_pictures(self) -> bool:
+        """True when the items are pictures (digits, an image folder), whatever their
+        features: pixels, a descriptor or an embedding of them."""
+        return self.images is not None or self.thumbnails is not None
+
     def take(self, indices) -> "Pool":
         """A new pool of the items at ``indices``, in that order."""
         images = None if self.images is None else self.images[indices]

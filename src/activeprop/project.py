@@ -15,7 +15,7 @@ import numpy as np
 
 from .datasets import load_pool
 from .errors import UserError
-from .experiments import RECOMMENDED, recommended_neighbors
+from .experiments import RECOMMENDED, recommended_local_from, recommended_neighbors
 from .features import principal_components, reduces
 from .models import make_model
 from .priors import check_model, parse_class_priors
@@ -24,10 +24,11 @@ from .store import ProjectStore
 from .strategies import get_strategy, initial_items
 
 # The labeler's defaults are the project's recommended settings (experiments.RECOMMENDED);
-# alpha and gamma only matter when a project chooses spreading or an rbf graph.
+# alpha and gamma only matter when a project chooses spreading or an rbf graph. Unset
+# neighbours and local_from are chosen for the pool when the project is made.
 DEFAULT_SETTINGS = {**{k: v for k, v in RECOMMENDED.items() if k != "initial_strategy"},
                     "alpha": 0.9, "gamma": 0.25, "class_priors": None,
-                    "graph_weights": "connectivity", "local_from": 0}
+                    "graph_weights": "connectivity"}
 # Poisson learning needs ~80 cg iterations per refit at 70,000 items (about 1 s): too slow
 # for a refit after every label. Larger pools default to spreading (alpha 0.9), ~0.1 s.
 POISSON_MAX_ITEMS = 20_000
@@ -68,7 +69,7 @@ def project_settings(settings: dict, client=None) -> dict:
 
         merged["strategy"] = CLUSTER_STRATEGY
     get_strategy(merged["strategy"])
-    if not merged["local_from"] >= 0:
+    if merged["local_from"] is not None and not merged["local_from"] >= 0:
         raise UserError(f"local-from must be >= 0 (labels per class; 0: never), got "
                         f"{merged['local_from']}")
     return merged
@@ -91,6 +92,9 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
         merged["n_neighbors"] = recommended_neighbors(pool.X.shape, merged["components"])
         if len(pool) > 1:
             merged["n_neighbors"] = min(merged["n_neighbors"], len(pool) - 1)
+    if merged["local_from"] is None:  # stored: every process on the project weighs alike
+        merged["local_from"] = recommended_local_from(pool, merged["model"],
+                                                      merged["graph_weights"], client is not None)
     if client is not None:
         from .distributed.project import check_project_settings
 
