@@ -229,17 +229,22 @@ def test_classes_come_from_the_first_labels_given(photos, tmp_path):
 
 def test_many_dimensions_are_reduced_to_their_leading_components():
     """Only features above COMPONENTS_ABOVE dimensions are reduced; the projection is
-    scikit-learn's PCA, the same every time."""
+    scikit-learn's PCA, the same every time: exact up to EXACT_UP_TO dimensions, the
+    seeded randomized solver above."""
     from sklearn.decomposition import PCA
 
-    from activeprop.features import COMPONENTS_ABOVE, principal_components
+    from activeprop.features import COMPONENTS_ABOVE, EXACT_UP_TO, principal_components
 
     rng = np.random.default_rng(0)
     wide = rng.normal(size=(300, COMPONENTS_ABOVE + 1))
     reduced = principal_components(wide, 32)
     assert reduced.shape == (300, 32)
-    np.testing.assert_allclose(reduced, PCA(32, random_state=0).fit_transform(wide))
+    np.testing.assert_allclose(reduced, PCA(32, svd_solver="full").fit_transform(wide),
+                               atol=1e-9)
     np.testing.assert_array_equal(reduced, principal_components(wide, 32))
+    wider = rng.normal(size=(300, EXACT_UP_TO + 1))
+    np.testing.assert_array_equal(principal_components(wider, 8), PCA(
+        8, svd_solver="randomized", random_state=0).fit_transform(wider))
     narrow = wide[:, :COMPONENTS_ABOVE]
     assert principal_components(narrow, 32) is narrow
     assert principal_components(wide, 0) is wide

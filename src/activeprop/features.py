@@ -110,6 +110,9 @@ def reduces(shape: tuple, n_components: int) -> bool:
     return 0 < n_components < n_items and n_features > max(COMPONENTS_ABOVE, n_components)
 
 
+EXACT_UP_TO = 1000  # dimensions: principal components from the covariance up to here
+
+
 def principal_components(X: np.ndarray, n_components: int) -> np.ndarray:
     """``X`` projected on its leading ``n_components`` principal components (scikit-learn's
     PCA, seeded, so a pool always gets the same features) when it has more than
@@ -126,7 +129,13 @@ def principal_components(X: np.ndarray, n_components: int) -> np.ndarray:
     # Only here: importing scikit-learn costs a command that does not reduce 1.4 s.
     from sklearn.decomposition import PCA
 
-    return PCA(n_components, random_state=0).fit_transform(X).astype(np.float64)
+    # Up to EXACT_UP_TO dimensions the exact components, from the eigenvectors of the
+    # covariance, are also the fastest: 0.10 s at 5,000 x 784 against 0.42 s for the
+    # randomized solver, whose projection was up to 9% off the exact one. At 5,000 x 1,764
+    # the two take the same time (0.74 s) and the covariance grows as d^2: randomized there.
+    solver = "covariance_eigh" if X.shape[1] <= EXACT_UP_TO else "randomized"
+    return PCA(n_components, svd_solver=solver, random_state=0).fit_transform(X) \
+        .astype(np.float64)
 
 
 def read_features_file(path: str | Path, n_items: int,
