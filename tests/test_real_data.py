@@ -308,3 +308,15 @@ def test_recommended_weighs_edges_locally_on_pictures_only(tmp_path):
     chosen = init_project(tmp_path / "s", "digits", model="spreading", local_from=None)
     assert chosen.meta("settings")["local_from"] == 0
     assert init_project(tmp_path / "z", "digits", local_from=0).meta("settings")["local_from"] == 0
+
+
+def test_a_comparison_reports_the_settings_chosen_for_its_pool():
+    """compare --recommended records the neighbours and edge weights its runs used, not
+    the unset values of the preset."""
+    from activeprop.comparison import CompareConfig, compare
+    from activeprop.experiments import RECOMMENDED, SimulationConfig
+
+    base = SimulationConfig(subset=200, initial=10, rounds=1, **RECOMMENDED)
+    summary = compare(CompareConfig(base, ["margin"], ["poisson"], repeats=1, jobs=1)).summary
+    assert summary["config"]["base"]["n_neighbors"] == 15
+    assert summary["config"]["base"]["local_from"] == 4

@@ -117,7 +117,10 @@ def compare(config: CompareConfig, progress: Callable[[int], None] | None = None
     ``distributed.Client`` (whose workers share every solve).
     """
     config.validate()
-    prepare_pool(config.base, lazy=client is not None)  # fail on a bad dataset first
+    pool = prepare_pool(config.base, lazy=client is not None)  # fail on a bad dataset first
+    # Every repeat's pool has this one's shape and kind: the settings chosen for it are
+    # theirs, and the summary reports them.
+    config = dataclasses.replace(config, base=config.base.chosen_for(pool, client is not None))
     if client is not None:
         repeats = (run_repeat(config, repeat, client) for repeat in range(config.repeats))
     else:

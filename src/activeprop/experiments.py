@@ -178,6 +178,13 @@ class SimulationConfig:
         chosen for them (:func:`recommended_neighbors`, :func:`recommended_local_from`)."""
         from .features import principal_components
 
+        reduced = principal_components(pool.X, self.components)
+        return self.chosen_for(pool, on_cluster), \
+            pool if reduced is pool.X else pool.with_features(reduced)
+
+    def chosen_for(self, pool: Pool, on_cluster: bool = False) -> SimulationConfig:
+        """This config with its unset neighbours and edge weights chosen for ``pool``
+        (:func:`recommended_neighbors`, :func:`recommended_local_from`)."""
         config = self
         if self.n_neighbors is None:
             config = dataclasses.replace(
@@ -186,8 +193,7 @@ class SimulationConfig:
             config = dataclasses.replace(
                 config, local_from=recommended_local_from(
                     pool, self.model, self.graph_weights, on_cluster))
-        reduced = principal_components(pool.X, self.components)
-        return config, pool if reduced is pool.X else pool.with_features(reduced)
+        return config
 
     def model_for(self, pool: Pool, name: str | None = None, graph_cache: dict | None = None):
         """The model ``name`` (default: this config's) with this config's parameters;
