@@ -310,7 +310,7 @@ def test_a_project_weighs_its_edges_from_enough_labels(tmp_path):
     assert session.model.weights == "connectivity"  # one label per class
     for item in [int(np.flatnonzero(truth == c)[1]) for c in range(10)]:
         session.add_label(item, int(truth[item]), "ann")
-    assert session.model.weights == "local"
+    assert session.model.weights == "local" and session.state()["edge_weights"] == "local"
     # Another process on the project fits the same labels on the same graph.
     assert LabelingSession(tmp_path / "p").model.weights == "local"
     with pytest.raises(UserError, match="local-from must be >= 0"):

@@ -132,6 +132,8 @@ class LabelingSession:
                 "estimated_accuracy": self.estimated_accuracy,
                 "classes_labeled": labeled_classes(self.labels),
                 "settings": self.settings, "curve": self.learning_curve(),
+                # the edges the last fit used: a project's local_from switches them
+                "edge_weights": getattr(self.model, "weights", None),
                 "has_ground_truth": bool(np.any(self.pool.y != UNLABELED)),
                 "has_images": self.store.meta("image_shape") is not None or
                 self.store.meta("image_format") == "png",

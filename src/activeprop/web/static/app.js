@@ -77,15 +77,19 @@ async function loadState() {
     : "(no ground truth)";
   $("changed").textContent = state.changed_last === null ? "–" : (100 * state.changed_last).toFixed(1) + "% of items";
   drawCurve(state.curve);
-  showSettings(state.settings);
+  showSettings(state.settings, state.edge_weights);
 }
 
 // ---------------------------------------------------------------- model settings
 const MODEL_NAMES = { poisson: "Poisson learning", spreading: "label spreading",
   propagation: "label propagation" };
 
-function showSettings(settings) {
-  const graph = settings.kernel === "knn" ? `${settings.n_neighbors}-NN graph` : `${settings.kernel} graph`;
+const EDGE_NAMES = { local: "locally weighted edges", rbf: "rbf-weighted edges" };
+
+function showSettings(settings, edgeWeights) {
+  const edges = EDGE_NAMES[edgeWeights] ? ` with ${EDGE_NAMES[edgeWeights]}` : "";
+  const graph = settings.kernel === "knn" ? `${settings.n_neighbors}-NN graph${edges}`
+    : `${settings.kernel} graph`;
   $("settings").textContent = `Model: ${MODEL_NAMES[settings.model] || settings.model} on a ${graph}` +
     ` · asks by ${settings.strategy}` + (settings.batch_mode === "diverse" ? ", diverse batches" : "");
   $("priors-row").hidden = settings.model !== "poisson";
