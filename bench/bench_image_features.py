@@ -60,8 +60,9 @@ def main() -> None:
         for kind in IMAGE_FEATURES:
             start = time.perf_counter()
             X = image_features(images, kind, pixel_size=arrays[0].shape[0])
+            # with its pictures, as a folder's pool: they decide the recommended edges
             pool = Pool(X, np.asarray(y, dtype=np.int64), [str(c) for c in np.unique(y)],
-                        name=name)
+                        np.stack(arrays) / 255.0, name=name)
             curve = run(pool, seeds, rounds)
             print(f"{name:<24} {kind:<11} {X.shape[1]:>5} {curve[2]:>6.3f} {curve[8]:>6.3f} "
                   f"{curve[-1]:>6.3f} {time.perf_counter() - start:>8.1f}", flush=True)
