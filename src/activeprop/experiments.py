@@ -89,6 +89,13 @@ def recommended_local_from(pool: Pool, model: str, graph_weights: str = "connect
     return LOCAL_FROM_PICTURES
 
 
+def check_local_from(local_from: float | None) -> None:
+    """Raise UserError unless ``local_from`` is None (chosen for the pool) or >= 0."""
+    if local_from is not None and not local_from >= 0:
+        raise UserError(f"local-from must be >= 0 (labels per class; 0: never), got "
+                        f"{local_from}")
+
+
 @dataclass
 class SimulationConfig:
     """Every setting of a simulated run; the defaults are the digits example's."""
@@ -150,8 +157,6 @@ class SimulationConfig:
              f"{self.initial_strategy!r}; allowed: {', '.join(INITIAL_STRATEGIES)}"),
             (self.batch_mode in BATCH_MODES, f"unknown batch mode {self.batch_mode!r}; "
              f"allowed: {', '.join(BATCH_MODES)}"),
-            (self.local_from is None or self.local_from >= 0,
-             f"local-from must be >= 0 (labels per class; 0: never), got {self.local_from}"),
             (self.components >= 0,
              f"components must be >= 0 (0 keeps the features), got {self.components}"),
             (self.stop_when is None or 0 < self.stop_when <= 1,
@@ -162,6 +167,7 @@ class SimulationConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        check_local_from(self.local_from)
         # The model's own parameters: one rule each, shared with the estimators.
         neighbors = {} if self.n_neighbors is None else {"n_neighbors": self.n_neighbors}
         check_params(gamma=self.gamma, alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,

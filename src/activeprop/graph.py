@@ -45,8 +45,8 @@ RECALL_SAMPLE = 1000
 # Local edge weights are exp(-LOCAL_SHARPNESS d^2 / d_k^2), graphlearning's: the k-th
 # neighbour's edge at exp(-4) = 0.018 of an item's own. Measured with the recommended
 # settings otherwise (docs/benchmarks.md, 2026-12-02), 4 gained the most on digits, raw
-# pixels and an embedding once the labels number 4 per class (--local-from 4); 2 did
-# better from the first label on, but neither is a default.
+# pixels and an embedding once the labels number 4 per class (--local-from 4, which the
+# recommended settings use on pictures: experiments.recommended_local_from).
 LOCAL_SHARPNESS = 4.0
 
 # A dense rbf graph needs about three n x n float64 arrays while it is being built.

@@ -132,8 +132,8 @@ class GraphModel:
 
         With one to three labels per class, local weights cost the first guesses (raw
         pixels, an embedding: 0.03-0.05 at 20 labels); from four per class on they gain on
-        digit pixels and an embedding of them, and lose on texts and HOG features
-        (docs/benchmarks.md, 2026-12-02)."""
+        pictures and lose on texts and wine (docs/benchmarks.md, 2026-12-02;
+        experiments.recommended_local_from)."""
         per_class = self.graph_options.get("local_from")
         if per_class is None or not self._has_edge_weights():
             return

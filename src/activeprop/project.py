@@ -15,7 +15,8 @@ import numpy as np
 
 from .datasets import load_pool
 from .errors import UserError
-from .experiments import RECOMMENDED, recommended_local_from, recommended_neighbors
+from .experiments import (RECOMMENDED, check_local_from, recommended_local_from,
+                          recommended_neighbors)
 from .features import principal_components, reduces
 from .models import make_model
 from .priors import check_model, parse_class_priors
@@ -69,9 +70,7 @@ def project_settings(settings: dict, client=None) -> dict:
 
         merged["strategy"] = CLUSTER_STRATEGY
     get_strategy(merged["strategy"])
-    if merged["local_from"] is not None and not merged["local_from"] >= 0:
-        raise UserError(f"local-from must be >= 0 (labels per class; 0: never), got "
-                        f"{merged['local_from']}")
+    check_local_from(merged["local_from"])
     return merged
 
 
