@@ -146,12 +146,3 @@ def test_pushing_goes_on_only_while_it_beats_the_global_solve():
     assert keeps_pushing(True, 0.01, 0.05) and keeps_pushing(True, 0.01, None)
     assert not keeps_pushing(True, 0.08, 0.05)  # slower than a global solve here
     assert not keeps_pushing(False, 0.01, 0.05)  # gave up
-
-
-def test_the_rows_a_sweep_reaches_are_the_distinct_targets():
-    from activeprop.push import _distinct
-
-    values = np.random.default_rng(0).integers(0, 50, size=400)
-    distinct, inverse = _distinct(values, np.empty(50, dtype=np.int64))
-    assert sorted(distinct.tolist()) == np.unique(values).tolist()
-    np.testing.assert_array_equal(distinct[inverse], values)

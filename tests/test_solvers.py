@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from activeprop import LabelPropagation, LabelSpreading
 from activeprop.graph import ThreadedMatrix, build_graph, build_knn_graph
-from activeprop.propagation import conjugate_gradient, fill_below_precision
+from activeprop.propagation import conjugate_gradient
 
 
 @pytest.fixture(scope="module")
@@ -280,28 +280,34 @@ def test_expected_error_strategy_ranks_only_candidates(pool):
         logistic.query(5)
 
 
-@pytest.mark.parametrize("pick", ["none", "all", "some", "second block only"])
-def test_threaded_rows_product_equals_scipys(pick):
-    """The fill of far items multiplies rows of the graph in each thread's own block; the
-    blocks start at 10,000 rows, hence a 30,000-item matrix."""
+@pytest.mark.parametrize("n_components", [1, 3])
+def test_the_compiled_fill_of_a_sparse_graph_is_the_layered_fill(n_components):
+    """The sparse graph's fill (a compiled walk out of the rows with scores) gives what the
+    plain layered fill gives on the same graph held dense: the same rows filled, the same
+    scores up to the order of the sums, negatives zeroed, unreached rows left zero."""
+    from activeprop.fill import fill_below_precision
+
     rng = np.random.default_rng(0)
-    n = 30_000
-    matrix = sparse.csr_matrix((rng.random(5 * n), (np.repeat(np.arange(n), 5),
-                                rng.integers(0, n, 5 * n))), shape=(n, n))
-    threaded = ThreadedMatrix(matrix, n_blocks=3)
-    assert len(threaded._blocks) == 3
-    F = rng.random((n, 4))
-    rows = {"none": np.array([], dtype=np.int64), "all": np.arange(n),
-            "some": np.sort(rng.choice(n, 5_000, replace=False)),
-            "second block only": np.arange(12_000, 15_000)}[pick]
-    np.testing.assert_array_equal(threaded.multiply_rows(rows, F), (matrix @ F)[rows])
-    # The fill gives the same rows through either path.
-    W = matrix + matrix.T
-    scores = np.where(rng.random((n, 4)) < 0.3, rng.random((n, 4)), 0.0)
+    n = 3_000
+    size = n // n_components  # components: edges only within a block of rows
+    heads = np.repeat(np.arange(n), 4)
+    tails = (heads // size) * size + rng.integers(0, size, len(heads))
+    matrix = sparse.csr_matrix((rng.random(len(heads)), (heads, tails)), shape=(n, n))
+    W = (matrix + matrix.T).tocsr()
+    W.setdiag(0)
+    W.eliminate_zeros()
+    scores = np.where(rng.random((n, 4)) < 0.01, rng.random((n, 4)), 0.0)
+    scores[rng.random(n) < 0.3] *= 1e-9  # below the floor: filled
+    scores[rng.random(n) < 0.05] -= 1e-12  # round-off below zero
     reached = np.ones(n, dtype=bool)
-    np.testing.assert_array_equal(fill_below_precision(ThreadedMatrix(W, 3), scores.copy(),
-                                                       reached, 0.1),
-                                  fill_below_precision(W, scores.copy(), reached, 0.1))
+    reached[:size] = n_components == 1  # the first component has no label
+    scores[~reached] = 0.0
+    sparse_fill = fill_below_precision(ThreadedMatrix(W), scores.copy(), reached, 0.1)
+    dense_fill = fill_below_precision(W.toarray(), scores.copy(), reached, 0.1)
+    np.testing.assert_allclose(sparse_fill, dense_fill, rtol=1e-12, atol=0)
+    assert np.all(sparse_fill >= 0) and not sparse_fill[~reached].any()
+    filled = reached & (np.maximum(scores, 0).max(axis=1) <= 0.1)
+    assert filled.sum() > n // 3 and np.allclose(sparse_fill[filled].sum(axis=1), 0.1)
 
 
 @pytest.mark.parametrize("kernel", ["rbf", "knn"])

@@ -272,21 +272,7 @@ class ThreadedMatrix:
             if finish is not None:
                 finish(slice(start, stop), out[start:stop])
 
-        _on_every_core(multiply, self._blocks)
-        return out
-
-    def multiply_rows(self, rows: np.ndarray, block: np.ndarray) -> np.ndarray:
-        """``(matrix @ block)[rows]`` for sorted ``rows``: each thread takes its own row
-        block's share of the rows (slicing a sparse matrix is as slow as multiplying it)."""
-        out = np.empty((len(rows), block.shape[1]), dtype=np.result_type(block, float))
-        bounds = np.searchsorted(rows, [start for start, _, _ in self._blocks] + [self.shape[0]])
-
-        def multiply(index):
-            start, _, matrix = self._blocks[index]
-            share = slice(bounds[index], bounds[index + 1])
-            out[share] = matrix[rows[share] - start] @ block
-
-        _on_every_core(multiply, range(len(self._blocks)))
+        on_every_core(multiply, self._blocks)
         return out
 
     def __getitem__(self, rows):
@@ -306,16 +292,6 @@ class ThreadedMatrix:
         return self.matrix.nnz
 
 
-def row_positions(matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where the entries of ``rows`` of a CSR ``matrix`` sit in its ``indices`` and
-    ``data`` arrays (all of them, row after row), and how many each row has: gathering a
-    few rows without slicing the matrix (which copies and checks)."""
-    starts, stops = matrix.indptr[rows], matrix.indptr[rows + 1]
-    counts = stops - starts
-    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum()), \
-        counts
-
-
 def row_blocks(n_rows: int, seconds_per_row: float, n_blocks: int | None = None,
                costs: MachineCosts | None = None) -> list[slice]:
     """Rows split into one block per core (default), each of at least as many rows as
@@ -332,11 +308,11 @@ def in_row_blocks(task: Callable, n_rows: int, columns: int):
     on large arrays), for an element-wise task over ``columns`` columns; returns the sum
     of what the tasks return (None if they return None)."""
     per_row = machine_costs().stream_item * max(columns, 1)
-    results = _on_every_core(task, row_blocks(n_rows, per_row))
+    results = on_every_core(task, row_blocks(n_rows, per_row))
     return None if results[0] is None else sum(results)
 
 
-def _on_every_core(task: Callable, parts) -> list:
+def on_every_core(task: Callable, parts) -> list:
     """``[task(part) for part in parts]``, the parts in threads (inline when only one)."""
     parts = list(parts)
     if len(parts) == 1:
@@ -530,7 +506,7 @@ def rbf_kernel(X: np.ndarray, Y: np.ndarray | None = None, *, gamma: float) -> n
         np.exp(block, out=block)
 
     # exp of mostly underflowing values is slow: half the kernel's time on one core
-    _on_every_core(finish, row_blocks(len(X), machine_costs().exp_item * K.shape[1]))
+    on_every_core(finish, row_blocks(len(X), machine_costs().exp_item * K.shape[1]))
     return K
 
 

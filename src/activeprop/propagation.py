@@ -15,7 +15,7 @@ import numpy as np
 
 from .calibration import machine_costs, powers_pay, powers_seconds
 from .errors import UserError
-from .graph import Graph, ThreadedMatrix, in_row_blocks, row_positions
+from .graph import Graph, ThreadedMatrix, in_row_blocks
 from .numerics import GUARD, ExactProducts, flush_negligible_in_rows
 from .params import check_params
 from .priors import check_model, class_offsets, shares_for
@@ -586,6 +586,8 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
             max_iter=max_iter)
         F = X * free + Y
     # Below zero is round-off (the exact solution is non-negative); far rows get filled.
+    from .fill import fill_below_precision  # compiled: imported by the solves that fill
+
     F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
     norms2 = _column_dots(R, R) if variant == "spreading" else None  # for the next push
     warm_next = WarmStart(graph, classes, system, B, X, R, norms2, pause,
@@ -683,47 +685,6 @@ def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
             # learning has nothing to say but that class, for the whole component.
             U[members] = Y[members & labeled].mean(axis=0)
     return graph.to_pool_order(U), n_iter, converged, WarmStart(graph, classes, system, B, X, R)
-
-
-def fill_below_precision(W, F: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
-    """Give reachable items whose scores are lost in the solver's round-off a distribution.
-
-    Spreading scores decay like ``alpha ** hops``: far from every label they fall below
-    the solver's relative precision and their sign and ratios mean nothing. Such rows are
-    filled layer by layer with the affinity-weighted sum of their neighbours' scores, the
-    next term of the propagation, rescaled to ``floor``. Items in components with no label
-    stay zero (the caller flags them as unreached).
-    """
-    F = np.maximum(F, 0.0, out=F)
-    empty = reached & (F.max(axis=1) <= floor)
-    if not empty.any():
-        return F
-    F[empty] = 0.0
-    rows = np.flatnonzero(empty)
-    while len(rows):
-        incoming = W.multiply_rows(rows, F) if isinstance(W, ThreadedMatrix) \
-            else np.asarray(W[rows] @ F)
-        sums = incoming.sum(axis=1)
-        filled = sums > 0
-        if not filled.any():
-            break
-        newly = rows[filled]
-        F[newly] = incoming[filled] * (floor / sums[filled, None])
-        empty[newly] = False
-        # only rows next to those just filled can fill in the next layer: the others'
-        # neighbours have not changed (a sparse graph's; a dense one links every pair)
-        rows = np.flatnonzero(_next_to(W, newly) & empty) if isinstance(W, ThreadedMatrix) \
-            else np.flatnonzero(empty)
-    return F
-
-
-def _next_to(W: ThreadedMatrix, rows: np.ndarray) -> np.ndarray:
-    """A mask of the items linked to any of ``rows`` in a symmetric sparse graph (a mask,
-    not np.unique: sorting the links costs more than one pass over the items)."""
-    positions, _ = row_positions(W.matrix, rows)
-    mask = np.zeros(W.shape[0], dtype=bool)
-    mask[W.matrix.indices[positions]] = True
-    return mask
 
 
 def _product(operator, F: np.ndarray, nonzero_rows: np.ndarray | None) -> np.ndarray:

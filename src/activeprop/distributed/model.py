@@ -122,7 +122,7 @@ class ClusterGraphModel:
         return self._fill(X, reached)
 
     def _fill(self, X: list, reached: list) -> list:
-        """:func:`activeprop.propagation.fill_below_precision`, one layer per exchange of
+        """:func:`activeprop.fill.fill_below_precision`, one layer per exchange of
         the newly filled rows' scores between blocks (as one machine fills them)."""
         submit, graph = self.client.submit, self.graph
         F = [submit(steps.nonnegative, x) for x in X]

@@ -117,7 +117,7 @@ def rows_product(W, rows: np.ndarray, M: np.ndarray) -> np.ndarray:
 
 
 def fill_layer(W, state, floor: float, *parts):
-    """One layer of :func:`activeprop.propagation.fill_below_precision` on a block: every
+    """One layer of :func:`activeprop.fill.fill_below_precision` on a block: every
     empty row next to a row the last layer filled (here or, by ``parts``, the halo's)
     takes its neighbours' weighted scores, rescaled to ``floor``. ``parts``: the halo
     rows' (scores, filled by the last layer) from :func:`fill_halo`. Returns the new
