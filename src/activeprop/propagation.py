@@ -564,18 +564,22 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
         B = (1 - alpha) * Y
         X0, R0 = (warm.X, warm.R + (B - warm.B)) if usable and warm.system == system \
             else (warm.X if usable else Y.copy(), None)
+        met = False
         if R0 is not None and warm.norms2 is not None and graph.is_sparse and not pause:
             X0, start = X0.copy(), time.perf_counter()
             met = _push_new_labels(graph, alpha, warm, B, X0, R0, rtol)
             pause = 0 if keeps_pushing(met, time.perf_counter() - start, solve_seconds) \
                 else PUSH_PAUSE
-        # room below the tolerance for the next rounds' local updates, while they work
-        room = LOCAL_ROOM if graph.is_sparse and not pause else 1.0
-        start = time.perf_counter()
-        X, R, n_iter, converged = conjugate_gradient(
-            _spreading_system(graph, alpha), B, X0, diagonal=reached.astype(np.float64),
-            rtol=rtol, max_iter=max_iter, R0=R0, overshoot=room)
-        solve_seconds = time.perf_counter() - start if n_iter else solve_seconds
+        if met:  # the residual is below the tolerance: a global solve would not iterate
+            X, R, n_iter, converged = X0, R0, 0, True
+        else:
+            # room below the tolerance for the next rounds' local updates, while they work
+            room = LOCAL_ROOM if graph.is_sparse and not pause else 1.0
+            start = time.perf_counter()
+            X, R, n_iter, converged = conjugate_gradient(
+                _spreading_system(graph, alpha), B, X0, diagonal=reached.astype(np.float64),
+                rtol=rtol, max_iter=max_iter, R0=R0, overshoot=room)
+            solve_seconds = time.perf_counter() - start if n_iter else solve_seconds
         F = X.copy()
     else:
         free = (reached & ~labeled).astype(np.float64)[:, None]
