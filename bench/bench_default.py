@@ -15,6 +15,7 @@ Run: python bench/bench_default.py
 import warnings
 
 import numpy as np
+from machine import machine
 
 from activeprop.datasets import load_pool
 from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
@@ -41,6 +42,7 @@ def curve(dataset: str, rounds: int, settings: dict) -> list[float]:
 
 
 def main():
+    print(machine())
     warnings.simplefilter("ignore")
     for dataset, rounds in DATASETS.items():
         counts = [10 + 5 * r for r in range(rounds)]

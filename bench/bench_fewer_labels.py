@@ -7,6 +7,7 @@ Run: python bench/bench_fewer_labels.py [TEXT]  (TEXT: only the settings whose n
 import sys
 
 import numpy as np
+from machine import machine
 
 from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
 
@@ -39,6 +40,7 @@ CONFIGS = {
 
 
 def main():
+    print(machine())
     print("| settings | 20 labels | 50 labels | 100 labels | estimate error: mean confidence "
           "| calibrated |")
     print("|---|---|---|---|---|---|")

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 from PIL import Image
+from machine import machine
 
 from activeprop.datasets import Pool
 from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
@@ -48,6 +49,7 @@ def run(pool: Pool, seeds: range, rounds: int) -> np.ndarray:
 
 
 def main() -> None:
+    print(machine())
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="0-4")
     low, high = map(int, parser.parse_args().seeds.split("-"))

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine
 
 from activeprop.labeling import LabelingSession
 from activeprop.project import init_project
@@ -61,6 +62,7 @@ def measure(spec: str) -> dict:
 
 
 def main():
+    print(machine())
     specs = sys.argv[1:] or ["20000", "70000:28"]
     print("| pool | model | open, first time (s) | open again (s) | first queue (s) | "
           "slowest later queue (s) | label, ground truth (median ms) | "

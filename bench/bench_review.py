@@ -18,6 +18,7 @@ import argparse
 import time
 
 import numpy as np
+from machine import machine
 
 from activeprop.datasets import UNLABELED, load_pool
 from activeprop.experiments import RECOMMENDED
@@ -75,6 +76,7 @@ def score(flagged: list[dict], labels: np.ndarray, truth: np.ndarray) -> tuple:
 
 
 def main() -> None:
+    print(machine())
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="0-19")
     parser.add_argument("--labels", type=int, default=100)

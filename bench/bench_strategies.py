@@ -7,6 +7,8 @@ Run: python bench/bench_strategies.py [REPEATS]
 
 import sys
 
+from machine import machine
+
 from activeprop.cli import main
 
 REPEATS = sys.argv[1] if len(sys.argv) > 1 else "50"
@@ -14,6 +16,7 @@ COMMON = ["compare", "--strategies", "random,least-confident,margin,entropy", "-
           "--initial", "5", "--batch", "5", "--rounds", "10", "--repeats", REPEATS,
           "--seed", "0", "--eval", "all", "--quiet"]
 
+print(machine())
 for model in ("logistic", "spreading"):
     print(f"\n### {model}: `activeprop {' '.join(COMMON)} --model {model} "
           f"--out bench/out/strategies-{model}`\n")
