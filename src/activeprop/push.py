@@ -66,58 +66,42 @@ def push_residual(S, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndar
     return bool(met), int(edges)
 
 
-# compiled on first use and cached on disk for the next process
+# The loops below are compiled on first use and cached on disk for the next process.
+
 @njit(cache=True, nogil=True)
 def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, epsilon,
           max_edges):
-    """The push: passes with a threshold lowered by
-    ``EPSILON_STEP`` each, pushing every row whose residual is above it in some column,
-    until the columns meet their targets. Returns (met, edges read)."""
-    n, k = len(X), len(columns)
+    """The push: passes with a threshold lowered by ``EPSILON_STEP`` each, pushing every
+    row whose residual is above it in some column, until the columns meet their targets.
+    Returns (met, edges read)."""
+    n = len(X)
     touched = np.zeros(n, dtype=np.bool_)
     touched_rows = np.empty(n, dtype=np.int64)  # every row the residual reached, in order
-    n_touched = 0
-    for row in seeds:
-        touched[row] = True
-        touched_rows[n_touched] = row
-        n_touched += 1
+    touched[seeds] = True
+    touched_rows[:len(seeds)] = seeds
+    n_touched = len(seeds)
     queued = np.zeros(n, dtype=np.bool_)
     queue = np.empty(n, dtype=np.int64)  # a ring: each row is in it at most once
-    pushed = np.empty(k)
+    pushed = np.empty(len(columns))
     edges = 0
     while not _all_met(norms2, targets2, columns):
-        for j in range(k):
-            epsilon[j] *= EPSILON_STEP
-        # the residual outside the touched rows stays: it alone must meet the targets
-        for j in range(k):
-            left = norms2[columns[j]]
-            for i in range(n_touched):
-                left -= R[touched_rows[i], columns[j]] ** 2
-            if left > targets2[columns[j]]:
-                return False, edges
+        epsilon *= EPSILON_STEP
+        if not _outside_meets(R, norms2, targets2, columns, touched_rows[:n_touched]):
+            return False, edges
         head = tail = 0
-        for i in range(n_touched):
-            if _above(R, touched_rows[i], columns, epsilon):
-                queue[tail % n] = touched_rows[i]
-                queued[touched_rows[i]] = True
+        for row in touched_rows[:n_touched]:
+            if _above(R, row, columns, epsilon):
+                queue[tail % n] = row
+                queued[row] = True
                 tail += 1
         while head < tail:
             row = queue[head % n]
             head += 1
             queued[row] = False
-            for j in range(k):
-                pushed[j] = R[row, columns[j]]
-                X[row, columns[j]] += pushed[j]
-                norms2[columns[j]] -= pushed[j] ** 2
-                R[row, columns[j]] = 0.0
+            _move_into_solution(X, R, norms2, columns, row, pushed)
             for position in range(indptr[row], indptr[row + 1]):
                 neighbour = indices[position]
-                weight = alpha * data[position]
-                for j in range(k):
-                    before = R[neighbour, columns[j]]
-                    after = before + weight * pushed[j]
-                    norms2[columns[j]] += after * after - before * before
-                    R[neighbour, columns[j]] = after
+                _spread(R, norms2, columns, neighbour, alpha * data[position], pushed)
                 if not touched[neighbour]:
                     touched[neighbour] = True
                     touched_rows[n_touched] = neighbour
@@ -133,14 +117,48 @@ def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, 
 
 
 @njit(cache=True, nogil=True)
+def _outside_meets(R, norms2, targets2, columns, touched_rows):
+    """Whether the residual outside the touched rows, which no push will move, meets
+    every column's target on its own."""
+    for j in range(len(columns)):
+        left = norms2[columns[j]]
+        for row in touched_rows:
+            left -= R[row, columns[j]] ** 2
+        if left > targets2[columns[j]]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")  # called per row or edge
+def _move_into_solution(X, R, norms2, columns, row, pushed):
+    """Move ``row``'s residual into its solution; ``pushed`` receives what moved."""
+    for j in range(len(columns)):
+        pushed[j] = R[row, columns[j]]
+        X[row, columns[j]] += pushed[j]
+        norms2[columns[j]] -= pushed[j] ** 2
+        R[row, columns[j]] = 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")  # called per row or edge
+def _spread(R, norms2, columns, neighbour, weight, pushed):
+    """Add ``weight`` times ``pushed`` to ``neighbour``'s residual, keeping the norms."""
+    for j in range(len(columns)):
+        before = R[neighbour, columns[j]]
+        after = before + weight * pushed[j]
+        norms2[columns[j]] += after * after - before * before
+        R[neighbour, columns[j]] = after
+
+
+@njit(cache=True, nogil=True)
 def _all_met(norms2, targets2, columns):
+    """Whether every column's residual norm meets its target."""
     for j in range(len(columns)):
         if norms2[columns[j]] > targets2[columns[j]]:
             return False
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")  # called per row or edge
 def _above(R, row, columns, epsilon):
     """Whether ``row``'s residual is above its column's threshold in some column."""
     for j in range(len(columns)):
