@@ -146,3 +146,29 @@ def test_pushing_goes_on_only_while_it_beats_the_global_solve():
     assert keeps_pushing(True, 0.01, 0.05) and keeps_pushing(True, 0.01, None)
     assert not keeps_pushing(True, 0.08, 0.05)  # slower than a global solve here
     assert not keeps_pushing(False, 0.01, 0.05)  # gave up
+
+
+def test_a_label_in_a_component_no_label_reached_is_pushed_too(pool, monkeypatch):
+    """The labeler asks first for unreached items (the most uncertain): a label that
+    reaches a new component keeps the last solve's residual (that component's scores and
+    right-hand side were zero), so the refit is local, and it is as converged as a cold
+    solve, with the new component's items scored."""
+    X, y = pool[0][:2000], pool[1][:2000]
+    # two copies of the pool, far apart: two sets of components with nothing between them
+    graph = build_knn_graph(np.vstack([X, X + 1e3]), 10, backend="flat")
+    labels = np.full(4000, -1)
+    labels[:30] = y[:30]
+    monkeypatch.setattr(propagation, "keeps_pushing", lambda met, *_: met)
+    local = _labeling(0.2).fit(graph, labels)
+    assert local.unreached_[2000:].all()
+    labels = labels.copy()
+    labels[2000:2010] = y[:10]  # the second copy's first labels
+    local.fit(graph, labels, local.warm_)
+    assert local.n_iter_ == 0 and local.converged_  # pushed, no global iteration
+    assert not local.unreached_[2000:2010].any()
+    exact = GraphLabeling("spreading", alpha=0.2, max_iter=5000, tol=1e-3, solver="cg",
+                          rtol=1e-12, warm_start=False).fit(graph, labels)
+    np.testing.assert_array_equal(local.unreached_, exact.unreached_)
+    B_norms = np.sqrt(np.einsum("ij,ij->j", local.warm_.B, local.warm_.B))
+    gap = local.warm_.X - exact.warm_.X
+    assert np.all(np.sqrt(np.einsum("ij,ij->j", gap, gap)) <= 1.01 * RTOL * B_norms / 0.8)

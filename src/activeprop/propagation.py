@@ -493,6 +493,18 @@ def _reached(graph, labeled: np.ndarray) -> np.ndarray:
     return np.isin(components, components[labeled])
 
 
+def _reach_kept(warm: WarmStart, reached: np.ndarray) -> bool:
+    """Whether every item ``warm``'s solve reached is still reached. Then its residual
+    carries over exactly: a component a new label reaches had zero scores and zero
+    right-hand side, so its residual is the new right-hand side. (A label in an unreached
+    component is what the labeler asks for first, unreached items being the most
+    uncertain; each such label used to restart global conjugate gradients: 17 iterations,
+    2.4-3.7 s at 1,000,000 items.)"""
+    before = np.unpackbits(np.frombuffer(warm.system[2], dtype=np.uint8),
+                           count=len(reached)).astype(bool)
+    return not np.any(before & ~reached)
+
+
 def _spreading_system(graph, alpha: float):
     """``P -> (I - alpha S) P`` on the normalised symmetric affinity."""
     S = graph.operator("symmetric-spreading")
@@ -562,7 +574,7 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
     solve_seconds = warm.solve_seconds if usable else None
     if variant == "spreading":
         B = (1 - alpha) * Y
-        X0, R0 = (warm.X, warm.R + (B - warm.B)) if usable and warm.system == system \
+        X0, R0 = (warm.X, warm.R + (B - warm.B)) if usable and _reach_kept(warm, reached) \
             else (warm.X if usable else Y.copy(), None)
         met = False
         if R0 is not None and warm.norms2 is not None and graph.is_sparse and not pause:
