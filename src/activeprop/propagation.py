@@ -9,7 +9,7 @@ models both run on it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -469,7 +469,8 @@ def _column_dots(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 @dataclass
 class WarmStart:
-    """A converged solve to start the next one from (same graph, classes and system)."""
+    """A converged solve to start the next one from (same graph and system; the same classes,
+    or more)."""
 
     graph: object
     classes: np.ndarray
@@ -482,9 +483,31 @@ class WarmStart:
     solve_seconds: float | None = None  # the last global solve's time (CG iterations)
 
     def usable(self, graph, classes, system) -> bool:
-        """Whether this solve is a starting point for one on ``graph`` with ``system``."""
-        return (self.graph is graph and self.system[:2] == system[:2]
-                and np.array_equal(self.classes, classes))
+        """Whether this solve is a starting point for one on ``graph`` with ``system`` and
+        ``classes``: the same classes, or more (see :meth:`for_classes`)."""
+        if self.graph is not graph or self.system[:2] != system[:2]:
+            return False
+        if self.classes is None or classes is None:
+            return self.classes is None and classes is None
+        return bool(np.isin(self.classes, classes).all())
+
+    def for_classes(self, classes: np.ndarray | None) -> "WarmStart":
+        """This solve with a zero column for each of ``classes`` (sorted) it did not have.
+        The residual carries over exactly: a new class had zero scores and a zero
+        right-hand side. (Early in labeling new classes keep coming; each used to restart
+        the solve cold: 16-17 iterations, 1.4-3.5 s a label at 1,000,000 items.)"""
+        if classes is None or np.array_equal(self.classes, classes):
+            return self
+        columns = np.searchsorted(classes, self.classes)
+
+        def widen(block):
+            wide = np.zeros(block.shape[:-1] + (len(classes),))
+            wide[..., columns] = block
+            return wide
+
+        return replace(self, classes=classes, B=widen(self.B), X=widen(self.X),
+                       R=widen(self.R),
+                       norms2=None if self.norms2 is None else widen(self.norms2))
 
 
 def _reached(graph, labeled: np.ndarray) -> np.ndarray:
@@ -570,6 +593,7 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
     reached = _reached(graph, labeled)
     system = (variant, alpha, np.packbits(reached).tobytes())
     usable = warm is not None and warm.usable(graph, classes, system)
+    warm = warm.for_classes(classes) if usable else warm
     pause = max(warm.pause - 1, 0) if usable else 0
     solve_seconds = warm.solve_seconds if usable else None
     if variant == "spreading":
@@ -686,7 +710,8 @@ def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
     reached = _reached(graph, labeled)
     mask = reached.astype(np.float64)[:, None]
     system = ("poisson", None, np.packbits(reached).tobytes())
-    start = warm.X * mask if warm is not None and warm.usable(graph, classes, system) \
+    start = warm.for_classes(classes).X * mask \
+        if warm is not None and warm.usable(graph, classes, system) \
         else np.zeros_like(B)
     apply, diagonal = _laplacian_system(graph, mask)
     X, R, n_iter, converged = conjugate_gradient(apply, B, start, diagonal=diagonal,
