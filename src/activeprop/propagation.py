@@ -495,7 +495,7 @@ class WarmStart:
         """This solve with a zero column for each of ``classes`` (sorted) it did not have.
         The residual carries over exactly: a new class had zero scores and a zero
         right-hand side. (Early in labeling new classes keep coming; each used to restart
-        the solve cold: 16-17 iterations, 1.4-3.5 s a label at 1,000,000 items.)"""
+        the solve cold: 17-18 iterations, 3.5-4.4 s a label at 1,000,000 items.)"""
         if classes is None or np.array_equal(self.classes, classes):
             return self
         columns = np.searchsorted(classes, self.classes)
@@ -521,8 +521,7 @@ def _reach_kept(warm: WarmStart, reached: np.ndarray) -> bool:
     carries over exactly: a component a new label reaches had zero scores and zero
     right-hand side, so its residual is the new right-hand side. (A label in an unreached
     component is what the labeler asks for first, unreached items being the most
-    uncertain; each such label used to restart global conjugate gradients: 17 iterations,
-    2.4-3.7 s at 1,000,000 items.)"""
+    uncertain; each such label used to restart global conjugate gradients.)"""
     before = np.unpackbits(np.frombuffer(warm.system[2], dtype=np.uint8),
                            count=len(reached)).astype(bool)
     return not np.any(before & ~reached)
