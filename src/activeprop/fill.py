@@ -20,8 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .calibration import machine_costs
-from .graph import on_every_core, row_blocks
+from .graph import on_every_core, row_blocks, seconds_per_row
 
 
 def fill_below_precision(W, F: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
@@ -69,7 +68,7 @@ def _fill_sparse(matrix, F: np.ndarray, reached: np.ndarray, floor: float) -> No
     listed = np.zeros(len(F), dtype=np.bool_)
     incoming = np.empty((int(empty.sum()), F.shape[1]))
     # a row of the walk reads its graph row like a row of a sparse product
-    per_row = machine_costs().sparse_row * matrix.nnz / max(len(F), 1) / 10
+    per_row = seconds_per_row(matrix)
     while len(sources):
         on_every_core(lambda part: _list_empty_neighbours(indptr, indices, sources[part],
                                                           empty, listed),
