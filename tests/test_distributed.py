@@ -151,6 +151,21 @@ def test_a_bad_cluster_spec_is_one_line(spec, message):
         connect(spec)
 
 
+def test_a_scheduler_without_workers_is_one_line_not_a_crash(monkeypatch):
+    from distributed import LocalCluster
+
+    from activeprop.distributed import cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "WORKER_WAIT_SECONDS", 1)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as empty:
+        client = connect(empty.scheduler_address)
+        try:
+            with pytest.raises(UserError, match="no worker for 1 s; start some"):
+                cluster_module.threads(client)
+        finally:
+            client.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -43,9 +43,26 @@ def connect(spec: str):
                         "with `dask scheduler`, or use --cluster local:N") from None
 
 
+# How long a cluster may stay without any worker (a scheduler started moments ago, a
+# worker being restarted after a fault) before a command gives up.
+WORKER_WAIT_SECONDS = 60
+
+
+def workers(client) -> dict:
+    """The cluster's running workers (address -> Dask's description), waiting for the
+    first one when none has joined yet."""
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
+    except TimeoutError:
+        raise UserError(f"the Dask scheduler at {client.scheduler.address} has had no "
+                        f"worker for {WORKER_WAIT_SECONDS} s; start some with "
+                        "`dask worker ADDRESS`") from None
+    return client.scheduler_info()["workers"]
+
+
 def threads(client) -> int:
     """The worker threads of the cluster, over all workers: one row block each."""
-    return sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values())
+    return sum(worker["nthreads"] for worker in workers(client).values())
 
 
 def close(client) -> None:

@@ -10,7 +10,7 @@ from scipy import sparse
 
 from .chunks import RowChunks, rows_of
 from .halo import HaloExchange, stacked
-from .cluster import send
+from .cluster import send, workers
 from .knn import SEARCHES, block_affinity, edges_into, measured_recall, neighbour_lists
 from .layout import (CLUSTERS_PER_BLOCK, SAMPLE_PER_CLUSTER, BlockLayout,
                      coarse_centroids, nearest_centroid)
@@ -106,13 +106,13 @@ class ClusterGraph:
         if self.search == "hnsw":
             self.recall = measured_recall(client, chunks, lists, self.n_neighbors)
         block_of, position = send(client, [layout.block_of, layout.position])
-        workers = list(client.scheduler_info()["workers"])
+        addresses = list(workers(client))
         built = []
         for b, members in enumerate(layout.members):
             parts = [client.submit(edges_into, neighbours, int(chunks.starts[i]), block_of, b)
                      for i, neighbours in enumerate(lists)]
             built.append(client.submit(block_affinity, b, members, block_of, position, *parts,
-                                       workers=[workers[b % len(workers)]],
+                                       workers=[addresses[b % len(addresses)]],
                                        allow_other_workers=True))
         self.affinity = [client.submit(getitem, block, 0) for block in built]
         self.halos = client.gather([client.submit(getitem, block, 1) for block in built])

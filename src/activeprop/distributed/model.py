@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import UserError
 from ..strategies import BATCH_MODES, DIVERSE_CANDIDATES, diverse_among
 from .chunks import chunk_rows_for, row_chunks
-from .cluster import threads
+from .cluster import threads, workers
 from .graph import ClusterGraph
 from .solve import BlockSolver, laplacian_product, spreading_product
 from . import steps
@@ -65,7 +65,7 @@ class ClusterGraphModel:
             max_iter, rtol
         self.n_blocks = n_blocks or threads(client)
         self.chunk_rows = chunk_rows or chunk_rows_for(
-            len(X), len(client.scheduler_info()["workers"]))
+            len(X), len(workers(client)))
         self.search = search
         self.graph: ClusterGraph | None = None
         self.graph_seconds = 0.0
