@@ -65,20 +65,29 @@ def test_a_push_keeps_the_solution_and_its_residual_an_exact_pair(graph, pool):
     assert np.all(np.sqrt(np.einsum("ij,ij->j", R, R)) <= targets * (1 + 1e-9))
 
 
-@pytest.mark.parametrize("alpha", [0.2, 0.5, 0.9])
-def test_round_after_round_the_local_update_is_a_converged_solve(graph, pool, alpha,
-                                                                  monkeypatch):
-    """Twenty rounds of ten labels: every round's solution is within the tolerance of one
-    converged far beyond it, and its queries agree with a cold global solve's as often as
-    a warm-started global solve's do (at this tolerance entropy's near-ties among far
-    items make two global solves disagree too; docs/benchmarks.md)."""
+def _exact_at_the_floor_of(rtol, graph, exact, labels):
+    """An exact solve's scores with the far rows filled below the floor a solve at
+    ``rtol`` uses: the answer at that tolerance had the solve made no error."""
+    from activeprop.fill import fill_below_precision
+
+    F = exact.warm_.X.copy()
+    reached = propagation._reached(graph, graph.to_graph_order(labels >= 0))
+    F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
+    return graph.to_pool_order(F)
+
+
+def _rounds_against_an_exact_solve(graph, pool, alpha, monkeypatch, rounds=20):
+    """Twenty rounds of ten labels with local updates. Per round: whether the update
+    pushed (no global iteration), the gap of its solution to a solve converged far
+    beyond the tolerance, the tolerance's bound on that gap, and whether its entropy
+    queries are that solve's (filled below the same floor, so that the two differ by the
+    local update's error alone)."""
+    # judged on the pushes themselves, not on whether this small pool's timings keep them
+    monkeypatch.setattr(propagation, "keeps_pushing", lambda met, *_: met)
     y = pool[1]
     local, warm = _labeling(alpha), None
-    global_, global_warm = _labeling(alpha), None
     labels = np.full(len(y), -1)
     labels[:30] = y[:30]
-    local_agrees = global_agrees = 0
-    rounds = 20
     rng = np.random.default_rng(1)
     for _ in range(rounds):
         local.fit(graph, labels, warm)
@@ -87,22 +96,39 @@ def test_round_after_round_the_local_update_is_a_converged_solve(graph, pool, al
             patch.setattr(propagation, "PUSH_BUDGET", 0.0)
             exact = GraphLabeling("spreading", alpha=alpha, max_iter=5000, tol=1e-3,
                                   solver="cg", rtol=1e-12, warm_start=False).fit(graph, labels)
-            cold = _labeling(alpha).fit(graph, labels)
-            global_.fit(graph, labels, global_warm)
-            global_warm = global_.warm_
         B_norms = np.sqrt(np.einsum("ij,ij->j", warm.B, warm.B))
         gap = np.sqrt(np.einsum("ij,ij->j", warm.X - exact.warm_.X, warm.X - exact.warm_.X))
         # ||X - X*|| <= ||A^-1|| ||R - R*||, and A = I - alpha S has no eigenvalue below
         # 1 - alpha
-        assert np.all(gap <= 1.01 * RTOL * B_norms / (1 - alpha)), (gap, B_norms)
+        bound = 1.01 * RTOL * B_norms / (1 - alpha)
         labeled = labels >= 0
-        reference = _entropy_top(cold.scores_, labeled)
-        local_agrees += _entropy_top(local.scores_, labeled) == reference
-        global_agrees += _entropy_top(global_.scores_, labeled) == reference
+        reference = _exact_at_the_floor_of(RTOL, graph, exact, labels)
+        same = _entropy_top(local.scores_, labeled) == _entropy_top(reference, labeled)
+        yield local.n_iter_ == 0, gap, bound, same
         new = rng.choice(np.flatnonzero(~labeled), 10, replace=False)
         labels = labels.copy()
         labels[new] = y[new]
-    assert local_agrees >= global_agrees - 1
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.5, 0.9])
+def test_round_after_round_the_local_update_is_a_converged_solve(graph, pool, alpha,
+                                                                  monkeypatch):
+    """Every round's solution is within the tolerance of one converged far beyond it."""
+    rounds = list(_rounds_against_an_exact_solve(graph, pool, alpha, monkeypatch))
+    for _, gap, bound, _ in rounds:
+        assert np.all(gap <= bound), (gap, bound)
+    if alpha == 0.2:
+        assert sum(pushed for pushed, *_ in rounds) >= len(rounds) - 2  # local after the first
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 18 item 4 is not met: the push leaves errors of up to 7% of the fill's floor on "
+    "the rows at the edge of its reach, where entropy's top ten is decided; 14 of 20 rounds "
+    "here, 18 of 20 at 70,000 x 784 (a cold global solve: 20 of 20). docs/benchmarks.md"))
+def test_the_local_updates_queries_are_an_exact_solves_in_95_percent_of_rounds(
+        graph, pool, monkeypatch):
+    rounds = list(_rounds_against_an_exact_solve(graph, pool, 0.2, monkeypatch))
+    assert sum(same for *_, same in rounds) >= 0.95 * len(rounds)
 
 
 def test_the_local_update_pays_at_a_small_alpha_and_gives_up_at_a_large_one(graph, pool,
