@@ -231,6 +231,27 @@ def test_closing_waits_for_the_background_point_then_closes(tmp_path):
     assert reopened.n_labeled == 10 and len(reopened.store.rounds()) == 10
 
 
+def test_the_stores_predictions_cache_follows_the_refits_after_the_answer(tmp_path):
+    """The cache is written in the background, newest refit only, and before closing."""
+    init_project(tmp_path / "p", "digits")
+    session = LabelingSession(tmp_path / "p")
+    truth = session.pool.y
+    for item in range(3):
+        session.add_label(item, int(truth[item]))
+    session.wait_for_estimates()
+    version, predicted, confidence = session.store.predictions()
+    assert version == session.model_version == 3
+    np.testing.assert_array_equal(predicted, session.predictions()[0])
+    np.testing.assert_array_equal(confidence, session.predictions()[1])
+    session.add_label(3, int(truth[3]))
+    expected = session.predictions()
+    session.close()
+    version, predicted, confidence = LabelingSession(tmp_path / "p").store.predictions()
+    assert version == 4
+    np.testing.assert_array_equal(predicted, expected[0])
+    np.testing.assert_array_equal(confidence, expected[1])
+
+
 def test_init_keeps_the_first_items_to_offer(tmp_path):
     from activeprop.project import cold_start_order
 

@@ -54,13 +54,23 @@ def test_latest_predictions_are_one_row_read_back_whole(project):
     assert store.predictions() is None
     for version in (1, 2):
         labels, confidence = np.arange(300) % 10 + version, np.linspace(0, 1, 300) / version
-        assert store.record_round(5, [], {"accuracy": None, "source": None}, labels,
-                                  confidence) == version
+        assert store.record_round(5, [], {"accuracy": None, "source": None}) == version
+        store.cache_predictions(version, labels, confidence)
     version, stored_labels, stored_confidence = ProjectStore(project).predictions()
     assert version == 2
     np.testing.assert_array_equal(stored_labels, labels)
     np.testing.assert_array_equal(stored_confidence, confidence)
     assert store.connection.execute("SELECT COUNT(*) FROM latest_predictions").fetchone()[0] == 1
+
+
+def test_an_older_refits_predictions_never_replace_a_newer_ones(project):
+    """Processes sharing a project cache their refits' predictions in the background: a
+    write that comes late leaves the newer refit's in place."""
+    store = ProjectStore(project)
+    store.cache_predictions(7, np.full(300, 7), np.full(300, 0.7))
+    store.cache_predictions(6, np.full(300, 6), np.full(300, 0.6))
+    version, labels, confidence = store.predictions()
+    assert version == 7 and np.all(labels == 7) and np.all(confidence == 0.7)
 
 
 def test_an_older_project_loses_only_its_row_per_item_prediction_cache(project):

@@ -72,6 +72,7 @@ class LabelingSession:
         # itself is refit) and slow imports.
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
         self._validation_wanted = 0  # the model version whose curve point is wanted
+        self._uncached = None  # (version, predictions, confidence) the store has not cached
         if self.settings.get("batch_mode") == "diverse":
             # Diverse batches cluster with scikit-learn, 2-3 s to import: not on the first
             # request of a session, but while the page loads.
@@ -335,11 +336,26 @@ class LabelingSession:
         predicted, confidence = self.predictions()
         metrics = point or {"accuracy": None, "source": None}
         self.model_version = self.store.record_round(
-            self.n_labeled, [], {k: metrics[k] for k in ("accuracy", "source")}, predicted,
-            confidence)
+            self.n_labeled, [], {k: metrics[k] for k in ("accuracy", "source")})
+        self._cache_predictions(self.model_version, predicted, confidence)
         if point is None and self.n_labeled >= 2 * CROSS_VALIDATION_FOLDS:
             self._validation_wanted = self.model_version
             self._background.submit(self._cross_validate, self.labels.copy(), self.model_version)
+
+    def _cache_predictions(self, version: int, predicted: np.ndarray,
+                           confidence: np.ndarray) -> None:
+        """Have the store's predictions cache written in the background, after the answer:
+        only the newest refit's when labels come faster than the writes."""
+        scheduled = self._uncached is not None
+        self._uncached = (version, predicted, confidence)
+        if not scheduled:
+            self._background.submit(self._write_cached_predictions)
+
+    def _write_cached_predictions(self) -> None:
+        with self.lock:  # the store's connection is the session's, one transaction at a time
+            if self._uncached is not None:
+                self.store.cache_predictions(*self._uncached)
+                self._uncached = None
 
     def _prepare_density(self) -> None:
         """Once the model has its graph, compute the pool's density in the background if the
@@ -356,7 +372,8 @@ class LabelingSession:
                             cache=self.cache, labels=self.labels, model=self.model)
 
     def wait_for_estimates(self) -> None:
-        """Block until the background cross-validation has caught up with the labels."""
+        """Block until the background work (cross-validating the curve, caching the
+        predictions in the store) has caught up with the labels."""
         self._background.submit(lambda: None).result()
 
     def _take_fit(self, fitted: bool) -> None:
@@ -463,6 +480,7 @@ class LabelingSession:
         """Finish the background work in progress (drop what has not started), then close
         the store."""
         self._background.shutdown(wait=True, cancel_futures=True)
+        self._write_cached_predictions()  # if its turn was dropped
         self.store.close()
 
 
