@@ -174,8 +174,11 @@ class Graph:
 
     def to_pool_order(self, rows: np.ndarray) -> np.ndarray:
         """The inverse of :meth:`to_graph_order`."""
-        return np.take(rows, self.cached("inverse-order", lambda: np.argsort(self.order)),
-                       axis=0)
+        return np.take(rows, self.pool_positions(), axis=0)
+
+    def pool_positions(self) -> np.ndarray:
+        """Where each pool item sits in :attr:`order`."""
+        return self.cached("inverse-order", lambda: np.argsort(self.order))
 
     def _symmetric_in_locality_order(self):
         symmetric = _symmetrize(self.affinity)

@@ -387,11 +387,8 @@ class LabelingSession:
             # With one class labeled, every item is "that class, 100%": no evidence at all.
             # No guess until a second class has a label.
             self._predictions = (np.full(n, -1), np.zeros(n))
-        elif self.client is not None:
-            self._predictions = self.model.confidences()
         else:
-            self._predictions = (self.model.classes_[np.argmax(self.proba, axis=1)],
-                                 self.proba.max(axis=1))
+            self._predictions = self.model.confidences()
 
     def _ground_truth_point(self) -> dict | None:
         """The curve's point: accuracy on the unlabeled items whose true class the pool

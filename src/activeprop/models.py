@@ -154,6 +154,10 @@ class GraphModel:
         """Predicted class of every pool item (``transduction_``)."""
         return self.labeling.transduction_
 
+    def confidences(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's predicted class and its probability (derived once per fit)."""
+        return self.labeling.transduction_, self.labeling.confidence_
+
 
 class ClassifierModel:
     """An inductive scikit-learn classifier trained on the labeled items of the pool."""
@@ -188,6 +192,10 @@ class ClassifierModel:
     def predict(self) -> np.ndarray:
         """Most probable class of every pool item."""
         return self.classes_[np.argmax(self.proba_, axis=1)]
+
+    def confidences(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's most probable class and its probability."""
+        return self.predict(), self.proba_.max(axis=1)
 
 
 def check_model_name(name: str) -> None:

@@ -586,7 +586,8 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
     only the right-hand side moved), so the classes the new labels did not touch cost
     nothing.
 
-    Returns F, n_iter, converged (as :func:`iterate`) and the WarmStart for the next round.
+    Returns F in the graph's order (:meth:`Graph.to_pool_order` puts it in the pool's),
+    n_iter, converged (as :func:`iterate`) and the WarmStart for the next round.
     """
     Y = graph.to_graph_order(Y)  # the operators are stored in a cache-friendly order
     labeled = Y.sum(axis=1) > 0
@@ -632,7 +633,7 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
     norms2 = _column_dots(R, R) if variant == "spreading" else None  # for the next push
     warm_next = WarmStart(graph, classes, system, B, X, R, norms2, pause,
                           solve_seconds)
-    return graph.to_pool_order(F), n_iter, converged, warm_next
+    return F, n_iter, converged, warm_next
 
 
 # A global solve goes this far below the tolerance, so that the rounds after it can update
@@ -806,7 +807,8 @@ class GraphLabeling:
         user; the predictions are shifted per class to match (:mod:`activeprop.priors`).
 
     After :meth:`fit`: ``classes_``, ``label_distributions_``, ``transduction_``,
-    ``unreached_``, ``n_iter_``, ``converged_``, ``scores_`` (before normalisation),
+    ``confidence_`` (each item's probability of its predicted class), ``unreached_``,
+    ``n_iter_``, ``converged_``, ``scores_`` (before normalisation),
     ``class_offsets_`` (what the class priors added to each class's scores; zeros without
     priors) and ``warm_`` (the solve a later fit on the same graph can start from).
     """
@@ -835,6 +837,9 @@ class GraphLabeling:
         elif self.solver == "cg":
             F, self.n_iter_, self.converged_, self.warm_ = solve_converged(
                 graph, Y, variant=self.variant, alpha=self.alpha, **converged_options)
+            self._scores = (F, graph)
+            self._set_distributions_of_graph_order(F, graph)
+            return self
         else:
             columns = power_columns(graph) if self.reuses_powers(graph) else None
             operator = graph.operator(self.variant) if graph.is_sparse else \
@@ -842,9 +847,22 @@ class GraphLabeling:
             F, self.n_iter_, self.converged_ = iterate(
                 operator, Y, variant=self.variant, alpha=self.alpha,
                 max_iter=self.max_iter, tol=self.tol, columns=columns)
-        self.scores_ = F
+        self._scores = (F, None)
         self._set_distributions(F)
         return self
+
+    @property
+    def scores_(self) -> np.ndarray:
+        """The fit's scores before normalisation, in pool order."""
+        F, graph = self._scores
+        return F if graph is None else graph.to_pool_order(F)
+
+    @property
+    def confidence_(self) -> np.ndarray:
+        """Each item's probability of its predicted class."""
+        if self._confidence is None:
+            self._confidence = self.label_distributions_.max(axis=1)
+        return self._confidence
 
     def held_out(self, graph: Graph, y: np.ndarray,
                  folds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -875,3 +893,14 @@ class GraphLabeling:
             F = _poisson_distributions(F)
         self.label_distributions_, self.unreached_ = distributions(F)
         self.transduction_ = self.classes_[np.argmax(self.label_distributions_, axis=1)]
+        self._confidence = None  # read off the distributions when asked
+
+    def _set_distributions_of_graph_order(self, F: np.ndarray, graph: Graph) -> None:
+        """:meth:`_set_distributions` of scores in ``graph``'s order (spreading and
+        propagation: no class offsets), put in pool order in the same pass."""
+        from .pool_distributions import pool_distributions  # compiled, as the fill
+
+        self.class_offsets_ = np.zeros(F.shape[1])
+        self.label_distributions_, self.unreached_, best, self._confidence = \
+            pool_distributions(F, graph.pool_positions())
+        self.transduction_ = self.classes_[best]
