@@ -603,6 +603,9 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
             else (warm.X if usable else Y.copy(), None)
         met = False
         if R0 is not None and warm.norms2 is not None and graph.is_sparse and not pause:
+            from .push import compile_for
+
+            compile_for(_spreading_matrix(graph).indices.dtype)  # not what a push costs
             X0, start = X0.copy(), time.perf_counter()
             met = _push_new_labels(graph, alpha, warm, B, X0, R0, rtol)
             pause = 0 if keeps_pushing(met, time.perf_counter() - start, solve_seconds) \
@@ -663,11 +666,16 @@ def _push_new_labels(graph, alpha: float, warm: "WarmStart", B: np.ndarray, X: n
     norms2 = warm.norms2 - _column_dots(warm.R[changed], warm.R[changed]) \
         + _column_dots(R[changed], R[changed])
     targets = LOCAL_ROOM * rtol * np.sqrt(_column_dots(B, B))  # as deep as a global solve
-    S = graph.operator("symmetric-spreading")
-    matrix = S.matrix if isinstance(S, ThreadedMatrix) else S
+    matrix = _spreading_matrix(graph)
     met, _ = push_residual(matrix, alpha, X, R, norms2, targets, changed,
                            max_edges=int(PUSH_BUDGET * matrix.nnz))
     return met
+
+
+def _spreading_matrix(graph):
+    """The CSR matrix of spreading's normalised affinity ``S``, which the push walks."""
+    S = graph.operator("symmetric-spreading")
+    return S.matrix if isinstance(S, ThreadedMatrix) else S
 
 
 def green_columns(graph, Y: np.ndarray, items: np.ndarray, alpha: float,

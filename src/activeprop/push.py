@@ -23,8 +23,11 @@ push reads fewer graph entries for the same tolerance.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numba import njit
+from scipy import sparse
 
 EPSILON_STEP = 0.25  # each pass lowers the per-row threshold this much
 
@@ -64,6 +67,19 @@ def push_residual(S, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndar
         S.indptr, S.indices, np.asarray(S.data, dtype=np.float64), float(alpha), X, R, norms2,
         np.asarray(targets, dtype=np.float64)**2, columns, rows, epsilon, int(max_edges))
     return bool(met), int(edges)
+
+
+@lru_cache(maxsize=None)
+def compile_for(index_dtype: np.dtype) -> None:
+    """Compile the push for a graph whose indices are ``index_dtype`` (or load it from the
+    disk cache), once per process, on a graph of two rows. A caller that times the push
+    to decide whether pushing pays calls this first: the first process after an install
+    compiles for seconds, and that is not what a push costs."""
+    S = sparse.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    S.indptr, S.indices = S.indptr.astype(index_dtype), S.indices.astype(index_dtype)
+    X, R = np.zeros((2, 1)), np.array([[1.0], [0.0]])
+    push_residual(S, 0.5, X, R, np.ones(1), np.full(1, 0.5), np.zeros(1, dtype=np.int64),
+                  max_edges=100)
 
 
 # The loops below are compiled on first use and cached on disk for the next process.
