@@ -231,10 +231,8 @@ def test_closing_waits_for_the_background_point_then_closes(tmp_path):
     assert reopened.n_labeled == 10 and len(reopened.store.rounds()) == 10
 
 
-def test_the_stores_predictions_cache_follows_the_refits_after_the_answer(tmp_path):
+def test_the_stores_predictions_cache_follows_the_refits_after_the_answer(session, tmp_path):
     """The cache is written in the background, newest refit only, and before closing."""
-    init_project(tmp_path / "p", "digits")
-    session = LabelingSession(tmp_path / "p")
     truth = session.pool.y
     for item in range(3):
         session.add_label(item, int(truth[item]))
