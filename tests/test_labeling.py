@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 
 import numpy as np
 import pytest
@@ -217,6 +218,28 @@ def test_without_ground_truth_the_curve_is_cross_validated_in_the_background(tmp
     assert rounds[-1]["model_version"] == answer["model_version"]
     assert rounds[-1]["accuracy"] == last["accuracy"]  # stored with its refit
     assert all(point["source"] == "cross-validation" for point in session.learning_curve())
+
+
+def test_the_curves_point_waits_for_a_quiet_moment(tmp_path, monkeypatch):
+    """While labels keep coming, the curve's cross-validation does not run (its refits
+    would slow the ones the person waits for); a pause brings the newest point."""
+    import activeprop.labeling as labeling
+
+    monkeypatch.setattr(labeling, "QUIET_SECONDS", 0.5)
+    init_project(tmp_path / "p", "digits")
+    session = LabelingSession(tmp_path / "p")
+    truth = session.pool.y.copy()
+    session.pool.y[:] = -1
+    validated = []
+    monkeypatch.setattr(session, "_cross_validate",
+                        lambda labels, version: validated.append(version))
+    for item in range(12):
+        session.add_label(item, str(truth[item]))
+    assert validated == []  # the labels came faster than the quiet moment
+    time.sleep(1.0)
+    session.wait_for_estimates()
+    assert validated == [session.model_version]  # the newest refit's point only
+    session.close()
 
 
 def test_closing_waits_for_the_background_point_then_closes(tmp_path):
