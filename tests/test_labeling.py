@@ -2,6 +2,7 @@
 
 import io
 import json
+import threading
 import time
 
 import numpy as np
@@ -357,3 +358,34 @@ def test_a_project_weighs_its_edges_from_enough_labels(tmp_path):
     assert LabelingSession(tmp_path / "p").model.weights == "local"
     with pytest.raises(UserError, match="local-from must be >= 0"):
         init_project(tmp_path / "bad", "digits", local_from=-1)
+
+
+def test_a_queue_waiting_for_the_density_never_waits_on_its_own_lock(tmp_path):
+    """A queue holds the session's lock while it waits for the pool's density. Background
+    work that needs the lock (caching the predictions) must not stand in the density's
+    way, or the two wait on each other for ever: here the density is first wanted when a
+    new class arrives, while an earlier label's cache write still waits for the
+    background worker (busy, say, importing scikit-learn)."""
+    init_project(tmp_path / "p", "digits", strategy="typical-margin")
+    session = LabelingSession(tmp_path / "p")
+    truth = session.pool.y
+    first = [int(np.flatnonzero(truth == c)[0]) for c in range(10)]
+    for item in [first[0], first[1], int(np.flatnonzero(truth == 0)[1])]:
+        session.add_label(item, int(truth[item]))  # 1.5 labels a class: no density wanted
+    session.close()
+    session = LabelingSession(tmp_path / "p")  # nothing in the background
+    busy = threading.Event()
+    session._background.submit(busy.wait, 30)
+    session.add_label(int(np.flatnonzero(truth == 1)[1]), 1)  # its cache write waits
+    for c in (2, 3, 4):  # new classes: warming up again, the density wanted at the third
+        session.add_label(first[c], c)
+    assert session._density_job is not None
+    queued = []
+    worker = threading.Thread(target=lambda: queued.append(session.queue(5)), daemon=True)
+    worker.start()
+    time.sleep(0.2)
+    busy.set()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "the queue and the background worker wait on each other"
+    assert len(queued[0]) == 5
+    session.close()

@@ -75,6 +75,9 @@ class LabelingSession:
         # curve (five refits, seconds on a large pool: a label is answered once the model
         # itself is refit) and slow imports.
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
+        # The density has a worker of its own: a queue waits for it holding the session's
+        # lock, and the background work may be waiting for that lock (caching predictions).
+        self._density_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="density")
         self._validation_wanted = 0  # the model version whose curve point is wanted
         self._validation_timer: threading.Timer | None = None  # waiting for a quiet moment
         self._closed = False
@@ -384,7 +387,7 @@ class LabelingSession:
         then finds it ready instead of making the person wait."""
         if self._density_job is None and reads_density(
                 self.settings["strategy"], self.n_labeled, self.n_known_classes):
-            self._density_job = self._background.submit(density, self._query_context())
+            self._density_job = self._density_worker.submit(density, self._query_context())
 
     def _query_context(self) -> QueryContext:
         """What the strategy may look at now (the cache is the session's, kept across
@@ -507,6 +510,7 @@ class LabelingSession:
         if self._validation_timer is not None:
             self._validation_timer.cancel()
         self._background.shutdown(wait=True, cancel_futures=True)
+        self._density_worker.shutdown(wait=True, cancel_futures=True)
         self._write_cached_predictions()  # if its turn was dropped
         self.store.close()
 
