@@ -73,7 +73,7 @@ class LabelingSession:
         self.lock = threading.RLock()
         # One background worker for what a person should not wait for: cross-validating the
         # curve (five refits, seconds on a large pool: a label is answered once the model
-        # itself is refit) and slow imports.
+        # itself is refit), writing the store's predictions cache, and slow imports.
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
         # The density has a worker of its own: a queue waits for it holding the session's
         # lock, and the background work may be waiting for that lock (caching predictions).
