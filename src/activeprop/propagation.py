@@ -839,15 +839,14 @@ class GraphLabeling:
         Y = one_hot(y, self.classes_)
         converged_options = dict(rtol=self.rtol, max_iter=self.max_iter, warm=warm,
                                  classes=self.classes_)
+        in_order_of = None  # F's rows are the pool's, or the graph's order's
         if self.variant == "poisson":
             F, self.n_iter_, self.converged_, self.warm_ = solve_poisson(
                 graph, Y, **converged_options)
         elif self.solver == "cg":
             F, self.n_iter_, self.converged_, self.warm_ = solve_converged(
                 graph, Y, variant=self.variant, alpha=self.alpha, **converged_options)
-            self._scores = (F, graph)
-            self._set_distributions_of_graph_order(F, graph)
-            return self
+            in_order_of = graph  # the converged solve's scores are in the graph's order
         else:
             columns = power_columns(graph) if self.reuses_powers(graph) else None
             operator = graph.operator(self.variant) if graph.is_sparse else \
@@ -855,8 +854,8 @@ class GraphLabeling:
             F, self.n_iter_, self.converged_ = iterate(
                 operator, Y, variant=self.variant, alpha=self.alpha,
                 max_iter=self.max_iter, tol=self.tol, columns=columns)
-        self._scores = (F, None)
-        self._set_distributions(F)
+        self._scores = (F, in_order_of)
+        self._set_distributions(F, in_order_of)
         return self
 
     @property
@@ -890,9 +889,18 @@ class GraphLabeling:
         return (self.warm_start and self.variant == "spreading" and self.solver == "iterate"
                 and not graph.is_sparse and graph.n_items <= MAX_POWER_ITEMS)
 
-    def _set_distributions(self, F: np.ndarray) -> None:
-        """Normalise scores into distributions; flag and uniformise unreached rows."""
+    def _set_distributions(self, F: np.ndarray, in_order_of: Graph | None = None) -> None:
+        """Normalise scores into distributions; flag and uniformise unreached rows. Scores
+        in ``in_order_of``'s order (a converged spreading or propagation solve's: no class
+        offsets) are put in pool order in the same compiled pass."""
         self.class_offsets_ = np.zeros(F.shape[1])
+        if in_order_of is not None:
+            from .pool_distributions import pool_distributions  # compiled, as the fill
+
+            self.label_distributions_, self.unreached_, best, self._confidence = \
+                pool_distributions(F, in_order_of.pool_positions())
+            self.transduction_ = self.classes_[best]
+            return
         if self.variant == "poisson":
             if self.class_priors is not None:
                 self.class_offsets_ = class_offsets(F, shares_for(self.class_priors,
@@ -902,13 +910,3 @@ class GraphLabeling:
         self.label_distributions_, self.unreached_ = distributions(F)
         self.transduction_ = self.classes_[np.argmax(self.label_distributions_, axis=1)]
         self._confidence = None  # read off the distributions when asked
-
-    def _set_distributions_of_graph_order(self, F: np.ndarray, graph: Graph) -> None:
-        """:meth:`_set_distributions` of scores in ``graph``'s order (spreading and
-        propagation: no class offsets), put in pool order in the same pass."""
-        from .pool_distributions import pool_distributions  # compiled, as the fill
-
-        self.class_offsets_ = np.zeros(F.shape[1])
-        self.label_distributions_, self.unreached_, best, self._confidence = \
-            pool_distributions(F, graph.pool_positions())
-        self.transduction_ = self.classes_[best]
