@@ -185,7 +185,9 @@ def test_poisson_learning_matches_a_direct_solve():
     y[[0, 1, 30]] = [0, 0, 1]
     graph = build_knn_graph(X, 6, backend="flat", symmetric=True)
     Y = (y[:, None] == np.array([0, 1])).astype(float)
-    U, _, converged, _ = solve_poisson(graph, Y, rtol=1e-12, max_iter=5000)
+    # classes 0 and 1: the labels are their own codes
+    U, _, converged, _ = solve_poisson(graph, y, rtol=1e-12, max_iter=5000,
+                                       classes=np.array([0, 1]))
     # Direct: L u = b with b = Y - mean(labeled Y) on the labeled rows, u degree-weighted
     # mean zero (the graph is connected).
     W = graph.affinity.toarray()
@@ -227,25 +229,28 @@ def test_poisson_keeps_accuracy_at_one_label_per_class():
 def test_warm_start_only_solves_the_classes_that_changed(pool, knn_graph):
     """Spreading's matrix does not depend on the labels: after new labels of one class, the
     carried-over residual leaves every other class already solved."""
-    from activeprop.propagation import solve_converged
+    from activeprop.propagation import class_codes, solve_converged
 
     X, y, partial = pool
     classes = np.unique(partial[partial >= 0])
-    Y = (partial[:, None] == classes).astype(float)
-    _, _, _, warm = solve_converged(knn_graph, Y, variant="spreading", alpha=0.9,
-                                    rtol=1e-8, max_iter=1000, classes=classes)
-    more = Y.copy()
+    _, _, _, warm = solve_converged(knn_graph, class_codes(partial, classes),
+                                    variant="spreading", alpha=0.9, rtol=1e-8, max_iter=1000,
+                                    classes=classes)
+    before = warm.X.copy()  # the next solve takes the warm start's arrays over
+    more = partial.copy()
     new = np.flatnonzero((partial == -1) & (y == classes[3]))[:2]
-    more[new, 3] = 1.0
+    more[new] = classes[3]
     warm_F, warm_iter, _, next_warm = solve_converged(
-        knn_graph, more, variant="spreading", alpha=0.9, rtol=1e-8, max_iter=1000, warm=warm,
-        classes=classes)
-    cold_F, cold_iter, _, _ = solve_converged(knn_graph, more, variant="spreading", alpha=0.9,
-                                              rtol=1e-8, max_iter=1000, classes=classes)
+        knn_graph, class_codes(more, classes), variant="spreading", alpha=0.9, rtol=1e-8,
+        max_iter=1000, warm=warm, classes=classes)
+    cold_F, cold_iter, _, _ = solve_converged(
+        knn_graph, class_codes(more, classes), variant="spreading", alpha=0.9, rtol=1e-8,
+        max_iter=1000, classes=classes)
     np.testing.assert_allclose(warm_F, cold_F, atol=1e-6)
     untouched = [c for c in range(len(classes)) if c != 3]
-    np.testing.assert_array_equal(next_warm.X[:, untouched], warm.X[:, untouched])
+    np.testing.assert_array_equal(next_warm.X[:, untouched], before[:, untouched])
     assert warm_iter < cold_iter
+    assert not warm.usable(knn_graph, classes, next_warm.system)  # taken over
 
 
 def test_green_columns_give_the_solution_after_a_new_label(pool, knn_graph):

@@ -20,29 +20,29 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .calibration import machine_costs
 from .graph import on_every_core, row_blocks, seconds_per_row
 
 
-def fill_below_precision(W, F: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
+def fill_below_precision(W, scores: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
     """Give reachable items whose scores are lost in the solver's round-off a distribution.
 
     ``W`` is the graph's symmetric affinity: a dense array, or a CSR matrix (or a
-    :class:`activeprop.graph.ThreadedMatrix` holding one). ``F`` (n, k) is changed in place
-    and returned: negative entries (round-off) become zero and the rows of ``reached``
-    items whose largest score is at most ``floor`` are filled.
+    :class:`activeprop.graph.ThreadedMatrix` holding one). Returns a copy of ``scores``
+    (n, k) where negative entries (round-off) are zero and the rows of ``reached`` items
+    whose largest score is at most ``floor`` are filled; ``scores`` is left as it is (a
+    solver starts its next solve from them).
     """
     matrix = getattr(W, "matrix", W)
     if isinstance(matrix, np.ndarray):
-        return _fill_dense(matrix, F, reached, floor)
-    F = np.ascontiguousarray(F, dtype=np.float64)
-    _fill_sparse(matrix, F, np.ascontiguousarray(reached, dtype=np.bool_), float(floor))
-    return F
+        return _fill_dense(matrix, np.maximum(scores, 0.0), reached, floor)
+    return _fill_sparse(matrix, np.ascontiguousarray(scores, dtype=np.float64),
+                        np.ascontiguousarray(reached, dtype=np.bool_), float(floor))
 
 
 def _fill_dense(W: np.ndarray, F: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
     """The fill on a dense graph: it links (nearly) every pair, so one product of the empty
     rows per layer, and rarely a second layer (affinities that underflowed to zero)."""
-    F = np.maximum(F, 0.0, out=F)
     empty = reached & (F.max(axis=1) <= floor)
     F[empty] = 0.0
     rows = np.flatnonzero(empty)
@@ -57,14 +57,13 @@ def _fill_dense(W: np.ndarray, F: np.ndarray, reached: np.ndarray, floor: float)
     return F
 
 
-def _fill_sparse(matrix, F: np.ndarray, reached: np.ndarray, floor: float) -> None:
-    """The walk on a CSR graph, in place: layer after layer, the empty rows next to the
-    last layer's rows (the rows with scores, first) take their neighbours' weighted
-    scores, each row reading the scores as the layer before left them."""
+def _fill_sparse(matrix, scores: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
+    """The walk on a CSR graph: layer after layer, the empty rows next to the last layer's
+    rows (the rows with scores, first) take their neighbours' weighted scores, each row
+    reading the scores as the layer before left them."""
     indptr, indices = matrix.indptr, matrix.indices
     data = np.asarray(matrix.data, dtype=np.float64)
-    empty = np.zeros(len(F), dtype=np.bool_)
-    sources = _clip_and_find_empty(F, reached, floor, empty)
+    F, sources, empty = _clipped_copy(scores, reached, floor)
     listed = np.zeros(len(F), dtype=np.bool_)
     incoming = np.empty((int(empty.sum()), F.shape[1]))
     # a row of the walk reads its graph row like a row of a sparse product
@@ -79,32 +78,42 @@ def _fill_sparse(matrix, F: np.ndarray, reached: np.ndarray, floor: float) -> No
                                                      rows[part], incoming[part], floor),
                       row_blocks(len(rows), per_row))
         sources = _write_filled(F, empty, rows, incoming)
+    return F
+
+
+def _clipped_copy(scores: np.ndarray, reached: np.ndarray, floor: float):
+    """``scores`` copied with negative entries zero and the empty rows (reached, largest
+    score at most ``floor``) all zero, in one pass on every core (a copy, then a pass,
+    took 11 + 8 ms of a labeler's refit at 1,000,000 x 10). Returns the copy, the rows
+    with scores (reached, not empty) and the mask of empty rows."""
+    n, k = scores.shape
+    F = np.empty_like(scores)
+    empty, source = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
+    per_row = 2 * k * machine_costs().stream_item  # a row read and written
+    on_every_core(lambda part: _clip_rows(scores, reached, floor, part.start, part.stop, F,
+                                          empty, source), row_blocks(n, per_row))
+    return F, np.flatnonzero(source), empty
 
 
 # The steps below are compiled on first use and cached on disk for the next process. Their
 # loops over the classes are written out: numba allocates an array for a slice expression.
 
 @njit(cache=True, nogil=True)
-def _clip_and_find_empty(F, reached, floor, empty):
-    """Zero F's negative entries; mark in ``empty`` (and zero) the reached rows whose
-    largest score is at most ``floor``; return the other reached rows."""
-    n, k = F.shape
-    sources = np.empty(n, dtype=np.int64)
-    n_sources = 0
-    for row in range(n):
+def _clip_rows(scores, reached, floor, start, stop, F, empty, source):
+    """Rows ``start`` to ``stop`` of :func:`_clipped_copy`: F's row is the scores' with
+    negative entries zero, or all zero for an empty row; ``empty`` marks the reached rows
+    whose largest score is at most ``floor``, ``source`` the other reached rows."""
+    k = scores.shape[1]
+    for row in range(start, stop):
         top = 0.0
         for j in range(k):
-            if F[row, j] < 0.0:
-                F[row, j] = 0.0
+            F[row, j] = max(scores[row, j], 0.0)
             top = max(top, F[row, j])
-        if reached[row] and top <= floor:
-            empty[row] = True
+        empty[row] = reached[row] and top <= floor
+        source[row] = reached[row] and not empty[row]
+        if empty[row]:
             for j in range(k):
                 F[row, j] = 0.0
-        elif reached[row]:
-            sources[n_sources] = row
-            n_sources += 1
-    return sources[:n_sources]
 
 
 @njit(cache=True, nogil=True)

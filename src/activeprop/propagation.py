@@ -470,14 +470,16 @@ def _column_dots(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 @dataclass
 class WarmStart:
     """A converged solve to start the next one from (same graph and system; the same classes,
-    or more)."""
+    or more). A spreading solve that starts from it takes its arrays over and updates them
+    in place (at 1,000,000 x 10 each fresh copy of an (items x classes) array costs 10-25 ms
+    of a labeler's refit): once taken, it is no longer :meth:`usable`."""
 
     graph: object
     classes: np.ndarray
     system: tuple  # (variant, alpha, reached mask as bytes): the matrix A
-    B: np.ndarray  # right-hand sides, in graph order
-    X: np.ndarray  # solution before any post-processing, in graph order
-    R: np.ndarray  # its residual B - A X
+    codes: np.ndarray  # each item's label as a column of X (-1: none), in graph order
+    X: np.ndarray | None  # solution before any post-processing, in graph order
+    R: np.ndarray | None  # its residual B - A X
     norms2: np.ndarray | None = None  # the squared norms of R's columns
     pause: int = 0  # rounds to go before trying a local update again (push)
     solve_seconds: float | None = None  # the last global solve's time (CG iterations)
@@ -486,7 +488,7 @@ class WarmStart:
         """Whether this solve is a starting point for one on ``graph`` with ``system`` and
         ``classes``: the same classes, or with ``new_classes`` more of them (see
         :meth:`for_classes`)."""
-        if self.graph is not graph or self.system[:2] != system[:2]:
+        if self.X is None or self.graph is not graph or self.system[:2] != system[:2]:
             return False
         if not new_classes or self.classes is None or classes is None:
             return np.array_equal(self.classes, classes)
@@ -506,9 +508,47 @@ class WarmStart:
             wide[..., columns] = block
             return wide
 
-        return replace(self, classes=classes, B=widen(self.B), X=widen(self.X),
-                       R=widen(self.R),
+        codes = np.where(self.codes >= 0, columns[self.codes], -1).astype(self.codes.dtype)
+        return replace(self, classes=classes, codes=codes, X=widen(self.X), R=widen(self.R),
                        norms2=None if self.norms2 is None else widen(self.norms2))
+
+    def take_with_labels(self, codes: np.ndarray, scale: float):
+        """This solution and its residual for the right-hand side ``scale`` times the
+        one-hot rows of ``codes`` (graph order), taken over: the residual is updated in
+        place on the rows whose label changed, and the squared norms with it. Returns
+        (X, R, norms2, the changed rows); this WarmStart is then used up."""
+        changed = np.flatnonzero(codes != self.codes)
+        X, R, norms2 = self.X, self.R, self.norms2
+        if norms2 is not None:
+            norms2 = norms2 - _column_dots(R[changed], R[changed])
+        _add_label_rows(R, changed, self.codes[changed], -scale)
+        _add_label_rows(R, changed, codes[changed], scale)
+        if norms2 is not None:
+            norms2 += _column_dots(R[changed], R[changed])
+        self.X = self.R = self.norms2 = None
+        return X, R, norms2, changed
+
+
+def _add_label_rows(R: np.ndarray, rows: np.ndarray, codes: np.ndarray, value: float) -> None:
+    """Add ``value`` to ``R[rows[i], codes[i]]`` where ``codes[i]`` is a label (not -1)."""
+    labeled = codes >= 0
+    R[rows[labeled], codes[labeled]] += value
+
+
+def class_codes(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Each item's label as its position in the sorted ``classes`` (-1: unlabeled)."""
+    codes = np.full(len(y), -1, dtype=np.int64)
+    labeled = y != -1
+    codes[labeled] = np.searchsorted(classes, y[labeled])
+    return codes
+
+
+def one_hot_codes(codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n_items, n_classes): 1 in column ``codes[i]`` of row i, a zero row where -1."""
+    Y = np.zeros((len(codes), n_classes))
+    labeled = np.flatnonzero(codes >= 0)
+    Y[labeled, codes[labeled]] = 1.0
+    return Y
 
 
 def _reached(graph, labeled: np.ndarray) -> np.ndarray:
@@ -571,15 +611,17 @@ def _multiply(matrix, P: np.ndarray, finish) -> np.ndarray:
     return product
 
 
-def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
-                    rtol: float, max_iter: int, warm: WarmStart | None = None,
-                    classes: np.ndarray | None = None):
+def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | None,
+                    rtol: float, max_iter: int, classes: np.ndarray,
+                    warm: WarmStart | None = None):
     """The fixed point the iteration converges to, by conjugate gradients.
 
     Spreading: ``(I - alpha S) F = (1 - alpha) Y`` with ``S`` the normalised symmetric
     affinity. Propagation (harmonic): ``(D - W)_uu F_u = W_ul Y_l`` on the unlabeled items
     of components that hold a label; labeled rows stay their one-hot labels. Items in a
-    component without any label keep a zero row (the caller flags them).
+    component without any label keep a zero row (the caller flags them). ``Y`` is the
+    one-hot form of ``codes`` (:func:`class_codes`: each pool item's label as its position
+    in ``classes``, -1 where unlabeled).
 
     With ``warm`` (the previous round's :class:`WarmStart`) the solve starts from the last
     solution; for spreading the residual is carried over exactly (the matrix is unchanged,
@@ -589,54 +631,73 @@ def solve_converged(graph, Y: np.ndarray, *, variant: str, alpha: float | None,
     Returns F in the graph's order (:meth:`Graph.to_pool_order` puts it in the pool's),
     n_iter, converged (as :func:`iterate`) and the WarmStart for the next round.
     """
-    Y = graph.to_graph_order(Y)  # the operators are stored in a cache-friendly order
-    labeled = Y.sum(axis=1) > 0
+    codes = graph.to_graph_order(codes)  # the operators are stored in a cache-friendly order
+    labeled = codes >= 0
     reached = _reached(graph, labeled)
     system = (variant, alpha, np.packbits(reached).tobytes())
     usable = warm is not None and warm.usable(graph, classes, system, new_classes=True)
-    warm = warm.for_classes(classes) if usable else warm
-    pause = max(warm.pause - 1, 0) if usable else 0
-    solve_seconds = warm.solve_seconds if usable else None
+    warm = warm.for_classes(classes) if usable else None
     if variant == "spreading":
-        B = (1 - alpha) * Y
-        X0, R0 = (warm.X, warm.R + (B - warm.B)) if usable and _reach_kept(warm, reached) \
-            else (warm.X if usable else Y.copy(), None)
-        met = False
-        if R0 is not None and warm.norms2 is not None and graph.is_sparse and not pause:
-            from .push import compile_for
-
-            compile_for(_spreading_matrix(graph).indices.dtype)  # not what a push costs
-            X0, start = X0.copy(), time.perf_counter()
-            met = _push_new_labels(graph, alpha, warm, B, X0, R0, rtol)
-            pause = 0 if keeps_pushing(met, time.perf_counter() - start, solve_seconds) \
-                else PUSH_PAUSE
-        if met:  # the residual is below the tolerance: a global solve would not iterate
-            X, R, n_iter, converged = X0, R0, 0, True
-        else:
-            # room below the tolerance for the next rounds' local updates, while they work
-            room = LOCAL_ROOM if graph.is_sparse and not pause else 1.0
-            start = time.perf_counter()
-            X, R, n_iter, converged = conjugate_gradient(
-                _spreading_system(graph, alpha), B, X0, diagonal=reached.astype(np.float64),
-                rtol=rtol, max_iter=max_iter, R0=R0, overshoot=room)
-            solve_seconds = time.perf_counter() - start if n_iter else solve_seconds
-        F = X.copy()
+        X, R, norms2, n_iter, converged, timing = _solve_spreading(
+            graph, codes, len(classes), alpha, reached, rtol, max_iter, warm)
+        F = X  # the fill below copies it
     else:
+        Y = one_hot_codes(codes, len(classes))
         free = (reached & ~labeled).astype(np.float64)[:, None]
         apply, diagonal = _laplacian_system(graph, free)
         B = free * (graph.operator("symmetric") @ Y)
         X, R, n_iter, converged = conjugate_gradient(
             apply, B, (warm.X if usable else Y) * free, diagonal=diagonal, rtol=rtol,
             max_iter=max_iter)
-        F = X * free + Y
+        F, norms2, timing = X * free + Y, None, (0, None)
     # Below zero is round-off (the exact solution is non-negative); far rows get filled.
     from .fill import fill_below_precision  # compiled: imported by the solves that fill
 
     F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
-    norms2 = _column_dots(R, R) if variant == "spreading" else None  # for the next push
-    warm_next = WarmStart(graph, classes, system, B, X, R, norms2, pause,
-                          solve_seconds)
-    return F, n_iter, converged, warm_next
+    return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R, norms2,
+                                           *timing)
+
+
+def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
+                     reached: np.ndarray, rtol: float, max_iter: int,
+                     warm: WarmStart | None):
+    """Spreading's solve from ``warm`` (usable for these classes, or None): the carried-over
+    residual pushed through the graph where the new labels are, while that pays, and a
+    global conjugate-gradient solve otherwise. Returns X, R, the squared norms of R's
+    columns, n_iter, converged and the timing the next round decides by (pause, seconds
+    of the last global solve)."""
+    pause = max(warm.pause - 1, 0) if warm is not None else 0
+    solve_seconds = warm.solve_seconds if warm is not None else None
+    if warm is not None and _reach_kept(warm, reached):
+        X, R, norms2, changed = warm.take_with_labels(codes, 1 - alpha)
+    else:
+        X, R, norms2, changed = (warm.X if warm is not None else
+                                 one_hot_codes(codes, n_classes)), None, None, None
+    if norms2 is not None and graph.is_sparse and not pause:
+        from .push import compile_for
+
+        compile_for(_spreading_matrix(graph).indices.dtype)  # not what a push costs
+        start = time.perf_counter()
+        met = _push_new_labels(graph, alpha, X, R, norms2, changed,
+                               _label_counts(codes, n_classes), rtol)
+        pause = 0 if keeps_pushing(met, time.perf_counter() - start, solve_seconds) \
+            else PUSH_PAUSE
+        if met:  # the residual is below the tolerance: a global solve would not iterate
+            return X, R, _column_dots(R, R), 0, True, (pause, solve_seconds)
+    # room below the tolerance for the next rounds' local updates, while they work
+    room = LOCAL_ROOM if graph.is_sparse and not pause else 1.0
+    start = time.perf_counter()
+    X, R, n_iter, converged = conjugate_gradient(
+        _spreading_system(graph, alpha), (1 - alpha) * one_hot_codes(codes, n_classes), X,
+        diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R,
+        overshoot=room)
+    solve_seconds = time.perf_counter() - start if n_iter else solve_seconds
+    return X, R, _column_dots(R, R), n_iter, converged, (pause, solve_seconds)
+
+
+def _label_counts(codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """How many items hold each class's label."""
+    return np.bincount(codes[codes >= 0], minlength=n_classes)
 
 
 # A global solve goes this far below the tolerance, so that the rounds after it can update
@@ -655,17 +716,16 @@ def keeps_pushing(met: bool, push_seconds: float, solve_seconds: float | None) -
     return met and push_seconds <= (np.inf if solve_seconds is None else solve_seconds)
 
 
-def _push_new_labels(graph, alpha: float, warm: "WarmStart", B: np.ndarray, X: np.ndarray,
-                     R: np.ndarray, rtol: float) -> bool:
-    """Update the solution ``X`` and residual ``R`` locally, in place, for the rows of
-    ``B`` that changed since ``warm`` (:mod:`activeprop.push`). Returns whether the
-    residual meets the tolerance without a global solve."""
+def _push_new_labels(graph, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndarray,
+                     changed: np.ndarray, counts: np.ndarray, rtol: float) -> bool:
+    """Update the solution ``X``, residual ``R`` and its squared column norms ``norms2``
+    locally, in place, from the rows ``changed`` where the labels (``counts`` per class)
+    changed (:mod:`activeprop.push`). Returns whether the residual meets the tolerance
+    without a global solve."""
     from .push import push_residual
 
-    changed = np.flatnonzero(np.any(B != warm.B, axis=1))
-    norms2 = warm.norms2 - _column_dots(warm.R[changed], warm.R[changed]) \
-        + _column_dots(R[changed], R[changed])
-    targets = LOCAL_ROOM * rtol * np.sqrt(_column_dots(B, B))  # as deep as a global solve
+    # as deep as a global solve: below the tolerance times the norms of B = (1 - alpha) Y
+    targets = LOCAL_ROOM * rtol * (1 - alpha) * np.sqrt(counts)
     matrix = _spreading_matrix(graph)
     met, _ = push_residual(matrix, alpha, X, R, norms2, targets, changed,
                            max_edges=int(PUSH_BUDGET * matrix.nnz))
@@ -696,8 +756,8 @@ def green_columns(graph, Y: np.ndarray, items: np.ndarray, alpha: float,
     return X[:, :Y.shape[1]], X[:, Y.shape[1]:]
 
 
-def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
-                  warm: WarmStart | None = None, classes: np.ndarray | None = None):
+def solve_poisson(graph, codes: np.ndarray, *, rtol: float, max_iter: int,
+                  classes: np.ndarray, warm: WarmStart | None = None):
     """Poisson learning (Calder, Cook, Thorpe & Slepcev, ICML 2020).
 
     Solves ``L u = b`` with ``L = D - W`` the graph Laplacian and ``b`` each label's one-hot
@@ -705,13 +765,15 @@ def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
     to zero and the system is consistent), then fixes the free constant of each component
     by a degree-weighted mean of zero. Unlike Laplace propagation its solution does not
     flatten to a constant between very few labels, so it stays accurate at one label per
-    class. Items of components without labels keep zero scores.
+    class. Items of components without labels keep zero scores. The labels are ``codes``,
+    as :func:`solve_converged`'s.
 
     Returns u (n_items, n_classes) in pool order, n_iter, converged and a WarmStart.
     """
-    Y = graph.to_graph_order(Y)
+    codes = graph.to_graph_order(codes)
+    Y = one_hot_codes(codes, len(classes))
     components, degrees = graph.components(), graph.operator("degrees")
-    labeled = Y.sum(axis=1) > 0
+    labeled = codes >= 0
     B = np.zeros_like(Y)
     for component in np.unique(components[labeled]):
         members = labeled & (components == component)
@@ -735,7 +797,8 @@ def solve_poisson(graph, Y: np.ndarray, *, rtol: float, max_iter: int,
             # Every label of this component is one class: the sources cancel and Poisson
             # learning has nothing to say but that class, for the whole component.
             U[members] = Y[members & labeled].mean(axis=0)
-    return graph.to_pool_order(U), n_iter, converged, WarmStart(graph, classes, system, B, X, R)
+    return graph.to_pool_order(U), n_iter, converged, WarmStart(graph, classes, system, codes, X,
+                                                                 R)
 
 
 def _product(operator, F: np.ndarray, nonzero_rows: np.ndarray | None) -> np.ndarray:
@@ -836,18 +899,19 @@ class GraphLabeling:
         if len(self.classes_) == 0:
             raise UserError("y has no labeled item: mark at least one item with its class "
                             "(unlabeled items are -1)")
-        Y = one_hot(y, self.classes_)
         converged_options = dict(rtol=self.rtol, max_iter=self.max_iter, warm=warm,
                                  classes=self.classes_)
         in_order_of = None  # F's rows are the pool's, or the graph's order's
         if self.variant == "poisson":
             F, self.n_iter_, self.converged_, self.warm_ = solve_poisson(
-                graph, Y, **converged_options)
+                graph, class_codes(y, self.classes_), **converged_options)
         elif self.solver == "cg":
             F, self.n_iter_, self.converged_, self.warm_ = solve_converged(
-                graph, Y, variant=self.variant, alpha=self.alpha, **converged_options)
+                graph, class_codes(y, self.classes_), variant=self.variant, alpha=self.alpha,
+                **converged_options)
             in_order_of = graph  # the converged solve's scores are in the graph's order
         else:
+            Y = one_hot(y, self.classes_)
             columns = power_columns(graph) if self.reuses_powers(graph) else None
             operator = graph.operator(self.variant) if graph.is_sparse else \
                 dense_products(graph, self.variant)
