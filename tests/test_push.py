@@ -175,6 +175,39 @@ def test_the_local_update_pays_at_a_small_alpha_and_gives_up_at_a_large_one(grap
     assert len(reads) == 5
 
 
+def test_after_a_pause_the_local_updates_resume(graph, pool, monkeypatch):
+    """A push that loses to the global solve pauses pushing for PUSH_PAUSE rounds. The
+    pause's last global solve goes below the tolerance as a solve before a push does, so
+    the round after the pause is local again (it used to fail at once and pause again,
+    for good)."""
+    monkeypatch.setattr(propagation, "PUSH_PAUSE", 2)
+    verdicts = iter([False])  # the first push loses, as a slow one; then judged on met
+    monkeypatch.setattr(propagation, "keeps_pushing", lambda met, *_: next(verdicts, met))
+    depths, solve = [], propagation.conjugate_gradient
+
+    def recorded(*args, overshoot, **options):
+        depths.append(overshoot)
+        return solve(*args, overshoot=overshoot, **options)
+
+    monkeypatch.setattr(propagation, "conjugate_gradient", recorded)
+    y = pool[1]
+    labeling = _labeling(0.2)
+    labels = np.full(len(y), -1)
+    labels[:30] = y[:30]
+    iterations = []
+    for start in range(30, 80, 10):
+        labeling.fit(graph, labels, labeling.warm_)
+        iterations.append(labeling.n_iter_)
+        labels = labels.copy()
+        labels[start:start + 10] = y[start:start + 10]
+    # cold; pushed (then paused); the pause's global solve; local again, and on
+    assert iterations[0] > 0 and iterations[1] == 0 and iterations[2] > 0
+    assert iterations[3:] == [0, 0]
+    # the pause's solve went as deep as the one before the first push (on this small pool
+    # one left at the tolerance happens to land below the push's target as well)
+    assert depths == [propagation.LOCAL_ROOM] * 2
+
+
 def test_pushing_goes_on_only_while_it_beats_the_global_solve():
     from activeprop.propagation import keeps_pushing
 
@@ -259,3 +292,22 @@ def test_a_new_class_starts_from_the_last_solve(graph, pool, monkeypatch):
     B_norms = _rhs_norms(labeling.warm_, 0.2)
     gap = labeling.warm_.X - exact.warm_.X
     assert np.all(np.sqrt(np.einsum("ij,ij->j", gap, gap)) <= 1.01 * RTOL * B_norms / 0.8)
+
+
+def test_a_warm_start_widens_to_new_classes_anywhere_among_the_old():
+    """New classes before, between (side by side) and after the old ones: zero columns
+    where they go, the old columns and the labels' codes moved to their new places."""
+    rng = np.random.default_rng(0)
+    old, new = np.array([2, 5, 7]), np.array([0, 2, 3, 4, 5, 7, 9])
+    X, R = rng.random((6, 3)), rng.random((6, 3))
+    codes = np.array([-1, 0, 1, 2, -1, 1])
+    warm = propagation.WarmStart(None, old, ("spreading", 0.2, b""), codes, X, R,
+                                 norms2=np.einsum("ij,ij->j", R, R))
+    wide = warm.for_classes(new)
+    columns = [1, 4, 5]  # where 2, 5 and 7 went
+    for block, widened in ((X, wide.X), (R, wide.R), (warm.norms2, wide.norms2)):
+        expected = np.zeros(block.shape[:-1] + (7,))
+        expected[..., columns] = block
+        np.testing.assert_array_equal(widened, expected)
+    np.testing.assert_array_equal(wide.codes, [-1, 1, 4, 5, -1, 4])
+    assert list(wide.classes) == list(new)
