@@ -42,6 +42,25 @@ def test_block_cg_solves_a_small_system_to_tolerance():
     assert again == 0 and done
 
 
+def test_every_column_goes_down_to_the_overshoot_not_only_those_above_the_tolerance():
+    """Room below the tolerance for the local updates that follow: a column already within
+    the tolerance but not within the room iterates too (else the next push fails at once),
+    and convergence is still judged at the tolerance."""
+    rng = np.random.default_rng(1)
+    M = rng.normal(size=(40, 40))
+    A = M @ M.T + 40 * np.eye(40)
+    B = rng.normal(size=(40, 2))
+    exact = np.linalg.solve(A, B)
+    nudge = np.linalg.solve(A, rng.normal(size=(40, 2)))  # residual -A nudge: rescaled
+    nudge *= 0.5 * 1e-6 * np.linalg.norm(B, axis=0) / np.linalg.norm(A @ nudge, axis=0)
+    X0 = exact + nudge  # both columns at half the tolerance
+    X, R, n_iter, converged = conjugate_gradient(
+        lambda P: A @ P, B, X0, diagonal=np.diag(A).copy(), rtol=1e-6, max_iter=200,
+        overshoot=0.25)
+    assert converged and n_iter > 0
+    assert np.all(np.linalg.norm(R, axis=0) <= 0.25 * 1e-6 * np.linalg.norm(B, axis=0))
+
+
 @pytest.mark.parametrize("estimator,params", [
     (LabelSpreading, dict(alpha=0.2)), (LabelSpreading, dict(alpha=0.9)),
     (LabelPropagation, {}),

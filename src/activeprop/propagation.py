@@ -382,8 +382,8 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
     R0 : ndarray of shape (n, k), optional
         ``B - A X0`` when the caller knows it (saves one product).
     overshoot : float
-        A column above the tolerance iterates down to ``overshoot`` times it (room for
-        local updates before the next global solve).
+        Every column iterates down to ``overshoot`` times the tolerance (room for local
+        updates before the next global solve); ``converged`` is judged at the tolerance.
 
     Returns
     -------
@@ -400,7 +400,8 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
     R = B - apply(X) if R0 is None else R0 * mask
     threshold = rtol * np.sqrt(_column_dots(B, B))
     norms = np.sqrt(_column_dots(R, R))
-    active = np.flatnonzero(norms > threshold)
+    # (a column between the two would make the local update after this solve fail at once)
+    active = np.flatnonzero(norms > overshoot * threshold)
     n_iter = 0
     if len(active):  # else R is unchanged (a local update met the tolerance): no new pass
         n_iter = _cg_columns(apply, X, R, active, inverse, identity, overshoot * threshold,
@@ -686,9 +687,9 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
             else PUSH_PAUSE
         if met:  # the residual is below the tolerance: a global solve would not iterate
             return X, R, _column_dots(R, R), 0, True, (pause, solve_seconds)
-    # room below the tolerance for the next round's local update, when it will try one
-    # (the last solve of a pause too: one left at the tolerance made the push that ends the
-    # pause fail at once, and pause again, for ever)
+    # room below the tolerance for the next round's local update, when it will try one:
+    # the last solve of a pause too (one left at the tolerance made the push that ends the
+    # pause fail at once, and pause again, for good)
     room = LOCAL_ROOM if graph.is_sparse and pause <= 1 else 1.0
     start = time.perf_counter()
     X, R, n_iter, converged = conjugate_gradient(
