@@ -5,11 +5,11 @@ Their scores used to be put back in pool order, then normalised row by row, then
 twice more for each item's predicted class and confidence: five passes over an
 (items x classes) array, 200 ms at 1,000,000 x 10 (numpy; and the labeler read the
 argmax and the maximum once more). Here one loop over the pool's rows reads each row of
-the scores where the graph order keeps it and writes its distribution, predicted column
-and confidence: 80 ms, on the row blocks of every core, and the same numbers bit for bit
-(the row sums are numpy's, and a division is a division). The row sums are added in
-numpy's own order (:func:`_pairwise_sum`) inside the loop: ``F.sum(axis=1)`` took 25 of
-those 80 ms, a call of numpy's inner loop per row of ten.
+the scores where the graph order keeps it, adds them up and writes its distribution,
+predicted column and confidence: 55 ms, on the row blocks of every core, and the same
+numbers bit for bit. The row sums are added in numpy's own order (:func:`_pairwise_sum`),
+so they are ``F.sum(axis=1)``'s, which took 25 ms on its own (a call of numpy's inner loop
+per row of ten); and a division is a division.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _distribute(F, sums, rows, start, stop, P, unreached, best, confidence):
 
 
 # numpy's order splits runs of over 128 values in halves, recursively; a recursive function
-# loaded from numba's disk cache crashed the process (segmentation fault, numba 0.6x), so
+# loaded from numba's disk cache crashed the process (segmentation fault, numba 0.68), so
 # rows that wide take numpy's own sums instead
 WIDEST_RUN = 128
 

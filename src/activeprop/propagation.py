@@ -690,7 +690,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     # room below the tolerance for the next round's local update, when it will try one:
     # the last solve of a pause too (one left at the tolerance made the push that ends the
     # pause fail at once, and pause again, for good)
-    room = LOCAL_ROOM if graph.is_sparse and pause <= 1 else 1.0
+    room = local_room(alpha) if graph.is_sparse and pause <= 1 else 1.0
     start = time.perf_counter()
     X, R, n_iter, converged = conjugate_gradient(
         _spreading_system(graph, alpha), (1 - alpha) * one_hot_codes(codes, n_classes), X,
@@ -708,6 +708,17 @@ def _label_counts(codes: np.ndarray, n_classes: int) -> np.ndarray:
 # A global solve goes this far below the tolerance, so that the rounds after it can update
 # locally (push) for a while before the residual they leave calls for the next one.
 LOCAL_ROOM = 0.25
+
+
+def local_room(alpha: float) -> float:
+    """How far below the tolerance a push, and the global solve before one, take the
+    residual: :data:`LOCAL_ROOM`, and one hop of the push further (a residual pushed one
+    hop shrinks by ``alpha``), so that the deeper target costs a push about one more hop at
+    any ``alpha``. At alpha 0.2, LOCAL_ROOM alone left the solver's error deciding the
+    entropy queries of 6 of 20 rounds on digits-aug:20000 and 2 of 20 at 70,000 x 784
+    (against an exact solve's, filled below the same floor); with the hop, none of them,
+    at 2 ms more a round (issue 18 item 4; ``bench/bench_query_agreement.py``)."""
+    return LOCAL_ROOM * alpha
 # A local update gives up after reading this many times the graph's entries (two global
 # products; a global solve takes ten or more), and after one that gave up or took longer
 # than the last global solve, the next rounds go global for this many before trying again.
@@ -730,7 +741,7 @@ def _push_new_labels(graph, alpha: float, X: np.ndarray, R: np.ndarray, norms2: 
     from .push import push_residual
 
     # as deep as a global solve: below the tolerance times the norms of B = (1 - alpha) Y
-    targets = LOCAL_ROOM * rtol * (1 - alpha) * np.sqrt(counts)
+    targets = local_room(alpha) * rtol * (1 - alpha) * np.sqrt(counts)
     matrix = _spreading_matrix(graph)
     met, _ = push_residual(matrix, alpha, X, R, norms2, targets, changed,
                            max_edges=int(PUSH_BUDGET * matrix.nnz))
