@@ -705,8 +705,9 @@ def _label_counts(codes: np.ndarray, n_classes: int) -> np.ndarray:
     return np.bincount(codes[codes >= 0], minlength=n_classes)
 
 
-# A global solve goes this far below the tolerance, so that the rounds after it can update
-# locally (push) for a while before the residual they leave calls for the next one.
+# A global solve goes below the tolerance, so that the rounds after it can update locally
+# (push) for a while before the residual they leave calls for the next one: this far, and
+# one hop of the push further (local_room).
 LOCAL_ROOM = 0.25
 
 
@@ -719,6 +720,8 @@ def local_room(alpha: float) -> float:
     (against an exact solve's, filled below the same floor); with the hop, none of them,
     at 2 ms more a round (issue 18 item 4; ``bench/bench_query_agreement.py``)."""
     return LOCAL_ROOM * alpha
+
+
 # A local update gives up after reading this many times the graph's entries (two global
 # products; a global solve takes ten or more), and after one that gave up or took longer
 # than the last global solve, the next rounds go global for this many before trying again.
