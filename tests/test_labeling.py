@@ -375,7 +375,7 @@ def test_a_queue_waiting_for_the_density_never_waits_on_its_own_lock(tmp_path):
     session.close()
     session = LabelingSession(tmp_path / "p")  # nothing in the background
     busy = threading.Event()
-    session._background.submit(busy.wait, 30)
+    session.background.submit(busy.wait, 30)
     session.add_label(int(np.flatnonzero(truth == 1)[1]), 1)  # its cache write waits
     for c in (2, 3, 4):  # new classes: warming up again, the density wanted at the third
         session.add_label(first[c], c)

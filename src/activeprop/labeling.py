@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import importlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .background import BackgroundWork
 from .datasets import UNLABELED
 from .errors import Conflict, UnknownItem, UserError
 from .export import encode, export_rows
@@ -71,21 +71,16 @@ class LabelingSession:
         self.utility = get_strategy(self.settings["strategy"])
         self.scores = PoolScores(self.utility)  # rescores only the items whose predictions moved
         self.lock = threading.RLock()
-        # One background worker for what a person should not wait for: cross-validating the
-        # curve (five refits, seconds on a large pool: a label is answered once the model
-        # itself is refit), writing the store's predictions cache, and slow imports.
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
-        # The density has a worker of its own: a queue waits for it holding the session's
-        # lock, and the background work may be waiting for that lock (caching predictions).
-        self._density_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="density")
+        # What a person should not wait for: cross-validating the curve (five refits,
+        # seconds on a large pool: a label is answered once the model itself is refit),
+        # writing the store's predictions cache, the pool's density and slow imports.
+        self.background = BackgroundWork(QUIET_SECONDS)
         self._validation_wanted = 0  # the model version whose curve point is wanted
-        self._validation_timer: threading.Timer | None = None  # waiting for a quiet moment
-        self._closed = False
         self._uncached = None  # (version, predictions, confidence) the store has not cached
         if self.settings.get("batch_mode") == "diverse":
             # Diverse batches cluster with scikit-learn, 2-3 s to import: not on the first
             # request of a session, but while the page loads.
-            self._background.submit(importlib.import_module, "sklearn.cluster")
+            self.background.submit(importlib.import_module, "sklearn.cluster")
         self.rng = np.random.default_rng(0)
         self.cache: dict = {}  # pool-level quantities strategies compute once
         self._density_job = None  # the pool's density, computed in the background
@@ -349,22 +344,9 @@ class LabelingSession:
         self._cache_predictions(self.model_version, predicted, confidence)
         if point is None and self.n_labeled >= 2 * CROSS_VALIDATION_FOLDS:
             self._validation_wanted = self.model_version
-            self._validate_when_quiet(self.labels.copy(), self.model_version)
-
-    def _validate_when_quiet(self, labels: np.ndarray, version: int) -> None:
-        """Cross-validate the curve's point for ``version`` once :data:`QUIET_SECONDS`
-        passed without another label (a newer label restarts the wait)."""
-        if self._validation_timer is not None:
-            self._validation_timer.cancel()
-        self._validation_timer = threading.Timer(QUIET_SECONDS, self._start_validation,
-                                                 (labels, version))
-        self._validation_timer.daemon = True
-        self._validation_timer.start()
-
-    def _start_validation(self, labels: np.ndarray, version: int) -> None:
-        with self.lock:
-            if not self._closed:
-                self._background.submit(self._cross_validate, labels, version)
+            # once QUIET_SECONDS pass without another label (a newer label restarts it)
+            self.background.when_quiet(self._cross_validate, self.labels.copy(),
+                                       self.model_version)
 
     def _cache_predictions(self, version: int, predicted: np.ndarray,
                            confidence: np.ndarray) -> None:
@@ -373,7 +355,7 @@ class LabelingSession:
         scheduled = self._uncached is not None
         self._uncached = (version, predicted, confidence)
         if not scheduled:
-            self._background.submit(self._write_cached_predictions)
+            self.background.submit(self._write_cached_predictions)
 
     def _write_cached_predictions(self) -> None:
         with self.lock:  # the store's connection is the session's, one transaction at a time
@@ -387,7 +369,7 @@ class LabelingSession:
         then finds it ready instead of making the person wait."""
         if self._density_job is None and reads_density(
                 self.settings["strategy"], self.n_labeled, self.n_known_classes):
-            self._density_job = self._density_worker.submit(density, self._query_context())
+            self._density_job = self.background.submit_density(density, self._query_context())
 
     def _query_context(self) -> QueryContext:
         """What the strategy may look at now (the cache is the session's, kept across
@@ -399,11 +381,7 @@ class LabelingSession:
         """Block until the background work (cross-validating the curve, caching the
         predictions in the store) has caught up with the labels, without waiting for the
         quiet moment the curve's point waits for."""
-        timer = self._validation_timer
-        if timer is not None and timer.is_alive():
-            timer.cancel()
-            self._start_validation(*timer.args)
-        self._background.submit(lambda: None).result()
+        self.background.catch_up()
 
     def _take_fit(self, fitted: bool) -> None:
         """Take the model's fit (or its absence): how many classes it knows, and every
@@ -505,12 +483,7 @@ class LabelingSession:
     def close(self) -> None:
         """Finish the background work in progress (drop what has not started), then close
         the store."""
-        with self.lock:
-            self._closed = True
-        if self._validation_timer is not None:
-            self._validation_timer.cancel()
-        self._background.shutdown(wait=True, cancel_futures=True)
-        self._density_worker.shutdown(wait=True, cancel_futures=True)
+        self.background.close()
         self._write_cached_predictions()  # if its turn was dropped
         self.store.close()
 

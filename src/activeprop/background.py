@@ -1,0 +1,77 @@
+"""Work a labeling session does off the answer path, on threads of its own.
+
+A person waits for the answer to a label (saved, model refit, queue); the rest is done
+after it: cross-validating the learning curve, writing the store's predictions cache,
+computing the pool's density, importing slow modules. This module holds the threads and the
+timer that run such work; the session (:class:`activeprop.labeling.LabelingSession`)
+decides what to run.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
+
+
+class BackgroundWork:
+    """A worker for jobs a person should not wait for, one for the pool's density, and a
+    timer that hands a job to the worker once calls stop coming for ``quiet_seconds``.
+
+    The density has a worker of its own: a queue waits for it while holding the session's
+    lock, and the other worker's jobs may be waiting for that lock (caching predictions);
+    on one worker the two would wait for each other for ever.
+    """
+
+    def __init__(self, quiet_seconds: float):
+        self.quiet_seconds = quiet_seconds
+        self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
+        self._density = ThreadPoolExecutor(max_workers=1, thread_name_prefix="density")
+        self._timer: threading.Timer | None = None
+        # the timer is replaced, fired and cancelled from several threads (the session's
+        # requests, the timer's own, close)
+        self._lock = threading.RLock()
+        self._closed = False
+
+    def submit(self, task: Callable, *args) -> Future:
+        """Run ``task(*args)`` on the worker, after the jobs submitted before it."""
+        return self._jobs.submit(task, *args)
+
+    def submit_density(self, task: Callable, *args) -> Future:
+        """Run ``task(*args)`` on the density's worker."""
+        return self._density.submit(task, *args)
+
+    def when_quiet(self, task: Callable, *args) -> None:
+        """Submit ``task(*args)`` once ``quiet_seconds`` passed without another call (a
+        later call replaces this one and restarts the wait)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.quiet_seconds, self._submit_unless_closed,
+                                          (task, *args))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def catch_up(self) -> None:
+        """Submit the job waiting for a quiet moment now, then wait for every job
+        submitted so far."""
+        with self._lock:
+            timer = self._timer
+            if timer is not None and timer.is_alive():
+                timer.cancel()
+                self._submit_unless_closed(*timer.args)
+        self._jobs.submit(lambda: None).result()
+
+    def close(self) -> None:
+        """Finish the jobs in progress and drop those that have not started."""
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+        self._jobs.shutdown(wait=True, cancel_futures=True)
+        self._density.shutdown(wait=True, cancel_futures=True)
+
+    def _submit_unless_closed(self, task: Callable, *args) -> None:
+        with self._lock:
+            if not self._closed:
+                self._jobs.submit(task, *args)
