@@ -39,7 +39,7 @@ def test_jobs_run_in_order_and_the_density_beside_them():
     busy, order = threading.Event(), []
     work.submit(busy.wait, 20)
     work.submit(order.append, "after the busy job")
-    assert work.submit_density(lambda: "density").result(timeout=20) == "density"
+    assert work.submit_awaited(lambda: "density").result(timeout=20) == "density"
     assert order == []
     busy.set()
     work.catch_up()

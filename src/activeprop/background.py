@@ -15,18 +15,19 @@ from typing import Callable
 
 
 class BackgroundWork:
-    """A worker for jobs a person should not wait for, one for the pool's density, and a
-    timer that hands a job to the worker once calls stop coming for ``quiet_seconds``.
+    """A worker for jobs a person should not wait for, one for jobs the answer path may
+    wait for (the pool's density, the graph loaded at opening), and a timer that hands a
+    job to the first worker once calls stop coming for ``quiet_seconds``.
 
-    The density has a worker of its own: a queue waits for it while holding the session's
-    lock, and the other worker's jobs may be waiting for that lock (caching predictions);
-    on one worker the two would wait for each other for ever.
+    The awaited jobs have a worker of their own: a queue waits for the density while
+    holding the session's lock, and the other worker's jobs may be waiting for that lock
+    (caching predictions); on one worker the two would wait for each other for ever.
     """
 
     def __init__(self, quiet_seconds: float):
         self.quiet_seconds = quiet_seconds
         self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
-        self._density = ThreadPoolExecutor(max_workers=1, thread_name_prefix="density")
+        self._awaited = ThreadPoolExecutor(max_workers=1, thread_name_prefix="awaited")
         self._timer: threading.Timer | None = None
         # the timer is replaced, fired and cancelled from several threads (the session's
         # requests, the timer's own, close)
@@ -37,9 +38,9 @@ class BackgroundWork:
         """Run ``task(*args)`` on the worker, after the jobs submitted before it."""
         return self._jobs.submit(task, *args)
 
-    def submit_density(self, task: Callable, *args) -> Future:
-        """Run ``task(*args)`` on the density's worker."""
-        return self._density.submit(task, *args)
+    def submit_awaited(self, task: Callable, *args) -> Future:
+        """Run ``task(*args)`` on the worker of jobs the answer path may wait for."""
+        return self._awaited.submit(task, *args)
 
     def when_quiet(self, task: Callable, *args) -> None:
         """Submit ``task(*args)`` once ``quiet_seconds`` passed without another call (a
@@ -69,7 +70,7 @@ class BackgroundWork:
             if self._timer is not None:
                 self._timer.cancel()
         self._jobs.shutdown(wait=True, cancel_futures=True)
-        self._density.shutdown(wait=True, cancel_futures=True)
+        self._awaited.shutdown(wait=True, cancel_futures=True)
 
     def _submit_unless_closed(self, task: Callable, *args) -> None:
         with self._lock:

@@ -102,11 +102,12 @@ class LabelingSession:
         """A session opened before any label has no graph yet; the first label's refit
         would load it (and build its operators: 4.6 of the 7.8 s the first label waited
         at 1,000,000 items). Load it in the background while the person looks at the first
-        item; the density's worker is idle until the first refit, and the density reads
-        the graph too. Returns the job, or None when there is nothing to load."""
-        if self.client is not None or getattr(self.model, "graph", True) is not None:
+        item, on the worker the density (which reads the graph too) waits on after the
+        first refit. Returns the job, or None when there is nothing to load."""
+        has_graph = hasattr(self.model, "build_graph")  # a classifier model has none
+        if self.client is not None or not has_graph or self.model.graph is not None:
             return None
-        return self.background.submit_density(self.model.build_graph)
+        return self.background.submit_awaited(self.model.build_graph)
 
     def _graph_loaded(self) -> None:
         """Wait for the graph the session began loading at opening, if it did."""
@@ -389,7 +390,7 @@ class LabelingSession:
         then finds it ready instead of making the person wait."""
         if self._density_job is None and reads_density(
                 self.settings["strategy"], self.n_labeled, self.n_known_classes):
-            self._density_job = self.background.submit_density(density, self._query_context())
+            self._density_job = self.background.submit_awaited(density, self._query_context())
 
     def _query_context(self) -> QueryContext:
         """What the strategy may look at now (the cache is the session's, kept across
