@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -122,11 +123,23 @@ def search_backend(n_items: int, dimensions: int, costs: MachineCosts,
     return "flat" if flat <= EXACT_SEARCH_PREMIUM * hnsw else "hnsw"
 
 
+def usable_cores() -> int:
+    """The cores a row-wise task of this process may split over: inside a Dask worker its
+    threads (its share of the machine; the other workers there use the rest), else every
+    core."""
+    if "distributed" in sys.modules:  # never imported just to ask (it takes 0.5 s)
+        try:
+            return sys.modules["distributed"].get_worker().state.nthreads
+        except ValueError:  # not in a worker's task
+            pass
+    return os.cpu_count() or 1
+
+
 def rows_worth_a_thread(seconds_per_row: float, costs: MachineCosts,
                         cores: int | None = None) -> int:
     """The fewest rows for which splitting a row-wise task over the cores saves more than
     handing it to the threads costs."""
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
     if cores < 2:
         return 2**62
     saved_per_row = seconds_per_row * (1 - 1 / cores)
