@@ -106,6 +106,19 @@ def test_queries_and_accuracies_equal_the_single_process_engine(client, pool, na
     assert rounds(on_cluster, pool.y) == rounds(single, pool.y)
 
 
+@pytest.mark.parametrize("name, rtol", [("spreading", 1e-10), ("poisson", 1e-8)])
+def test_a_graph_in_one_block_answers_as_the_single_process_engine(client, pool, name, rtol):
+    # One worker holds one block: no halo, the fill walked in one task (the single
+    # machine's compiled walk), the products on the worker's threads.
+    alpha = 0.2 if name == "spreading" else None
+    single = make_model(name, pool.X, kernel="knn", n_neighbors=10, solver="cg", rtol=rtol,
+                        max_iter=1000, alpha=0.2)
+    on_cluster = ClusterGraphModel(name, pool.X, client, n_neighbors=10, alpha=alpha,
+                                   max_iter=1000, rtol=rtol, n_blocks=1)
+    assert on_cluster.build_graph().exchange.halo_rows == 0
+    assert rounds(on_cluster, pool.y) == rounds(single, pool.y)
+
+
 def test_a_component_without_labels_stays_unreached_as_on_one_machine(client):
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0, 1, (300, 4)), rng.normal(100, 1, (200, 4))])
@@ -161,7 +174,7 @@ def test_a_scheduler_without_workers_is_one_line_not_a_crash(monkeypatch):
         client = connect(empty.scheduler_address)
         try:
             with pytest.raises(UserError, match="no worker for 1 s; start some"):
-                cluster_module.threads(client)
+                cluster_module.workers(client)
         finally:
             client.close()
 

@@ -23,7 +23,7 @@ def _dask_distributed():
 def connect(spec: str):
     """A ``distributed.Client`` for ``spec``: ``local:N`` starts a LocalCluster of N worker
     processes sharing this machine's cores as threads (a graph has a row block per
-    thread), anything else is a scheduler's address."""
+    worker), anything else is a scheduler's address."""
     distributed = _dask_distributed()
     if spec.startswith("local:"):
         count = spec.removeprefix("local:")
@@ -58,11 +58,6 @@ def workers(client) -> dict:
                         f"worker for {WORKER_WAIT_SECONDS} s; start some with "
                         "`dask worker ADDRESS`") from None
     return client.scheduler_info()["workers"]
-
-
-def threads(client) -> int:
-    """The worker threads of the cluster, over all workers: one row block each."""
-    return sum(worker["nthreads"] for worker in workers(client).values())
 
 
 def close(client) -> None:

@@ -8,10 +8,12 @@ from operator import getitem
 import numpy as np
 from scipy import sparse
 
+from ..graph import ThreadedMatrix
 from .chunks import RowChunks, rows_of
 from .halo import HaloExchange, stacked
 from .cluster import send, workers
-from .knn import SEARCHES, block_affinity, edges_into, measured_recall, neighbour_lists
+from .knn import (SEARCHES, block_affinity, edges_into, locality_order, measured_recall,
+                  neighbour_lists)
 from .layout import (CLUSTERS_PER_BLOCK, SAMPLE_PER_CLUSTER, BlockLayout,
                      coarse_centroids, nearest_centroid)
 
@@ -65,6 +67,9 @@ class ClusterGraph:
         Each block's rows of ``(W + W^T) / 2`` (own columns, then halo).
     spreading : list of futures
         The same rows of the normalised spreading operator.
+    affinity_products, spreading_products : list of futures
+        The same blocks as :class:`activeprop.graph.ThreadedMatrix` (sharing their
+        entries): products on all of a worker's threads, for the solvers and the fill.
     degrees, self_loops : list of futures
         Row sums and diagonal entries of the affinity.
     halos : list of ndarray
@@ -91,8 +96,8 @@ class ClusterGraph:
         self.search = _search_kind(search, chunks)
         self.recall = None
         self.layout = _layout(client, chunks, n_blocks, seed)
-        self.members = send(client, self.layout.members)
         self._build_blocks(chunks)
+        self.members = send(client, self.layout.members)
         self.build_seconds = time.perf_counter() - start
 
     @property
@@ -106,14 +111,18 @@ class ClusterGraph:
         if self.search == "hnsw":
             self.recall = measured_recall(client, chunks, lists, self.n_neighbors)
         block_of, position = send(client, [layout.block_of, layout.position])
+        edges = [[client.submit(edges_into, neighbours, int(chunks.starts[i]), block_of, b)
+                  for i, neighbours in enumerate(lists)] for b in range(layout.n_blocks)]
+        # each block's rows in a locality order of its own before its matrices are built
+        layout = self.layout = layout.reordered(client.gather([
+            client.submit(locality_order, b, len(members), block_of, position, *parts)
+            for b, (members, parts) in enumerate(zip(layout.members, edges))]))
+        position = send(client, layout.position)
         addresses = list(workers(client))
-        built = []
-        for b, members in enumerate(layout.members):
-            parts = [client.submit(edges_into, neighbours, int(chunks.starts[i]), block_of, b)
-                     for i, neighbours in enumerate(lists)]
-            built.append(client.submit(block_affinity, b, members, block_of, position, *parts,
-                                       workers=[addresses[b % len(addresses)]],
-                                       allow_other_workers=True))
+        built = [client.submit(block_affinity, b, members, block_of, position, *parts,
+                               workers=[addresses[b % len(addresses)]],
+                               allow_other_workers=True)
+                 for b, (members, parts) in enumerate(zip(layout.members, edges))]
         self.affinity = [client.submit(getitem, block, 0) for block in built]
         self.halos = client.gather([client.submit(getitem, block, 1) for block in built])
         self.exchange = HaloExchange(client, layout, self.halos)
@@ -123,10 +132,12 @@ class ClusterGraph:
                         for d, s in zip(self.degrees, self.self_loops)]
         self.spreading = self.exchange.map(normalized_off_diagonal, self.affinity,
                                            off_diagonal)
+        self.affinity_products = [client.submit(ThreadedMatrix, m) for m in self.affinity]
+        self.spreading_products = [client.submit(ThreadedMatrix, m) for m in self.spreading]
         self.components = self._components()
         from distributed import wait
 
-        wait([*self.spreading, *self.components])
+        wait([*self.spreading_products, *self.affinity_products, *self.components])
 
     def _components(self) -> list:
         """Connected components by passing the smallest pool index along the edges until

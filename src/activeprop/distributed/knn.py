@@ -70,6 +70,24 @@ def edges_into(neighbours: np.ndarray, start: int, block_of: np.ndarray, block: 
             np.concatenate([columns[leaving], rows[entering]]))
 
 
+def locality_order(block: int, n_members: int, block_of: np.ndarray, position: np.ndarray,
+                   *edge_parts) -> np.ndarray:
+    """An order of ``block``'s rows that keeps neighbours near one another (reverse
+    Cuthill-McKee on its edges between its own items, as the single machine orders its
+    graph): positions in the block. In the order of the pool's indices a block's products
+    read their vectors' rows at random: twice as slow (one block of 200,000 items: 110
+    against 50 ms a product of ten columns)."""
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    rows = np.concatenate([part[0] for part in edge_parts])
+    columns = np.concatenate([part[1] for part in edge_parts])
+    inside = block_of[columns] == block
+    edges = sparse.csr_matrix((np.ones(int(inside.sum()), dtype=np.int8),
+                               (position[rows[inside]], position[columns[inside]])),
+                              shape=(n_members, n_members))
+    return np.asarray(reverse_cuthill_mckee(edges, symmetric_mode=True), dtype=np.int64)
+
+
 def block_affinity(block: int, members: np.ndarray, block_of: np.ndarray,
                    position: np.ndarray, *edge_parts):
     """``block``'s rows of the symmetrised connectivity ``(W + W^T) / 2``.

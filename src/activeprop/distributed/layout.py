@@ -18,8 +18,9 @@ CLUSTERS_PER_BLOCK, SAMPLE_PER_CLUSTER = 16, 64
 
 @dataclass
 class BlockLayout:
-    """``members[b]``: the pool indices of block ``b``, ascending; ``block_of[i]`` and
-    ``position[i]``: item ``i``'s block and its place in that block's rows."""
+    """``members[b]``: the pool indices of block ``b`` in the order of its rows;
+    ``block_of[i]`` and ``position[i]``: item ``i``'s block and its place in that block's
+    rows."""
 
     members: list[np.ndarray]
     block_of: np.ndarray
@@ -35,13 +36,22 @@ class BlockLayout:
         """Items ordered by ``group`` (ties by index) and cut into ``n_blocks`` of equal
         size."""
         order = np.argsort(group, kind="stable")
-        members = [np.sort(part) for part in np.array_split(order, n_blocks)]
-        block_of = np.empty(len(group), dtype=np.int32)
-        position = np.empty(len(group), dtype=np.int64)
+        return cls.of_members([np.sort(part) for part in np.array_split(order, n_blocks)])
+
+    @classmethod
+    def of_members(cls, members: list[np.ndarray]) -> "BlockLayout":
+        """The layout whose block ``b`` holds ``members[b]``, in that order."""
+        n = sum(len(rows) for rows in members)
+        block_of = np.empty(n, dtype=np.int32)
+        position = np.empty(n, dtype=np.int64)
         for b, rows in enumerate(members):
             block_of[rows] = b
             position[rows] = np.arange(len(rows))
         return cls(members, block_of, position)
+
+    def reordered(self, orders: list[np.ndarray]) -> "BlockLayout":
+        """The same blocks, block ``b``'s rows taken in ``orders[b]`` (positions in it)."""
+        return self.of_members([rows[order] for rows, order in zip(self.members, orders)])
 
 
 def coarse_centroids(sample: np.ndarray, n_clusters: int, seed: int = 0) -> np.ndarray:

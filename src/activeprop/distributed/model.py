@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import UserError
 from ..strategies import BATCH_MODES, DIVERSE_CANDIDATES, diverse_among
 from .chunks import chunk_rows_for, row_chunks
-from .cluster import threads, workers
+from .cluster import workers
 from .graph import ClusterGraph
 from .solve import BlockSolver, laplacian_product, spreading_product
 from . import steps
@@ -44,7 +44,8 @@ class ClusterGraphModel:
         As :class:`activeprop.models.GraphModel`'s (the solver is always conjugate
         gradients, the graph always an exact kNN connectivity graph).
     n_blocks : int, optional
-        Row blocks of the graph; default one per worker thread.
+        Row blocks of the graph; default one per worker (a worker's threads share its
+        block's products, as one machine's cores share its graph's).
     chunk_rows : int, optional
         Rows per chunk of the neighbour search; default the pool split evenly over the
         workers (:func:`activeprop.distributed.chunks.chunk_rows_for`).
@@ -63,7 +64,7 @@ class ClusterGraphModel:
         self.name, self.X, self.client = name, X, client
         self.n_neighbors, self.alpha, self.max_iter, self.rtol = n_neighbors, alpha, \
             max_iter, rtol
-        self.n_blocks = n_blocks or threads(client)
+        self.n_blocks = n_blocks or len(workers(client))
         self.chunk_rows = chunk_rows or chunk_rows_for(
             len(X), len(workers(client)))
         self.search = search
@@ -112,7 +113,8 @@ class ClusterGraphModel:
     def _spreading(self, Y: list, reached: list) -> list:
         submit, graph = self.client.submit, self.graph
         B = [submit(np.multiply, 1 - self.alpha, y_b) for y_b in Y]
-        solver = BlockSolver(self.client, graph.exchange, spreading_product, graph.spreading,
+        solver = BlockSolver(self.client, graph.exchange, spreading_product,
+                             graph.spreading_products,
                              [[self.alpha] * graph.n_blocks])
         X0 = self._warm_start() or [submit(np.copy, y_b) for y_b in Y]
         # the system's diagonal is 1 on reached rows (0 on those left out): its own inverse
@@ -125,8 +127,11 @@ class ClusterGraphModel:
         """:func:`activeprop.fill.fill_below_precision`, one layer per exchange of
         the newly filled rows' scores between blocks (as one machine fills them)."""
         submit, graph = self.client.submit, self.graph
-        F = [submit(steps.nonnegative, x) for x in X]
         floor = self.rtol * max(self.client.gather([submit(steps.largest, x) for x in X]))
+        if graph.n_blocks == 1:  # no halo: the whole walk in one task, as on one machine
+            return [submit(steps.fill_whole, graph.affinity_products[0], X[0], reached[0],
+                           floor)]
+        F = [submit(steps.nonnegative, x) for x in X]
         state = [submit(steps.empty_rows, f, r, floor) for f, r in zip(F, reached)]
         while sum(self.client.gather([submit(steps.count_of, s) for s in state])):
             # Layers after the last that fills a row change nothing: submit a few at a
@@ -134,7 +139,7 @@ class ClusterGraphModel:
             for _ in range(FILL_LAYERS_PER_CHECK):
                 state = [submit(steps.fill_layer, W, s, floor,
                                 *graph.exchange.parts(state, b, take=steps.fill_halo))
-                         for b, (W, s) in enumerate(zip(graph.affinity, state))]
+                         for b, (W, s) in enumerate(zip(graph.affinity_products, state))]
         return [submit(getitem, s, 0) for s in state]
 
     def _poisson(self, Y: list, reached: list) -> list:
@@ -143,7 +148,8 @@ class ClusterGraphModel:
         B = [submit(steps.poisson_sources, y_b, c, means) for y_b, c in zip(Y, graph.components)]
         inverse = [submit(_laplacian_inverse, r, d, s)
                    for r, d, s in zip(reached, graph.degrees, graph.self_loops)]
-        solver = BlockSolver(self.client, graph.exchange, laplacian_product, graph.affinity,
+        solver = BlockSolver(self.client, graph.exchange, laplacian_product,
+                             graph.affinity_products,
                              [graph.degrees, reached])
         X0 = self._warm_start() or [submit(np.zeros_like, b) for b in B]
         X, self.n_iter_, self.converged_ = solver.solve(B, X0, inverse, rtol=self.rtol,

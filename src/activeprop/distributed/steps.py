@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..propagation import distributions, one_hot
+from ..fill import fill_below_precision
+from ..pool_distributions import pool_distributions
+from ..propagation import one_hot
 from .halo import stacked
 
 
@@ -116,6 +118,12 @@ def rows_product(W, rows: np.ndarray, M: np.ndarray) -> np.ndarray:
     return np.asarray(W[rows] @ M)
 
 
+def fill_whole(W, X: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
+    """The fill of a block with no halo (the graph's only block) in one task: the single
+    machine's walk, compiled, on the block's threads. Returns the filled scores."""
+    return fill_below_precision(W, X, reached > 0, floor)
+
+
 def fill_layer(W, state, floor: float, *parts):
     """One layer of :func:`activeprop.fill.fill_below_precision` on a block: every
     empty row next to a row the last layer filled (here or, by ``parts``, the halo's)
@@ -173,20 +181,20 @@ def poisson_probabilities(U: np.ndarray, scale: float) -> np.ndarray:
 
 
 def block_distributions(F: np.ndarray):
-    """Row distributions and the unreached mask (:func:`activeprop.propagation.distributions`)."""
-    return distributions(F)
+    """Row distributions, the unreached mask, each row's most probable class index and
+    its probability, in one compiled pass on the block's threads
+    (:func:`activeprop.pool_distributions.pool_distributions`, the single machine's)."""
+    return pool_distributions(F, np.arange(len(F)))
 
 
 def predictions(state) -> np.ndarray:
     """The most probable class index of each row."""
-    return np.argmax(state[0], axis=1)
+    return state[2]
 
 
 def predicted_confidence(state) -> tuple[np.ndarray, np.ndarray]:
     """Each row's most probable class index and that class's probability."""
-    proba = state[0]
-    index = np.argmax(proba, axis=1)
-    return index, proba[np.arange(len(proba)), index]
+    return state[2], state[3]
 
 
 def top_candidates(state, members: np.ndarray, excluded: np.ndarray, utility, n: int):
