@@ -303,7 +303,8 @@ class ThreadedMatrix:
 
 def _row_view(matrix, rows: slice):
     """Rows ``rows`` of a CSR matrix sharing its entries (scipy's slicing copies them, which
-    doubled a threaded matrix's memory: 240 MB more at 1,000,000 items and 10 neighbours)."""
+    doubled a threaded matrix's memory: 130 MB more for the spreading operator at 1,000,000
+    items and 10 neighbours)."""
     from scipy import sparse
 
     start, stop = matrix.indptr[rows.start], matrix.indptr[rows.stop]
