@@ -70,6 +70,14 @@ def edges_into(neighbours: np.ndarray, start: int, block_of: np.ndarray, block: 
             np.concatenate([columns[leaving], rows[entering]]))
 
 
+def _joined_edges(block: int, block_of: np.ndarray, edge_parts):
+    """``block``'s edges from every chunk's :func:`edges_into` as one (rows, columns), and
+    which of them end inside the block."""
+    rows = np.concatenate([part[0] for part in edge_parts])
+    columns = np.concatenate([part[1] for part in edge_parts])
+    return rows, columns, block_of[columns] == block
+
+
 def locality_order(block: int, n_members: int, block_of: np.ndarray, position: np.ndarray,
                    *edge_parts) -> np.ndarray:
     """An order of ``block``'s rows that keeps neighbours near one another (reverse
@@ -79,9 +87,7 @@ def locality_order(block: int, n_members: int, block_of: np.ndarray, position: n
     against 50 ms a product of ten columns)."""
     from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-    rows = np.concatenate([part[0] for part in edge_parts])
-    columns = np.concatenate([part[1] for part in edge_parts])
-    inside = block_of[columns] == block
+    rows, columns, inside = _joined_edges(block, block_of, edge_parts)
     edges = sparse.csr_matrix((np.ones(int(inside.sum()), dtype=np.int8),
                                (position[rows[inside]], position[columns[inside]])),
                               shape=(n_members, n_members))
@@ -95,9 +101,7 @@ def block_affinity(block: int, members: np.ndarray, block_of: np.ndarray,
     Columns are the block's own items first (in ``members`` order), then its halo: the
     other blocks' items its rows reach, ordered by block and then by index. Returns the
     CSR matrix and the halo's pool indices."""
-    rows = np.concatenate([part[0] for part in edge_parts])
-    columns = np.concatenate([part[1] for part in edge_parts])
-    inside = block_of[columns] == block
+    rows, columns, inside = _joined_edges(block, block_of, edge_parts)
     outside = np.unique(columns[~inside])  # ascending
     by_block = np.lexsort((outside, block_of[outside]))
     halo = outside[by_block]
