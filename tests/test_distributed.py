@@ -20,6 +20,7 @@ pytest.importorskip("distributed")
 
 from activeprop.datasets import load_pool  # noqa: E402
 from activeprop.distributed.cluster import close, connect  # noqa: E402
+from activeprop.distributed import lone  # noqa: E402
 from activeprop.distributed.halo import multiply  # noqa: E402
 from activeprop.distributed.model import ClusterGraphModel  # noqa: E402
 from activeprop.errors import UserError  # noqa: E402
@@ -108,8 +109,7 @@ def test_queries_and_accuracies_equal_the_single_process_engine(client, pool, na
 
 @pytest.mark.parametrize("name, rtol", [("spreading", 1e-10), ("poisson", 1e-8)])
 def test_a_graph_in_one_block_answers_as_the_single_process_engine(client, pool, name, rtol):
-    # One worker holds one block: no halo, the fill walked in one task (the single
-    # machine's compiled walk), the products on the worker's threads.
+    # One worker holds one block: no halo, and the single engine's fit in the worker.
     alpha = 0.2 if name == "spreading" else None
     single = make_model(name, pool.X, kernel="knn", n_neighbors=10, solver="cg", rtol=rtol,
                         max_iter=1000, alpha=0.2)
@@ -117,6 +117,37 @@ def test_a_graph_in_one_block_answers_as_the_single_process_engine(client, pool,
                                    max_iter=1000, rtol=rtol, n_blocks=1)
     assert on_cluster.build_graph().exchange.halo_rows == 0
     assert rounds(on_cluster, pool.y) == rounds(single, pool.y)
+
+
+def test_a_lone_block_keeps_its_warm_start_on_the_worker(client, pool):
+    # The same labels again: the warm start kept on the worker already meets the tolerance
+    # (no iteration), where a cold solve takes several.
+    on_cluster = ClusterGraphModel("spreading", pool.X, client, n_neighbors=10, alpha=0.2,
+                                   max_iter=1000, rtol=1e-10, n_blocks=1)
+    y = np.full(len(pool.y), -1)
+    y[:50] = pool.y[:50]
+    assert on_cluster.fit(y).n_iter_ > 0
+    first = on_cluster.proba_
+    assert on_cluster.fit(y).n_iter_ == 0
+    np.testing.assert_array_equal(on_cluster.proba_, first)
+
+
+def test_a_lone_fit_run_twice_on_one_warm_start_starts_cold_the_second_time(pool):
+    # What Dask does when it reruns the task after losing a worker: the first run took the
+    # warm start's arrays over and changed them; the rerun must not start from them.
+    graph = build_knn_graph(pool.X[:3000], n_neighbors=10, backend="flat")
+    engine = lone.engine_graph(graph.operator("symmetric"),
+                               graph.operator("symmetric-spreading"), graph.components(), 10)
+    model = {"variant": "spreading", "alpha": 0.2, "max_iter": 1000, "rtol": 1e-10}
+    y = np.full(3000, -1)
+    y[:30] = pool.y[:30]
+    _, warm, _, _ = lone.fit(engine, y, model, None)
+    y[30:40] = pool.y[30:40]
+    _, _, warm_iterations, _ = lone.fit(engine, y, model, warm)
+    (again, _), _, n_iter, _ = lone.fit(engine, y, model, warm)
+    cold = lone.fit(engine, y, model, None)
+    assert warm_iterations < n_iter == cold[2]  # the rerun solved cold, as a fresh fit
+    np.testing.assert_array_equal(again, cold[0][0])
 
 
 def test_a_component_without_labels_stays_unreached_as_on_one_machine(client):

@@ -19,7 +19,7 @@ from .chunks import chunk_rows_for, row_chunks
 from .cluster import workers
 from .graph import ClusterGraph
 from .solve import BlockSolver, laplacian_product, spreading_product
-from . import steps
+from . import lone, steps
 
 CLUSTER_MODELS = ("spreading", "poisson")
 # Fill layers submitted between two looks at whether the last one filled anything.
@@ -70,7 +70,8 @@ class ClusterGraphModel:
         self.search = search
         self.graph: ClusterGraph | None = None
         self.graph_seconds = 0.0
-        self._warm = None  # (classes, X blocks) of the last fit
+        self._warm = None  # (classes, X blocks) of the last fit; (None, WarmStart) in one block
+        self._lone_graph = None  # a lone block's single-engine graph (lone.engine_graph)
 
     def build_graph(self) -> ClusterGraph:
         """Build the pool's graph on the cluster, once."""
@@ -92,6 +93,8 @@ class ClusterGraphModel:
         if len(self.classes_) == 0:
             raise UserError("y has no labeled item: mark at least one item with its class "
                             "(unlabeled items are -1)")
+        if self.graph.n_blocks == 1:
+            return self._fit_lone(y)
         submit, graph = self.client.submit, self.graph
         Y = [submit(steps.one_hot_block, part, self.classes_) for part in graph.to_blocks(y)]
         holding = np.unique(np.concatenate(self.client.gather(
@@ -100,6 +103,29 @@ class ClusterGraphModel:
         scores = self._spreading(Y, reached) if self.name == "spreading" \
             else self._poisson(Y, reached)
         self._distributions = [submit(steps.block_distributions, F) for F in scores]
+        self._proba = None
+        self._predicted = None
+        return self
+
+    def _fit_lone(self, y: np.ndarray) -> "ClusterGraphModel":
+        """A graph in one block: the single engine's fit in its worker
+        (:mod:`activeprop.distributed.lone`), warm from the last fit's warm start, which
+        stays on the worker."""
+        submit, graph = self.client.submit, self.graph
+        if self._lone_graph is None:
+            self._lone_graph = submit(lone.engine_graph, graph.affinity_products[0],
+                                      graph.spreading_products[0], graph.components[0],
+                                      self.n_neighbors)
+        model = {"variant": self.name, "alpha": self.alpha, "max_iter": self.max_iter,
+                 "rtol": self.rtol}
+        warm = self._warm[1] if self._warm is not None else None
+        # not pure: the task takes its warm start over (lone.fit says how a rerun stays right)
+        fitted = submit(lone.fit, self._lone_graph, graph.to_blocks(y)[0], model, warm,
+                        pure=False)
+        self._warm = (None, submit(getitem, fitted, 1))
+        self._distributions = [submit(getitem, fitted, 0)]
+        self.n_iter_, self.converged_ = self.client.gather(
+            [submit(getitem, fitted, 2), submit(getitem, fitted, 3)])
         self._proba = None
         self._predicted = None
         return self
@@ -128,9 +154,6 @@ class ClusterGraphModel:
         the newly filled rows' scores between blocks (as one machine fills them)."""
         submit, graph = self.client.submit, self.graph
         floor = self.rtol * max(self.client.gather([submit(steps.largest, x) for x in X]))
-        if graph.n_blocks == 1:  # no halo: the whole walk in one task, as on one machine
-            return [submit(steps.fill_whole, graph.affinity_products[0], X[0], reached[0],
-                           floor)]
         F = [submit(steps.nonnegative, x) for x in X]
         state = [submit(steps.empty_rows, f, r, floor) for f, r in zip(F, reached)]
         while sum(self.client.gather([submit(steps.count_of, s) for s in state])):

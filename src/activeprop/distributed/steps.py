@@ -116,16 +116,6 @@ def rows_product(W, rows: np.ndarray, M: np.ndarray) -> np.ndarray:
     return np.asarray(W[rows] @ M)
 
 
-def fill_whole(W, X: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
-    """The fill of a block with no halo (the graph's only block) in one task: the single
-    machine's walk, compiled, on the block's threads. Returns the filled scores."""
-    # Imported here: numba and its compiled steps take 110 MB of a worker's memory, which a
-    # worker of several blocks does not spend (its fill goes layer by layer, in numpy).
-    from ..fill import fill_below_precision
-
-    return fill_below_precision(W, X, reached > 0, floor)
-
-
 def fill_layer(W, state, floor: float, *parts):
     """One layer of :func:`activeprop.fill.fill_below_precision` on a block: every
     empty row next to a row the last layer filled (here or, by ``parts``, the halo's)

@@ -1,0 +1,52 @@
+"""A graph held in one row block (one worker): the single-process engine's fit in that
+worker, with its warm start kept there between rounds.
+
+A lone block has no halo, so the single engine's solve applies as it is: spreading pushes
+the new labels' residual locally (:mod:`activeprop.push`) instead of the blocks' global
+conjugate-gradient iterations, and the fill and the distributions are its compiled passes.
+Before, a lone worker's round at 200,000 items took 751 ms against the single engine's 91
+(the blocks' global solve took 23 iterations over 6 rounds where the push took 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..graph import Graph
+from ..propagation import GraphLabeling, WarmStart
+
+
+def engine_graph(affinity, spreading, components: np.ndarray, n_neighbors: int) -> Graph:
+    """The single engine's :class:`activeprop.graph.Graph` over a lone block's matrices
+    (:class:`activeprop.graph.ThreadedMatrix`, rows already in a locality order), sharing
+    their entries: the engine's operators, its identity order and the block's components.
+    Block order is then the engine's pool order."""
+    graph = Graph(kernel="knn", gamma=0.0, n_neighbors=n_neighbors, X=None,
+                  affinity=affinity.matrix, build_seconds=0.0, backend="cluster")
+    graph._operators.update({"symmetric": affinity, "symmetric-spreading": spreading,
+                             "degrees": np.ravel(affinity.matrix.sum(axis=1))})
+    graph._order = np.arange(graph.n_items)
+    graph._derived["components"] = components
+    return graph
+
+
+def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None):
+    """Fit the lone block's labels ``y`` (block order; -1 unlabeled) with the single
+    engine's ``model`` (the :class:`activeprop.propagation.GraphLabeling` settings), warm
+    from the last fit's ``warm``. Returns ((distributions, unreached), the next warm start
+    without its graph, n_iter, converged).
+
+    ``warm`` is taken over (its arrays are updated in place): it is marked used first, so
+    that a rerun of this task (Dask recomputing after a lost worker) starts cold rather
+    than from arrays this run changed. The warm start returned leaves the graph out: Dask
+    may spill it to disk, and the graph is already on the worker."""
+    if warm is not None and warm.X is not None:
+        taken, warm.X, warm.R, warm.norms2 = replace(warm, graph=graph), None, None, None
+    else:
+        taken = None
+    labeling = GraphLabeling(solver="cg", tol=0.0, warm_start=False, **model)
+    labeling.fit(graph, y, taken)
+    return ((labeling.label_distributions_, labeling.unreached_),
+            replace(labeling.warm_, graph=None), labeling.n_iter_, labeling.converged_)
