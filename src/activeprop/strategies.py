@@ -326,15 +326,18 @@ def select_top(utility: np.ndarray, labeled: np.ndarray, n: int) -> np.ndarray:
     algorithm. Fewer than ``n`` items are returned when fewer are unlabeled.
     """
     candidates = np.flatnonzero(~labeled)
-    scores = utility[candidates]
-    if len(candidates) > 4 * n:
+    return candidates[best_positions(utility[candidates], candidates, n)]
+
+
+def best_positions(scores: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` highest ``scores``, best first, ties to the lower of ``ids``."""
+    positions = np.arange(len(scores))
+    if len(scores) > 4 * n:
         # Keep every candidate scoring at least the n-th best (ties included), then sort.
         cutoff = np.partition(scores, len(scores) - n)[len(scores) - n]
-        keep = scores >= cutoff
-        candidates, scores = candidates[keep], scores[keep]
-    order = np.lexsort((candidates, -scores))
-    return candidates[order[:n]]
-
+        positions = np.flatnonzero(scores >= cutoff)
+    order = np.lexsort((ids[positions], -scores[positions]))
+    return positions[order[:n]]
 
 
 BATCH_MODES = ("topk", "diverse")

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..graph import Graph
 from ..propagation import GraphLabeling, WarmStart
+from ..strategies import PoolScores
 
 
 def engine_graph(affinity, spreading, components: np.ndarray, n_neighbors: int) -> Graph:
@@ -50,3 +51,9 @@ def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None):
     labeling.fit(graph, y, taken)
     return ((labeling.label_distributions_, labeling.unreached_),
             replace(labeling.warm_, graph=None), labeling.n_iter_, labeling.converged_)
+
+
+def kept_scores(utility, graph: Graph) -> PoolScores:
+    """A strategy's scores of the lone block, kept between rounds (``graph`` only places the
+    task on the block's worker)."""
+    return PoolScores(utility)

@@ -72,6 +72,7 @@ class ClusterGraphModel:
         self.graph_seconds = 0.0
         self._warm = None  # (classes, X blocks) of the last fit; (None, WarmStart) in one block
         self._lone_graph = None  # a lone block's single-engine graph (lone.engine_graph)
+        self._scorers: dict = {}  # a lone block's kept scores per strategy (_kept_scores)
 
     def build_graph(self) -> ClusterGraph:
         """Build the pool's graph on the cluster, once."""
@@ -250,14 +251,24 @@ class ClusterGraphModel:
         highest, best first (ties to the lower pool index), with their scores: each block
         sends its best ``n``."""
         graph, submit = self.graph, self.client.submit
+        scorer = self._kept_scores(utility) if self._lone_graph is not None else utility
         parts = self.client.gather([
-            submit(steps.top_candidates, d, members, excluded_b, utility, n)
+            submit(steps.top_candidates, d, members, excluded_b, scorer, n)
             for d, members, excluded_b in zip(self._distributions, graph.members,
                                               graph.to_blocks(excluded))])
         scores = np.concatenate([p[0] for p in parts])
         ids = np.concatenate([p[1] for p in parts])
         best = np.lexsort((ids, -scores))[:n]
         return ids[best], scores[best]
+
+    def _kept_scores(self, utility):
+        """A lone block's :class:`activeprop.strategies.PoolScores` for ``utility``, kept on
+        its worker from round to round (next to the graph, so where the distributions are):
+        it scores again only the rows whose distributions moved, as on one machine."""
+        if utility not in self._scorers:
+            self._scorers[utility] = self.client.submit(lone.kept_scores, utility,
+                                                        self._lone_graph)
+        return self._scorers[utility]
 
     def top_items(self, utility, excluded: np.ndarray, n: int) -> np.ndarray:
         """:meth:`top_candidates`' items."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..propagation import distributions, one_hot
+from ..strategies import best_positions
 from .halo import stacked
 
 
@@ -193,12 +194,14 @@ def predicted_confidence(state) -> tuple[np.ndarray, np.ndarray]:
 
 
 def top_candidates(state, members: np.ndarray, excluded: np.ndarray, utility, n: int):
-    """A block's ``n`` best candidates by ``utility`` (ties to the lower pool index), as
-    (scores, pool indices): enough for the client to merge the global top ``n``."""
+    """A block's ``n`` best candidates by ``utility`` (a per-item strategy, or the
+    :class:`activeprop.strategies.PoolScores` of one kept with the block), ties to the
+    lower pool index, as (scores, pool indices): enough for the client to merge the global
+    top ``n``."""
     proba = state[0]
     scores = np.asarray(utility(proba, None), dtype=np.float64)
     free = ~excluded
     scores, ids = scores[free], members[free]
-    order = np.lexsort((ids, -scores))[:n]
-    return scores[order], ids[order]
+    best = best_positions(scores, ids, n)
+    return scores[best], ids[best]
 
