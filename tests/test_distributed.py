@@ -358,3 +358,21 @@ def test_hnsw_per_chunk_finds_the_flat_neighbours_and_says_how_many(client, pool
     # the share of the exact graph's edges HNSW found is about its measured recall
     shared = flat.multiply(hnsw > 0).sum() / flat.sum()
     assert abs(shared - graphs["hnsw"].recall) < 0.01
+
+
+def test_faiss_runs_on_all_of_a_workers_threads(pool):
+    # Dask starts its workers with OMP_NUM_THREADS=1, which faiss reads: a worker of two
+    # threads searched on one.
+    from distributed import Client, LocalCluster
+
+    from activeprop.distributed.knn import chunk_index, search_pair
+
+    def threads_after_a_search(X):
+        import faiss
+
+        search_pair(X, chunk_index(X, "hnsw"), 0, 10, "hnsw")
+        return faiss.omp_get_max_threads()
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as own:
+        assert own.submit(threads_after_a_search, pool.X[:500]).result() == 2
