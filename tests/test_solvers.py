@@ -305,10 +305,13 @@ def test_expected_error_strategy_ranks_only_candidates(pool):
 
 
 @pytest.mark.parametrize("n_components", [1, 3])
-def test_the_compiled_fill_of_a_sparse_graph_is_the_layered_fill(n_components):
+@pytest.mark.parametrize("scored", [0.01, 0.6])  # few rows with scores, or few empty rows
+def test_the_compiled_fill_of_a_sparse_graph_is_the_layered_fill(n_components, scored):
     """The sparse graph's fill (a compiled walk out of the rows with scores) gives what the
     plain layered fill gives on the same graph held dense: the same rows filled, the same
-    scores up to the order of the sums, negatives zeroed, unreached rows left zero."""
+    scores up to the order of the sums, negatives zeroed, unreached rows left zero. Its
+    first layer is found from the rows with scores when they are fewer, else by weighing
+    every empty row."""
     from activeprop.fill import fill_below_precision
 
     rng = np.random.default_rng(0)
@@ -320,7 +323,7 @@ def test_the_compiled_fill_of_a_sparse_graph_is_the_layered_fill(n_components):
     W = (matrix + matrix.T).tocsr()
     W.setdiag(0)
     W.eliminate_zeros()
-    scores = np.where(rng.random((n, 4)) < 0.01, rng.random((n, 4)), 0.0)
+    scores = np.where(rng.random((n, 4)) < scored, rng.random((n, 4)), 0.0)
     scores[rng.random(n) < 0.3] *= 1e-9  # below the floor: filled
     scores[rng.random(n) < 0.05] -= 1e-12  # round-off below zero
     reached = np.ones(n, dtype=bool)
@@ -331,7 +334,7 @@ def test_the_compiled_fill_of_a_sparse_graph_is_the_layered_fill(n_components):
     np.testing.assert_allclose(sparse_fill, dense_fill, rtol=1e-12, atol=0)
     assert np.all(sparse_fill >= 0) and not sparse_fill[~reached].any()
     filled = reached & (np.maximum(scores, 0).max(axis=1) <= 0.1)
-    assert filled.sum() > n // 3 and np.allclose(sparse_fill[filled].sum(axis=1), 0.1)
+    assert filled.sum() > n // 5 and np.allclose(sparse_fill[filled].sum(axis=1), 0.1)
 
 
 @pytest.mark.parametrize("kernel", ["rbf", "knn"])
