@@ -266,8 +266,9 @@ class ClusterGraphModel:
         its worker from round to round (next to the graph, so where the distributions are):
         it scores again only the rows whose distributions moved, as on one machine."""
         if utility not in self._scorers:
+            # not pure: a model's own (two models sharing one would rescore every row)
             self._scorers[utility] = self.client.submit(lone.kept_scores, utility,
-                                                        self._lone_graph)
+                                                        self._lone_graph, pure=False)
         return self._scorers[utility]
 
     def top_items(self, utility, excluded: np.ndarray, n: int) -> np.ndarray:
