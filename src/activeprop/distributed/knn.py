@@ -83,22 +83,31 @@ def merge_candidates(k: int, *pairs) -> np.ndarray:
 def edges_into(neighbours: np.ndarray, start: int, block_of: np.ndarray, block: int):
     """The edges of one chunk's neighbour lists (rows from ``start``) that ``block``'s rows
     of the symmetrised graph need: those leaving its items, and those entering them, turned
-    round. Returns (rows, columns) in pool indices, each edge once per direction."""
+    round. Returns (rows, columns) in pool indices (32-bit while the pool allows: half the
+    memory of the edges and of the matrices built from them), each edge once per
+    direction."""
+    dtype = index_dtype(len(block_of))
     k = neighbours.shape[1]
-    rows = np.repeat(np.arange(start, start + len(neighbours), dtype=np.int64), k)
-    columns = neighbours.ravel()
+    rows = np.repeat(np.arange(start, start + len(neighbours), dtype=dtype), k)
+    columns = neighbours.ravel().astype(dtype)
     leaving = block_of[rows] == block
     entering = block_of[columns] == block
     return (np.concatenate([rows[leaving], columns[entering]]),
             np.concatenate([columns[leaving], rows[entering]]))
 
 
-def _joined_edges(block: int, block_of: np.ndarray, edge_parts):
-    """``block``'s edges from every chunk's :func:`edges_into` as one (rows, columns), and
-    which of them end inside the block."""
-    rows = np.concatenate([part[0] for part in edge_parts])
-    columns = np.concatenate([part[1] for part in edge_parts])
-    return rows, columns, block_of[columns] == block
+def index_dtype(n_items: int) -> type:
+    """The integer type that holds a pool's indices: 32 bits up to 2**31 items."""
+    return np.int32 if n_items < 2**31 else np.int64
+
+
+def _joined_edges(block: int, block_of: np.ndarray, position: np.ndarray, edge_parts):
+    """``block``'s edges from every chunk's :func:`edges_into` as one (rows, columns), which
+    of them end inside the block, and ``position`` in the edges' integer type."""
+    parts = list(edge_parts)
+    rows = parts[0][0] if len(parts) == 1 else np.concatenate([part[0] for part in parts])
+    columns = parts[0][1] if len(parts) == 1 else np.concatenate([part[1] for part in parts])
+    return rows, columns, block_of[columns] == block, position.astype(rows.dtype)
 
 
 def locality_order(block: int, n_members: int, block_of: np.ndarray, position: np.ndarray,
@@ -110,9 +119,11 @@ def locality_order(block: int, n_members: int, block_of: np.ndarray, position: n
     against 50 ms a product of ten columns)."""
     from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-    rows, columns, inside = _joined_edges(block, block_of, edge_parts)
-    edges = sparse.csr_matrix((np.ones(int(inside.sum()), dtype=np.int8),
-                               (position[rows[inside]], position[columns[inside]])),
+    rows, columns, inside, position = _joined_edges(block, block_of, position, edge_parts)
+    if not inside.all():  # a lone block's edges all are (no copies then)
+        rows, columns = rows[inside], columns[inside]
+    edges = sparse.csr_matrix((np.ones(len(rows), dtype=np.int8),
+                               (position[rows], position[columns])),
                               shape=(n_members, n_members))
     return np.asarray(reverse_cuthill_mckee(edges, symmetric_mode=True), dtype=np.int64)
 
@@ -124,20 +135,22 @@ def block_affinity(block: int, members: np.ndarray, block_of: np.ndarray,
     Columns are the block's own items first (in ``members`` order), then its halo: the
     other blocks' items its rows reach, ordered by block and then by index. Returns the
     CSR matrix and the halo's pool indices."""
-    rows, columns, inside = _joined_edges(block, block_of, edge_parts)
+    rows, columns, inside, position = _joined_edges(block, block_of, position, edge_parts)
     outside = np.unique(columns[~inside])  # ascending
     by_block = np.lexsort((outside, block_of[outside]))
     halo = outside[by_block]
-    place_in_halo = np.empty(len(halo), dtype=np.int64)
+    place_in_halo = np.empty(len(halo), dtype=rows.dtype)
     place_in_halo[by_block] = np.arange(len(halo))
-    local_column = np.empty(len(columns), dtype=np.int64)
-    local_column[inside] = position[columns[inside]]
+    local_column = position[columns]  # right inside; the halo's columns are set below
     local_column[~inside] = len(members) + place_in_halo[
         np.searchsorted(outside, columns[~inside])]
     shape = (len(members), len(members) + len(halo))
-    matrix = sparse.csr_matrix((np.full(len(rows), 0.5), (position[rows], local_column)),
-                               shape=shape)
+    # each direction of an edge adds a half; in float32 (exact for halves and ones) while
+    # the duplicates are summed, at half the memory
+    matrix = sparse.csr_matrix((np.full(len(rows), 0.5, dtype=np.float32),
+                                (position[rows], local_column)), shape=shape)
     matrix.sum_duplicates()
+    matrix.data = matrix.data.astype(np.float64)  # the solvers' type (not the indices copied)
     return matrix, halo
 
 
