@@ -11,5 +11,6 @@ workers as row blocks that never meet on one machine:
 * :mod:`.halo`: a block's product with a block of columns, receiving only the rows of the
   other blocks its edges reach (its halo);
 * :mod:`.solve`: conjugate gradients for spreading and Poisson learning on those blocks;
+* :mod:`.lone`: a graph in one block (one worker): the single engine's fit in that worker;
 * :mod:`.model`: what the active learner drives, with queries scored per block.
 """
