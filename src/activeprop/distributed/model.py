@@ -142,7 +142,7 @@ class ClusterGraphModel:
         B = [submit(np.multiply, 1 - self.alpha, y_b) for y_b in Y]
         solver = BlockSolver(self.client, graph.exchange, spreading_product,
                              graph.spreading_products,
-                             [[self.alpha] * graph.n_blocks])
+                             [[self.alpha] * graph.n_blocks], unit_diagonal=True)
         X0 = self._warm_start() or [submit(np.copy, y_b) for y_b in Y]
         # the system's diagonal is 1 on reached rows (0 on those left out): its own inverse
         X, self.n_iter_, self.converged_ = solver.solve(B, X0, reached, rtol=self.rtol,
