@@ -98,6 +98,21 @@ class Graph:
     _order: np.ndarray | None = field(default=None, repr=False)
     _derived: dict = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def of_ordered_knn(cls, symmetric: "ThreadedMatrix", spreading: "ThreadedMatrix",
+                       components: np.ndarray, n_neighbors: int, backend: str) -> "Graph":
+        """A kNN graph given by its converged solvers' operators, already symmetric and in a
+        locality order (a cluster's lone row block): its order is the identity, so the
+        items' order is the matrices', and its components are ``components``. The
+        operators are kept, not copied."""
+        graph = cls(kernel="knn", gamma=0.0, n_neighbors=n_neighbors, X=None,
+                    affinity=symmetric.matrix, build_seconds=0.0, backend=backend)
+        graph._operators.update({"symmetric": symmetric, "symmetric-spreading": spreading,
+                                 "degrees": np.ravel(symmetric.matrix.sum(axis=1))})
+        graph._order = np.arange(graph.n_items)
+        graph._derived["components"] = components
+        return graph
+
     @property
     def n_items(self) -> int:
         """Number of items (nodes) in the graph."""

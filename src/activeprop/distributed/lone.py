@@ -5,7 +5,8 @@ A lone block has no halo, so the single engine's solve applies as it is: spreadi
 the new labels' residual locally (:mod:`activeprop.push`) instead of the blocks' global
 conjugate-gradient iterations, and the fill and the distributions are its compiled passes.
 Before, a lone worker's round at 200,000 items took 751 ms against the single engine's 91
-(the blocks' global solve took 23 iterations over 6 rounds where the push took 4).
+(the blocks' global solve took 23 iterations over 6 rounds where the push took 4); now
+180 against 97, and at 1,000,000 items 809 against 648 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -22,15 +23,8 @@ from ..strategies import PoolScores
 def engine_graph(affinity, spreading, components: np.ndarray, n_neighbors: int) -> Graph:
     """The single engine's :class:`activeprop.graph.Graph` over a lone block's matrices
     (:class:`activeprop.graph.ThreadedMatrix`, rows already in a locality order), sharing
-    their entries: the engine's operators, its identity order and the block's components.
-    Block order is then the engine's pool order."""
-    graph = Graph(kernel="knn", gamma=0.0, n_neighbors=n_neighbors, X=None,
-                  affinity=affinity.matrix, build_seconds=0.0, backend="cluster")
-    graph._operators.update({"symmetric": affinity, "symmetric-spreading": spreading,
-                             "degrees": np.ravel(affinity.matrix.sum(axis=1))})
-    graph._order = np.arange(graph.n_items)
-    graph._derived["components"] = components
-    return graph
+    their entries. Block order is then the engine's pool order."""
+    return Graph.of_ordered_knn(affinity, spreading, components, n_neighbors, "cluster")
 
 
 def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None):
