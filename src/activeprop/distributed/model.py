@@ -70,8 +70,9 @@ class ClusterGraphModel:
         self.search = search
         self.graph: ClusterGraph | None = None
         self.graph_seconds = 0.0
-        self._warm = None  # (classes, X blocks) of the last fit; (None, WarmStart) in one block
+        self._warm = None  # (classes, X blocks) of the last fit
         self._lone_graph = None  # a lone block's single-engine graph (lone.engine_graph)
+        self._lone_warm = None  # a lone block's last WarmStart, kept on its worker
         self._scorers: dict = {}  # a lone block's kept scores per strategy (_kept_scores)
 
     def build_graph(self) -> ClusterGraph:
@@ -119,11 +120,10 @@ class ClusterGraphModel:
                                       self.n_neighbors)
         model = {"variant": self.name, "alpha": self.alpha, "max_iter": self.max_iter,
                  "rtol": self.rtol}
-        warm = self._warm[1] if self._warm is not None else None
         # not pure: the task takes its warm start over (lone.fit says how a rerun stays right)
-        fitted = submit(lone.fit, self._lone_graph, graph.to_blocks(y)[0], model, warm,
-                        pure=False)
-        self._warm = (None, submit(getitem, fitted, 1))
+        fitted = submit(lone.fit, self._lone_graph, graph.to_blocks(y)[0], model,
+                        self._lone_warm, pure=False)
+        self._lone_warm = submit(getitem, fitted, 1)
         self._distributions = [submit(getitem, fitted, 0)]
         self.n_iter_, self.converged_ = self.client.gather(
             [submit(getitem, fitted, 2), submit(getitem, fitted, 3)])

@@ -176,8 +176,7 @@ def poisson_probabilities(U: np.ndarray, scale: float) -> np.ndarray:
 def block_distributions(F: np.ndarray):
     """Row distributions and the unreached mask (:func:`activeprop.propagation.distributions`).
     Not the single machine's compiled pass: importing numba costs a worker 110 MB, and two
-    workers' rounds at 200,000 items were no faster with it (1,808 against 1,864 ms before
-    any of this session's changes)."""
+    workers' rounds at 200,000 items were no faster with it (1,808 against 1,864 ms)."""
     return distributions(F)
 
 
