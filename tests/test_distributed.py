@@ -72,6 +72,31 @@ def test_the_cluster_graph_is_the_single_process_graph(client, pool, spreading_o
     assert 0 < graph.exchange.halo_rows < len(pool.X)
 
 
+def test_the_spreading_block_is_scaled_in_place_to_the_same_bits():
+    """The block's entries scaled in place equal the diagonal products they replace."""
+    from activeprop.distributed.graph import normalized_off_diagonal
+
+    rng = np.random.default_rng(0)
+    n, halo = 400, 60
+    matrix = sparse.random(n, n + halo, density=0.02, random_state=1, format="csr")
+    matrix = sparse.csr_matrix(matrix + sparse.eye(n, n + halo))
+    matrix.data = np.ceil(matrix.data * 4) / 2
+    own = np.ravel(matrix.sum(axis=1)) - matrix[:, :n].diagonal()
+    own[5] = 0.0  # an isolated row keeps its zeros
+    part = rng.random(halo) * 3
+    scale = 1.0 / np.where(np.concatenate([own, part]) == 0, 1.0,
+                           np.sqrt(np.concatenate([own, part])))
+    off = sparse.csr_matrix(matrix, copy=True)
+    off.setdiag(0.0)
+    off.eliminate_zeros()
+    expected = sparse.csr_matrix(sparse.diags(scale[:n]) @ off @ sparse.diags(scale))
+    found = normalized_off_diagonal(matrix, own, part)
+    assert np.array_equal(found.indptr, expected.indptr)
+    assert np.array_equal(found.indices, expected.indices)
+    assert np.array_equal(found.data, expected.data)
+    assert found.diagonal().sum() == 0.0 and matrix.diagonal().all()  # the input kept
+
+
 def test_a_halo_product_equals_the_whole_product(client, pool, spreading_on_cluster):
     graph = spreading_on_cluster.graph
     P = np.random.default_rng(0).random((len(pool.X), 3))
