@@ -374,13 +374,14 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
         ``P -> A @ P`` for an (n, k) block, any k.
     B, X0 : ndarray of shape (n, k)
         Right-hand sides and starting point (a previous solution warm-starts the solve).
+        ``X0`` is taken over: the solve updates it in place and returns it as ``X``.
     diagonal : ndarray of shape (n,)
         The diagonal of ``A`` (the preconditioner); zero entries mark rows to leave out.
     rtol : float
         Stop when every column has ``||B - A X|| <= rtol * ||B||``.
     max_iter : int
     R0 : ndarray of shape (n, k), optional
-        ``B - A X0`` when the caller knows it (saves one product).
+        ``B - A X0`` when the caller knows it (saves one product); taken over as ``X0``.
     overshoot : float
         Every column iterates down to ``overshoot`` times the tolerance (room for local
         updates before the next global solve); ``converged`` is judged at the tolerance.
@@ -396,8 +397,17 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
     identity = bool(np.all(diagonal[mask[:, 0]] == 1.0))  # Jacobi would be a no-op
     inverse = mask if identity else np.divide(1.0, diagonal, out=np.zeros_like(diagonal),
                                               where=mask[:, 0])[:, None]
-    X = X0 * mask
-    R = B - apply(X) if R0 is None else R0 * mask
+    # In place, and no copies of the columns below while all of them iterate: at 1,000,000
+    # x 10 each (n, k) array is 80 MB, and a cold solve held ten of them (a lone cluster
+    # worker's peak, 1,555 MB; the same bits as with the copies).
+    X = X0
+    X *= mask
+    if R0 is None:
+        R = apply(X)
+        np.subtract(B, R, out=R)
+    else:
+        R = R0
+        R *= mask
     threshold = rtol * np.sqrt(_column_dots(B, B))
     norms = np.sqrt(_column_dots(R, R))
     # (a column between the two would make the local update after this solve fail at once)
@@ -419,7 +429,7 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter) -> 
     the x, r, z update with the next dot products; the new direction). Each runs on row
     blocks on every core: with k about 10, numpy's column-scaled updates are far from
     memory speed on one core, and they cost as much as the product."""
-    x, r = X[:, active], R[:, active]
+    x, r = (X, R) if len(active) == X.shape[1] else (X[:, active], R[:, active])
     z = r if identity else r * inverse
     p = z.copy()
     rz = _column_dots(r, z)
@@ -459,7 +469,9 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter) -> 
 
         in_row_blocks(turn, n, p.shape[1])
         rz = rz_next
-    X[:, active], R[:, active] = x, r
+        del ap  # before the next product allocates its own
+    if x is not X:
+        X[:, active], R[:, active] = x, r
     return max_iter
 
 
@@ -514,6 +526,12 @@ class WarmStart:
         codes = np.where(self.codes >= 0, columns[self.codes], -1).astype(self.codes.dtype)
         return replace(self, classes=classes, codes=codes, X=widen(self.X), R=widen(self.R),
                        norms2=None if self.norms2 is None else widen(self.norms2))
+
+    def take_solution(self) -> np.ndarray:
+        """This solution, taken over (a solve updates it in place); this WarmStart is then
+        used up."""
+        X, self.X, self.R, self.norms2 = self.X, None, None, None
+        return X
 
     def take_with_labels(self, codes: np.ndarray, scale: float):
         """This solution and its residual for the right-hand side ``scale`` times the
@@ -674,7 +692,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     if warm is not None and _reach_kept(warm, reached):
         X, R, norms2, changed = warm.take_with_labels(codes, 1 - alpha)
     else:
-        X, R, norms2, changed = (warm.X if warm is not None else
+        X, R, norms2, changed = (warm.take_solution() if warm is not None else
                                  one_hot_codes(codes, n_classes)), None, None, None
     if norms2 is not None and graph.is_sparse and not pause:
         from .push import compile_for
@@ -692,8 +710,10 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     # pause fail at once, and pause again, for good)
     room = local_room(alpha) if graph.is_sparse and pause <= 1 else 1.0
     start = time.perf_counter()
+    B = one_hot_codes(codes, n_classes)
+    B *= 1 - alpha
     X, R, n_iter, converged = conjugate_gradient(
-        _spreading_system(graph, alpha), (1 - alpha) * one_hot_codes(codes, n_classes), X,
+        _spreading_system(graph, alpha), B, X,
         diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R,
         overshoot=room)
     solve_seconds = time.perf_counter() - start if n_iter else solve_seconds
