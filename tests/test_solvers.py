@@ -42,6 +42,26 @@ def test_block_cg_solves_a_small_system_to_tolerance():
     assert again == 0 and done
 
 
+@pytest.mark.parametrize("warm_columns", [0, 1])
+def test_cg_updates_the_arrays_it_is_given_and_answers_as_on_copies(warm_columns):
+    """The starting point and residual are taken over (no copies of the pool's arrays),
+    whether every column iterates or only some (a warm start's untouched classes)."""
+    rng = np.random.default_rng(2)
+    M = rng.normal(size=(50, 50))
+    A = M @ M.T + 50 * np.eye(50)
+    B = rng.normal(size=(50, 3))
+    X0 = np.zeros_like(B)
+    X0[:, :warm_columns] = np.linalg.solve(A, B[:, :warm_columns])
+    R0 = B - A @ X0
+    copies = conjugate_gradient(lambda P: A @ P, B.copy(), X0.copy(), R0=R0.copy(),
+                                diagonal=np.diag(A).copy(), rtol=1e-8, max_iter=200)
+    X, R, n_iter, converged = conjugate_gradient(lambda P: A @ P, B, X0, R0=R0,
+                                                 diagonal=np.diag(A).copy(), rtol=1e-8,
+                                                 max_iter=200)
+    assert X is X0 and R is R0 and converged
+    assert np.array_equal(X, copies[0]) and np.array_equal(R, copies[1])
+
+
 def test_every_column_goes_down_to_the_overshoot_not_only_those_above_the_tolerance():
     """Room below the tolerance for the local updates that follow: a column already within
     the tolerance but not within the room iterates too (else the next push fails at once),
