@@ -95,6 +95,9 @@ class ClusterGraphModel:
         if len(self.classes_) == 0:
             raise UserError("y has no labeled item: mark at least one item with its class "
                             "(unlabeled items are -1)")
+        # The last fit's distributions are let go before this fit makes its own: nothing
+        # below reads them, and they were one (items x classes) array more at a fit's peak.
+        self._distributions, self._proba, self._predicted = None, None, None
         if self.graph.n_blocks == 1:
             return self._fit_lone(y)
         submit, graph = self.client.submit, self.graph
@@ -105,8 +108,6 @@ class ClusterGraphModel:
         scores = self._spreading(Y, reached) if self.name == "spreading" \
             else self._poisson(Y, reached)
         self._distributions = [submit(steps.block_distributions, F) for F in scores]
-        self._proba = None
-        self._predicted = None
         return self
 
     def _fit_lone(self, y: np.ndarray) -> "ClusterGraphModel":
@@ -127,8 +128,6 @@ class ClusterGraphModel:
         self._distributions = [submit(getitem, fitted, 0)]
         self.n_iter_, self.converged_ = self.client.gather(
             [submit(getitem, fitted, 2), submit(getitem, fitted, 3)])
-        self._proba = None
-        self._predicted = None
         return self
 
     def _warm_start(self) -> list | None:
