@@ -320,6 +320,30 @@ def test_a_zarr_pool_is_read_by_the_workers_with_the_same_answers(client, tmp_pa
         [(r.accuracy, r.queried) for r in single.rounds]
 
 
+@pytest.mark.parametrize("shard_rows", [3000, 10000])  # 10000: the chunks are the shards
+def test_a_stored_pools_rows_are_read_again_not_kept_once_the_graph_is_built(
+        client, tmp_path, pool, caplog, shard_rows):
+    from activeprop.distributed.chunks import row_chunks
+    from activeprop.distributed.graph import ClusterGraph
+    from activeprop.distributed.typical import typical_items
+    from activeprop.shards import open_sharded, write_sharded
+
+    stored = open_sharded(write_sharded(pool, tmp_path / "pool.zarr", shard_rows=shard_rows))
+    chunks = row_chunks(client, stored.lazy(), 10000)
+    before = typical_items(client, chunks, 5)
+    graph = ClusterGraph(client, chunks, 10, 2)
+    held = [key for keys in client.has_what().values() for key in keys]
+    assert graph.chunks.futures == [] and not any("as_float32" in str(key) for key in held)
+    sent = row_chunks(client, pool.X, 10000)
+    sent.let_go()  # the client's own copies are the only ones: kept
+    assert len(sent.futures) == 2
+    items = np.array([3, 7, 12000, 19999])
+    np.testing.assert_array_equal(graph.rows(items), pool.X[items].astype(np.float32))
+    np.testing.assert_array_equal(typical_items(client, graph.chunks, 5), before)
+    # read under keys of their own: no key submitted again with another task
+    assert not [r for r in caplog.records if "run_spec" in r.getMessage()]
+
+
 def test_compare_on_the_cluster_gives_the_same_rows(client):
     from activeprop import comparison, experiments
 

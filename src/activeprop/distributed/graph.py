@@ -10,7 +10,7 @@ from numba import njit
 from scipy import sparse
 
 from ..graph import ThreadedMatrix
-from .chunks import RowChunks, rows_of
+from .chunks import RowChunks
 from .halo import HaloExchange, stacked
 from .cluster import send, workers
 from .knn import (SEARCHES, block_affinity, edges_into, locality_order, measured_recall,
@@ -94,8 +94,9 @@ class ClusterGraph:
     members : list of futures
         Each block's pool indices.
     chunks : RowChunks
-        The features the graph was built from, kept on the workers for the few rows a
-        query reads (:meth:`rows`).
+        The features the graph was built from, for the few rows a query reads
+        (:meth:`rows`): read from the store again when there is one, else kept on the
+        workers.
     search : {"flat", "hnsw"}
         How neighbours were found: exact, or HNSW per chunk (``recall`` then measured on a
         sample, as on one machine).
@@ -131,6 +132,7 @@ class ClusterGraph:
         layout = self.layout = layout.reordered(client.gather([
             client.submit(locality_order, b, len(members), block_of, position, *parts)
             for b, (members, parts) in enumerate(zip(layout.members, edges))]))
+        chunks.let_go()  # every task reading them has run (the edges are made)
         position = send(client, layout.position)
         addresses = list(workers(client))
         built = [client.submit(block_affinity, b, members, block_of, position, *parts,
@@ -172,8 +174,7 @@ class ClusterGraph:
         order = np.argsort(items, kind="stable")
         found = np.empty((len(items), self.chunks.n_features), dtype=np.float32)
         if len(items):
-            found[order] = rows_of(self.chunks.futures, self.chunks.starts, items[order],
-                                   self.client)
+            found[order] = self.chunks.rows(self.client, items[order])
         return found
 
     def to_blocks(self, rows: np.ndarray) -> list:

@@ -173,11 +173,11 @@ def measured_recall(client, chunks, lists: list, k: int, sample: int = 1000) -> 
     true k-th one counts (ties), as :func:`activeprop.graph._measure_recall`."""
     items = np.sort(np.random.default_rng(0).choice(chunks.n_items,
                                                     min(sample, chunks.n_items), False))
-    queries = rows_of(chunks.futures, chunks.starts, items, client)
+    queries = chunks.rows(client, items)
     exact = client.gather(neighbour_lists_for(client, chunks, queries, k))
     found = rows_of(lists, chunks.starts, items, client)
     ids = np.unique(np.concatenate([exact.ravel(), found.ravel()]))
-    vectors = rows_of(chunks.futures, chunks.starts, ids, client).astype(np.float64)
+    vectors = chunks.rows(client, ids).astype(np.float64)
 
     def distances(neighbours):
         return np.linalg.norm(vectors[np.searchsorted(ids, neighbours)] - queries[:, None, :],

@@ -31,9 +31,10 @@ def typical_items(client, chunks: RowChunks, k: int, seed: int = 0) -> np.ndarra
     k = min(k, chunks.n_items)
     sample = chunks.sample(client, SAMPLE_PER_CLUSTER * k, seed)
     centroids = coarse_centroids(sample, k, seed)
+    futures, starts = chunks.chunk_futures(client)
     found = client.gather([client.submit(nearest_rows, future, int(start), centroids,
                                          len(centroids))
-                           for future, start in zip(chunks.futures, chunks.starts)])
+                           for future, start in zip(futures, starts)])
     distances = np.concatenate([d for d, _ in found], axis=1)
     ids = np.concatenate([i for _, i in found], axis=1)
     chosen: list[int] = []
