@@ -6,7 +6,6 @@ import time
 from operator import getitem
 
 import numpy as np
-from numba import njit
 from scipy import sparse
 
 from ..graph import ThreadedMatrix
@@ -41,18 +40,24 @@ def normalized_off_diagonal(matrix, own: np.ndarray, *parts: np.ndarray):
     # Scaled in place, as ``diags(1 / scale) @ result @ diags(1 / scale)`` would give them
     # (the same bits): those products made two more copies of the block, and three copies
     # were the lone worker's peak while its graph was built (1,390 MB at 1,000,000 items).
-    _scale_entries(result.indptr, result.indices, result.data, 1.0 / scale[:matrix.shape[0]],
-                   1.0 / scale)
+    _scale_entries(result, 1.0 / scale[:matrix.shape[0]], 1.0 / scale)
     return result
 
 
-@njit(cache=True, nogil=True)
-def _scale_entries(indptr, indices, data, row_scale, column_scale):
-    """``data`` of a CSR matrix times its row's ``row_scale`` and then its column's
+# Rows scaled at a time: their entries' scales are the only temporary arrays (numpy, not a
+# compiled loop: importing numba costs a worker 110 MB, and several blocks do without it).
+SCALED_ROWS = 65536
+
+
+def _scale_entries(matrix, row_scale: np.ndarray, column_scale: np.ndarray) -> None:
+    """Each entry of a CSR ``matrix`` times its row's ``row_scale`` and then its column's
     ``column_scale``, in place."""
-    for row in range(len(indptr) - 1):
-        for position in range(indptr[row], indptr[row + 1]):
-            data[position] = row_scale[row] * data[position] * column_scale[indices[position]]
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    for start in range(0, matrix.shape[0], SCALED_ROWS):
+        stop = min(start + SCALED_ROWS, matrix.shape[0])
+        entries = slice(indptr[start], indptr[stop])
+        by_row = np.repeat(row_scale[start:stop], np.diff(indptr[start:stop + 1]))
+        data[entries] = by_row * data[entries] * column_scale[indices[entries]]
 
 
 def smallest_neighbour(matrix, own: np.ndarray, *parts: np.ndarray) -> np.ndarray:
