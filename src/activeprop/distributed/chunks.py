@@ -52,10 +52,7 @@ class RowChunks:
         chunks, or the store's read again once they were let go (a pass over the pool)."""
         if self.futures:
             return self.futures, self.starts
-        source = _read_again(self.source)
-        futures = [client.submit(as_float32, client.compute(source.blocks[i]))
-                   for i in range(source.numblocks[0])]
-        return futures, np.concatenate([[0], np.cumsum(source.chunks[0])]).astype(np.int64)
+        return _read_on_workers(client, _read_again(self.source))
 
     @property
     def n_items(self) -> int:
@@ -87,6 +84,19 @@ def _read_again(source):
     return clone(source)
 
 
+def _read_on_workers(client, array) -> tuple[list, np.ndarray]:
+    """Futures of a dask array's row chunks as float32, each read by a worker, and each
+    chunk's first row."""
+    futures = [client.submit(as_float32, client.compute(array.blocks[i]))
+               for i in range(array.numblocks[0])]
+    return futures, _starts(array.chunks[0])
+
+
+def _starts(sizes) -> np.ndarray:
+    """Each chunk's first row, and the rows in all, from the chunks' sizes."""
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+
 def as_float32(rows) -> np.ndarray:
     """Rows as a C-contiguous float32 array (what faiss reads)."""
     return np.ascontiguousarray(rows, dtype=np.float32)
@@ -96,16 +106,10 @@ def row_chunks(client, X, chunk_rows: int) -> RowChunks:
     """Put the features ``X`` on the workers in chunks of ``chunk_rows``: a dask array's
     chunks are read by the workers (never gathered), a numpy array's rows are sent.
     Columns are never split."""
-    source = None
     if hasattr(X, "to_delayed"):  # a dask array, e.g. a Zarr store read lazily
-        source, X = X, X.rechunk({0: chunk_rows, 1: -1})
-        blocks = [X.blocks[i] for i in range(X.numblocks[0])]
-        futures = [client.submit(as_float32, client.compute(block)) for block in blocks]
-        sizes = X.chunks[0]
-    else:
-        X = np.asarray(X)
-        bounds = list(range(0, len(X), chunk_rows)) + [len(X)]
-        futures = send(client, [as_float32(X[a:b]) for a, b in zip(bounds, bounds[1:])])
-        sizes = np.diff(bounds)
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    return RowChunks(list(futures), starts, int(X.shape[1]), source)
+        futures, starts = _read_on_workers(client, X.rechunk({0: chunk_rows, 1: -1}))
+        return RowChunks(futures, starts, int(X.shape[1]), X)
+    X = np.asarray(X)
+    bounds = list(range(0, len(X), chunk_rows)) + [len(X)]
+    futures = send(client, [as_float32(X[a:b]) for a, b in zip(bounds, bounds[1:])])
+    return RowChunks(list(futures), _starts(np.diff(bounds)), int(X.shape[1]))
