@@ -268,7 +268,8 @@ class LabelingSession:
                 blocked[list(taken)] = True
                 if on_blocks:
                     return self.model.select_batch(mode, self.utility, blocked, n).tolist()
-                return select_batch(mode, utility, blocked, n, self.pool.X).tolist()
+                best = self.scores.best if not cold and self.scores.kept else None
+                return select_batch(mode, utility, blocked, n, self.pool.X, best=best).tolist()
 
             picked = self.store.lease_batch(client, LEASE_SECONDS, choose)
             self.store.record_queried(self.model_version, picked)

@@ -139,7 +139,8 @@ class ActiveLearner:
                                cache=self.cache, labels=self.labels, model=self.model)
         utility = self.scores(proba, context)
         picked = select_batch(self.batch_mode, utility, self.labeled | self.exclude, n,
-                              self.model.X, self.seed + len(self.history))
+                              self.model.X, self.seed + len(self.history),
+                              best=self.scores.best if self.scores.kept else None)
         return self._record(picked, start)
 
     def _scored_where_held(self) -> bool:

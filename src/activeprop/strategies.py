@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import UserError
 from .plugins import load_strategy
+from .ranking import KeptRanking, best_positions
 
 
 @dataclass
@@ -37,6 +38,8 @@ class QueryContext:
 
 
 Utility = Callable[[np.ndarray, QueryContext], np.ndarray]
+# (excluded mask, n) -> the n best rows not excluded, best first (select_top's answer)
+Ranked = Callable[[np.ndarray, int], np.ndarray]
 
 
 def random(proba: np.ndarray, context: QueryContext) -> np.ndarray:
@@ -298,12 +301,15 @@ class PoolScores:
 
     The scores are the same as scoring every row: such a strategy's score of a row reads
     that row alone, and a C-ordered row's reductions do not depend on the other rows.
+    Kept scores are ranked the same way (:meth:`best`): only the moved rows again.
     """
 
     def __init__(self, utility: Utility):
         self.utility = utility
         self._proba: np.ndarray | None = None
         self._scores: np.ndarray | None = None
+        self._ranking = KeptRanking()
+        self._moved = np.empty(0, dtype=np.int64)  # rows scored again since the last ranking
 
     def __call__(self, proba: np.ndarray, context: QueryContext) -> np.ndarray:
         """The utility's scores of every row of ``proba`` (see :func:`score_pool`)."""
@@ -312,11 +318,26 @@ class PoolScores:
             return score_pool(self.utility, proba, context)
         if self._proba is None or self._proba.shape != proba.shape:
             self._proba, self._scores = proba.copy(), score_pool(self.utility, proba, context)
+            self._ranking.forget()
         else:  # only the moved rows are scored, and copied in
-            moved = (proba != self._proba).any(axis=1)
+            moved = np.flatnonzero((proba != self._proba).any(axis=1))
             self._scores[moved] = score_pool(self.utility, proba[moved], context)
             self._proba[moved] = proba[moved]
+            self._moved = np.union1d(self._moved, moved)
         return self._scores.copy()
+
+    @property
+    def kept(self) -> bool:
+        """Whether the last call's scores are kept, so that :meth:`best` can rank them."""
+        return self._proba is not None
+
+    def best(self, excluded: np.ndarray, n: int, ids: np.ndarray | None = None) -> np.ndarray:
+        """:func:`select_top` of the last call's scores (the ``n`` best rows not
+        ``excluded``, ties to the lower of ``ids``, the rows' positions by default),
+        ranking again only the rows that moved since the last ranking."""
+        picked = self._ranking.best(self._scores, excluded, n, self._moved, ids)
+        self._moved = np.empty(0, dtype=np.int64)
+        return picked
 
 
 def select_top(utility: np.ndarray, labeled: np.ndarray, n: int) -> np.ndarray:
@@ -329,17 +350,6 @@ def select_top(utility: np.ndarray, labeled: np.ndarray, n: int) -> np.ndarray:
     return candidates[best_positions(utility[candidates], candidates, n)]
 
 
-def best_positions(scores: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
-    """Positions of the ``n`` highest ``scores``, best first, ties to the lower of ``ids``."""
-    positions = np.arange(len(scores))
-    if len(scores) > 4 * n:
-        # Keep every candidate scoring at least the n-th best (ties included), then sort.
-        cutoff = np.partition(scores, len(scores) - n)[len(scores) - n]
-        positions = np.flatnonzero(scores >= cutoff)
-    order = np.lexsort((ids[positions], -scores[positions]))
-    return positions[order[:n]]
-
-
 BATCH_MODES = ("topk", "diverse")
 # A diverse batch of n picks among the DIVERSE_CANDIDATES * n best items.
 DIVERSE_CANDIDATES = 10
@@ -347,13 +357,16 @@ INITIAL_STRATEGIES = ("first", "random", "typical")
 
 
 def select_diverse(utility: np.ndarray, labeled: np.ndarray, n: int, X: np.ndarray,
-                   seed: int = 0, candidates_per_item: int = DIVERSE_CANDIDATES) -> np.ndarray:
+                   seed: int = 0, candidates_per_item: int = DIVERSE_CANDIDATES,
+                   best: Ranked | None = None) -> np.ndarray:
     """A batch that is not ``n`` near-copies of one confusing item.
 
-    The ``candidates_per_item * n`` best unlabeled items are clustered into ``n`` groups by
-    their features (k-means) and the best item of each group is taken; best first.
+    The ``candidates_per_item * n`` best unlabeled items (found by ``best`` when given, see
+    :func:`select_batch`) are clustered into ``n`` groups by their features (k-means) and
+    the best item of each group is taken; best first.
     """
-    pool = select_top(utility, labeled, candidates_per_item * n)
+    m = candidates_per_item * n
+    pool = best(labeled, m) if best is not None else select_top(utility, labeled, m)
     return diverse_among(pool, utility[pool], X[pool], n, seed)
 
 
@@ -373,13 +386,17 @@ def diverse_among(ids: np.ndarray, scores: np.ndarray, rows: np.ndarray, n: int,
 
 
 def select_batch(mode: str, utility: np.ndarray, labeled: np.ndarray, n: int,
-                 X: np.ndarray | None, seed: int = 0) -> np.ndarray:
-    """The batch by ``mode``: ``topk`` (the n best) or ``diverse`` (see select_diverse)."""
+                 X: np.ndarray | None, seed: int = 0, best: Ranked | None = None) -> np.ndarray:
+    """The batch by ``mode``: ``topk`` (the n best) or ``diverse`` (see select_diverse).
+
+    ``best(labeled, n)``, when given, answers as ``select_top(utility, labeled, n)`` from a
+    ranking kept between queries (:meth:`PoolScores.best`, when its scores are kept).
+    """
     if mode == "diverse":
-        return select_diverse(utility, labeled, n, X, seed)
+        return select_diverse(utility, labeled, n, X, seed, best=best)
     if mode != "topk":
         raise UserError(f"unknown batch mode {mode!r}; allowed: {', '.join(BATCH_MODES)}")
-    return select_top(utility, labeled, n)
+    return best(labeled, n) if best is not None else select_top(utility, labeled, n)
 
 
 def initial_items(kind: str, X: np.ndarray, k: int, seed: int = 0,

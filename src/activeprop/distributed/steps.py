@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..propagation import distributions, one_hot
-from ..strategies import best_positions
+from ..ranking import best_positions
+from ..strategies import PoolScores
 from .halo import stacked
 
 
@@ -199,6 +200,9 @@ def top_candidates(state, members: np.ndarray, excluded: np.ndarray, utility, n:
     top ``n``."""
     proba = state[0]
     scores = np.asarray(utility(proba, None), dtype=np.float64)
+    if isinstance(utility, PoolScores) and utility.kept:  # ranks only the moved rows again
+        best = utility.best(excluded, n, members)
+        return scores[best], members[best]
     free = ~excluded
     scores, ids = scores[free], members[free]
     best = best_positions(scores, ids, n)
