@@ -37,12 +37,12 @@ class KeptRanking:
         first, ties to the lower of ``ids`` (the positions by default).
 
         ``moved``: the positions whose scores changed since the last call (every other
-        score must be as it was then); ignored after :meth:`forget`.
+        score must be as it was then; repeats allowed); ignored after :meth:`forget`.
         """
         ids = np.arange(len(scores)) if ids is None else ids
         if self._leader is None or len(self._leader) != len(scores):
             return self._choose_leaders(scores, excluded, n, ids)
-        touched = np.union1d(moved, np.flatnonzero(excluded != self._excluded))
+        touched = np.concatenate([moved, np.flatnonzero(excluded != self._excluded)])
         self._leader[touched] = ~excluded[touched] & (scores[touched] >= self._bar)
         self._excluded = excluded.copy()
         leaders = np.flatnonzero(self._leader)

@@ -293,6 +293,11 @@ def score_pool(utility: Utility, proba: np.ndarray, context: QueryContext) -> np
     raise UserError(f"strategy {name} {problem}")
 
 
+# When more than this share of the rows moved since the last ranking, rank the whole pool
+# again: updating that many rows one by one costs more than a pass.
+RANK_AGAIN_MOVED = 0.25
+
+
 class PoolScores:
     """A strategy's scores of the pool, kept from round to round so that a strategy that
     reads only each item's own probabilities (:data:`PER_ITEM`) scores again only the
@@ -318,13 +323,19 @@ class PoolScores:
             return score_pool(self.utility, proba, context)
         if self._proba is None or self._proba.shape != proba.shape:
             self._proba, self._scores = proba.copy(), score_pool(self.utility, proba, context)
-            self._ranking.forget()
+            self._rank_afresh()
         else:  # only the moved rows are scored, and copied in
             moved = np.flatnonzero((proba != self._proba).any(axis=1))
             self._scores[moved] = score_pool(self.utility, proba[moved], context)
             self._proba[moved] = proba[moved]
-            self._moved = np.union1d(self._moved, moved)
+            self._moved = np.concatenate([self._moved, moved])  # repeats do no harm
+            if len(self._moved) > len(proba) * RANK_AGAIN_MOVED:
+                self._rank_afresh()
         return self._scores.copy()
+
+    def _rank_afresh(self) -> None:
+        self._ranking.forget()
+        self._moved = np.empty(0, dtype=np.int64)
 
     @property
     def kept(self) -> bool:
