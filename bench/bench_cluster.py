@@ -19,6 +19,8 @@ sent one another during the rounds per conjugate-gradient iteration (Dask's own 
 ``transfer_outgoing_bytes_total``).
 
 Run: python bench/bench_cluster.py [--items 1000000[,4000000]] [--workers 1,2] [--rounds 6]
+         [--single-from OUTPUT]   (the single engine's rows of an earlier run's output, to
+                                   add worker counts without running it again)
 """
 
 import argparse
@@ -92,11 +94,24 @@ def in_own_process(*arguments: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def earlier_single(output: str, n_items: int) -> dict:
+    """The single engine's row for ``n_items`` in an earlier run's output."""
+    for line in Path(output).read_text().splitlines():
+        if line.startswith("{"):
+            row = json.loads(line)
+            if row["items"] == n_items and row["engine"] == "single":
+                return {**{k: v for k, v in row.items() if k not in ("items", "engine")},
+                        "from": output}
+    raise SystemExit(f"{output} has no single-engine row for {n_items} items")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", default="1000000")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--single-from", help="an earlier run's output: its single-engine "
+                        "rows instead of running the single engine again")
     parser.add_argument("--run", nargs="+", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.run:
@@ -112,7 +127,8 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "activeprop.cli", "shard", store,
                             "--dataset", f"digits-aug:{n_items}"], check=True,
                            capture_output=True)
-            single = in_own_process("single", store, "--rounds", str(options.rounds))
+            single = earlier_single(options.single_from, n_items) if options.single_from \
+                else in_own_process("single", store, "--rounds", str(options.rounds))
             print(json.dumps({"items": n_items, "engine": "single", **single}), flush=True)
             for workers in map(int, options.workers.split(",")):
                 result = in_own_process("cluster", store, str(workers),
