@@ -33,13 +33,12 @@ class KeptRanking:
 
     def best(self, scores: np.ndarray, excluded: np.ndarray, n: int, moved: np.ndarray,
              ids: np.ndarray | None = None) -> np.ndarray:
-        """Positions of the ``n`` (at least 1) highest ``scores`` among the rows not ``excluded``, best
-        first, ties to the lower of ``ids`` (the positions by default).
+        """Positions of the ``n`` (at least 1) highest ``scores`` among the rows not
+        ``excluded``, best first, ties to the lower of ``ids`` (the positions by default).
 
         ``moved``: the positions whose scores changed since the last call (every other
         score must be as it was then; repeats allowed); ignored after :meth:`forget`.
         """
-        ids = np.arange(len(scores)) if ids is None else ids
         if self._leader is None or len(self._leader) != len(scores):
             return self._choose_leaders(scores, excluded, n, ids)
         touched = np.concatenate([moved, np.flatnonzero(excluded != self._excluded)])
@@ -47,13 +46,13 @@ class KeptRanking:
         self._excluded = excluded.copy()
         leaders = np.flatnonzero(self._leader)
         if len(leaders) >= n:
-            picked = leaders[best_positions(scores[leaders], ids[leaders], n)]
+            picked = leaders[best_positions(scores[leaders], _ids_of(leaders, ids), n)]
             if scores[picked[-1]] >= self._bar:
                 return picked
         return self._choose_leaders(scores, excluded, n, ids)
 
     def _choose_leaders(self, scores: np.ndarray, excluded: np.ndarray, n: int,
-                        ids: np.ndarray) -> np.ndarray:
+                        ids: np.ndarray | None) -> np.ndarray:
         """Choose the leaders from the whole pool, and answer from them."""
         self.passes += 1
         free = np.flatnonzero(~excluded)
@@ -67,7 +66,12 @@ class KeptRanking:
         self._leader = np.zeros(len(scores), dtype=bool)
         self._leader[leaders] = True
         self._excluded = excluded.copy()
-        return leaders[best_positions(scores[leaders], ids[leaders], n)]
+        return leaders[best_positions(scores[leaders], _ids_of(leaders, ids), n)]
+
+
+def _ids_of(rows: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
+    """The ids that break ties between ``rows``: their positions when no ids are given."""
+    return rows if ids is None else ids[rows]
 
 
 def best_positions(scores: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
