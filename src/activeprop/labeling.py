@@ -268,7 +268,7 @@ class LabelingSession:
                 blocked[list(taken)] = True
                 if on_blocks:
                     return self.model.select_batch(mode, self.utility, blocked, n).tolist()
-                best = self.scores.best if not cold and self.scores.kept else None
+                best = None if cold else self.scores.best  # cold: a fixed order, not scores
                 return select_batch(mode, utility, blocked, n, self.pool.X, best=best).tolist()
 
             picked = self.store.lease_batch(client, LEASE_SECONDS, choose)

@@ -140,7 +140,7 @@ class ActiveLearner:
         utility = self.scores(proba, context)
         picked = select_batch(self.batch_mode, utility, self.labeled | self.exclude, n,
                               self.model.X, self.seed + len(self.history),
-                              best=self.scores.best if self.scores.kept else None)
+                              best=self.scores.best)
         return self._record(picked, start)
 
     def _scored_where_held(self) -> bool:

@@ -308,7 +308,7 @@ class PoolScores:
 
     The scores are the same as scoring every row: such a strategy's score of a row reads
     that row alone, and a C-ordered row's reductions do not depend on the other rows.
-    Kept scores are ranked the same way (:meth:`best`): only the moved rows again.
+    The batch is chosen the same way (:meth:`best`): only the moved rows are ranked again.
     """
 
     def __init__(self, utility: Utility):
@@ -321,8 +321,9 @@ class PoolScores:
     def __call__(self, proba: np.ndarray, context: QueryContext) -> np.ndarray:
         """The utility's scores of every row of ``proba`` (see :func:`score_pool`)."""
         if self.utility not in PER_ITEM or not proba.flags.c_contiguous:
-            self._proba = None
-            return score_pool(self.utility, proba, context)
+            self._proba, self._scores = None, score_pool(self.utility, proba, context)
+            self._rank_afresh()
+            return self._scores
         if self._proba is None or self._proba.shape != proba.shape:
             self._proba, self._scores = proba.copy(), score_pool(self.utility, proba, context)
             self._rank_afresh()
@@ -338,11 +339,6 @@ class PoolScores:
     def _rank_afresh(self) -> None:
         self._ranking.forget()
         self._moved = np.empty(0, dtype=np.int64)
-
-    @property
-    def kept(self) -> bool:
-        """Whether the last call's scores are kept, so that :meth:`best` can rank them."""
-        return self._proba is not None
 
     def best(self, excluded: np.ndarray, n: int, ids: np.ndarray | None = None) -> np.ndarray:
         """:func:`select_top` of the last call's scores (the ``n`` best rows not
@@ -403,7 +399,7 @@ def select_batch(mode: str, utility: np.ndarray, labeled: np.ndarray, n: int,
     """The batch by ``mode``: ``topk`` (the n best) or ``diverse`` (see select_diverse).
 
     ``best(labeled, n)``, when given, answers as ``select_top(utility, labeled, n)`` from a
-    ranking kept between queries (:meth:`PoolScores.best`, when its scores are kept).
+    ranking kept between queries (:meth:`PoolScores.best` of the scores ``utility``).
     """
     if mode == "diverse":
         return select_diverse(utility, labeled, n, X, seed, best=best)

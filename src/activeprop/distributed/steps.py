@@ -200,7 +200,7 @@ def top_candidates(state, members: np.ndarray, excluded: np.ndarray, utility, n:
     top ``n``."""
     proba = state[0]
     scores = np.asarray(utility(proba, None), dtype=np.float64)
-    if isinstance(utility, PoolScores) and utility.kept:  # ranks only the moved rows again
+    if isinstance(utility, PoolScores):  # ranks only the moved rows again
         best = utility.best(excluded, n, members)
         return scores[best], members[best]
     free = ~excluded
