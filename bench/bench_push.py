@@ -56,7 +56,7 @@ def main() -> None:
             model.fit(graph, y.copy(), model.warm_)
             refits.append(time.perf_counter() - start)
         print(f"alpha {alpha}: refits (ms) {[round(1e3 * s) for s in refits]}")
-        for seconds, met, edges in pushes:
+        for seconds, met, edges, _ in pushes:
             print(f"  push {1e3 * seconds:.0f} ms, met {met}, {edges:,} graph entries read")
 
 

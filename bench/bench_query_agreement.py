@@ -24,28 +24,28 @@ import time
 import numpy as np
 from machine import machine
 
-import activeprop.fill as fill
 from activeprop import propagation
 from activeprop.experiments import SimulationConfig, prepare_pool
 from activeprop.learner import ActiveLearner
 
 ROUNDS, BATCH, INITIAL, RTOL = 20, 10, 100, 1e-4
-solve_fill = fill.fill_below_precision
+solve_fill = propagation._fill_spreading
 
 
-def fill_at_the_tolerance_floor(W, F, reached, floor):
-    """The fill of a solve at RTOL, whatever the solve's own tolerance."""
-    return solve_fill(W, F, reached, floor=max(floor, RTOL * F.max()))
+def fill_at_the_tolerance_floor(graph, X, reached, rtol, warm, moved):
+    """Spreading's fill of a solve at RTOL (its floor), whatever the solve's own
+    tolerance."""
+    return solve_fill(graph, X, reached, max(rtol, RTOL), warm, moved)
 
 
 def queries(pool, graph, labels, rtol, same_floor=False):
     """The entropy top BATCH of a cold solve at ``rtol`` on ``graph``."""
-    fill.fill_below_precision = fill_at_the_tolerance_floor if same_floor else solve_fill
+    propagation._fill_spreading = fill_at_the_tolerance_floor if same_floor else solve_fill
     try:
         learner = ActiveLearner(model(pool, rtol, graph), "entropy", labels=labels.copy())
         return set(learner.query(BATCH).tolist())
     finally:
-        fill.fill_below_precision = solve_fill
+        propagation._fill_spreading = solve_fill
 
 
 def model(pool, rtol, graph=None):

@@ -60,8 +60,13 @@ def test_a_push_keeps_the_solution_and_its_residual_an_exact_pair(graph, pool):
     norms2 = np.einsum("ij,ij->j", R, R)
     targets = RTOL * np.sqrt(np.einsum("ij,ij->j", B, B))
     seeds = np.flatnonzero(np.any(B != B_before, axis=1))
-    met, edges = push_residual(S, alpha, X, R, norms2, targets, seeds, max_edges=10 * S.nnz)
+    before_X = X.copy()
+    met, edges, pushed = push_residual(S, alpha, X, R, norms2, targets, seeds,
+                                       max_edges=10 * S.nnz)
     assert met and edges < S.nnz  # local: less than one global product
+    # it reports the rows where the solution moved (the kept fill updates those)
+    moved = np.flatnonzero(np.any(X != before_X, axis=1))
+    assert len(moved) and np.isin(moved, pushed).all() and len(pushed) < len(X)
     np.testing.assert_allclose(R, B - (X - alpha * (S @ X)), atol=1e-12)
     # the tracked norms drift by rounding only (they went down from the new labels' ~1)
     np.testing.assert_allclose(norms2, np.einsum("ij,ij->j", R, R), rtol=0, atol=1e-12)
@@ -149,9 +154,9 @@ def test_the_local_update_pays_at_a_small_alpha_and_gives_up_at_a_large_one(grap
     push = propagation._push_new_labels
 
     def counted(*args):
-        met = push(*args)
+        met, touched = push(*args)
         reads.append(met)
-        return met
+        return met, touched
 
     monkeypatch.setattr(propagation, "_push_new_labels", counted)
     # judged on the graph entries read, not on this small pool's timings

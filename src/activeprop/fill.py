@@ -58,12 +58,18 @@ def _fill_dense(W: np.ndarray, F: np.ndarray, reached: np.ndarray, floor: float)
 
 
 def _fill_sparse(matrix, scores: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
+    """The walk on a CSR graph (see :func:`_layered_fill`)."""
+    return _layered_fill(matrix, scores, reached, floor)[0]
+
+
+def _layered_fill(matrix, scores: np.ndarray, reached: np.ndarray, floor: float):
     """The walk on a CSR graph: layer after layer, the empty rows next to the last layer's
     rows (the rows with scores, first) take their neighbours' weighted scores, each row
-    reading the scores as the layer before left them."""
+    reading the scores as the layer before left them. Returns the filled copy and each
+    row's layer (0: the row has scores; -1: unreached, or never filled)."""
     indptr, indices = matrix.indptr, matrix.indices
     data = np.asarray(matrix.data, dtype=np.float64)
-    F, sources, empty = _clipped_copy(scores, reached, floor)
+    F, sources, empty, layers = _clipped_copy(scores, reached, floor)
     listed = np.zeros(len(F), dtype=np.bool_)
     incoming = np.empty((int(empty.sum()), F.shape[1]))
     # a row of the walk reads its graph row like a row of a sparse product
@@ -76,7 +82,9 @@ def _fill_sparse(matrix, scores: np.ndarray, reached: np.ndarray, floor: float) 
     # 3,878 rows empty): 173 -> 155 and 43 -> 23 ms a fill, the same bits.
     if len(rows) >= len(sources):
         rows = None
+    layer = 0
     while len(sources):
+        layer += 1
         if rows is None:
             on_every_core(lambda part: _list_empty_neighbours(indptr, indices, sources[part],
                                                               empty, listed),
@@ -86,22 +94,24 @@ def _fill_sparse(matrix, scores: np.ndarray, reached: np.ndarray, floor: float) 
         on_every_core(lambda part: _weigh_neighbours(indptr, indices, data, F, empty,
                                                      rows[part], incoming[part], floor),
                       row_blocks(len(rows), per_row))
-        sources, rows = _write_filled(F, empty, rows, incoming), None
-    return F
+        sources, rows = _write_filled(F, empty, rows, incoming, layers, layer), None
+    return F, layers
 
 
 def _clipped_copy(scores: np.ndarray, reached: np.ndarray, floor: float):
     """``scores`` copied with negative entries zero and the empty rows (reached, largest
     score at most ``floor``) all zero, in one pass on every core (a copy, then a pass,
     took 11 + 8 ms of a labeler's refit at 1,000,000 x 10). Returns the copy, the rows
-    with scores (reached, not empty) and the mask of empty rows."""
+    with scores (reached, not empty), the mask of empty rows and the rows' layers so far
+    (0 for the rows with scores, -1 for the others)."""
     n, k = scores.shape
     F = np.empty_like(scores)
     empty, source = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
     per_row = 2 * k * machine_costs().stream_item  # a row read and written
     on_every_core(lambda part: _clip_rows(scores, reached, floor, part.start, part.stop, F,
                                           empty, source), row_blocks(n, per_row))
-    return F, np.flatnonzero(source), empty
+    layers = np.where(source, np.int32(0), np.int32(-1))
+    return F, np.flatnonzero(source), empty, layers
 
 
 # The steps below are compiled on first use and cached on disk for the next process. Their
@@ -157,8 +167,9 @@ def _weigh_neighbours(indptr, indices, data, F, empty, rows, incoming, floor):
 
 
 @njit(cache=True, nogil=True)
-def _write_filled(F, empty, rows, incoming):
-    """Copy the rows of ``incoming`` that have scores into F; return those rows."""
+def _write_filled(F, empty, rows, incoming, layers, layer):
+    """Copy the rows of ``incoming`` that have scores into F, their layer into ``layers``;
+    return those rows."""
     filled = np.empty(len(rows), dtype=np.int64)
     n_filled = 0
     for i in range(len(rows)):
@@ -169,6 +180,7 @@ def _write_filled(F, empty, rows, incoming):
             for j in range(F.shape[1]):
                 F[rows[i], j] = incoming[i, j]
             empty[rows[i]] = False
+            layers[rows[i]] = layer
             filled[n_filled] = rows[i]
             n_filled += 1
     return filled[:n_filled]

@@ -496,6 +496,7 @@ class WarmStart:
     norms2: np.ndarray | None = None  # the squared norms of R's columns
     pause: int = 0  # rounds to go before trying a local update again (push)
     solve_seconds: float | None = None  # the last global solve's time (CG iterations)
+    fill: "KeptFill | None" = None  # spreading's fill on a sparse graph (kept_fill)
 
     def usable(self, graph, classes, system, new_classes: bool = False) -> bool:
         """Whether this solve is a starting point for one on ``graph`` with ``system`` and
@@ -524,14 +525,21 @@ class WarmStart:
             return np.insert(block, before, 0.0, axis=-1)
 
         codes = np.where(self.codes >= 0, columns[self.codes], -1).astype(self.codes.dtype)
+        # the fill too: a zero column changes no row's layer nor the other columns' scores
         return replace(self, classes=classes, codes=codes, X=widen(self.X), R=widen(self.R),
-                       norms2=None if self.norms2 is None else widen(self.norms2))
+                       norms2=None if self.norms2 is None else widen(self.norms2),
+                       fill=None if self.fill is None else self.fill.widened(widen))
 
     def take_solution(self) -> np.ndarray:
         """This solution, taken over (a solve updates it in place); this WarmStart is then
         used up."""
         X, self.X, self.R, self.norms2 = self.X, None, None, None
         return X
+
+    def take_fill(self) -> "KeptFill | None":
+        """The kept fill, taken over (the next solve updates it in place)."""
+        fill, self.fill = self.fill, None
+        return fill
 
     def take_with_labels(self, codes: np.ndarray, scale: float):
         """This solution and its residual for the right-hand side ``scale`` times the
@@ -659,9 +667,11 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
     usable = warm is not None and warm.usable(graph, classes, system, new_classes=True)
     warm = warm.for_classes(classes) if usable else None
     if variant == "spreading":
-        X, R, norms2, n_iter, converged, timing = _solve_spreading(
+        X, R, norms2, n_iter, converged, timing, moved = _solve_spreading(
             graph, codes, len(classes), alpha, reached, rtol, max_iter, warm)
-        F = X  # the fill below copies it
+        F, kept = _fill_spreading(graph, X, reached, rtol, warm, moved)
+        return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R, norms2,
+                                               *timing, fill=kept)
     else:
         Y = one_hot_codes(codes, len(classes))
         free = (reached & ~labeled).astype(np.float64)[:, None]
@@ -670,13 +680,35 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
         X, R, n_iter, converged = conjugate_gradient(
             apply, B, (warm.X if usable else Y) * free, diagonal=diagonal, rtol=rtol,
             max_iter=max_iter)
-        F, norms2, timing = X * free + Y, None, (0, None)
+        F = X * free + Y
     # Below zero is round-off (the exact solution is non-negative); far rows get filled.
     from .fill import fill_below_precision  # compiled: imported by the solves that fill
 
     F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
-    return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R, norms2,
-                                           *timing)
+    return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R)
+
+
+def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
+                    warm: WarmStart | None, moved: np.ndarray | None):
+    """Spreading's scores with the far rows filled (:mod:`activeprop.fill`), and the fill
+    kept for the next solve on a sparse graph. After a local update that changed ``X`` on
+    the rows ``moved`` only, the last solve's kept fill is updated there when that pays
+    (:mod:`activeprop.kept_fill`; the same scores as filling afresh). Returns the scores
+    (a later fit may update them in place) and the kept fill (or None)."""
+    from .fill import fill_below_precision  # compiled: imported by the solves that fill
+    from .kept_fill import KeptFill
+
+    floor = rtol * X.max()
+    W = graph.operator("symmetric")
+    matrix = getattr(W, "matrix", W)
+    if not graph.is_sparse or not graph.cached("keeps-fill", lambda: KeptFill.suits(matrix)):
+        return fill_below_precision(W, X, reached, floor), None
+    kept = warm.take_fill() if warm is not None else None
+    if moved is not None and kept is not None and kept.matches(reached, floor) and \
+            kept.update(matrix, X, reached, moved) is not None:
+        return kept.F, kept
+    kept = KeptFill.fill(matrix, X, reached, floor)
+    return kept.F, kept
 
 
 def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
@@ -685,8 +717,9 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     """Spreading's solve from ``warm`` (usable for these classes, or None): the carried-over
     residual pushed through the graph where the new labels are, while that pays, and a
     global conjugate-gradient solve otherwise. Returns X, R, the squared norms of R's
-    columns, n_iter, converged and the timing the next round decides by (pause, seconds
-    of the last global solve)."""
+    columns, n_iter, converged, the timing the next round decides by (pause, seconds
+    of the last global solve) and the rows where X changed when only a push moved it (else
+    None)."""
     pause = max(warm.pause - 1, 0) if warm is not None else 0
     solve_seconds = warm.solve_seconds if warm is not None else None
     if warm is not None and _reach_kept(warm, reached):
@@ -699,12 +732,12 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
 
         compile_for(_spreading_matrix(graph).indices.dtype)  # not what a push costs
         start = time.perf_counter()
-        met = _push_new_labels(graph, alpha, X, R, norms2, changed,
-                               _label_counts(codes, n_classes), rtol)
+        met, moved = _push_new_labels(graph, alpha, X, R, norms2, changed,
+                                      _label_counts(codes, n_classes), rtol)
         pause = 0 if keeps_pushing(met, time.perf_counter() - start, solve_seconds) \
             else PUSH_PAUSE
         if met:  # the residual is below the tolerance: a global solve would not iterate
-            return X, R, _column_dots(R, R), 0, True, (pause, solve_seconds)
+            return X, R, _column_dots(R, R), 0, True, (pause, solve_seconds), moved
     # room below the tolerance for the next round's local update, when it will try one:
     # the last solve of a pause too (one left at the tolerance made the push that ends the
     # pause fail at once, and pause again, for good)
@@ -717,7 +750,8 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R,
         overshoot=room)
     solve_seconds = time.perf_counter() - start if n_iter else solve_seconds
-    return X, R, _column_dots(R, R), n_iter, converged, (pause, solve_seconds)
+    return X, R, _column_dots(R, R), n_iter, converged, (pause, solve_seconds), \
+        None if n_iter else np.empty(0, dtype=np.int64)
 
 
 def _label_counts(codes: np.ndarray, n_classes: int) -> np.ndarray:
@@ -756,19 +790,19 @@ def keeps_pushing(met: bool, push_seconds: float, solve_seconds: float | None) -
 
 
 def _push_new_labels(graph, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndarray,
-                     changed: np.ndarray, counts: np.ndarray, rtol: float) -> bool:
+                     changed: np.ndarray, counts: np.ndarray, rtol: float):
     """Update the solution ``X``, residual ``R`` and its squared column norms ``norms2``
     locally, in place, from the rows ``changed`` where the labels (``counts`` per class)
     changed (:mod:`activeprop.push`). Returns whether the residual meets the tolerance
-    without a global solve."""
+    without a global solve, and the rows where X moved."""
     from .push import push_residual
 
     # as deep as a global solve: below the tolerance times the norms of B = (1 - alpha) Y
     targets = local_room(alpha) * rtol * (1 - alpha) * np.sqrt(counts)
     matrix = _spreading_matrix(graph)
-    met, _ = push_residual(matrix, alpha, X, R, norms2, targets, changed,
-                           max_edges=int(PUSH_BUDGET * matrix.nnz))
-    return met
+    met, _, moved = push_residual(matrix, alpha, X, R, norms2, targets, changed,
+                                  max_edges=int(PUSH_BUDGET * matrix.nnz))
+    return met, moved
 
 
 def _spreading_matrix(graph):

@@ -33,7 +33,8 @@ EPSILON_STEP = 0.25  # each pass lowers the per-row threshold this much
 
 
 def push_residual(S, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndarray,
-                  targets: np.ndarray, seeds: np.ndarray, max_edges: int) -> tuple[bool, int]:
+                  targets: np.ndarray, seeds: np.ndarray,
+                  max_edges: int) -> tuple[bool, int, np.ndarray]:
     """Push the residual ``R`` of ``(I - alpha S) X = B`` from the rows ``seeds`` outwards
     until every column's norm is at most its ``target``, in place.
 
@@ -57,16 +58,18 @@ def push_residual(S, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndar
         Whether every column met its target.
     edges : int
         Graph entries read.
+    moved : ndarray of int
+        The rows whose solution the push changed.
     """
     columns = np.flatnonzero(norms2 > targets**2)  # the others already meet their target
     rows = np.unique(seeds)
     if not len(columns):
-        return True, 0
+        return True, 0, np.empty(0, dtype=np.int64)
     epsilon = targets[columns] / max(np.sqrt(len(rows)), 1.0)
-    met, edges = _push(
+    met, edges, moved = _push(
         S.indptr, S.indices, np.asarray(S.data, dtype=np.float64), float(alpha), X, R, norms2,
         np.asarray(targets, dtype=np.float64)**2, columns, rows, epsilon, int(max_edges))
-    return bool(met), int(edges)
+    return bool(met), int(edges), moved
 
 
 @lru_cache(maxsize=None)
@@ -89,7 +92,7 @@ def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, 
           max_edges):
     """The push: passes with a threshold lowered by ``EPSILON_STEP`` each, pushing every
     row whose residual is above it in some column, until the columns meet their targets.
-    Returns (met, edges read)."""
+    Returns (met, edges read, the rows whose solution moved)."""
     n = len(X)
     touched = np.zeros(n, dtype=np.bool_)
     touched_rows = np.empty(n, dtype=np.int64)  # every row the residual reached, in order
@@ -99,11 +102,14 @@ def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, 
     queued = np.zeros(n, dtype=np.bool_)
     queue = np.empty(n, dtype=np.int64)  # a ring: each row is in it at most once
     pushed = np.empty(len(columns))
+    moved = np.zeros(n, dtype=np.bool_)
+    moved_rows = np.empty(n, dtype=np.int64)  # the rows pushed (X changed), in order
+    n_moved = 0
     edges = 0
     while not _all_met(norms2, targets2, columns):
         epsilon *= EPSILON_STEP
         if not _outside_meets(R, norms2, targets2, columns, touched_rows[:n_touched]):
-            return False, edges
+            return False, edges, moved_rows[:n_moved].copy()
         head = tail = 0
         for row in touched_rows[:n_touched]:
             if _above(R, row, columns, epsilon):
@@ -115,6 +121,10 @@ def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, 
             head += 1
             queued[row] = False
             _move_into_solution(X, R, norms2, columns, row, pushed)
+            if not moved[row]:
+                moved[row] = True
+                moved_rows[n_moved] = row
+                n_moved += 1
             for position in range(indptr[row], indptr[row + 1]):
                 neighbour = indices[position]
                 _spread(R, norms2, columns, neighbour, alpha * data[position], pushed)
@@ -128,8 +138,8 @@ def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, 
                     tail += 1
             edges += indptr[row + 1] - indptr[row]
             if edges > max_edges:
-                return False, edges
-    return True, edges
+                return False, edges, moved_rows[:n_moved].copy()
+    return True, edges, moved_rows[:n_moved].copy()
 
 
 @njit(cache=True, nogil=True)

@@ -1,0 +1,228 @@
+"""The fill of far items (:mod:`activeprop.fill`) kept between solves, and updated only where
+a local solve changed the scores.
+
+After a local update (:mod:`activeprop.push`) the solution changed only on the rows the push
+moved, yet filling afresh walks every empty row: at 1,000,000 items and alpha 0.9, a dozen
+labels in, 915,000 of the million rows are filled over a dozen layers, 170-330 ms of a
+labeler's refit (issue 18, item 5; docs/benchmarks.md).
+
+A filled row's layer is its graph distance to the nearest row with scores, and its scores
+are read off its neighbours one layer down. A row farther from every moved row than its
+layer has the same rows with scores, with the same scores, within that distance, hence the
+same layer and the same fill. So the update walks out of the moved rows through the rows
+no farther from them than their (old) layer, and fills those afresh, layer by layer, from
+their neighbours outside (whose layers and scores stand) and inside. The walk is a breadth-
+first search; every row on a shortest path from a moved row to a row it changes is itself
+one it changes, so the search never needs to pass through the others. The answer is the full
+fill's to the bit (each row adds its neighbours' scores in the same order); the tests
+compare them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .calibration import usable_cores
+from .fill import _layered_fill
+
+
+class KeptFill:
+    """A sparse graph's filled scores and each row's layer, to update after a local solve.
+
+    ``F`` (n, k): the filled scores (graph order; a later :meth:`update` changes them in
+    place). ``layers``: 0 for a row with scores, L for a row filled in layer L, -1 for an
+    unreached row or one no layer reached. ``floor`` and ``reached`` are those of the fill.
+    """
+
+    def __init__(self, F: np.ndarray, layers: np.ndarray, floor: float, reached: np.ndarray):
+        self.F, self.layers, self.floor = F, layers, floor
+        self.reached = np.packbits(reached).tobytes()
+        self.n_filled = int(np.count_nonzero(layers > 0))  # rows a fresh fill weighs
+        # updates so far, and the rows the last one may have changed (None: none yet)
+        self.version, self.changed = 0, None
+
+    @staticmethod
+    def suits(matrix) -> bool:
+        """Whether a fill on the CSR ``matrix`` can be kept: every edge weighs more than
+        zero. (Where one weighs zero, a row next to a filled one can stay empty, and layers
+        are no longer distances.)"""
+        return not matrix.nnz or bool(np.asarray(matrix.data).min() > 0)
+
+    @classmethod
+    def fill(cls, matrix, scores: np.ndarray, reached: np.ndarray, floor: float) -> "KeptFill":
+        """The full fill of ``scores`` (:func:`activeprop.fill.fill_below_precision` on the
+        CSR ``matrix``, which :meth:`suits`), kept."""
+        scores = np.ascontiguousarray(scores, dtype=np.float64)
+        reached = np.ascontiguousarray(reached, dtype=np.bool_)
+        F, layers = _layered_fill(matrix, scores, reached, float(floor))
+        return cls(F, layers, float(floor), reached)
+
+    def widened(self, widen) -> "KeptFill":
+        """A copy of this fill with the columns ``widen`` adds to the scores (zero for a
+        new class: no row's layer changes, and a filled row's sum neither)."""
+        kept = KeptFill.__new__(KeptFill)
+        kept.F, kept.layers, kept.floor, kept.reached, kept.n_filled = widen(self.F), \
+            self.layers.copy(), self.floor, self.reached, self.n_filled
+        kept.version, kept.changed = 0, None
+        return kept
+
+    def matches(self, reached: np.ndarray, floor: float) -> bool:
+        """Whether an update to ``reached`` and ``floor`` can start from this fill (the same
+        ones: another floor moves which rows are empty, everywhere)."""
+        return floor == self.floor and np.packbits(reached).tobytes() == self.reached
+
+    def update(self, matrix, scores: np.ndarray, reached: np.ndarray,
+               moved: np.ndarray) -> np.ndarray | None:
+        """Fill again after ``scores`` changed on the rows ``moved`` only (the same reached
+        items and floor: :meth:`matches`). Returns the rows whose fill may have changed; or
+        None, changing nothing, when the rows to fill again are more than a fresh fill
+        fills on each core (the update runs on one). Early in labeling at alpha 0.9 a push
+        that reaches the edge of the rows with scores changes the fill of most far rows:
+        at 1,000,000 items and 20 labels, 215,000-324,000 rows (of 820,000-870,000 filled)
+        took 206-382 ms, against 212-283 ms afresh; at 200 labels, 18,000-109,000 rows
+        (mostly rows with scores) took 7-34 ms against 43-64 ms (``/tmp`` script,
+        docs/benchmarks.md)."""
+        reached = np.ascontiguousarray(reached, dtype=np.bool_)
+        affected = _affected_rows(matrix.indptr, matrix.indices, reached, self.layers,
+                                  np.ascontiguousarray(moved, dtype=np.int64),
+                                  self.n_filled // usable_cores())
+        if affected is None:
+            return None
+        waiting = _set_status(np.ascontiguousarray(scores, dtype=np.float64), reached,
+                              self.floor, self.F, self.layers, moved, affected)
+        _fill_layers(matrix.indptr, matrix.indices, np.asarray(matrix.data, np.float64),
+                     self.F, self.layers, waiting, self.floor)
+        self.n_filled = int(np.count_nonzero(self.layers > 0))
+        self.version, self.changed = self.version + 1, affected
+        return affected
+
+
+# Compiled on first use and cached on disk for the next process; loops over the classes are
+# written out, as in fill.py.
+
+@njit(cache=True, nogil=True)
+def _affected_rows(indptr, indices, reached, layers, moved, most):
+    """The moved rows and every reached row no farther from them than its layer (a row
+    that was never filled counts as infinitely far), by breadth-first search out of the
+    moved rows; None once more than ``most`` rows beside the moved ones (rows to fill)."""
+    n = len(layers)
+    distance = np.full(n, -1, dtype=np.int32)
+    rows = np.empty(n, dtype=np.int64)
+    n_rows = 0
+    for row in moved:
+        if distance[row] < 0:
+            distance[row] = 0
+            rows[n_rows] = row
+            n_rows += 1
+    n_moved = n_rows
+    head = 0
+    while head < n_rows:
+        row = rows[head]
+        head += 1
+        further = distance[row] + 1
+        for position in range(indptr[row], indptr[row + 1]):
+            neighbour = indices[position]
+            if distance[neighbour] < 0 and reached[neighbour] and \
+                    (layers[neighbour] < 0 or layers[neighbour] >= further):
+                distance[neighbour] = further
+                rows[n_rows] = neighbour
+                n_rows += 1
+        if n_rows - n_moved > most:
+            return None
+    return rows[:n_rows].copy()
+
+
+@njit(cache=True, nogil=True)
+def _set_status(scores, reached, floor, F, layers, moved, affected):
+    """Clear the affected rows; a moved row whose scores are above ``floor`` takes them
+    (layer 0). Returns the affected rows left empty, to fill."""
+    k = F.shape[1]
+    for row in affected:
+        layers[row] = -1
+        for j in range(k):
+            F[row, j] = 0.0
+    for row in moved:
+        top = 0.0
+        for j in range(k):
+            top = max(top, scores[row, j])
+        if reached[row] and top > floor:
+            layers[row] = 0
+            for j in range(k):
+                F[row, j] = max(scores[row, j], 0.0)
+    waiting = np.empty(len(affected), dtype=np.int64)
+    n_waiting = 0
+    for row in affected:
+        if layers[row] < 0:
+            waiting[n_waiting] = row
+            n_waiting += 1
+    return waiting[:n_waiting]
+
+
+@njit(cache=True, nogil=True)
+def _fill_layers(indptr, indices, data, F, layers, waiting, floor):
+    """Layers and scores of the ``waiting`` rows: a breadth-first search whose start is each
+    row's nearest layer outside (or a new row with scores), then each layer's rows filled
+    from their neighbours one layer down, as the full fill does."""
+    k = F.shape[1]
+    start = np.empty(len(waiting), dtype=np.int64)  # 1 + the lowest layer next to the row
+    for i in range(len(waiting)):
+        lowest = -1
+        for position in range(indptr[waiting[i]], indptr[waiting[i] + 1]):
+            layer = layers[indices[position]]
+            if layer >= 0 and (lowest < 0 or layer < lowest):
+                lowest = layer
+        start[i] = lowest + 1 if lowest >= 0 else np.iinfo(np.int64).max
+    order = np.argsort(start)
+    current = np.empty(len(waiting), dtype=np.int64)
+    following = np.empty(len(waiting), dtype=np.int64)
+    n_current, n_following, next_start = 0, 0, 0
+    incoming = np.empty(k)
+    layer = 0
+    while True:
+        if n_current == 0:  # the next layer starts from the outside
+            while next_start < len(order) and layers[waiting[order[next_start]]] >= 0:
+                next_start += 1
+            if next_start == len(order) or start[order[next_start]] == np.iinfo(np.int64).max:
+                break
+            layer = start[order[next_start]]
+        while next_start < len(order) and start[order[next_start]] == layer:
+            row = waiting[order[next_start]]
+            if layers[row] < 0:
+                layers[row] = layer
+                current[n_current] = row
+                n_current += 1
+            next_start += 1
+        for i in range(n_current):
+            row = current[i]
+            _weigh_row(indptr, indices, data, F, layers, row, layer, incoming, floor)
+            for position in range(indptr[row], indptr[row + 1]):
+                neighbour = indices[position]
+                # an empty neighbour of an affected row is affected (it waits)
+                if layers[neighbour] < 0:
+                    layers[neighbour] = layer + 1
+                    following[n_following] = neighbour
+                    n_following += 1
+        current, following = following, current
+        n_current, n_following = n_following, 0
+        layer += 1
+
+
+@njit(cache=True, nogil=True)
+def _weigh_row(indptr, indices, data, F, layers, row, layer, incoming, floor):
+    """Fill ``row`` (of ``layer``) with its lower-layer neighbours' weighted scores rescaled
+    to sum to ``floor``, added in the full fill's order (fill._weigh_neighbours)."""
+    k = F.shape[1]
+    for j in range(k):
+        incoming[j] = 0.0
+    for position in range(indptr[row], indptr[row + 1]):
+        neighbour = indices[position]
+        if 0 <= layers[neighbour] < layer:
+            for j in range(k):
+                incoming[j] += data[position] * F[neighbour, j]
+    total = 0.0
+    for j in range(k):
+        total += incoming[j]
+    if total > 0.0:
+        for j in range(k):
+            F[row, j] = incoming[j] * (floor / total)

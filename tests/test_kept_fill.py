@@ -1,0 +1,122 @@
+"""The fill kept between solves (issue 18, item 5): after a local update it is filled again
+only where the scores changed, and must give what filling afresh gives, to the bit."""
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from activeprop import propagation
+from activeprop.datasets import load_pool
+from activeprop.fill import _layered_fill, fill_below_precision
+from activeprop.graph import build_knn_graph
+from activeprop.kept_fill import KeptFill
+from activeprop.propagation import GraphLabeling
+
+FLOOR = 0.1
+
+
+def _random_graph(n, rng, n_components):
+    """A symmetric graph of ``n_components`` blocks of rows, about 8 positive edges a row."""
+    size = n // n_components
+    heads = np.repeat(np.arange(n), 4)
+    tails = (heads // size) * size + rng.integers(0, size, len(heads))
+    weights = rng.random(len(heads)) + 0.01
+    matrix = sparse.csr_matrix((weights, (heads, tails)), shape=(n, n))
+    W = (matrix + matrix.T).tocsr()
+    W.setdiag(0)
+    W.eliminate_zeros()
+    return W
+
+
+@pytest.mark.parametrize("n_components", [1, 2])
+@pytest.mark.parametrize("seed", range(5))
+def test_an_update_gives_the_fresh_fill_to_the_bit(n_components, seed):
+    """Ten rounds of scores changed on a few rows (rising above the floor, falling below
+    it, round-off below zero): the kept fill updated there equals a fresh fill, scores and
+    layers, and the rows it reports cover every row whose fill changed."""
+    rng = np.random.default_rng(seed)
+    n = 2_000
+    W = _random_graph(n, rng, n_components)
+    reached = np.ones(n, dtype=bool)
+    reached[:n // 2] = n_components == 1  # the first component has no label
+    scores = np.where(rng.random((n, 3)) < 0.02, rng.random((n, 3)), 0.0)
+    scores[~reached] = 0.0
+    kept = KeptFill.fill(W, scores, reached, FLOOR)
+    updated_rows = updates = 0
+    for _ in range(10):
+        touched = np.unique(rng.integers(0, n, rng.integers(1, 30)))
+        touched = touched[reached[touched]]
+        before = kept.F.copy()
+        new = np.where(rng.random((len(touched), 3)) < 0.3,
+                       rng.random((len(touched), 3)) * 3 * FLOOR, 0.0)
+        new[rng.random(new.shape) < 0.1] -= 1e-12
+        scores[touched] = new
+        reported = kept.update(W, scores, reached, touched)
+        if reported is None:  # too many rows to pay: unchanged, the caller fills afresh
+            assert np.array_equal(kept.F, before)
+            kept = KeptFill.fill(W, scores, reached, FLOOR)
+            continue
+        fresh, layers = _layered_fill(W, scores, reached, FLOOR)
+        assert np.array_equal(kept.F, fresh) and np.array_equal(kept.layers, layers)
+        moved = np.flatnonzero(np.any(kept.F != before, axis=1))
+        assert np.isin(moved, reported).all()
+        updated_rows += len(reported)
+        updates += 1
+    assert 0 < updated_rows < 10 * n // 2 and updates > 5  # local: most rows are left alone
+
+
+def test_a_graph_with_an_edge_of_zero_weight_keeps_no_fill():
+    """Layers are distances only when every edge weighs something: a zero weight can leave
+    a row next to a filled one empty, so such a graph is filled afresh every time."""
+    W = sparse.csr_matrix(np.array([[0, 1, 0], [1, 0, 0.0], [0, 0, 0]]))
+    assert KeptFill.suits(W)
+    W.data[0] = 0.0
+    assert not KeptFill.suits(W)
+
+
+def test_a_new_class_widens_the_kept_fill_exactly():
+    """A class the last solve did not have adds a zero column: the kept fill widened
+    equals a fresh fill of the widened scores."""
+    rng = np.random.default_rng(0)
+    W = _random_graph(500, rng, 1)
+    scores = np.where(rng.random((500, 2)) < 0.05, rng.random((500, 2)), 0.0)
+    reached = np.ones(500, dtype=bool)
+    kept = KeptFill.fill(W, scores, reached, FLOOR)
+    widened = kept.widened(lambda block: np.insert(block, [1], 0.0, axis=-1))
+    wide = np.insert(scores, [1], 0.0, axis=-1)
+    assert np.array_equal(widened.F, fill_below_precision(W, wide, reached, FLOOR))
+
+
+def test_refits_that_push_update_the_kept_fill_to_a_fresh_fills_scores(monkeypatch):
+    """Rounds of label spreading with local updates on a kNN graph: every refit's scores
+    are the fresh fill of its solution, and the refits that pushed updated the kept fill
+    instead of filling afresh."""
+    pool = load_pool("digits-aug:6000")
+    graph = build_knn_graph(pool.X, 10, backend="flat")
+    monkeypatch.setattr(propagation, "keeps_pushing", lambda met, *_: met)
+    updates = []
+    update = KeptFill.update
+
+    def counted(self, *args):
+        rows = update(self, *args)
+        updates.append(None if rows is None else len(rows))
+        return rows
+
+    monkeypatch.setattr(KeptFill, "update", counted)
+    labeling = GraphLabeling("spreading", alpha=0.2, max_iter=2000, tol=1e-3, solver="cg",
+                             rtol=1e-4, warm_start=True)
+    rng = np.random.default_rng(0)
+    labels = np.full(len(pool.y), -1)
+    first = rng.choice(len(labels), 30, replace=False)
+    labels[first] = pool.y[first]
+    for _ in range(8):  # a label a refit, as the labeler's
+        new = rng.choice(np.flatnonzero(labels < 0))
+        labels[new] = pool.y[new]
+        labeling.fit(graph, labels, labeling.warm_)
+        X = labeling.warm_.X
+        reached = propagation._reached(graph, labeling.warm_.codes >= 0)
+        fresh = fill_below_precision(graph.operator("symmetric"), X, reached,
+                                     labeling.rtol * X.max())
+        assert np.array_equal(labeling.scores_, graph.to_pool_order(fresh))
+    assert len(updates) == 7  # all but the first refit pushed
+    assert sum(rows is not None for rows in updates) >= 4  # and most of them updated
