@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from activeprop import pool_distributions as pool_distributions_module
 from activeprop import propagation
 from activeprop.datasets import load_pool
 from activeprop.fill import _layered_fill, fill_below_precision
 from activeprop.graph import build_knn_graph
 from activeprop.kept_fill import KeptFill
+from activeprop.pool_distributions import pool_distributions
 from activeprop.propagation import GraphLabeling
 
 FLOOR = 0.1
@@ -89,8 +91,9 @@ def test_a_new_class_widens_the_kept_fill_exactly():
 
 def test_refits_that_push_update_the_kept_fill_to_a_fresh_fills_scores(monkeypatch):
     """Rounds of label spreading with local updates on a kNN graph: every refit's scores
-    are the fresh fill of its solution, and the refits that pushed updated the kept fill
-    instead of filling afresh."""
+    are the fresh fill of its solution, and its distributions, predictions and confidences
+    those of the whole pool's scores; the refits that pushed updated the kept fill (and the
+    distributions of the rows it changed) instead of filling afresh."""
     pool = load_pool("digits-aug:6000")
     graph = build_knn_graph(pool.X, 10, backend="flat")
     monkeypatch.setattr(propagation, "keeps_pushing", lambda met, *_: met)
@@ -103,6 +106,15 @@ def test_refits_that_push_update_the_kept_fill_to_a_fresh_fills_scores(monkeypat
         return rows
 
     monkeypatch.setattr(KeptFill, "update", counted)
+    partial = []
+    update_distributions = pool_distributions_module.update_pool_distributions
+
+    def counted_distributions(*args):
+        partial.append(len(args[1]))
+        return update_distributions(*args)
+
+    monkeypatch.setattr(pool_distributions_module, "update_pool_distributions",
+                        counted_distributions)
     labeling = GraphLabeling("spreading", alpha=0.2, max_iter=2000, tol=1e-3, solver="cg",
                              rtol=1e-4, warm_start=True)
     rng = np.random.default_rng(0)
@@ -118,5 +130,12 @@ def test_refits_that_push_update_the_kept_fill_to_a_fresh_fills_scores(monkeypat
         fresh = fill_below_precision(graph.operator("symmetric"), X, reached,
                                      labeling.rtol * X.max())
         assert np.array_equal(labeling.scores_, graph.to_pool_order(fresh))
+        P, unreached, best, confidence = pool_distributions(fresh, graph.pool_positions())
+        assert np.array_equal(labeling.label_distributions_, P)
+        assert np.array_equal(labeling.unreached_, unreached)
+        assert np.array_equal(labeling.transduction_, labeling.classes_[best])
+        assert np.array_equal(labeling.confidence_, confidence)
     assert len(updates) == 7  # all but the first refit pushed
     assert sum(rows is not None for rows in updates) >= 4  # and most of them updated
+    # a refit that updated the kept fill computes the distributions of its rows alone
+    assert len(partial) >= 3 and max(partial) < len(pool.y)

@@ -49,22 +49,52 @@ def pool_distributions(F: np.ndarray, rows: np.ndarray):
     return P, unreached, best, confidence
 
 
+def update_pool_distributions(F: np.ndarray, rows: np.ndarray, items: np.ndarray,
+                              previous: tuple):
+    """:func:`pool_distributions`' results after the scores changed on the rows ``rows``
+    of ``F`` only: ``previous`` (the results before) copied, with the entries of the pool
+    ``items`` (those rows' items) computed again. Copied, not changed in place: callers
+    keep the last fit's distributions (to see what moved). Returns None when ``F`` has
+    more than :data:`WIDEST_RUN` classes (rows that wide are summed by numpy, per array)."""
+    if F.shape[1] > WIDEST_RUN:
+        return None
+    P, unreached, best, confidence = (np.copy(array) for array in previous)
+    _distribute_at(np.ascontiguousarray(F, dtype=np.float64),
+                   np.ascontiguousarray(rows, dtype=np.int64),
+                   np.ascontiguousarray(items, dtype=np.int64), P, unreached, best, confidence)
+    return P, unreached, best, confidence
+
+
 @njit(cache=True, nogil=True)  # compiled on first use, cached on disk for the next process
 def _distribute(F, sums, rows, start, stop, P, unreached, best, confidence):
     """The rows ``start`` to ``stop`` of :func:`pool_distributions`' results (``sums``: the
     rows' sums, or empty to add them here)."""
     k = F.shape[1]
     for i in range(start, stop):
-        row = rows[i]
-        total = sums[row] if len(sums) else _pairwise_sum(F[row], k)
-        unreached[i] = total == 0.0
-        top, column = -1.0, 0
-        for j in range(k):
-            value = 1.0 / k if total == 0.0 else F[row, j] / total
-            P[i, j] = value
-            if value > top:
-                top, column = value, j
-        best[i], confidence[i] = column, top
+        total = sums[rows[i]] if len(sums) else _pairwise_sum(F[rows[i]], k)
+        _distribute_row(F, rows[i], total, i, P, unreached, best, confidence)
+
+
+@njit(cache=True, nogil=True)
+def _distribute_at(F, rows, items, P, unreached, best, confidence):
+    """Entry ``items[i]`` of the results from row ``rows[i]`` of ``F``."""
+    for i in range(len(rows)):
+        total = _pairwise_sum(F[rows[i]], F.shape[1])
+        _distribute_row(F, rows[i], total, items[i], P, unreached, best, confidence)
+
+
+@njit(cache=True, nogil=True, inline="always")  # called per row
+def _distribute_row(F, row, total, i, P, unreached, best, confidence):
+    """Entry ``i`` of the results from ``row`` of ``F``, whose sum is ``total``."""
+    k = F.shape[1]
+    unreached[i] = total == 0.0
+    top, column = -1.0, 0
+    for j in range(k):
+        value = 1.0 / k if total == 0.0 else F[row, j] / total
+        P[i, j] = value
+        if value > top:
+            top, column = value, j
+    best[i], confidence[i] = column, top
 
 
 # numpy's order splits runs of over 128 values in halves, recursively; a recursive function
