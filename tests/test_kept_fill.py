@@ -139,3 +139,36 @@ def test_refits_that_push_update_the_kept_fill_to_a_fresh_fills_scores(monkeypat
     assert sum(rows is not None for rows in updates) >= 4  # and most of them updated
     # a refit that updated the kept fill computes the distributions of its rows alone
     assert len(partial) >= 3 and max(partial) < len(pool.y)
+
+
+def test_a_push_that_gives_up_before_a_solve_of_no_iteration_still_updates_its_rows(
+        monkeypatch):
+    """A push that moved the solution but reported failure (its target is deeper than the
+    tolerance), then a global solve that needs no iteration: the rows the push moved are
+    filled again (they used to be reported unchanged, and the fill went stale)."""
+    pool = load_pool("digits-aug:6000")
+    graph = build_knn_graph(pool.X, 10, backend="flat")
+    push = propagation._push_new_labels
+
+    def gives_up(*args):
+        _, moved = push(*args)
+        return False, moved
+
+    monkeypatch.setattr(propagation, "_push_new_labels", gives_up)
+    monkeypatch.setattr(propagation, "keeps_pushing", lambda *_: True)
+    labeling = GraphLabeling("spreading", alpha=0.2, max_iter=2000, tol=1e-3, solver="cg",
+                             rtol=1e-4, warm_start=True)
+    labels = np.full(len(pool.y), -1)
+    labels[:30] = pool.y[:30]
+    labeling.fit(graph, labels)
+    no_iteration = 0
+    for item in range(30, 36):
+        labels[item] = pool.y[item]
+        labeling.fit(graph, labels, labeling.warm_)
+        no_iteration += labeling.n_iter_ == 0
+        X = labeling.warm_.X
+        reached = propagation._reached(graph, labeling.warm_.codes >= 0)
+        fresh = fill_below_precision(graph.operator("symmetric"), X, reached,
+                                     labeling.rtol * X.max())
+        assert np.array_equal(labeling.scores_, graph.to_pool_order(fresh))
+    assert no_iteration >= 3

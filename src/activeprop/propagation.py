@@ -722,6 +722,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     None)."""
     pause = max(warm.pause - 1, 0) if warm is not None else 0
     solve_seconds = warm.solve_seconds if warm is not None else None
+    moved = np.empty(0, dtype=np.int64)  # the rows where X changed, while only a push moved it
     if warm is not None and _reach_kept(warm, reached):
         X, R, norms2, changed = warm.take_with_labels(codes, 1 - alpha)
     else:
@@ -750,8 +751,9 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R,
         overshoot=room)
     solve_seconds = time.perf_counter() - start if n_iter else solve_seconds
+    # a push that gave up still moved X; a global solve of no iteration moved nothing more
     return X, R, _column_dots(R, R), n_iter, converged, (pause, solve_seconds), \
-        None if n_iter else np.empty(0, dtype=np.int64)
+        None if n_iter else moved
 
 
 def _label_counts(codes: np.ndarray, n_classes: int) -> np.ndarray:
