@@ -8,7 +8,7 @@ from scipy import sparse
 from activeprop import pool_distributions as pool_distributions_module
 from activeprop import propagation
 from activeprop.datasets import load_pool
-from activeprop.fill import _layered_fill, fill_below_precision
+from activeprop.fill import fill_below_precision, fill_with_layers
 from activeprop.graph import build_knn_graph
 from activeprop.kept_fill import KeptFill
 from activeprop.pool_distributions import pool_distributions
@@ -58,7 +58,7 @@ def test_an_update_gives_the_fresh_fill_to_the_bit(n_components, seed):
             assert np.array_equal(kept.F, before)
             kept = KeptFill.fill(W, scores, reached, FLOOR)
             continue
-        fresh, layers = _layered_fill(W, scores, reached, FLOOR)
+        fresh, layers = fill_with_layers(W, scores, reached, FLOOR)
         assert np.array_equal(kept.F, fresh) and np.array_equal(kept.layers, layers)
         moved = np.flatnonzero(np.any(kept.F != before, axis=1))
         assert np.isin(moved, reported).all()

@@ -36,8 +36,7 @@ def fill_below_precision(W, scores: np.ndarray, reached: np.ndarray, floor: floa
     matrix = getattr(W, "matrix", W)
     if isinstance(matrix, np.ndarray):
         return _fill_dense(matrix, np.maximum(scores, 0.0), reached, floor)
-    return _fill_sparse(matrix, np.ascontiguousarray(scores, dtype=np.float64),
-                        np.ascontiguousarray(reached, dtype=np.bool_), float(floor))
+    return fill_with_layers(matrix, scores, reached, floor)[0]
 
 
 def _fill_dense(W: np.ndarray, F: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
@@ -57,16 +56,14 @@ def _fill_dense(W: np.ndarray, F: np.ndarray, reached: np.ndarray, floor: float)
     return F
 
 
-def _fill_sparse(matrix, scores: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
-    """The walk on a CSR graph (see :func:`_layered_fill`)."""
-    return _layered_fill(matrix, scores, reached, floor)[0]
-
-
-def _layered_fill(matrix, scores: np.ndarray, reached: np.ndarray, floor: float):
-    """The walk on a CSR graph: layer after layer, the empty rows next to the last layer's
-    rows (the rows with scores, first) take their neighbours' weighted scores, each row
-    reading the scores as the layer before left them. Returns the filled copy and each
-    row's layer (0: the row has scores; -1: unreached, or never filled)."""
+def fill_with_layers(matrix, scores: np.ndarray, reached: np.ndarray, floor: float):
+    """:func:`fill_below_precision` on the CSR ``matrix``, a walk: layer after layer, the
+    empty rows next to the last layer's rows (the rows with scores, first) take their
+    neighbours' weighted scores, each row reading the scores as the layer before left
+    them. Returns the filled copy and each row's layer (0: the row has scores; -1:
+    unreached, or never filled)."""
+    scores = np.ascontiguousarray(scores, dtype=np.float64)
+    reached, floor = np.ascontiguousarray(reached, dtype=np.bool_), float(floor)
     indptr, indices = matrix.indptr, matrix.indices
     data = np.asarray(matrix.data, dtype=np.float64)
     F, sources, empty, layers = _clipped_copy(scores, reached, floor)

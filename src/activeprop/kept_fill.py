@@ -20,11 +20,13 @@ compare them.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from numba import njit
 
 from .calibration import usable_cores
-from .fill import _layered_fill
+from .fill import fill_with_layers
 
 
 class KeptFill:
@@ -53,17 +55,14 @@ class KeptFill:
     def fill(cls, matrix, scores: np.ndarray, reached: np.ndarray, floor: float) -> "KeptFill":
         """The full fill of ``scores`` (:func:`activeprop.fill.fill_below_precision` on the
         CSR ``matrix``, which :meth:`suits`), kept."""
-        scores = np.ascontiguousarray(scores, dtype=np.float64)
-        reached = np.ascontiguousarray(reached, dtype=np.bool_)
-        F, layers = _layered_fill(matrix, scores, reached, float(floor))
+        F, layers = fill_with_layers(matrix, scores, reached, floor)
         return cls(F, layers, float(floor), reached)
 
     def widened(self, widen) -> "KeptFill":
         """A copy of this fill with the columns ``widen`` adds to the scores (zero for a
         new class: no row's layer changes, and a filled row's sum neither)."""
-        kept = KeptFill.__new__(KeptFill)
-        kept.F, kept.layers, kept.floor, kept.reached, kept.n_filled = widen(self.F), \
-            self.layers.copy(), self.floor, self.reached, self.n_filled
+        kept = copy.copy(self)
+        kept.F, kept.layers = widen(self.F), self.layers.copy()
         kept.version, kept.changed = 0, None
         return kept
 
@@ -100,6 +99,8 @@ class KeptFill:
 
 # Compiled on first use and cached on disk for the next process; loops over the classes are
 # written out, as in fill.py.
+
+NO_LAYER = np.iinfo(np.int64).max  # the start of a row next to no row with a layer
 
 @njit(cache=True, nogil=True)
 def _affected_rows(indptr, indices, reached, layers, moved, most):
@@ -172,7 +173,7 @@ def _fill_layers(indptr, indices, data, F, layers, waiting, floor):
             layer = layers[indices[position]]
             if layer >= 0 and (lowest < 0 or layer < lowest):
                 lowest = layer
-        start[i] = lowest + 1 if lowest >= 0 else np.iinfo(np.int64).max
+        start[i] = lowest + 1 if lowest >= 0 else NO_LAYER
     order = np.argsort(start)
     current = np.empty(len(waiting), dtype=np.int64)
     following = np.empty(len(waiting), dtype=np.int64)
@@ -183,7 +184,7 @@ def _fill_layers(indptr, indices, data, F, layers, waiting, floor):
         if n_current == 0:  # the next layer starts from the outside
             while next_start < len(order) and layers[waiting[order[next_start]]] >= 0:
                 next_start += 1
-            if next_start == len(order) or start[order[next_start]] == np.iinfo(np.int64).max:
+            if next_start == len(order) or start[order[next_start]] == NO_LAYER:
                 break
             layer = start[order[next_start]]
         while next_start < len(order) and start[order[next_start]] == layer:
