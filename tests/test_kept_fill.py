@@ -155,7 +155,7 @@ def test_a_push_that_gives_up_before_a_solve_of_no_iteration_still_updates_its_r
         return False, moved
 
     monkeypatch.setattr(propagation, "_push_new_labels", gives_up)
-    monkeypatch.setattr(propagation, "keeps_pushing", lambda *_: True)
+    monkeypatch.setattr(propagation, "PUSH_PAUSE", 0)  # a push that gives up: push again
     labeling = GraphLabeling("spreading", alpha=0.2, max_iter=2000, tol=1e-3, solver="cg",
                              rtol=1e-4, warm_start=True)
     labels = np.full(len(pool.y), -1)

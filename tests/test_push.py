@@ -220,24 +220,73 @@ def test_pushing_goes_on_only_while_it_beats_the_global_solve():
     assert not keeps_pushing(False, 0.01, 0.05)  # gave up
 
 
+def test_each_path_is_judged_with_the_fill_after_it():
+    """A push and a global solve are each timed with the fill that follows them (fake
+    measured costs, both ways)."""
+    from activeprop.propagation import PUSH_PAUSE, _next_path
+
+    # the last global solve took 0.2 s with its fill; a push of 0.05 s ...
+    assert _next_path((0, 0.2, "push", 0.05), 0.1) == (0, 0.2)  # ... and a fill of 0.1 pays
+    assert _next_path((0, 0.2, "push", 0.05), 0.2) == (PUSH_PAUSE, 0.2)  # of 0.2, not
+    # a global solve's cost is its iterations and its fill; a pause counts on
+    pause, seconds = _next_path((3, 0.5, "solve", 0.1), 0.05)
+    assert pause == 3 and seconds == pytest.approx(0.15)
+    # a round that neither pushed nor iterated keeps the last figures
+    assert _next_path((2, 0.5, None, None), 0.3) == (2, 0.5)
+
+
+def test_a_push_whose_fill_loses_to_the_global_path_pauses_pushing(graph, pool, monkeypatch):
+    """Early in labeling at alpha 0.9 a push could beat the global solve while the fill
+    after it, which it changed on most far rows, cost more than the global path's whole
+    refit; the push's fill now counts (here made slow on purpose)."""
+    y = pool[1]
+    labels = np.full(len(y), -1)
+    labels[:30] = y[:30]
+    labeling = _labeling(0.2).fit(graph, labels)
+    fill = propagation._fill_spreading
+
+    def slow_after_a_push(graph, X, reached, rtol, warm, moved):
+        if moved is not None:
+            time.sleep(0.4)
+        return fill(graph, X, reached, rtol, warm, moved)
+
+    monkeypatch.setattr(propagation, "_fill_spreading", slow_after_a_push)
+    for start, expected in ((30, 0), (40, propagation.PUSH_PAUSE)):
+        labeling.warm_.solve_seconds = 0.3  # the global path, with its fill
+        labels = labels.copy()
+        labels[start:start + 10] = y[start:start + 10]
+        if expected:
+            labeling.fit(graph, labels, labeling.warm_)
+        else:  # the same push with a fast fill goes on pushing
+            with monkeypatch.context() as fast:
+                fast.setattr(propagation, "_fill_spreading", fill)
+                labeling.fit(graph, labels, labeling.warm_)
+        assert labeling.n_iter_ == 0  # pushed
+        assert labeling.warm_.pause == expected
+
+
 def test_the_first_push_of_a_process_is_timed_without_its_compilation(graph, pool,
                                                                      monkeypatch):
     """The first process after an install compiles the push for seconds. That must not
     count as the push's cost: it made a fresh run pause pushing for eight rounds (a
     70,000 x 784 round measured 63 ms with a cold compile cache, 36 ms with a warm one)."""
-    from activeprop import push
+    from activeprop import kept_fill, push
 
     compiled = []
-    real = push.push_residual
 
-    def compiling_first(*args, **options):  # stands in for numba's first call
-        if not compiled:
-            compiled.append(True)
-            time.sleep(0.5)
-        return real(*args, **options)
+    def compiling_first(real):  # stands in for numba's first call
+        def call(*args, **options):
+            if real not in compiled:
+                compiled.append(real)
+                time.sleep(0.5)
+            return real(*args, **options)
+        return call
 
-    monkeypatch.setattr(push, "push_residual", compiling_first)
+    # the push, and the update of the kept fill after it (timed with the push)
+    monkeypatch.setattr(push, "push_residual", compiling_first(push.push_residual))
+    monkeypatch.setattr(kept_fill.KeptFill, "update", compiling_first(kept_fill.KeptFill.update))
     push.compile_for.cache_clear()  # a new process: nothing compiled yet
+    kept_fill.compile_for.cache_clear()
     y = pool[1]
     labels = np.full(len(y), -1)
     labels[:30] = y[:30]
@@ -249,7 +298,7 @@ def test_the_first_push_of_a_process_is_timed_without_its_compilation(graph, poo
     # compilation (0.5 s) alone.
     labeling.warm_.solve_seconds = 0.3
     labeling.fit(graph, labels, labeling.warm_)
-    assert compiled and labeling.n_iter_ == 0  # pushed
+    assert len(compiled) == 2 and labeling.n_iter_ == 0  # pushed
     assert labeling.warm_.pause == 0  # and the next round pushes again
 
 

@@ -21,9 +21,11 @@ compare them.
 from __future__ import annotations
 
 import copy
+from functools import lru_cache
 
 import numpy as np
 from numba import njit
+from scipy import sparse
 
 from .calibration import usable_cores
 from .fill import fill_with_layers
@@ -95,6 +97,20 @@ class KeptFill:
         self.n_filled = int(np.count_nonzero(self.layers > 0))
         self.version, self.changed = self.version + 1, affected
         return affected
+
+
+@lru_cache(maxsize=None)
+def compile_for(index_dtype: np.dtype) -> None:
+    """Compile the update for a graph whose indices are ``index_dtype`` (or load it from the
+    disk cache), once per process, on a path of three rows: a caller that times a refit's
+    fill to choose the next refit's path calls this first (the first process after an
+    install compiles for seconds, which is not what an update costs)."""
+    path = sparse.csr_matrix(np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
+    path.indptr, path.indices = path.indptr.astype(index_dtype), path.indices.astype(index_dtype)
+    scores, reached = np.array([[1.0], [1.0], [0.0]]), np.ones(3, dtype=np.bool_)
+    kept = KeptFill.fill(path, scores, reached, 0.5)  # the third row filled
+    scores[0, 0] = 2.0  # moves the first row alone: an update on any number of cores
+    assert kept.update(path, scores, reached, np.zeros(1, dtype=np.int64)) is not None
 
 
 # Compiled on first use and cached on disk for the next process; loops over the classes are

@@ -495,7 +495,7 @@ class WarmStart:
     R: np.ndarray | None  # its residual B - A X
     norms2: np.ndarray | None = None  # the squared norms of R's columns
     pause: int = 0  # rounds to go before trying a local update again (push)
-    solve_seconds: float | None = None  # the last global solve's time (CG iterations)
+    solve_seconds: float | None = None  # the last global solve's time (CG, then the fill)
     fill: "KeptFill | None" = None  # spreading's fill on a sparse graph (kept_fill)
 
     def usable(self, graph, classes, system, new_classes: bool = False) -> bool:
@@ -669,9 +669,11 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
     if variant == "spreading":
         X, R, norms2, n_iter, converged, timing, moved = _solve_spreading(
             graph, codes, len(classes), alpha, reached, rtol, max_iter, warm)
+        start = time.perf_counter()
         F, kept = _fill_spreading(graph, X, reached, rtol, warm, moved)
         return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R, norms2,
-                                               *timing, fill=kept)
+                                               *_next_path(timing, time.perf_counter() - start),
+                                               fill=kept)
     else:
         Y = one_hot_codes(codes, len(classes))
         free = (reached & ~labeled).astype(np.float64)[:, None]
@@ -717,8 +719,8 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     """Spreading's solve from ``warm`` (usable for these classes, or None): the carried-over
     residual pushed through the graph where the new labels are, while that pays, and a
     global conjugate-gradient solve otherwise. Returns X, R, the squared norms of R's
-    columns, n_iter, converged, the timing the next round decides by (pause, seconds
-    of the last global solve) and the rows where X changed when only a push moved it (else
+    columns, n_iter, converged, the timing the next round decides by (for
+    :func:`_next_path`) and the rows where X changed when only a push moved it (else
     None)."""
     pause = max(warm.pause - 1, 0) if warm is not None else 0
     solve_seconds = warm.solve_seconds if warm is not None else None
@@ -729,16 +731,19 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         X, R, norms2, changed = (warm.take_solution() if warm is not None else
                                  one_hot_codes(codes, n_classes)), None, None, None
     if norms2 is not None and graph.is_sparse and not pause:
-        from .push import compile_for
+        from . import kept_fill, push
 
-        compile_for(_spreading_matrix(graph).indices.dtype)  # not what a push costs
+        # not what a local update costs (the push, and the update of the fill after it)
+        push.compile_for(_spreading_matrix(graph).indices.dtype)
+        W = graph.operator("symmetric")
+        kept_fill.compile_for(getattr(W, "matrix", W).indices.dtype)
         start = time.perf_counter()
         met, moved = _push_new_labels(graph, alpha, X, R, norms2, changed,
                                       _label_counts(codes, n_classes), rtol)
-        pause = 0 if keeps_pushing(met, time.perf_counter() - start, solve_seconds) \
-            else PUSH_PAUSE
         if met:  # the residual is below the tolerance: a global solve would not iterate
-            return X, R, _column_dots(R, R), 0, True, (pause, solve_seconds), moved
+            return X, R, _column_dots(R, R), 0, True, \
+                (pause, solve_seconds, "push", time.perf_counter() - start), moved
+        pause = PUSH_PAUSE
     # room below the tolerance for the next round's local update, when it will try one:
     # the last solve of a pause too (one left at the tolerance made the push that ends the
     # pause fail at once, and pause again, for good)
@@ -750,10 +755,10 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         _spreading_system(graph, alpha), B, X,
         diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R,
         overshoot=room)
-    solve_seconds = time.perf_counter() - start if n_iter else solve_seconds
+    timing = (pause, solve_seconds, "solve", time.perf_counter() - start) if n_iter else \
+        (pause, solve_seconds, None, None)
     # a push that gave up still moved X; a global solve of no iteration moved nothing more
-    return X, R, _column_dots(R, R), n_iter, converged, (pause, solve_seconds), \
-        None if n_iter else moved
+    return X, R, _column_dots(R, R), n_iter, converged, timing, None if n_iter else moved
 
 
 def _label_counts(codes: np.ndarray, n_classes: int) -> np.ndarray:
@@ -786,9 +791,30 @@ PUSH_BUDGET, PUSH_PAUSE = 2.0, 8
 
 def keeps_pushing(met: bool, push_seconds: float, solve_seconds: float | None) -> bool:
     """Whether the next round updates locally again: the push met the tolerance, and it
-    took no longer than the last global solve on this graph (both timed on this machine;
-    on a small pool a few global products cost less than the push's bookkeeping)."""
+    took no longer than the last global solve on this graph (both timed on this machine,
+    each with the fill after it; on a small pool a few global products cost less than the
+    push's bookkeeping)."""
     return met and push_seconds <= (np.inf if solve_seconds is None else solve_seconds)
+
+
+def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None]:
+    """The next round's pause before pushing again, and the last global solve's seconds,
+    from this round's ``timing`` (:func:`_solve_spreading`: the pause so far, the last
+    global solve's seconds, the path this round took and its seconds) and its fill's.
+
+    Each path is judged with the fill after it. After a global solve the far rows are
+    filled afresh; after a push the kept fill is updated where the push moved the scores,
+    or filled afresh when that would not pay. Early in labeling at alpha 0.9 the push
+    alone beat the global solve but its fill did not: at 1,000,000 items, the first 15
+    labels' refits took a median of 510 ms choosing by the push alone, 452 ms solving
+    globally every time (``/tmp`` script, docs/benchmarks.md)."""
+    pause, solve_seconds, path, seconds = timing
+    if path == "push":
+        return (0 if keeps_pushing(True, seconds + fill_seconds, solve_seconds)
+                else PUSH_PAUSE), solve_seconds
+    if path == "solve":
+        return pause, seconds + fill_seconds
+    return pause, solve_seconds
 
 
 def _push_new_labels(graph, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndarray,
