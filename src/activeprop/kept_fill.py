@@ -101,10 +101,10 @@ class KeptFill:
 
 @lru_cache(maxsize=None)
 def compile_for(index_dtype: np.dtype) -> None:
-    """Compile the update for a graph whose indices are ``index_dtype`` (or load it from the
-    disk cache), once per process, on a path of three rows: a caller that times a refit's
-    fill to choose the next refit's path calls this first (the first process after an
-    install compiles for seconds, which is not what an update costs)."""
+    """Compile the fill and its update for a graph whose indices are ``index_dtype`` (or
+    load them from the disk cache), once per process, on a path of three rows: a caller
+    that times a refit's fill to choose the next refit's path calls this first (the first
+    process after an install compiles for seconds, which is not what a fill costs)."""
     path = sparse.csr_matrix(np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
     path.indptr, path.indices = path.indptr.astype(index_dtype), path.indices.astype(index_dtype)
     scores, reached = np.array([[1.0], [1.0], [0.0]]), np.ones(3, dtype=np.bool_)

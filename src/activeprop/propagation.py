@@ -669,6 +669,11 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
     if variant == "spreading":
         X, R, norms2, n_iter, converged, timing, moved = _solve_spreading(
             graph, codes, len(classes), alpha, reached, rtol, max_iter, warm)
+        if graph.is_sparse:  # the fill is timed (the next path's choice): not compiling
+            from .kept_fill import compile_for
+
+            W = graph.operator("symmetric")
+            compile_for(getattr(W, "matrix", W).indices.dtype)
         start = time.perf_counter()
         F, kept = _fill_spreading(graph, X, reached, rtol, warm, moved)
         return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R, norms2,
@@ -718,7 +723,8 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
                      warm: WarmStart | None):
     """Spreading's solve from ``warm`` (usable for these classes, or None): the carried-over
     residual pushed through the graph where the new labels are, while that pays, and a
-    global conjugate-gradient solve otherwise. Returns X, R, the squared norms of R's
+    global conjugate-gradient solve otherwise (after a short push, its head start: see
+    :data:`HEAD_START_BUDGET`). Returns X, R, the squared norms of R's
     columns, n_iter, converged, the timing the next round decides by (for
     :func:`_next_path`) and the rows where X changed when only a push moved it (else
     None)."""
@@ -730,33 +736,42 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     else:
         X, R, norms2, changed = (warm.take_solution() if warm is not None else
                                  one_hot_codes(codes, n_classes)), None, None, None
-    if norms2 is not None and graph.is_sparse and not pause:
-        from . import kept_fill, push
+    start = time.perf_counter()  # of the global path, its head start included
+    if norms2 is not None and graph.is_sparse:
+        from .push import compile_for
 
-        # not what a local update costs (the push, and the update of the fill after it)
-        push.compile_for(_spreading_matrix(graph).indices.dtype)
-        W = graph.operator("symmetric")
-        kept_fill.compile_for(getattr(W, "matrix", W).indices.dtype)
+        compile_for(_spreading_matrix(graph).indices.dtype)  # not what a push costs
         start = time.perf_counter()
+        # a local update goes as deep as a global solve before one; a head start, as deep
+        # as the global solve after it
+        depth = local_room(alpha) if pause <= 1 else 1.0
         met, moved = _push_new_labels(graph, alpha, X, R, norms2, changed,
-                                      _label_counts(codes, n_classes), rtol)
+                                      _label_counts(codes, n_classes), depth * rtol,
+                                      HEAD_START_BUDGET if pause else PUSH_BUDGET)
         if met:  # the residual is below the tolerance: a global solve would not iterate
-            return X, R, _column_dots(R, R), 0, True, \
-                (pause, solve_seconds, "push", time.perf_counter() - start), moved
-        pause = PUSH_PAUSE
+            # (a head start that met it: not a local update's cost, the pause goes on)
+            timing = (pause, solve_seconds, None if pause else "push",
+                      time.perf_counter() - start)
+            return X, R, _column_dots(R, R), 0, True, timing, moved
+        if not pause:  # a local update that gave up: what it cost is not the global path's
+            pause, start = PUSH_PAUSE, time.perf_counter()
     # room below the tolerance for the next round's local update, when it will try one:
     # the last solve of a pause too (one left at the tolerance made the push that ends the
     # pause fail at once, and pause again, for good)
     room = local_room(alpha) if graph.is_sparse and pause <= 1 else 1.0
-    start = time.perf_counter()
     B = one_hot_codes(codes, n_classes)
     B *= 1 - alpha
     X, R, n_iter, converged = conjugate_gradient(
         _spreading_system(graph, alpha), B, X,
         diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R,
         overshoot=room)
-    timing = (pause, solve_seconds, "solve", time.perf_counter() - start) if n_iter else \
-        (pause, solve_seconds, None, None)
+    # The global path's cost to judge a push by: a solve to the tolerance, as while pushing
+    # pauses (one that goes below it for the push after it is the local path's cost: at
+    # 1,000,000 items and alpha 0.9, 17 iterations against 3-5 after a head start), or the
+    # first one.
+    timed = n_iter and (room == 1.0 or solve_seconds is None)
+    timing = (pause, solve_seconds, "solve" if timed else None,
+              time.perf_counter() - start if timed else None)
     # a push that gave up still moved X; a global solve of no iteration moved nothing more
     return X, R, _column_dots(R, R), n_iter, converged, timing, None if n_iter else moved
 
@@ -788,6 +803,16 @@ def local_room(alpha: float) -> float:
 # than the last global solve, the next rounds go global for this many before trying again.
 PUSH_BUDGET, PUSH_PAUSE = 2.0, 8
 
+# While pushing pauses, the new labels' residual is still pushed a little before the global
+# solve: the first passes of a push take most of a new label's residual off the rows near
+# it for a small part of a product, and the solve then starts from a residual that norm
+# smaller. The labeler at 1,000,000 items and alpha 0.9, first 15 labels: conjugate
+# gradients of 13-16 iterations without it, 9-11 / 6-8 / 3-5 with a push of 0.03 / 0.1 /
+# 0.3 times the graph's entries (5-10 / 16-29 / 50-82 ms); a refit's median 452 / 407 /
+# 364 / 372 ms (``/tmp`` script, docs/benchmarks.md). The smaller of the two best budgets
+# costs least where the head start does not help.
+HEAD_START_BUDGET = 0.1
+
 
 def keeps_pushing(met: bool, push_seconds: float, solve_seconds: float | None) -> bool:
     """Whether the next round updates locally again: the push met the tolerance, and it
@@ -818,18 +843,19 @@ def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None]:
 
 
 def _push_new_labels(graph, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndarray,
-                     changed: np.ndarray, counts: np.ndarray, rtol: float):
+                     changed: np.ndarray, counts: np.ndarray, rtol: float, budget: float):
     """Update the solution ``X``, residual ``R`` and its squared column norms ``norms2``
     locally, in place, from the rows ``changed`` where the labels (``counts`` per class)
-    changed (:mod:`activeprop.push`). Returns whether the residual meets the tolerance
-    without a global solve, and the rows where X moved."""
+    changed (:mod:`activeprop.push`), reading at most ``budget`` times the graph's
+    entries. Returns whether the residual meets the relative tolerance ``rtol`` (as a
+    global solve's), and the rows where X moved."""
     from .push import push_residual
 
-    # as deep as a global solve: below the tolerance times the norms of B = (1 - alpha) Y
-    targets = local_room(alpha) * rtol * (1 - alpha) * np.sqrt(counts)
+    # as a global solve: the tolerance times the norms of B = (1 - alpha) Y
+    targets = rtol * (1 - alpha) * np.sqrt(counts)
     matrix = _spreading_matrix(graph)
     met, _, moved = push_residual(matrix, alpha, X, R, norms2, targets, changed,
-                                  max_edges=int(PUSH_BUDGET * matrix.nnz))
+                                  max_edges=int(budget * matrix.nnz))
     return met, moved
 
 
