@@ -227,27 +227,14 @@ def test_each_path_is_judged_with_the_fill_after_it():
     measured costs, both ways)."""
     from activeprop.propagation import PUSH_PAUSE, _next_path
 
-    def choice(pause, losses, seconds):
-        return {"pause": pause, "losses": losses, "solve_seconds": seconds}
-
     # the last global solve took 0.2 s with its fill; a push of 0.05 s ...
-    assert _next_path((0, 0, 0.2, "push", 0.05), 0.1) == choice(0, 0, 0.2)  # + 0.1 pays
-    assert _next_path((0, 0, 0.2, "push", 0.05), 0.2) == choice(PUSH_PAUSE, 1, 0.2)  # + 0.2 not
+    assert _next_path((0, 0.2, "push", 0.05), 0.1) == (0, 0.2)  # ... and a fill of 0.1 pays
+    assert _next_path((0, 0.2, "push", 0.05), 0.2) == (PUSH_PAUSE, 0.2)  # of 0.2, not
     # a global solve's cost is its iterations and its fill; a pause counts on
-    assert _next_path((3, 1, 0.5, "solve", 0.1), 0.05) == choice(3, 1, pytest.approx(0.15))
+    pause, seconds = _next_path((3, 0.5, "solve", 0.1), 0.05)
+    assert pause == 3 and seconds == pytest.approx(0.15)
     # a round that neither pushed nor iterated keeps the last figures
-    assert _next_path((2, 1, 0.5, None, None), 0.3) == choice(2, 1, 0.5)
-
-
-def test_pushes_that_keep_losing_are_tried_ever_more_rarely():
-    """Each loss in a row doubles the pause, up to eight times PUSH_PAUSE; a push that pays
-    ends the run of losses."""
-    from activeprop.propagation import PUSH_PAUSE, _next_path, pause_after
-
-    assert [pause_after(losses) for losses in range(1, 7)] == \
-        [PUSH_PAUSE * f for f in (1, 2, 4, 8, 8, 8)]
-    assert _next_path((0, 2, 0.2, "push", 0.3), 0.1)["pause"] == 4 * PUSH_PAUSE  # third loss
-    assert _next_path((0, 2, 0.2, "push", 0.05), 0.1)["losses"] == 0  # paid
+    assert _next_path((2, 0.5, None, None), 0.3) == (2, 0.5)
 
 
 def test_a_push_whose_fill_loses_to_the_global_path_pauses_pushing(graph, pool, monkeypatch):

@@ -496,7 +496,6 @@ class WarmStart:
     norms2: np.ndarray | None = None  # the squared norms of R's columns
     pause: int = 0  # rounds to go before trying a local update again (push)
     solve_seconds: float | None = None  # the last global solve's time (CG, then the fill)
-    losses: int = 0  # local updates in a row that gave up or lost to the global path
     fill: "KeptFill | None" = None  # spreading's fill on a sparse graph (kept_fill)
 
     def usable(self, graph, classes, system, new_classes: bool = False) -> bool:
@@ -678,7 +677,7 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
         start = time.perf_counter()
         F, kept = _fill_spreading(graph, X, reached, rtol, warm, moved)
         return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R, norms2,
-                                               **_next_path(timing, time.perf_counter() - start),
+                                               *_next_path(timing, time.perf_counter() - start),
                                                fill=kept)
     else:
         Y = one_hot_codes(codes, len(classes))
@@ -731,7 +730,6 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     None)."""
     pause = max(warm.pause - 1, 0) if warm is not None else 0
     solve_seconds = warm.solve_seconds if warm is not None else None
-    losses = warm.losses if warm is not None else 0
     moved = np.empty(0, dtype=np.int64)  # the rows where X changed, while only a push moved it
     if warm is not None and _reach_kept(warm, reached):
         X, R, norms2, changed = warm.take_with_labels(codes, 1 - alpha)
@@ -752,12 +750,11 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
                                       HEAD_START_BUDGET if pause else PUSH_BUDGET)
         if met:  # the residual is below the tolerance: a global solve would not iterate
             # (a head start that met it: not a local update's cost, the pause goes on)
-            timing = (pause, losses, solve_seconds, None if pause else "push",
+            timing = (pause, solve_seconds, None if pause else "push",
                       time.perf_counter() - start)
             return X, R, _column_dots(R, R), 0, True, timing, moved
         if not pause:  # a local update that gave up: what it cost is not the global path's
-            losses += 1
-            pause, start = pause_after(losses), time.perf_counter()
+            pause, start = PUSH_PAUSE, time.perf_counter()
     # room below the tolerance for the next round's local update, when it will try one:
     # the last solve of a pause too (one left at the tolerance made the push that ends the
     # pause fail at once, and pause again, for good)
@@ -773,7 +770,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     # 1,000,000 items and alpha 0.9, 17 iterations against 3-5 after a head start), or the
     # first one.
     timed = n_iter and (room == 1.0 or solve_seconds is None)
-    timing = (pause, losses, solve_seconds, "solve" if timed else None,
+    timing = (pause, solve_seconds, "solve" if timed else None,
               time.perf_counter() - start if timed else None)
     # a push that gave up still moved X; a global solve of no iteration moved nothing more
     return X, R, _column_dots(R, R), n_iter, converged, timing, None if n_iter else moved
@@ -825,11 +822,10 @@ def keeps_pushing(met: bool, push_seconds: float, solve_seconds: float | None) -
     return met and push_seconds <= (np.inf if solve_seconds is None else solve_seconds)
 
 
-def _next_path(timing: tuple, fill_seconds: float) -> dict:
-    """The next round's ``pause`` before pushing again, ``losses`` and the global path's
-    ``solve_seconds`` (for :class:`WarmStart`), from this round's ``timing``
-    (:func:`_solve_spreading`: the pause so far, the losses so far, the last global solve's
-    seconds, the path this round took and its seconds) and its fill's.
+def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None]:
+    """The next round's pause before pushing again, and the last global solve's seconds,
+    from this round's ``timing`` (:func:`_solve_spreading`: the pause so far, the last
+    global solve's seconds, the path this round took and its seconds) and its fill's.
 
     Each path is judged with the fill after it. After a global solve the far rows are
     filled afresh; after a push the kept fill is updated where the push moved the scores,
@@ -837,25 +833,13 @@ def _next_path(timing: tuple, fill_seconds: float) -> dict:
     alone beat the global solve but its fill did not: at 1,000,000 items, the first 15
     labels' refits took a median of 510 ms choosing by the push alone, 452 ms solving
     globally every time (``/tmp`` script, docs/benchmarks.md)."""
-    pause, losses, solve_seconds, path, seconds = timing
+    pause, solve_seconds, path, seconds = timing
     if path == "push":
-        if keeps_pushing(True, seconds + fill_seconds, solve_seconds):
-            pause, losses = 0, 0
-        else:
-            losses += 1
-            pause = pause_after(losses)
-    elif path == "solve":
-        solve_seconds = seconds + fill_seconds
-    return {"pause": pause, "losses": losses, "solve_seconds": solve_seconds}
-
-
-def pause_after(losses: int) -> int:
-    """Rounds to go global after ``losses`` local updates in a row gave up or lost:
-    :data:`PUSH_PAUSE`, doubling with each further loss up to eight times as many. Early in
-    labeling at alpha 0.9 every trial loses, and one costs two slow refits (the deeper
-    solve before it, then the push and a fresh fill: 640-970 ms each at 1,000,000 items,
-    against 250-360 ms for a round with a head start)."""
-    return PUSH_PAUSE * 2 ** min(losses - 1, 3)
+        return (0 if keeps_pushing(True, seconds + fill_seconds, solve_seconds)
+                else PUSH_PAUSE), solve_seconds
+    if path == "solve":
+        return pause, seconds + fill_seconds
+    return pause, solve_seconds
 
 
 def _push_new_labels(graph, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndarray,
