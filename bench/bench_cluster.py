@@ -15,8 +15,11 @@ configuration runs in its own process:
   of the features plus 1 GiB.
 Reported: graph seconds, round ms, accuracy at 100 labels, peak memory (the process; for
 a cluster, each worker process's and the client's), the halo rows, and the bytes workers
-sent one another during the rounds per conjugate-gradient iteration (Dask's own counter,
-``transfer_outgoing_bytes_total``).
+sent one another during the rounds (Dask's own records: each worker's
+``transfer_outgoing_log``, by the task whose result moved): the solver's halo per product
+(the rows of a search direction that a block's edges reach: a solve's first product, then
+one per iteration) and the rest per round (the fill's halo layer by layer, the queries'
+candidates, blocks made on one worker and needed on another).
 
 Run: python bench/bench_cluster.py [--items 1000000[,4000000]] [--workers 1,2] [--rounds 6]
          [--single-from OUTPUT]   (the single engine's rows of an earlier run's output, to
@@ -29,6 +32,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -70,20 +74,48 @@ def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float
         model = ClusterGraphModel("spreading", stored.lazy(), client, n_neighbors=NEIGHBORS,
                                   alpha=ALPHA, max_iter=500, rtol=RTOL, search=search)
         graph = model.build_graph()
-        sent = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
-                   .values())
+        client.run(_clear_transfer_log)
         result = timed_rounds(model, stored.labels, n_rounds)
-        sent = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
-                   .values()) - sent
+        sent = bytes_by_task(client.run(_transfer_log).values())
         workers = client.run(peak_mb)
+        halo = sum(sent.pop(task, 0) for task in SOLVER_HALO)
+        products = result["cg_iterations"] + n_rounds  # each solve's first, then one a step
         return {**result, "graph_seconds": graph.build_seconds, "search": graph.search,
                 "recall": graph.recall, "halo_rows": graph.exchange.halo_rows,
-                "bytes_per_iteration": sent / max(result["cg_iterations"], 1),
+                "halo_bytes_per_product": halo / products,
+                "other_bytes_per_round": sum(sent.values()) / n_rounds,
+                "other_bytes_by_task": dict(sent.most_common(4)),
                 "worker_peak_mb": sorted(workers.values()), "client_peak_mb": peak_mb(),
                 "worker_limit_mb": limit / 2**20, "worker_target_mb": (share + 2**30) / 2**20}
     finally:
         client.close()
         cluster.close()
+
+
+# The tasks whose results are the solver's halo: the rows of a vector another block's edges
+# reach (np.take, for a solve's first product) and of each next search direction.
+SOLVER_HALO = ("take", "turned_rows")
+
+
+def _clear_transfer_log(dask_worker) -> None:
+    dask_worker.transfer_outgoing_log.clear()
+
+
+def _transfer_log(dask_worker) -> list[dict]:
+    """The bytes of each key this worker sent since its log was cleared."""
+    return [dict(entry["keys"]) for entry in dask_worker.transfer_outgoing_log]
+
+
+def bytes_by_task(logs) -> Counter:
+    """The bytes sent, summed per task name (Dask's key without its token)."""
+    from dask.utils import key_split
+
+    sent = Counter()
+    for log in logs:
+        for entry in log:
+            for key, size in entry.items():
+                sent[key_split(key)] += size
+    return sent
 
 
 def in_own_process(*arguments: str) -> dict:
