@@ -24,6 +24,7 @@ from activeprop.distributed import lone  # noqa: E402
 from activeprop.distributed.halo import multiply  # noqa: E402
 from activeprop.distributed.model import ClusterGraphModel  # noqa: E402
 from activeprop.errors import UserError  # noqa: E402
+from activeprop.fill import fill_below_precision  # noqa: E402
 from activeprop.graph import build_knn_graph  # noqa: E402
 from activeprop.learner import ActiveLearner  # noqa: E402
 from activeprop.models import make_model  # noqa: E402
@@ -48,7 +49,7 @@ def pool_order_matrix(graph, blocks: list) -> sparse.csr_matrix:
     """A graph held in row blocks (own columns, then halo) as one pool-ordered matrix."""
     rows, columns, values = [], [], []
     for members, halo, block in zip(graph.layout.members, graph.halos, blocks):
-        coo = block.tocoo()
+        coo = getattr(block, "matrix", block).tocoo()  # a ThreadedMatrix's, or the matrix
         rows.append(members[coo.row])
         columns.append(np.concatenate([members, halo])[coo.col])
         values.append(coo.data)
@@ -106,6 +107,26 @@ def test_a_halo_product_equals_the_whole_product(client, pool, spreading_on_clus
                                                    graph.to_blocks(P)))
     whole = pool_order_matrix(graph, client.gather(graph.spreading)) @ P
     np.testing.assert_allclose(product, whole, rtol=0, atol=1e-15)
+
+
+def test_the_far_items_fill_is_the_single_machines_to_the_bit(client, pool,
+                                                               spreading_on_cluster):
+    """The fill of the rows below the floor, layer by layer with the blocks exchanging
+    the rows each layer filled, gives one machine's fill on the same graph: most rows
+    empty, a few dozen with scores, seven layers. (To rounding: the pool-ordered matrix
+    adds a row's neighbours in another order than its block does.)"""
+    graph = spreading_on_cluster.graph
+    n = graph.n_items
+    rng = np.random.default_rng(1)
+    X = rng.random((n, 4)) * 1e-13  # below the floor: to fill
+    X[rng.choice(n, 40, replace=False)] = rng.random((40, 4))  # scores: where the fill starts
+    reached = np.ones(n, dtype=bool)
+    filled = graph.from_blocks(spreading_on_cluster._fill(
+        graph.to_blocks(X), graph.to_blocks(reached.astype(np.float64))))
+    W = pool_order_matrix(graph, client.gather(graph.affinity_products))
+    expected = fill_below_precision(W, X, reached, spreading_on_cluster.rtol * X.max())
+    assert (expected > 0).any(axis=1).all()  # every row has scores, filled or its own
+    np.testing.assert_allclose(filled, expected, rtol=1e-14, atol=0)
 
 
 def rounds(model, y, n_rounds=4, batch=10, start=20):

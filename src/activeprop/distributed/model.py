@@ -155,7 +155,8 @@ class ClusterGraphModel:
         submit, graph = self.client.submit, self.graph
         floor = self.rtol * max(self.client.gather([submit(steps.largest, x) for x in X]))
         F = [submit(steps.nonnegative, x) for x in X]
-        state = [submit(steps.empty_rows, f, r, floor) for f, r in zip(F, reached)]
+        start = state = [submit(steps.empty_rows, f, r, floor) for f, r in zip(F, reached)]
+        layers = []  # each layer's states: the rows it filled, written in at the end
         while sum(self.client.gather([submit(steps.count_of, s) for s in state])):
             # Layers after the last that fills a row change nothing: submit a few at a
             # time, so the client's round trip is paid once per few layers.
@@ -163,7 +164,9 @@ class ClusterGraphModel:
                 state = [submit(steps.fill_layer, W, s, floor,
                                 *graph.exchange.parts(state, b, take=steps.fill_halo))
                          for b, (W, s) in enumerate(zip(graph.affinity_products, state))]
-        return [submit(getitem, s, 0) for s in state]
+                layers.append(state)
+        return [submit(steps.filled_scores, s, *(layer[b] for layer in layers))
+                for b, s in enumerate(start)]
 
     def _poisson(self, Y: list, reached: list) -> list:
         submit, graph, k = self.client.submit, self.graph, len(self.classes_)

@@ -102,8 +102,8 @@ def largest(F: np.ndarray) -> float:
 
 def empty_rows(F: np.ndarray, reached: np.ndarray, floor: float):
     """The fill's start: reached rows whose best score is at most ``floor`` are zeroed
-    and marked empty. Returns the fill's state: (F, empty, how many are empty, which rows
-    the last layer filled: None before the first, when any empty row may fill)."""
+    and marked empty. Returns the fill's state: (F, empty, how many are empty, the last
+    layer: None before the first, when every row with scores may fill a neighbour)."""
     empty = (reached > 0) & (F.max(axis=1) <= floor)
     F = F.copy()
     F[empty] = 0.0
@@ -120,35 +120,66 @@ def rows_product(W, rows: np.ndarray, M: np.ndarray) -> np.ndarray:
 
 def fill_layer(W, state, floor: float, *parts):
     """One layer of :func:`activeprop.fill.fill_below_precision` on a block: every
-    empty row next to a row the last layer filled (here or, by ``parts``, the halo's)
-    takes its neighbours' weighted scores, rescaled to ``floor``. ``parts``: the halo
-    rows' (scores, filled by the last layer) from :func:`fill_halo`. Returns the new
-    state; a layer that fills nothing returns the old arrays."""
-    F, empty, _, newly = state
+    empty row next to a row the last layer filled (here or, by ``parts``, in the halo)
+    takes its neighbours' weighted scores, rescaled to ``floor``. ``parts``: what
+    :func:`fill_halo` took of the other blocks' states. Returns the new state, whose last
+    layer is the rows it filled and their scores; ``F`` stays the start's (the layers are
+    written into it at the end: :func:`filled_scores`).
+
+    After the first layer, a row's only neighbours with scores are the last layer's (the
+    layers are distances from the rows with scores), so a layer reads those alone: their
+    columns of ``W``, in the same order (the same sums, bit for bit: the other columns
+    added zeros). Copying the block's scores and stacking them with the halo's at every
+    layer made the fill hold four block-sized arrays, and sent each neighbour the whole
+    halo a layer (76 MB a round at 300,000 items on two workers)."""
+    F, empty, _, last = state
     rows = np.flatnonzero(empty)
-    if len(rows) and newly is not None:
-        # as on one machine: only rows next to those just filled can fill now
-        changed = stacked(newly, *(part[1] for part in parts))
-        rows = rows[rows_product(W, rows, changed.astype(F.dtype)) > 0] if changed.any() \
-            else rows[:0]
-    if not len(rows):
-        return F, empty, 0, np.zeros(len(F), dtype=bool)
-    incoming = rows_product(W, rows, stacked(F, *(part[0] for part in parts)))
+    if last is None:
+        incoming = rows_product(W, rows, stacked(F, *(part[1] for part in parts)))
+    else:
+        columns, scores = _last_layer_columns(len(F), last, parts)
+        near = W[:, columns].tocsr()  # the edges into the last layer's rows
+        rows = rows[np.diff(near.indptr)[rows] > 0]
+        incoming = np.asarray(near[rows] @ scores) if len(rows) else np.empty((0, F.shape[1]))
     sums = incoming.sum(axis=1)
     filled = sums > 0
-    F, empty, newly = F.copy(), empty.copy(), np.zeros(len(F), dtype=bool)
     rows = rows[filled]
-    F[rows] = incoming[filled] * (floor / sums[filled, None])
+    empty = empty.copy()
     empty[rows] = False
-    newly[rows] = True
-    return F, empty, len(rows), newly
+    return F, empty, len(rows), (rows, incoming[filled] * (floor / sums[filled, None]))
+
+
+def _last_layer_columns(n_own: int, last, parts) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of a block's matrix that the last layer filled (its own rows, then each
+    halo part's, all ascending), and their scores."""
+    columns, scores, offset = [last[0]], [last[1]], n_own
+    for hit, values, size in parts:
+        columns.append(offset + hit)
+        scores.append(values)
+        offset += size
+    return np.concatenate(columns), np.concatenate(scores)
 
 
 def fill_halo(state, positions: np.ndarray):
-    """The rows ``positions`` of a fill state's scores, and whether its last layer filled
-    them: what a neighbour block needs of it."""
-    F, _, _, newly = state
-    return np.take(F, positions, axis=0), None if newly is None else newly[positions]
+    """What a neighbour block needs of a fill state, its rows ``positions``: before the
+    first layer, all their scores; after a layer, which of them it filled (their places
+    in ``positions``) and their scores. Returns (places or None, scores, len(positions))."""
+    F, _, _, last = state
+    if last is None:
+        return None, np.take(F, positions, axis=0), len(positions)
+    rows, scores = last
+    places = np.flatnonzero(np.isin(positions, rows, assume_unique=True))
+    return places, scores[np.searchsorted(rows, positions[places])], len(positions)
+
+
+def filled_scores(state, *layers) -> np.ndarray:
+    """A block's scores after its fill: the start's (``state``'s F), with each layer's
+    rows written in (``layers``: the states after each layer)."""
+    F = state[0].copy()
+    for layer in layers:
+        rows, scores = layer[3]
+        F[rows] = scores
+    return F
 
 
 def count_of(state) -> int:
