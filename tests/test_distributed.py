@@ -129,6 +129,18 @@ def test_the_far_items_fill_is_the_single_machines_to_the_bit(client, pool,
     np.testing.assert_allclose(filled, expected, rtol=1e-14, atol=0)
 
 
+def test_a_block_of_labels_goes_to_the_worker_of_its_block_of_the_graph(
+        client, pool, spreading_on_cluster):
+    """Sent anywhere, a block of labels drew the tasks made from it, and the solver's
+    blocks after them, away from their graph's worker."""
+    graph = spreading_on_cluster.graph
+    sent = graph.to_blocks(pool.y)
+    client.gather(sent)  # made
+    held = client.who_has([*graph.affinity, *sent])
+    assert [held[labels.key] for labels in sent] == \
+        [held[block.key] for block in graph.affinity]
+
+
 def rounds(model, y, n_rounds=4, batch=10, start=20):
     labels = np.full(len(y), -1)
     labels[:start] = y[:start]

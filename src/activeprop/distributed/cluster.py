@@ -73,16 +73,19 @@ def _received(data):
     return data
 
 
-def send(client, data):
+def send(client, data, worker: str | None = None):
     """Put ``data`` (an array, or a list of arrays) on the workers as tasks rather than
     scattered data: the scheduler keeps what it needs to make them again, so losing a
     worker loses nothing (scattered data would be lost with it, and Dask's memory manager
-    removes the replicas that would guard it). Returns a future, or a list of futures."""
+    removes the replicas that would guard it). ``worker``: where to put it if that worker
+    is there (else anywhere). Returns a future, or a list of futures."""
     if isinstance(data, list):
-        return [send(client, part) for part in data]
+        return [send(client, part, worker) for part in data]
     with warnings.catch_warnings():
         # Dask advises scattering large arguments; here keeping them in the task is the
         # point (it is what makes them survive a worker's loss).
         warnings.filterwarnings("ignore", message="Sending large graph")
-        future = client.submit(_received, data, pure=False)
+        future = client.submit(_received, data, pure=False,
+                               workers=None if worker is None else [worker],
+                               allow_other_workers=worker is not None)
     return future
