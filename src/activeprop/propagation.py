@@ -736,17 +736,18 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     else:
         X, R, norms2, changed = (warm.take_solution() if warm is not None else
                                  one_hot_codes(codes, n_classes)), None, None, None
-    start = time.perf_counter()  # of the global path, its head start included
-    if norms2 is not None and graph.is_sparse:
+    pushes = norms2 is not None and graph.is_sparse
+    if pushes:
         from .push import compile_for
 
         compile_for(_spreading_matrix(graph).indices.dtype)  # not what a push costs
-        start = time.perf_counter()
+    start = time.perf_counter()  # of the global path, its head start included
+    if pushes:
         # a local update goes as deep as a global solve before one; a head start, as deep
         # as the global solve after it
-        depth = local_room(alpha) if pause <= 1 else 1.0
         met, moved = _push_new_labels(graph, alpha, X, R, norms2, changed,
-                                      _label_counts(codes, n_classes), depth * rtol,
+                                      _label_counts(codes, n_classes),
+                                      _depth(alpha, pause) * rtol,
                                       HEAD_START_BUDGET if pause else PUSH_BUDGET)
         if met:  # the residual is below the tolerance: a global solve would not iterate
             # (a head start that met it: not a local update's cost, the pause goes on)
@@ -755,10 +756,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
             return X, R, _column_dots(R, R), 0, True, timing, moved
         if not pause:  # a local update that gave up: what it cost is not the global path's
             pause, start = PUSH_PAUSE, time.perf_counter()
-    # room below the tolerance for the next round's local update, when it will try one:
-    # the last solve of a pause too (one left at the tolerance made the push that ends the
-    # pause fail at once, and pause again, for good)
-    room = local_room(alpha) if graph.is_sparse and pause <= 1 else 1.0
+    room = _depth(alpha, pause) if graph.is_sparse else 1.0
     B = one_hot_codes(codes, n_classes)
     B *= 1 - alpha
     X, R, n_iter, converged = conjugate_gradient(
@@ -774,6 +772,14 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
               time.perf_counter() - start if timed else None)
     # a push that gave up still moved X; a global solve of no iteration moved nothing more
     return X, R, _column_dots(R, R), n_iter, converged, timing, None if n_iter else moved
+
+
+def _depth(alpha: float, pause: int) -> float:
+    """How far below the tolerance a solve goes (a fraction of it), ``pause`` rounds
+    before the next local update: room for that update, :func:`local_room`, when it comes
+    next round (the last solve of a pause too: one left at the tolerance made the push
+    that ends the pause fail at once, and pause again, for good); else the tolerance."""
+    return local_room(alpha) if pause <= 1 else 1.0
 
 
 def _label_counts(codes: np.ndarray, n_classes: int) -> np.ndarray:
