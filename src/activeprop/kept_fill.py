@@ -228,7 +228,7 @@ def _fill_layers(indptr, indices, data, F, layers, waiting, floor):
 @njit(cache=True, nogil=True)
 def _weigh_row(indptr, indices, data, F, layers, row, layer, incoming, floor):
     """Fill ``row`` (of ``layer``) with its lower-layer neighbours' weighted scores rescaled
-    to sum to ``floor``, added in the full fill's order (fill._weigh_neighbours)."""
+    to sum to ``floor``, added in the full fill's order (fill._weigh_and_list)."""
     k = F.shape[1]
     for j in range(k):
         incoming[j] = 0.0
