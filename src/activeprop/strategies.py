@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from .entr import entr
 from .errors import UserError
 from .plugins import load_strategy
 from .ranking import KeptRanking, best_positions
@@ -60,18 +61,6 @@ def margin(proba: np.ndarray, context: QueryContext) -> np.ndarray:
     return -(top_two[:, 1] - top_two[:, 0])
 
 
-def _numpy_has_own_log() -> bool:
-    """Whether numpy dispatches float64 log to its AVX-512 code rather than the C library."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__
-    except ImportError:  # another numpy layout: assume its own code, take scipy's
-        return True
-    return bool(__cpu_features__.get("AVX512F", True))
-
-
-_NUMPY_HAS_OWN_LOG = _numpy_has_own_log()
-
-
 def entropy(proba: np.ndarray, context: QueryContext) -> np.ndarray:
     """Shannon entropy of each item's predicted distribution (the digits example's).
 
@@ -80,24 +69,7 @@ def entropy(proba: np.ndarray, context: QueryContext) -> np.ndarray:
     a command most of a second."""
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = proba / proba.sum(axis=1, keepdims=True)
-    return _entr(normalised).sum(axis=1)
-
-
-def _entr(x: np.ndarray) -> np.ndarray:
-    """``scipy.special.entr`` (``-x log x``, 0 at 0, -inf below 0, nan for nan) with its
-    operation, without importing scipy, which costs the default command ~0.2 s.
-
-    Same bits only while numpy's float64 log is the C library's, as scipy's is: on a CPU
-    with AVX-512 numpy uses its own vectorised log, so there scipy's function is used."""
-    if _NUMPY_HAS_OWN_LOG:
-        from scipy import special
-
-        return special.entr(x)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        terms = -x * np.log(x)
-    terms[x == 0] = 0.0
-    terms[x < 0] = -np.inf
-    return terms
+    return entr(normalised).sum(axis=1)
 
 
 def density(context: QueryContext, n_neighbors: int = 10) -> np.ndarray:

@@ -1,0 +1,86 @@
+"""``scipy.special.entr`` (``-x log x``) to the bit, importing scipy only when that pays.
+
+The digits example breaks ties between entropies to the last bit, so the entropy strategy
+computes ``-x log x`` with the log scipy uses: the C library's. numpy's float64 log is the C
+library's too, except where numpy has its own vectorised code (AVX-512), which differs in
+the last bit for about 0.3% of inputs. There the entries go through Python's ``math.log``
+(the C library's function, ~50 ns an entry) until that has cost what importing
+scipy.special does (75-90 ms here; the example's command takes 0.6-0.8 s in all), and
+through scipy's ``entr`` after: a ski rental. The example's 40 queries of 18,000 entries
+take about 1 ms each and never pay the import; a long run pays at most twice the better
+of the two.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+
+# What importing scipy.special costs a process that has not imported scipy (measured 75-90
+# ms on an AMD EPYC; a rental's bound: a wrong guess costs at most this much extra).
+SCIPY_IMPORT_SECONDS = 0.08
+
+
+def _numpy_has_own_log() -> bool:
+    """Whether numpy dispatches float64 log to its AVX-512 code rather than the C library."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # another numpy layout: assume its own code, take the C library's
+        return True
+    return bool(__cpu_features__.get("AVX512F", True))
+
+
+NUMPY_HAS_OWN_LOG = _numpy_has_own_log()
+
+
+class CLibraryLogs:
+    """``-x log x`` with the C library's log: element by element while that has cost less
+    than ``import_seconds`` in all, then scipy's ``entr`` (imported once)."""
+
+    def __init__(self, import_seconds: float = SCIPY_IMPORT_SECONDS):
+        self.import_seconds = import_seconds
+        self.spent = 0.0  # seconds taken by the element-by-element logs so far
+
+    def entr(self, x: np.ndarray) -> np.ndarray:
+        """``scipy.special.entr(x)``, the same bits."""
+        if self.spent >= self.import_seconds or "scipy.special" in sys.modules:
+            from scipy import special
+
+            return special.entr(x)
+        start = time.perf_counter()
+        terms = entr_by_math_log(x)
+        self.spent += time.perf_counter() - start
+        return terms
+
+
+def entr_by_math_log(x: np.ndarray) -> np.ndarray:
+    """scipy's ``entr``: ``-x log x`` for x > 0, 0 at 0, -inf below 0, nan for nan; the
+    logs by ``math.log``, one entry at a time."""
+    terms = np.zeros_like(x, dtype=np.float64)
+    positive = x > 0
+    values = x[positive]
+    logs = np.fromiter(map(math.log, values.tolist()), dtype=np.float64, count=len(values))
+    terms[positive] = -values * logs
+    terms[x < 0] = -np.inf
+    terms[np.isnan(x)] = np.nan
+    return terms
+
+
+def entr_by_numpy_log(x: np.ndarray) -> np.ndarray:
+    """scipy's ``entr`` by numpy's log (its bits where that log is the C library's)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms = -x * np.log(x)
+    terms[x == 0] = 0.0
+    terms[x < 0] = -np.inf
+    return terms
+
+
+_LOGS = CLibraryLogs()
+
+
+def entr(x: np.ndarray) -> np.ndarray:
+    """``scipy.special.entr(x)`` to the bit, at the least cost this process can get it."""
+    return _LOGS.entr(x) if NUMPY_HAS_OWN_LOG else entr_by_numpy_log(x)
