@@ -30,7 +30,7 @@ HERE = Path(__file__).parent
 
 
 def power_seconds():
-    """What the one-off powers S .. S^4 of the exact iteration cost (bought at the second
+    """What the one-off power S^2 of the exact iteration costs (bought at the second
     fit of a run announced long enough to pay for them)."""
     from activeprop.calibration import MachineCosts
     from activeprop.experiments import prepare_pool
@@ -90,7 +90,7 @@ def main():
         ("per round (median, ms)", med(sk_rounds) * 1e3, med(skal_rounds) * 1e3,
          med(ours_rounds) * 1e3),
         ("graph, once (median, ms)", 0.0, 0.0, med(graph) * 1e3),
-        ("powers S..S^4, once (median, ms)", 0.0, 0.0, med(powers) * 1e3),
+        ("power S^2, once (median, ms)", 0.0, 0.0, med(powers) * 1e3),
         (f"whole process, {ROUNDS} rounds (median, s)", med(sk_proc), med(skal_proc),
          med(ours_proc)),
         ("  the same, --estimate (median, s)", med(sk_proc), med(skal_proc),

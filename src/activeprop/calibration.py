@@ -98,9 +98,9 @@ class MachineCosts:
 
 
 def powers_seconds(n_items: int, costs: MachineCosts) -> float:
-    """What buying ``S^2 .. S^4`` of an n x n operator costs: two symmetric products
-    (n^3 / 2 multiply-adds each) and one general one (n^3), plus passes over them."""
-    return 2.0 * n_items**3 * costs.square_madd + 8 * n_items**2 * costs.thin_madd
+    """What buying ``S^2`` of an n x n operator costs: one symmetric product (n^3 / 2
+    multiply-adds), plus passes over it."""
+    return 0.5 * n_items**3 * costs.square_madd + 4 * n_items**2 * costs.thin_madd
 
 
 def powers_pay(n_items: int, rented_seconds: float, coming_seconds: float,
