@@ -46,6 +46,7 @@ class CLibraryLogs:
 
     def entr(self, x: np.ndarray) -> np.ndarray:
         """``scipy.special.entr(x)``, the same bits."""
+        # paid for by now, or already imported (by the caller, a test): free
         if self.spent >= self.import_seconds or "scipy.special" in sys.modules:
             from scipy import special
 
