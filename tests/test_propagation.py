@@ -175,10 +175,10 @@ def test_distributions_are_probabilities(seed, kernel, variant):
         np.testing.assert_array_equal(model.transduction_[labeled], y[labeled])
 
 
-@pytest.mark.parametrize("bought", [True, False])
+@pytest.mark.parametrize("kept_powers", [0, 2, 4])
 @pytest.mark.parametrize("alpha,max_iter", [(0.2, 30), (0.2, 5), (0.9, 60)])
 def test_warm_iteration_from_power_columns_matches_scikit_learn(small_datasets, monkeypatch,
-                                                                alpha, max_iter, bought):
+                                                                alpha, max_iter, kept_powers):
     """A warm-started spreading fit reads its first steps off cached power columns; over
     rounds that add labels, folds that remove some, classes that come and go and a cache
     that starts over, every fit must still be scikit-learn's (and deeper than the columns
@@ -190,8 +190,11 @@ def test_warm_iteration_from_power_columns_matches_scikit_learn(small_datasets, 
     graph = build_graph(X, "rbf", gamma=0.25)
     columns = graph.cached("power-columns",
                            lambda: propagation.PowerColumns(graph.operator("spreading")))
-    # columns from the powers (free on this made-up machine), or by products (never paid)
-    columns.costs = MachineCosts(square_madd=0.0 if bought else 1.0, thin_madd=0.0)
+    # columns from the powers (free on this made-up machine), or by products (never paid);
+    # with the square alone, or the fourth power too from the second fit on
+    columns.costs = MachineCosts(square_madd=0.0 if kept_powers else 1.0, thin_madd=0.0)
+    if kept_powers == 2:
+        monkeypatch.setattr(columns, "_fourth_pays", lambda: False)
     params = dict(gamma=0.25, alpha=alpha, max_iter=max_iter)
     warm = LabelSpreading(**params, warm_start=True)
     rng = np.random.default_rng(0)
@@ -212,7 +215,7 @@ def test_warm_iteration_from_power_columns_matches_scikit_learn(small_datasets, 
                                    reference.label_distributions_[reached], rtol=0, atol=1e-10)
         np.testing.assert_array_equal(warm.transduction_, reference.transduction_)
         assert warm.n_iter_ == reference.n_iter_
-    assert (columns.powers is not None) == bought and len(columns.slots) <= 60
+    assert len(columns.powers or ()) == kept_powers and len(columns.slots) <= 60
 
 
 class _Clock:
@@ -275,6 +278,51 @@ def test_a_planned_long_run_buys_the_powers_at_its_second_fit(small_datasets, st
     columns.plan(1000)  # a long run is announced: the next fit buys them
     warm.fit(X, partial, graph=graph)
     assert columns.powers is not None and columns.rented_seconds < columns.worth
+
+
+def test_a_long_run_buys_the_fourth_power_once_the_square_alone_would_cost_more(
+        small_datasets, steady_clock):
+    """Rounds on the square alone time its three products a fit; the cube and the fourth
+    power are bought once two thirds of that time, over the fits so far and the announced
+    ones, reach what they cost; the columns then come from them."""
+    X, y, partial = small_datasets["digits400"]
+    graph = build_graph(X, "rbf", gamma=0.25)
+    warm = LabelSpreading(gamma=0.25, warm_start=True)
+    from activeprop.propagation import power_columns
+
+    columns = power_columns(graph)
+    # the cube and the fourth power: 0.1 ms here; the first fit's rent (5 ms on this clock)
+    # pays for the square, which the second fit buys
+    columns.costs = MachineCosts(square_madd=1e-12, thin_madd=0.0)
+    unlabeled = iter(np.flatnonzero(partial == -1))
+
+    def fit_with_one_more_label():
+        nonlocal partial
+        item = next(unlabeled)
+        partial = partial.copy()
+        partial[item] = y[item]
+        warm.fit(X, partial, graph=graph)
+
+    for _ in range(2):
+        fit_with_one_more_label()
+    assert len(columns.powers) == 2 and columns.squared_fits == 1
+    assert columns.squared_seconds > 0  # the three products of the second fit's new item
+    columns.costs = MachineCosts(square_madd=1.0, thin_madd=0.0)  # a machine where it never pays
+    fit_with_one_more_label()
+    assert len(columns.powers) == 2 and columns.squared_fits == 2
+    columns.costs = MachineCosts(square_madd=1e-12, thin_madd=0.0)
+    fit_with_one_more_label()
+    assert len(columns.powers) == 4
+    operator = graph.operator("spreading")
+    np.testing.assert_allclose(columns.powers[2], operator @ columns.powers[1], atol=1e-15)
+    np.testing.assert_allclose(columns.powers[3], columns.powers[1] @ columns.powers[1],
+                               atol=1e-15)
+    fit_with_one_more_label()  # the new item's columns from the four powers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = semi_supervised.LabelSpreading(gamma=0.25).fit(X, partial)
+    np.testing.assert_allclose(warm.label_distributions_, reference.label_distributions_,
+                               rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("alpha,max_iter", [(0.2, 30), (0.5, 5), (0.9, 30)])

@@ -103,6 +103,12 @@ def powers_seconds(n_items: int, costs: MachineCosts) -> float:
     return 0.5 * n_items**3 * costs.square_madd + 4 * n_items**2 * costs.thin_madd
 
 
+def fourth_power_seconds(n_items: int, costs: MachineCosts) -> float:
+    """What buying ``S^3`` and ``S^4`` of an n x n operator from its square costs: one
+    general product (n^3 multiply-adds) and one symmetric one (n^3 / 2), plus passes."""
+    return 1.5 * n_items**3 * costs.square_madd + 4 * n_items**2 * costs.thin_madd
+
+
 def powers_pay(n_items: int, rented_seconds: float, coming_seconds: float,
                costs: MachineCosts) -> bool:
     """Whether to buy the powers: the columns rented so far (measured) and the rent the

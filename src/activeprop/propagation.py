@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .calibration import machine_costs, powers_pay, powers_seconds
+from .calibration import fourth_power_seconds, machine_costs, powers_pay, powers_seconds
 from .errors import UserError
 from .graph import Graph, ThreadedMatrix, in_row_blocks
 from .numerics import GUARD, ExactProducts, flush_negligible_in_rows
@@ -115,19 +115,20 @@ class PowerColumns:
     A new item's columns come from 7 products of the operator with the new items' unit
     columns (about what one plain fit costs, so a round never pays more than the plain
     iteration would), or, once bought, from the powers ``S`` and ``S^2``: read off for
-    k <= 2, then ``S^2`` times the last two, three products of twice the width. The
-    square costs one symmetric dense product; it is bought once the rent the rounds on
-    this graph paid (timed) reaches what it costs on this machine (its measured rates:
+    k <= 2, then ``S^2`` times the last two, three products of twice the width; or, once
+    those are bought too, from ``S .. S^4``: read off for k <= 4, then one product. The
+    square costs one symmetric dense product, the cube and the fourth power three times
+    that. Each is bought once what it would have saved on the rounds on this graph (timed)
+    reaches what it costs on this machine (its measured rates:
     :mod:`activeprop.calibration`), or earlier when a runner's :meth:`plan` says the
     rounds to come will.
 
-    Why not ``S .. S^4`` (one product for k = 5..8): the cube and the fourth power cost
-    three times the square, and a thin product costs about a pass over the n x n matrix
-    whatever its width, so they save about two passes a fit. On the digits example (1,797
-    items, 40 rounds of 5; AMD EPYC) the powers took 235-278 ms and the square 74 ms; a
-    round took 6.9 ms against 4.1, and the whole command 0.558 s against 0.640 s (medians
-    of 20 alternating runs, faster in 18; the same output). Past about 100 fits on one
-    graph the four powers would pay back.
+    Why in two steps: a thin product costs about a pass over the n x n matrix whatever its
+    width, so the cube and the fourth power save about two passes a fit, and pay back only
+    over a hundred fits or so. On the digits example (1,797 items, 40 rounds of 5; AMD
+    EPYC) all four powers at once took 235-278 ms and the square 74 ms; a round took 6.9
+    ms against 4.1, and the whole command 0.558 s against 0.640 s (medians of 20
+    alternating runs, faster in 18; the same output).
     """
 
     def __init__(self, operator: "np.ndarray | ExactProducts"):
@@ -142,6 +143,8 @@ class PowerColumns:
         self.powers: list[np.ndarray] | None = None
         self.build_seconds = 0.0
         self.rented, self.rented_seconds = 0, 0.0  # products rented, the seconds they took
+        # fits since the square alone was bought, and the seconds its products took
+        self.squared_fits, self.squared_seconds = 0, 0.0
         self.costs = None  # this machine's (calibration), read when first needed
         self.fits, self.planned = 0, 0  # fits run / fits a runner announced to come
         self.slots: dict[int, int] = {}
@@ -177,6 +180,18 @@ class PowerColumns:
         return powers_pay(len(self.operator), self.rented_seconds, coming,
                           self.costs or machine_costs())
 
+    def _fourth_pays(self) -> bool:
+        """Whether the cube and the fourth power would have saved so far, with what the
+        announced fits would save at the same rate, at least what they cost: a fit's new
+        columns then take one product where they take three from the square alone, each
+        about a pass over the matrix, so they save two thirds of those products' time."""
+        if not self.squared_fits:
+            return False
+        saved = self.squared_seconds * 2 / 3
+        coming = saved / self.squared_fits * self.planned
+        return saved + coming >= fourth_power_seconds(len(self.operator),
+                                                      self.costs or machine_costs())
+
     def iterates(self, Y: np.ndarray, alpha: float) -> "_Iterates | None":
         """The first :data:`POWER_DEPTH` iterates ``F_1 ..`` of label spreading from
         ``F_0 = Y`` (``[t - 1]`` is ``F_t``, shape (n_items, n_classes)); None when more
@@ -186,7 +201,11 @@ class PowerColumns:
             return None
         if self.powers is None and self._pays():
             self._buy_powers()
+        elif self.powers is not None and len(self.powers) == 2 and self._fourth_pays():
+            self._buy_fourth_power()
         self.fits += 1
+        if self.powers is not None and len(self.powers) == 2:
+            self.squared_fits += 1
         self.planned = max(self.planned - 1, 0)
         self._ensure(items)
         labels = dict(zip((self.slots[i] for i in items), np.argmax(Y[items], axis=1).tolist()))
@@ -235,6 +254,18 @@ class PowerColumns:
         self._far = ExactProducts(square, square_error)
         self.build_seconds = time.perf_counter() - start
 
+    def _buy_fourth_power(self) -> None:
+        """``S^3`` as ``S S^2`` and ``S^4`` as ``S^2 (S^2)^T`` (symmetric), free of
+        subnormal arithmetic (numerics)."""
+        start = time.perf_counter()
+        square, square_error = self.powers[1], self.power_errors[1]
+        cube, cube_error = self.products.fast_product(square, square_error)
+        fourth, fourth_error = self._far.fast_square()
+        self.powers += [cube, fourth]
+        self.power_errors += [cube_error, fourth_error]
+        self._far = ExactProducts(fourth, fourth_error)
+        self.build_seconds += time.perf_counter() - start
+
     def _label_sums(self, labels: dict[int, int], n_classes: int) -> np.ndarray:
         """For every class, the sum of the columns of the items labeled with it
         (``labels``: slot -> class index). Only added: a round that adds labels to the
@@ -276,8 +307,8 @@ class PowerColumns:
         n = len(self.operator)
         fresh = np.empty((len(new), POWER_DEPTH, n))
         errors = np.zeros(POWER_DEPTH)
-        if self.powers is not None:  # S^k e_i read off for k <= 2, then S^2 times the last two
-            kept = len(self.powers)
+        if self.powers is not None:  # read off for k <= m, then S^m times the last m (m = 2, 4)
+            start, kept = time.perf_counter(), len(self.powers)
             for k, power in enumerate(self.powers):
                 fresh[:, k] = power[new]  # rows: the powers are symmetric, rows are contiguous
             errors[:kept] = self.power_errors
@@ -287,6 +318,8 @@ class PowerColumns:
                                                     errors[k - kept:k].max())
                 fresh[:, k:k + kept] = far.T.reshape(len(new), -1, n)
                 errors[k:k + kept] = error
+            if kept == 2:
+                self.squared_seconds += time.perf_counter() - start
         else:  # S^k e_i by products with the new unit columns (renting the powers)
             start = time.perf_counter()
             block = self.operator[:, new]
