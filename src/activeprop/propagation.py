@@ -176,7 +176,7 @@ class PowerColumns:
     def _pays(self) -> bool:
         """Whether the rent paid so far, and what the announced fits would pay at the same
         rate, cost at least the powers (:func:`activeprop.calibration.powers_pay`)."""
-        coming = self.rented_seconds / self.fits * self.planned if self.fits else 0.0
+        coming = self._announced(self.rented_seconds, self.fits)
         return powers_pay(len(self.operator), self.rented_seconds, coming,
                           self.costs or machine_costs())
 
@@ -185,12 +185,14 @@ class PowerColumns:
         announced fits would save at the same rate, at least what they cost: a fit's new
         columns then take one product where they take three from the square alone, each
         about a pass over the matrix, so they save two thirds of those products' time."""
-        if not self.squared_fits:
-            return False
         saved = self.squared_seconds * 2 / 3
-        coming = saved / self.squared_fits * self.planned
-        return saved + coming >= fourth_power_seconds(len(self.operator),
-                                                      self.costs or machine_costs())
+        return saved + self._announced(saved, self.squared_fits) >= fourth_power_seconds(
+            len(self.operator), self.costs or machine_costs())
+
+    def _announced(self, seconds: float, fits: int) -> float:
+        """``seconds`` spent over ``fits`` fits, carried on at that rate over the fits a
+        runner announced (:meth:`plan`)."""
+        return seconds / fits * self.planned if fits else 0.0
 
     def iterates(self, Y: np.ndarray, alpha: float) -> "_Iterates | None":
         """The first :data:`POWER_DEPTH` iterates ``F_1 ..`` of label spreading from
