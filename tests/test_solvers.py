@@ -357,6 +357,31 @@ def test_the_compiled_fill_of_a_sparse_graph_is_the_layered_fill(n_components, s
     assert filled.sum() > n // 5 and np.allclose(sparse_fill[filled].sum(axis=1), 0.1)
 
 
+def test_the_fill_ends_where_rows_are_linked_by_zero_weights_only():
+    """A row whose neighbours' scores sum to zero (its only edges weigh zero) stays empty
+    and lists no neighbour: two such rows listing each other would fill layers forever."""
+    import threading
+
+    from activeprop.fill import fill_with_layers
+
+    # a path 0 - 1 - 2 - 3 whose last two edges are stored zeros; row 0 holds scores
+    indptr = np.array([0, 1, 3, 5, 6])
+    indices = np.array([1, 0, 2, 1, 3, 2], dtype=np.int32)
+    data = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    W = sparse.csr_matrix((data, indices, indptr), shape=(4, 4))
+    assert W.nnz == 6  # the zeros are kept as edges
+    scores = np.array([[1.0, 0.5], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    result = []
+    walk = threading.Thread(target=lambda: result.append(
+        fill_with_layers(W, scores, np.ones(4, dtype=bool), 0.1)), daemon=True)
+    walk.start()
+    walk.join(timeout=60)
+    assert result, "the fill did not end"
+    F, layers = result[0]
+    np.testing.assert_allclose(F[1], [0.1 / 1.5, 0.05 / 1.5])
+    assert not F[2:].any() and list(layers) == [0, 1, -1, -1]
+
+
 @pytest.mark.parametrize("kernel", ["rbf", "knn"])
 def test_the_typical_start_finishes_on_the_full_digits_pool(kernel):
     """ARPACK stalled (rbf, gamma 0.25: 0 of 16 vectors in 8,001 restarts) or gave up

@@ -156,17 +156,30 @@ def _list_empty_neighbours(indptr, indices, sources, empty, listed):
 def _weigh_and_list(indptr, indices, data, F, empty, layers, rows, layer, floor, listed):
     """Fill each of ``rows`` (empty, of ``layer``) with its neighbours' weighted scores
     rescaled to sum to ``floor``, set its layer and mark its empty neighbours in
-    ``listed``; a row whose neighbours' scores sum to zero stays as it is (all zero)."""
+    ``listed``; a row whose neighbours' scores sum to zero stays as it is (all zero) and
+    lists nothing (on a graph with zero weights two such rows would list each other
+    forever)."""
     k = F.shape[1]
     incoming = np.empty(k)
+    # The empty neighbours not yet listed are noted while the row is read and marked once
+    # its sum is known: a second read of the row's neighbours, to mark them, took 15-20 of
+    # 140 ms of a fill at 1,000,000 x 64 (alpha 0.9, 8 labels; /tmp script, the same bits).
+    widest = 0
+    for row in rows:
+        widest = max(widest, indptr[row + 1] - indptr[row])
+    unlisted = np.empty(widest, dtype=indices.dtype)
     for row in rows:
         for j in range(k):
             incoming[j] = 0.0
+        n_unlisted = 0
         for position in range(indptr[row], indptr[row + 1]):
             neighbour = indices[position]
             if not empty[neighbour]:
                 for j in range(k):
                     incoming[j] += data[position] * F[neighbour, j]
+            elif not listed[neighbour]:
+                unlisted[n_unlisted] = neighbour
+                n_unlisted += 1
         total = 0.0
         for j in range(k):
             total += incoming[j]
@@ -174,9 +187,8 @@ def _weigh_and_list(indptr, indices, data, F, empty, layers, rows, layer, floor,
             for j in range(k):
                 F[row, j] = incoming[j] * (floor / total)
             layers[row] = layer
-            for position in range(indptr[row], indptr[row + 1]):
-                if empty[indices[position]]:
-                    listed[indices[position]] = True
+            for i in range(n_unlisted):
+                listed[unlisted[i]] = True
 
 
 @njit(cache=True, nogil=True)
