@@ -39,9 +39,9 @@ def power_seconds():
 
     pool = prepare_pool(SimulationConfig(subset=0))
     columns = PowerColumns(build_graph(pool.X, "rbf", gamma=0.25).operator("spreading"))
-    columns.costs = MachineCosts(square_madd=0.0, thin_madd=0.0)  # buy them at once
+    columns.powers.costs = MachineCosts(square_madd=0.0, thin_madd=0.0)  # buy them at once
     columns.iterates(np.eye(len(pool.X), 10), 0.2)
-    return columns.build_seconds
+    return columns.powers.build_seconds
 
 
 def in_process():

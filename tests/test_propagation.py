@@ -190,11 +190,12 @@ def test_warm_iteration_from_power_columns_matches_scikit_learn(small_datasets, 
     graph = build_graph(X, "rbf", gamma=0.25)
     columns = graph.cached("power-columns",
                            lambda: propagation.PowerColumns(graph.operator("spreading")))
+    powers = columns.powers
     # columns from the powers (free on this made-up machine), or by products (never paid);
     # with the square alone, or the fourth power too from the second fit on
-    columns.costs = MachineCosts(square_madd=0.0 if kept_powers else 1.0, thin_madd=0.0)
+    powers.costs = MachineCosts(square_madd=0.0 if kept_powers else 1.0, thin_madd=0.0)
     if kept_powers == 2:
-        monkeypatch.setattr(columns, "_fourth_pays", lambda: False)
+        monkeypatch.setattr(powers, "_fourth_pays", lambda: False)
     params = dict(gamma=0.25, alpha=alpha, max_iter=max_iter)
     warm = LabelSpreading(**params, warm_start=True)
     rng = np.random.default_rng(0)
@@ -215,7 +216,7 @@ def test_warm_iteration_from_power_columns_matches_scikit_learn(small_datasets, 
                                    reference.label_distributions_[reached], rtol=0, atol=1e-10)
         np.testing.assert_array_equal(warm.transduction_, reference.transduction_)
         assert warm.n_iter_ == reference.n_iter_
-    assert len(columns.powers or ()) == kept_powers and len(columns.slots) <= 60
+    assert len(powers.kept or ()) == kept_powers and len(columns.slots) <= 60
 
 
 class _Clock:
@@ -232,9 +233,9 @@ class _Clock:
 @pytest.fixture
 def steady_clock(monkeypatch):
     """Rent measured the same on every run, whatever else the machine is doing."""
-    from activeprop import propagation
+    from activeprop import operator_powers
 
-    monkeypatch.setattr(propagation, "time", _Clock())
+    monkeypatch.setattr(operator_powers, "time", _Clock())
 
 
 def test_powers_are_built_only_once_the_rounds_paid_for_them(small_datasets, steady_clock):
@@ -243,24 +244,25 @@ def test_powers_are_built_only_once_the_rounds_paid_for_them(small_datasets, ste
     warm = LabelSpreading(gamma=0.25, warm_start=True)
     warm.fit(X, partial, graph=graph)
     columns = graph.cached("power-columns", lambda: None)
-    assert columns.powers is None and columns.rented == 7  # the labeled items' columns
+    powers = columns.powers
+    assert powers.kept is None and powers.rented == 7  # the labeled items' columns
     assert len(columns.slots) == (partial != -1).sum()
     # a made-up machine on which the powers cost about ten rounds of rent
-    columns.costs = MachineCosts(square_madd=5 * columns.rented_seconds / 2 / len(X) ** 3,
+    powers.costs = MachineCosts(square_madd=5 * powers.rented_seconds / 2 / len(X) ** 3,
                                  thin_madd=0.0)
     warm.fit(X, partial, graph=graph)
-    assert columns.rented == 7  # a refit on the same labels needs no new column
+    assert powers.rented == 7  # a refit on the same labels needs no new column
     unlabeled = iter(np.flatnonzero(partial == -1))
-    while columns.rented_seconds < columns.worth:  # rounds adding one label each
+    while powers.rented_seconds < powers.worth:  # rounds adding one label each
         item = next(unlabeled)
         partial = partial.copy()
         partial[item] = y[item]
         warm.fit(X, partial, graph=graph)
-    assert columns.powers is None
+    assert powers.kept is None
     warm.fit(X, partial, graph=graph)
-    assert len(columns.powers) == 2 and len(columns.slots) == (partial != -1).sum()
+    assert len(powers.kept) == 2 and len(columns.slots) == (partial != -1).sum()
     operator = graph.operator("spreading")
-    np.testing.assert_allclose(columns.powers[1], operator @ operator, atol=1e-15)
+    np.testing.assert_allclose(powers.kept[1], operator @ operator, atol=1e-15)
 
 
 def test_a_planned_long_run_buys_the_powers_at_its_second_fit(small_datasets, steady_clock):
@@ -270,14 +272,15 @@ def test_a_planned_long_run_buys_the_powers_at_its_second_fit(small_datasets, st
     from activeprop.propagation import power_columns
 
     columns = power_columns(graph)
-    columns.costs = MachineCosts(square_madd=1e-9, thin_madd=0.0)  # the square: 0.03 s here
+    powers = columns.powers
+    powers.costs = MachineCosts(square_madd=1e-9, thin_madd=0.0)  # the square: 0.03 s here
     columns.plan(3)  # three rounds of 7 thin products: far less than the powers cost
     for _ in range(2):
         warm.fit(X, partial, graph=graph)
-    assert columns.powers is None and columns.planned == 1
+    assert powers.kept is None and powers.planned == 1
     columns.plan(1000)  # a long run is announced: the next fit buys them
     warm.fit(X, partial, graph=graph)
-    assert columns.powers is not None and columns.rented_seconds < columns.worth
+    assert powers.kept is not None and powers.rented_seconds < powers.worth
 
 
 def test_a_long_run_buys_the_fourth_power_once_the_square_alone_would_cost_more(
@@ -291,9 +294,10 @@ def test_a_long_run_buys_the_fourth_power_once_the_square_alone_would_cost_more(
     from activeprop.propagation import power_columns
 
     columns = power_columns(graph)
+    powers = columns.powers
     # the cube and the fourth power: 0.1 ms here; the first fit's rent (5 ms on this clock)
     # pays for the square, which the second fit buys
-    columns.costs = MachineCosts(square_madd=1e-12, thin_madd=0.0)
+    powers.costs = MachineCosts(square_madd=1e-12, thin_madd=0.0)
     unlabeled = iter(np.flatnonzero(partial == -1))
 
     def fit_with_one_more_label():
@@ -305,17 +309,17 @@ def test_a_long_run_buys_the_fourth_power_once_the_square_alone_would_cost_more(
 
     for _ in range(2):
         fit_with_one_more_label()
-    assert len(columns.powers) == 2 and columns.squared_fits == 1
-    assert columns.squared_seconds > 0  # the three products of the second fit's new item
-    columns.costs = MachineCosts(square_madd=1.0, thin_madd=0.0)  # a machine where it never pays
+    assert len(powers.kept) == 2 and powers.squared_fits == 1
+    assert powers.squared_seconds > 0  # the three products of the second fit's new item
+    powers.costs = MachineCosts(square_madd=1.0, thin_madd=0.0)  # a machine where it never pays
     fit_with_one_more_label()
-    assert len(columns.powers) == 2 and columns.squared_fits == 2
-    columns.costs = MachineCosts(square_madd=1e-12, thin_madd=0.0)
+    assert len(powers.kept) == 2 and powers.squared_fits == 2
+    powers.costs = MachineCosts(square_madd=1e-12, thin_madd=0.0)
     fit_with_one_more_label()
-    assert len(columns.powers) == 4
+    assert len(powers.kept) == 4
     operator = graph.operator("spreading")
-    np.testing.assert_allclose(columns.powers[2], operator @ columns.powers[1], atol=1e-15)
-    np.testing.assert_allclose(columns.powers[3], columns.powers[1] @ columns.powers[1],
+    np.testing.assert_allclose(powers.kept[2], operator @ powers.kept[1], atol=1e-15)
+    np.testing.assert_allclose(powers.kept[3], powers.kept[1] @ powers.kept[1],
                                atol=1e-15)
     fit_with_one_more_label()  # the new item's columns from the four powers
     with warnings.catch_warnings():

@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .calibration import fourth_power_seconds, machine_costs, powers_pay, powers_seconds
 from .errors import UserError
 from .graph import Graph, ThreadedMatrix, in_row_blocks
 from .numerics import GUARD, ExactProducts, flush_negligible_in_rows
+from .operator_powers import OperatorPowers
 from .params import check_params
 from .priors import check_model, class_offsets, shares_for
 
@@ -112,41 +112,16 @@ class PowerColumns:
     held-out predictions of folds of the labels are read straight off the columns
     (:meth:`held_out`). Results equal the plain iteration's to rounding.
 
-    A new item's columns come from 7 products of the operator with the new items' unit
-    columns (about what one plain fit costs, so a round never pays more than the plain
-    iteration would), or, once bought, from the powers ``S`` and ``S^2``: read off for
-    k <= 2, then ``S^2`` times the last two, three products of twice the width; or, once
-    those are bought too, from ``S .. S^4``: read off for k <= 4, then one product. The
-    square costs one symmetric dense product, the cube and the fourth power three times
-    that. Each is bought once what it would have saved on the rounds on this graph (timed)
-    reaches what it costs on this machine (its measured rates:
-    :mod:`activeprop.calibration`), or earlier when a runner's :meth:`plan` says the
-    rounds to come will.
-
-    Why in two steps: a thin product costs about a pass over the n x n matrix whatever its
-    width, so the cube and the fourth power save about two passes a fit, and pay back only
-    over a hundred fits or so. On the digits example (1,797 items, 40 rounds of 5; AMD
-    EPYC) all four powers at once took 235-278 ms and the square 74 ms; a round took 6.9
-    ms against 4.1, and the whole command 0.558 s against 0.640 s (medians of 20
-    alternating runs, faster in 18; the same output).
+    A new item's columns come from ``powers`` (:class:`activeprop.operator_powers.
+    OperatorPowers`: rented products, or the operator's powers once they pay).
     """
 
     def __init__(self, operator: "np.ndarray | ExactProducts"):
-        # products with the operator S, free of subnormal arithmetic
-        self.products = operator if isinstance(operator, ExactProducts) else \
-            ExactProducts(operator)
-        self.operator = self.products.exact
-        self._far: ExactProducts | None = None  # with S^2, once bought
+        self.powers = OperatorPowers(operator)
+        self.operator = self.powers.operator
         # How far any entry of S^k (k = 1..8) as read off the powers or the cached columns
         # can be from the exact one (negligible entries were dropped on the way)
         self.errors = np.zeros(POWER_DEPTH)
-        self.powers: list[np.ndarray] | None = None
-        self.build_seconds = 0.0
-        self.rented, self.rented_seconds = 0, 0.0  # products rented, the seconds they took
-        # fits since the square alone was bought, and the seconds its products took
-        self.squared_fits, self.squared_seconds = 0, 0.0
-        self.costs = None  # this machine's (calibration), read when first needed
-        self.fits, self.planned = 0, 0  # fits run / fits a runner announced to come
         self.slots: dict[int, int] = {}
         self.columns: list[np.ndarray] = []  # per item slot, (k - 1, n): kept, never copied
         self.between = np.empty((0, POWER_DEPTH, 0))  # (slot j, k - 1, slot i) of the columns
@@ -157,42 +132,15 @@ class PowerColumns:
     def nbytes(self) -> int:
         """Memory held by the powers and the columns."""
         held = sum(c.nbytes for c in self.columns) + self.between.nbytes
-        copies = self.products.nbytes + (self._far.nbytes if self._far is not None else 0)
-        return sum(p.nbytes for p in self.powers or ()) + held + copies
+        return held + self.powers.nbytes
 
     def plan(self, n_fits: int) -> None:
         """Announce ``n_fits`` more fits on this graph (a runner that knows its rounds)."""
-        self.planned += n_fits
+        self.powers.plan(n_fits)
 
     def record(self, n_iter: int) -> None:
         """Note the steps the fit just read off :meth:`iterates` ran (for :meth:`held_out`)."""
         self._steps = n_iter
-
-    @property
-    def worth(self) -> float:
-        """What buying the powers costs on this machine, in seconds (measured rates)."""
-        return powers_seconds(len(self.operator), self.costs or machine_costs())
-
-    def _pays(self) -> bool:
-        """Whether the rent paid so far, and what the announced fits would pay at the same
-        rate, cost at least the powers (:func:`activeprop.calibration.powers_pay`)."""
-        coming = self._announced(self.rented_seconds, self.fits)
-        return powers_pay(len(self.operator), self.rented_seconds, coming,
-                          self.costs or machine_costs())
-
-    def _fourth_pays(self) -> bool:
-        """Whether the cube and the fourth power would have saved so far, with what the
-        announced fits would save at the same rate, at least what they cost: a fit's new
-        columns then take one product where they take three from the square alone, each
-        about a pass over the matrix, so they save two thirds of those products' time."""
-        saved = self.squared_seconds * 2 / 3
-        return saved + self._announced(saved, self.squared_fits) >= fourth_power_seconds(
-            len(self.operator), self.costs or machine_costs())
-
-    def _announced(self, seconds: float, fits: int) -> float:
-        """``seconds`` spent over ``fits`` fits, carried on at that rate over the fits a
-        runner announced (:meth:`plan`)."""
-        return seconds / fits * self.planned if fits else 0.0
 
     def iterates(self, Y: np.ndarray, alpha: float) -> "_Iterates | None":
         """The first :data:`POWER_DEPTH` iterates ``F_1 ..`` of label spreading from
@@ -201,14 +149,7 @@ class PowerColumns:
         items = np.flatnonzero(Y.any(axis=1))
         if len(items) > MAX_CACHED_ITEMS:
             return None
-        if self.powers is None and self._pays():
-            self._buy_powers()
-        elif self.powers is not None and len(self.powers) == 2 and self._fourth_pays():
-            self._buy_fourth_power()
-        self.fits += 1
-        if self.powers is not None and len(self.powers) == 2:
-            self.squared_fits += 1
-        self.planned = max(self.planned - 1, 0)
+        self.powers.start_fit()
         self._ensure(items)
         labels = dict(zip((self.slots[i] for i in items), np.argmax(Y[items], axis=1).tolist()))
         sums = self._label_sums(labels, Y.shape[1])  # (class, k - 1, item): S^k Y, k = 1..8
@@ -245,28 +186,6 @@ class PowerColumns:
         if error and scores.sum(axis=1).min() * GUARD < error:
             return None  # an item far from the other folds' labels: refit (numerics)
         return scores
-
-    def _buy_powers(self) -> None:
-        """``S^2`` as ``S S^T`` (BLAS's symmetric product, half the work), free of
-        subnormal arithmetic (numerics)."""
-        start = time.perf_counter()
-        square, square_error = self.products.fast_square()
-        self.powers = [self.operator, square]
-        self.power_errors = [0.0, square_error]
-        self._far = ExactProducts(square, square_error)
-        self.build_seconds = time.perf_counter() - start
-
-    def _buy_fourth_power(self) -> None:
-        """``S^3`` as ``S S^2`` and ``S^4`` as ``S^2 (S^2)^T`` (symmetric), free of
-        subnormal arithmetic (numerics)."""
-        start = time.perf_counter()
-        square, square_error = self.powers[1], self.power_errors[1]
-        cube, cube_error = self.products.fast_product(square, square_error)
-        fourth, fourth_error = self._far.fast_square()
-        self.powers += [cube, fourth]
-        self.power_errors += [cube_error, fourth_error]
-        self._far = ExactProducts(fourth, fourth_error)
-        self.build_seconds += time.perf_counter() - start
 
     def _label_sums(self, labels: dict[int, int], n_classes: int) -> np.ndarray:
         """For every class, the sum of the columns of the items labeled with it
@@ -306,31 +225,7 @@ class PowerColumns:
 
     def _new_columns(self, new: list[int]) -> np.ndarray:
         """(len(new), depth, n): ``S^k e_i`` for the ``new`` items, k = 1..8."""
-        n = len(self.operator)
-        fresh = np.empty((len(new), POWER_DEPTH, n))
-        errors = np.zeros(POWER_DEPTH)
-        if self.powers is not None:  # read off for k <= m, then S^m times the last m (m = 2, 4)
-            start, kept = time.perf_counter(), len(self.powers)
-            for k, power in enumerate(self.powers):
-                fresh[:, k] = power[new]  # rows: the powers are symmetric, rows are contiguous
-            errors[:kept] = self.power_errors
-            for k in range(kept, POWER_DEPTH, kept):
-                near = fresh[:, k - kept:k].reshape(-1, n)
-                far, error = self._far.fast_product(np.ascontiguousarray(near.T),
-                                                    errors[k - kept:k].max())
-                fresh[:, k:k + kept] = far.T.reshape(len(new), -1, n)
-                errors[k:k + kept] = error
-            if kept == 2:
-                self.squared_seconds += time.perf_counter() - start
-        else:  # S^k e_i by products with the new unit columns (renting the powers)
-            start = time.perf_counter()
-            block = self.operator[:, new]
-            fresh[:, 0] = block.T
-            for k in range(1, POWER_DEPTH):
-                block, errors[k] = self.products.fast_product(block, errors[k - 1])
-                fresh[:, k] = block.T
-            self.rented += POWER_DEPTH - 1
-            self.rented_seconds += time.perf_counter() - start
+        fresh, errors = self.powers.columns(new, POWER_DEPTH)
         np.maximum(self.errors, errors, out=self.errors)
         return fresh
 
