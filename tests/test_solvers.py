@@ -28,17 +28,19 @@ def test_block_cg_solves_a_small_system_to_tolerance():
     M = rng.normal(size=(40, 40))
     A = M @ M.T + 40 * np.eye(40)
     B = rng.normal(size=(40, 3))
-    X, R, n_iter, converged = conjugate_gradient(lambda P: A @ P, B, np.zeros_like(B),
-                                              diagonal=np.diag(A).copy(), rtol=1e-10,
-                                              max_iter=200)
+    X, R, n_iter, converged, squares = conjugate_gradient(
+        lambda P: A @ P, B, np.zeros_like(B), diagonal=np.diag(A).copy(), rtol=1e-10,
+        max_iter=200)
     assert converged and n_iter < 40
     np.testing.assert_allclose(X, np.linalg.solve(A, B), rtol=1e-8, atol=1e-10)
     residual = np.linalg.norm(B - A @ X, axis=0) / np.linalg.norm(B, axis=0)
     assert residual.max() <= 1e-10
     np.testing.assert_allclose(R, B - A @ X, atol=1e-10)
+    assert np.array_equal(squares, np.einsum("ij,ij->j", R, R))
     # A warm start whose residual is already small enough costs no iteration.
-    _, _, again, done = conjugate_gradient(lambda P: A @ P, B, X, diagonal=np.diag(A).copy(),
-                                           rtol=1e-10, max_iter=200, R0=R)
+    _, _, again, done, _ = conjugate_gradient(lambda P: A @ P, B, X,
+                                              diagonal=np.diag(A).copy(), rtol=1e-10,
+                                              max_iter=200, R0=R)
     assert again == 0 and done
 
 
@@ -55,9 +57,9 @@ def test_cg_updates_the_arrays_it_is_given_and_answers_as_on_copies(warm_columns
     R0 = B - A @ X0
     copies = conjugate_gradient(lambda P: A @ P, B.copy(), X0.copy(), R0=R0.copy(),
                                 diagonal=np.diag(A).copy(), rtol=1e-8, max_iter=200)
-    X, R, n_iter, converged = conjugate_gradient(lambda P: A @ P, B, X0, R0=R0,
-                                                 diagonal=np.diag(A).copy(), rtol=1e-8,
-                                                 max_iter=200)
+    X, R, n_iter, converged, _ = conjugate_gradient(lambda P: A @ P, B, X0, R0=R0,
+                                                    diagonal=np.diag(A).copy(), rtol=1e-8,
+                                                    max_iter=200)
     assert X is X0 and R is R0 and converged
     assert np.array_equal(X, copies[0]) and np.array_equal(R, copies[1])
 
@@ -74,7 +76,7 @@ def test_every_column_goes_down_to_the_overshoot_not_only_those_above_the_tolera
     nudge = np.linalg.solve(A, rng.normal(size=(40, 2)))  # residual -A nudge: rescaled
     nudge *= 0.5 * 1e-6 * np.linalg.norm(B, axis=0) / np.linalg.norm(A @ nudge, axis=0)
     X0 = exact + nudge  # both columns at half the tolerance
-    X, R, n_iter, converged = conjugate_gradient(
+    X, R, n_iter, converged, _ = conjugate_gradient(
         lambda P: A @ P, B, X0, diagonal=np.diag(A).copy(), rtol=1e-6, max_iter=200,
         overshoot=0.25)
     assert converged and n_iter > 0

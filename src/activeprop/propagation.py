@@ -330,6 +330,8 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
         The solution and its residual ``B - A X``.
     n_iter : int
     converged : bool
+    squares : ndarray of shape (k,)
+        The squared norms of R's columns.
     """
     mask = (diagonal != 0)[:, None]
     identity = bool(np.all(diagonal[mask[:, 0]] == 1.0))  # Jacobi would be a no-op
@@ -338,25 +340,32 @@ def conjugate_gradient(apply, B: np.ndarray, X0: np.ndarray, *, diagonal: np.nda
     # In place, and no copies of the columns below while all of them iterate: at 1,000,000
     # x 10 each (n, k) array is 80 MB, and a cold solve held ten of them (a lone cluster
     # worker's peak, 1,555 MB; the same bits as with the copies).
+    # Where every row takes part the mask is all ones: multiplying by it would change no
+    # bit, and took two passes (10 ms a refit of the labeler at 1,000,000 x 5).
+    everywhere = bool(mask.all())
     X = X0
-    X *= mask
+    if not everywhere:
+        X *= mask
     if R0 is None:
         R = apply(X)
         np.subtract(B, R, out=R)
     else:
         R = R0
-        R *= mask
+        if not everywhere:
+            R *= mask
     threshold = rtol * np.sqrt(_column_dots(B, B))
-    norms = np.sqrt(_column_dots(R, R))
+    squares = _column_dots(R, R)
+    norms = np.sqrt(squares)
     # (a column between the two would make the local update after this solve fail at once)
     active = np.flatnonzero(norms > overshoot * threshold)
     n_iter = 0
     if len(active):  # else R is unchanged (a local update met the tolerance): no new pass
         n_iter = _cg_columns(apply, X, R, active, inverse, identity, overshoot * threshold,
                              max_iter)
-        norms = np.sqrt(_column_dots(R, R))
+        squares = _column_dots(R, R)
+        norms = np.sqrt(squares)
     converged = bool(np.all(norms <= threshold))
-    return X, R, n_iter, converged
+    return X, R, n_iter, converged, squares
 
 
 def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter) -> int:
@@ -510,11 +519,12 @@ def class_codes(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return codes
 
 
-def one_hot_codes(codes: np.ndarray, n_classes: int) -> np.ndarray:
-    """(n_items, n_classes): 1 in column ``codes[i]`` of row i, a zero row where -1."""
+def one_hot_codes(codes: np.ndarray, n_classes: int, value: float = 1.0) -> np.ndarray:
+    """(n_items, n_classes): ``value`` in column ``codes[i]`` of row i, a zero row where
+    -1. (Written where labeled only: scaling the whole array afterwards took a pass.)"""
     Y = np.zeros((len(codes), n_classes))
     labeled = np.flatnonzero(codes >= 0)
-    Y[labeled, codes[labeled]] = 1.0
+    Y[labeled, codes[labeled]] = value
     return Y
 
 
@@ -622,7 +632,7 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
         free = (reached & ~labeled).astype(np.float64)[:, None]
         apply, diagonal = _laplacian_system(graph, free)
         B = free * (graph.operator("symmetric") @ Y)
-        X, R, n_iter, converged = conjugate_gradient(
+        X, R, n_iter, converged, _ = conjugate_gradient(
             apply, B, (warm.X if usable else Y) * free, diagonal=diagonal, rtol=rtol,
             max_iter=max_iter)
         F = X * free + Y
@@ -695,9 +705,8 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         if not pause:  # a local update that gave up: what it cost is not the global path's
             pause, start = PUSH_PAUSE, time.perf_counter()
     room = _depth(alpha, pause) if graph.is_sparse else 1.0
-    B = one_hot_codes(codes, n_classes)
-    B *= 1 - alpha
-    X, R, n_iter, converged = conjugate_gradient(
+    B = one_hot_codes(codes, n_classes, 1 - alpha)
+    X, R, n_iter, converged, squares = conjugate_gradient(
         _spreading_system(graph, alpha), B, X,
         diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R,
         overshoot=room)
@@ -709,7 +718,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     timing = (pause, solve_seconds, "solve" if timed else None,
               time.perf_counter() - start if timed else None)
     # a push that gave up still moved X; a global solve of no iteration moved nothing more
-    return X, R, _column_dots(R, R), n_iter, converged, timing, None if n_iter else moved
+    return X, R, squares, n_iter, converged, timing, None if n_iter else moved
 
 
 def _depth(alpha: float, pause: int) -> float:
@@ -821,7 +830,7 @@ def green_columns(graph, Y: np.ndarray, items: np.ndarray, alpha: float,
     units = np.zeros((len(Y), len(items)))
     units[items, np.arange(len(items))] = 1.0
     B = (1 - alpha) * graph.to_graph_order(np.hstack([Y, units]))
-    X, _, _, _ = conjugate_gradient(_spreading_system(graph, alpha), B, B.copy(),
+    X, *_ = conjugate_gradient(_spreading_system(graph, alpha), B, B.copy(),
                                     diagonal=np.ones(len(B)), rtol=rtol, max_iter=max_iter)
     X = graph.to_pool_order(np.maximum(X, 0.0))
     return X[:, :Y.shape[1]], X[:, Y.shape[1]:]
@@ -857,7 +866,7 @@ def solve_poisson(graph, codes: np.ndarray, *, rtol: float, max_iter: int,
     start = warm.X * mask if warm is not None and warm.usable(graph, classes, system) \
         else np.zeros_like(B)
     apply, diagonal = _laplacian_system(graph, mask)
-    X, R, n_iter, converged = conjugate_gradient(apply, B, start, diagonal=diagonal,
+    X, R, n_iter, converged, _ = conjugate_gradient(apply, B, start, diagonal=diagonal,
                                                  rtol=rtol, max_iter=max_iter)
     U = X.copy()
     for component in np.unique(components[reached]):
