@@ -67,6 +67,59 @@ def test_an_update_gives_the_fresh_fill_to_the_bit(n_components, seed):
     assert 0 < updated_rows < 10 * n // 2 and updates > 5  # local: most rows are left alone
 
 
+@pytest.mark.parametrize("n_components", [1, 3])
+@pytest.mark.parametrize("seed", range(5))
+def test_a_refill_after_a_global_change_gives_the_fresh_fill_to_the_bit(n_components, seed):
+    """Rounds in which every row's scores move a little (a global solve) and a few rows
+    rise above the floor or fall below it, some of them local updates in between: the
+    fill made again from the last one's layers and parents equals a fresh fill, scores and
+    layers. One component starts with no row above the floor, another ends with none."""
+    rng = np.random.default_rng(seed)
+    n = 3_000
+    W = _random_graph(n, rng, n_components)
+    reached = np.ones(n, dtype=bool)
+    scores = np.where(rng.random((n, 3)) < 0.02, rng.random((n, 3)), 0.0)
+    size = n // n_components
+    if n_components > 1:
+        scores[:size] *= 1e-3  # below the floor: no row of the first component has scores
+    kept = KeptFill.fill(W, scores, reached, FLOOR)
+    refills = 0
+    for round_ in range(12):
+        scores *= 1 + 1e-6 * rng.standard_normal(scores.shape)  # every row moves
+        touched = rng.integers(0, n, rng.integers(1, 40))
+        scores[touched] = np.where(rng.random((len(touched), 3)) < 0.4,
+                                   rng.random((len(touched), 3)) * 3 * FLOOR, 0.0)
+        scores[rng.random(n) < 0.001] -= 1e-12  # round-off below zero
+        if n_components > 1 and round_ == 6:
+            scores[size:2 * size] = 0.0  # the second component loses every row with scores
+        if round_ % 4 == 3:  # a local update: the rows near it are listed again after it
+            moved = np.unique(touched)
+            listed = kept.parents is not None
+            if kept.update(W, scores, reached, moved) is not None:
+                assert not listed or kept.stale[moved].all()
+                continue
+        floor = FLOOR * (1 + 0.01 * rng.random())  # the floor moves with the largest score
+        refilled = kept.refill(W, scores, reached, floor)
+        fresh, layers = fill_with_layers(W, scores, reached, floor)
+        if refilled is None:  # too many rows change layer: the caller fills afresh
+            kept = KeptFill.fill(W, scores, reached, floor)
+            continue
+        assert np.array_equal(refilled.F, fresh) and np.array_equal(refilled.layers, layers)
+        assert refilled.parents is not None and refilled.n_filled == (layers > 0).sum()
+        kept, refills = refilled, refills + 1
+    assert refills >= 6
+
+
+def test_a_refill_needs_the_same_reached_items():
+    rng = np.random.default_rng(0)
+    W = _random_graph(300, rng, 1)
+    scores = np.where(rng.random((300, 2)) < 0.05, rng.random((300, 2)), 0.0)
+    reached = np.ones(300, dtype=bool)
+    kept = KeptFill.fill(W, scores, reached, FLOOR)
+    reached[:10] = False
+    assert kept.refill(W, scores, reached, FLOOR) is None
+
+
 def test_a_graph_with_an_edge_of_zero_weight_keeps_no_fill():
     """Layers are distances only when every edge weighs something: a zero weight can leave
     a row next to a filled one empty, so such a graph is filled afresh every time."""

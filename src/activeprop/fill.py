@@ -111,14 +111,22 @@ def _clipped_copy(scores: np.ndarray, reached: np.ndarray, floor: float):
     took 11 + 8 ms of a labeler's refit at 1,000,000 x 10). Returns the copy, the rows
     with scores (reached, not empty), the mask of empty rows and the rows' layers so far
     (0 for the rows with scores, -1 for the others)."""
-    n, k = scores.shape
     F = np.empty_like(scores)
+    empty, source = clip_into(scores, reached, floor, F)
+    layers = np.where(source, np.int32(0), np.int32(-1))
+    return F, np.flatnonzero(source), empty, layers
+
+
+def clip_into(scores: np.ndarray, reached: np.ndarray, floor: float, F: np.ndarray):
+    """Write ``scores`` into ``F`` (the same shape) with negative entries zero and the
+    empty rows (reached, largest score at most ``floor``) all zero, on every core. Returns
+    the masks of the empty rows and of the rows with scores (reached, not empty)."""
+    n, k = scores.shape
     empty, source = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
     per_row = 2 * k * machine_costs().stream_item  # a row read and written
     on_every_core(lambda part: _clip_rows(scores, reached, floor, part.start, part.stop, F,
                                           empty, source), row_blocks(n, per_row))
-    layers = np.where(source, np.int32(0), np.int32(-1))
-    return F, np.flatnonzero(source), empty, layers
+    return empty, source
 
 
 # The steps below are compiled on first use and cached on disk for the next process. Their

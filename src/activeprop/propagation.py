@@ -647,9 +647,10 @@ def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
                     warm: WarmStart | None, moved: np.ndarray | None):
     """Spreading's scores with the far rows filled (:mod:`activeprop.fill`), and the fill
     kept for the next solve on a sparse graph. After a local update that changed ``X`` on
-    the rows ``moved`` only, the last solve's kept fill is updated there when that pays
-    (:mod:`activeprop.kept_fill`; the same scores as filling afresh). Returns the scores
-    (a later fit may update them in place) and the kept fill (or None)."""
+    the rows ``moved`` only, the last solve's kept fill is updated there when that pays;
+    else it is filled again from the last one's layers and parents when that can be done
+    (:mod:`activeprop.kept_fill`; both give the same scores as filling afresh). Returns
+    the scores (a later fit may update them in place) and the kept fill (or None)."""
     from .fill import fill_below_precision  # compiled: imported by the solves that fill
     from .kept_fill import KeptFill
 
@@ -662,7 +663,8 @@ def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
     if moved is not None and kept is not None and kept.matches(reached, floor) and \
             kept.update(matrix, X, reached, moved) is not None:
         return kept.F, kept
-    kept = KeptFill.fill(matrix, X, reached, floor)
+    refilled = kept.refill(matrix, X, reached, floor) if kept is not None else None
+    kept = refilled or KeptFill.fill(matrix, X, reached, floor)
     return kept.F, kept
 
 
