@@ -225,16 +225,23 @@ def test_pushing_goes_on_only_while_it_beats_the_global_solve():
 def test_each_path_is_judged_with_the_fill_after_it():
     """A push and a global solve are each timed with the fill that follows them (fake
     measured costs, both ways)."""
-    from activeprop.propagation import PUSH_PAUSE, _next_path
+    from activeprop.propagation import MAX_PUSH_PAUSE, PUSH_PAUSE, _next_path
 
     # the last global solve took 0.2 s with its fill; a push of 0.05 s ...
-    assert _next_path((0, 0.2, "push", 0.05), 0.1) == (0, 0.2)  # ... and a fill of 0.1 pays
-    assert _next_path((0, 0.2, "push", 0.05), 0.2) == (PUSH_PAUSE, 0.2)  # of 0.2, not
+    assert _next_path((0, 0.2, "push", 0.05, PUSH_PAUSE), 0.1) == (0, 0.2, PUSH_PAUSE)
+    # ... and a fill of 0.1 pays; of 0.2, not: a pause, and a longer one after the next loss
+    assert _next_path((0, 0.2, "push", 0.05, PUSH_PAUSE), 0.2) == (
+        PUSH_PAUSE, 0.2, 2 * PUSH_PAUSE)
+    assert _next_path((0, 0.2, "push", 0.05, 2 * PUSH_PAUSE), 0.2) == (
+        2 * PUSH_PAUSE, 0.2, 4 * PUSH_PAUSE)
+    assert _next_path((0, 0.2, "push", 0.05, MAX_PUSH_PAUSE), 0.2)[2] == MAX_PUSH_PAUSE
+    # a push that pays starts the lengths over
+    assert _next_path((0, 0.2, "push", 0.05, 4 * PUSH_PAUSE), 0.1) == (0, 0.2, PUSH_PAUSE)
     # a global solve's cost is its iterations and its fill; a pause counts on
-    pause, seconds = _next_path((3, 0.5, "solve", 0.1), 0.05)
-    assert pause == 3 and seconds == pytest.approx(0.15)
+    pause, seconds, backoff = _next_path((3, 0.5, "solve", 0.1, 16), 0.05)
+    assert pause == 3 and seconds == pytest.approx(0.15) and backoff == 16
     # a round that neither pushed nor iterated keeps the last figures
-    assert _next_path((2, 0.5, None, None), 0.3) == (2, 0.5)
+    assert _next_path((2, 0.5, None, None, 16), 0.3) == (2, 0.5, 16)
 
 
 def test_a_push_whose_fill_loses_to_the_global_path_pauses_pushing(graph, pool, monkeypatch):
@@ -265,6 +272,8 @@ def test_a_push_whose_fill_loses_to_the_global_path_pauses_pushing(graph, pool, 
                 labeling.fit(graph, labels, labeling.warm_)
         assert labeling.n_iter_ == 0  # pushed
         assert labeling.warm_.pause == expected
+        # the pause after the next push that loses is twice as long
+        assert labeling.warm_.backoff == (2 if expected else 1) * propagation.PUSH_PAUSE
 
 
 def test_the_first_push_of_a_process_is_timed_without_its_compilation(graph, pool,

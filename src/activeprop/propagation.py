@@ -443,6 +443,7 @@ class WarmStart:
     norms2: np.ndarray | None = None  # the squared norms of R's columns
     pause: int = 0  # rounds to go before trying a local update again (push)
     solve_seconds: float | None = None  # the last global solve's time (CG, then the fill)
+    backoff: int | None = None  # the next pause's length (None: PUSH_PAUSE)
     fill: "KeptFill | None" = None  # spreading's fill on a sparse graph (kept_fill)
 
     def usable(self, graph, classes, system, new_classes: bool = False) -> bool:
@@ -680,6 +681,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     None)."""
     pause = max(warm.pause - 1, 0) if warm is not None else 0
     solve_seconds = warm.solve_seconds if warm is not None else None
+    backoff = warm.backoff if warm is not None and warm.backoff is not None else PUSH_PAUSE
     moved = np.empty(0, dtype=np.int64)  # the rows where X changed, while only a push moved it
     if warm is not None and _reach_kept(warm, reached):
         X, R, norms2, changed = warm.take_with_labels(codes, 1 - alpha)
@@ -702,10 +704,10 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         if met:  # the residual is below the tolerance: a global solve would not iterate
             # (a head start that met it: not a local update's cost, the pause goes on)
             timing = (pause, solve_seconds, None if pause else "push",
-                      time.perf_counter() - start)
+                      time.perf_counter() - start, backoff)
             return X, R, _column_dots(R, R), 0, True, timing, moved
         if not pause:  # a local update that gave up: what it cost is not the global path's
-            pause, start = PUSH_PAUSE, time.perf_counter()
+            pause, backoff, start = backoff, _longer(backoff), time.perf_counter()
     room = _depth(alpha, pause) if graph.is_sparse else 1.0
     B = one_hot_codes(codes, n_classes, 1 - alpha)
     X, R, n_iter, converged, squares = conjugate_gradient(
@@ -718,7 +720,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     # first one.
     timed = n_iter and (room == 1.0 or solve_seconds is None)
     timing = (pause, solve_seconds, "solve" if timed else None,
-              time.perf_counter() - start if timed else None)
+              time.perf_counter() - start if timed else None, backoff)
     # a push that gave up still moved X; a global solve of no iteration moved nothing more
     return X, R, squares, n_iter, converged, timing, None if n_iter else moved
 
@@ -755,8 +757,18 @@ def local_room(alpha: float) -> float:
 
 # A local update gives up after reading this many times the graph's entries (two global
 # products; a global solve takes ten or more), and after one that gave up or took longer
-# than the last global solve, the next rounds go global for this many before trying again.
-PUSH_BUDGET, PUSH_PAUSE = 2.0, 8
+# than the last global solve, the next rounds go global for this many before trying again;
+# twice as many after each further one that loses, up to MAX_PUSH_PAUSE (the global solve
+# that ends a pause goes deeper, and a push that loses costs more than a global round: at
+# 1,000,000 items and alpha 0.9 the pair took 1.2-1.6 s every 10 labels, against about
+# 0.2 s a label on the global path; /tmp script, docs/benchmarks.md). One that pays starts
+# the lengths over.
+PUSH_BUDGET, PUSH_PAUSE, MAX_PUSH_PAUSE = 2.0, 8, 64
+
+
+def _longer(pause: int) -> int:
+    """The pause after one of length ``pause`` that ended in a push that lost again."""
+    return max(pause, min(2 * pause, MAX_PUSH_PAUSE))
 
 # While pushing pauses, the new labels' residual is still pushed a little before the global
 # solve: the first passes of a push take most of a new label's residual off the rows near
@@ -777,10 +789,11 @@ def keeps_pushing(met: bool, push_seconds: float, solve_seconds: float | None) -
     return met and push_seconds <= (np.inf if solve_seconds is None else solve_seconds)
 
 
-def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None]:
-    """The next round's pause before pushing again, and the last global solve's seconds,
-    from this round's ``timing`` (:func:`_solve_spreading`: the pause so far, the last
-    global solve's seconds, the path this round took and its seconds) and its fill's.
+def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None, int]:
+    """The next round's pause before pushing again, the last global solve's seconds and
+    the next pause's length, from this round's ``timing`` (:func:`_solve_spreading`: the
+    pause so far, the last global solve's seconds, the path this round took and its
+    seconds, the next pause's length) and its fill's.
 
     Each path is judged with the fill after it. After a global solve the far rows are
     filled afresh; after a push the kept fill is updated where the push moved the scores,
@@ -788,13 +801,14 @@ def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None]:
     alone beat the global solve but its fill did not: at 1,000,000 items, the first 15
     labels' refits took a median of 510 ms choosing by the push alone, 452 ms solving
     globally every time (``/tmp`` script, docs/benchmarks.md)."""
-    pause, solve_seconds, path, seconds = timing
+    pause, solve_seconds, path, seconds, backoff = timing
     if path == "push":
-        return (0 if keeps_pushing(True, seconds + fill_seconds, solve_seconds)
-                else PUSH_PAUSE), solve_seconds
+        if keeps_pushing(True, seconds + fill_seconds, solve_seconds):
+            return 0, solve_seconds, PUSH_PAUSE
+        return backoff, solve_seconds, _longer(backoff)
     if path == "solve":
-        return pause, seconds + fill_seconds
-    return pause, solve_seconds
+        return pause, seconds + fill_seconds, backoff
+    return pause, solve_seconds, backoff
 
 
 def _push_new_labels(graph, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndarray,
