@@ -121,8 +121,9 @@ class KeptFill:
         layers of 50,000-150,000 of about 900,000 filled rows change.
 
         Takes this fill's ``F`` over, also when it returns None: the new kept fill; or
-        None when the reached items differ, or when more rows would change layer than a
-        fresh fill weighs on each core (then fill afresh)."""
+        None when the reached items differ, or when the layers would cost more to bring
+        up to date than filling afresh (then fill afresh): more rows to lay out again than
+        a quarter of what a fresh fill weighs on each core, or to lower than it weighs."""
         if np.packbits(reached).tobytes() != self.reached or scores.shape != self.F.shape:
             return None
         reached = np.ascontiguousarray(reached, dtype=np.bool_)
