@@ -100,12 +100,18 @@ class KeptFill:
                      self.F, self.layers, waiting, self.floor)
         self.n_filled = int(np.count_nonzero(self.layers > 0))
         self.version, self.changed = self.version + 1, affected
-        if self.parents is not None:  # (a new array: a widened copy shares the last one)
-            stale = np.zeros(len(self.layers), dtype=np.bool_) if self.stale is None \
-                else self.stale.copy()
-            _mark_with_neighbours(matrix.indptr, matrix.indices, affected, stale)
-            self.stale = stale
+        if self.parents is not None:
+            self.stale = self._stale_with(matrix, affected)
         return affected
+
+    def _stale_with(self, matrix, rows: np.ndarray) -> np.ndarray:
+        """The rows whose parents may have changed: the stale ones so far, and ``rows``
+        (whose layers changed) with their neighbours. A new array (a widened copy shares
+        the last one)."""
+        stale = np.zeros(len(self.layers), dtype=np.bool_) if self.stale is None \
+            else self.stale.copy()
+        _mark_with_neighbours(matrix.indptr, matrix.indices, rows, stale)
+        return stale
 
     def refill(self, matrix, scores: np.ndarray, reached: np.ndarray,
                floor: float) -> "KeptFill | None":
@@ -140,9 +146,7 @@ class KeptFill:
                                 max(self.n_filled // cores, 1))
         if changed is None:
             return None
-        stale = np.zeros(len(layers), dtype=np.bool_) if self.stale is None \
-            else self.stale.copy()
-        _mark_with_neighbours(matrix.indptr, matrix.indices, changed, stale)
+        stale = self._stale_with(matrix, changed)
         kept = KeptFill(F, layers, floor, reached)
         kept.parents = FillParents.build(matrix, layers, stale, self.parents)
         kept.parents.weigh(F, floor, matrix)

@@ -770,6 +770,7 @@ def _longer(pause: int) -> int:
     """The pause after one of length ``pause`` that ended in a push that lost again."""
     return max(pause, min(2 * pause, MAX_PUSH_PAUSE))
 
+
 # While pushing pauses, the new labels' residual is still pushed a little before the global
 # solve: the first passes of a push take most of a new label's residual off the rows near
 # it for a small part of a product, and the solve then starts from a residual that norm
@@ -796,8 +797,8 @@ def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None, i
     seconds, the next pause's length) and its fill's.
 
     Each path is judged with the fill after it. After a global solve the far rows are
-    filled afresh; after a push the kept fill is updated where the push moved the scores,
-    or filled afresh when that would not pay. Early in labeling at alpha 0.9 the push
+    filled again from the last fill (or afresh); after a push the kept fill is updated
+    where the push moved the scores, or filled again when that would not pay. Early in labeling at alpha 0.9 the push
     alone beat the global solve but its fill did not: at 1,000,000 items, the first 15
     labels' refits took a median of 510 ms choosing by the push alone, 452 ms solving
     globally every time (``/tmp`` script, docs/benchmarks.md)."""
@@ -847,7 +848,7 @@ def green_columns(graph, Y: np.ndarray, items: np.ndarray, alpha: float,
     units[items, np.arange(len(items))] = 1.0
     B = (1 - alpha) * graph.to_graph_order(np.hstack([Y, units]))
     X, *_ = conjugate_gradient(_spreading_system(graph, alpha), B, B.copy(),
-                                    diagonal=np.ones(len(B)), rtol=rtol, max_iter=max_iter)
+                               diagonal=np.ones(len(B)), rtol=rtol, max_iter=max_iter)
     X = graph.to_pool_order(np.maximum(X, 0.0))
     return X[:, :Y.shape[1]], X[:, Y.shape[1]:]
 
@@ -883,7 +884,7 @@ def solve_poisson(graph, codes: np.ndarray, *, rtol: float, max_iter: int,
         else np.zeros_like(B)
     apply, diagonal = _laplacian_system(graph, mask)
     X, R, n_iter, converged, _ = conjugate_gradient(apply, B, start, diagonal=diagonal,
-                                                 rtol=rtol, max_iter=max_iter)
+                                                    rtol=rtol, max_iter=max_iter)
     U = X.copy()
     for component in np.unique(components[reached]):
         members = components == component
