@@ -36,7 +36,8 @@ def test_block_cg_solves_a_small_system_to_tolerance():
     residual = np.linalg.norm(B - A @ X, axis=0) / np.linalg.norm(B, axis=0)
     assert residual.max() <= 1e-10
     np.testing.assert_allclose(R, B - A @ X, atol=1e-10)
-    assert np.array_equal(squares, np.einsum("ij,ij->j", R, R))
+    # the squared norms the loop stopped on (summed per row block): R's
+    np.testing.assert_allclose(squares, np.einsum("ij,ij->j", R, R), rtol=1e-12)
     # A warm start whose residual is already small enough costs no iteration.
     _, _, again, done, _ = conjugate_gradient(lambda P: A @ P, B, X,
                                               diagonal=np.diag(A).copy(), rtol=1e-10,
@@ -62,6 +63,26 @@ def test_cg_updates_the_arrays_it_is_given_and_answers_as_on_copies(warm_columns
                                                     max_iter=200)
     assert X is X0 and R is R0 and converged
     assert np.array_equal(X, copies[0]) and np.array_equal(R, copies[1])
+
+
+def test_cg_reads_only_the_norms_of_the_right_hand_side_when_it_has_the_residual():
+    """Given R0 and the norms of B's columns, B itself is not needed (a one-hot B's norms
+    come from its label counts): the same iterations and the same solution."""
+    rng = np.random.default_rng(3)
+    M = rng.normal(size=(60, 60))
+    A = M @ M.T + 60 * np.eye(60)
+    B = rng.normal(size=(60, 4))
+    X0 = rng.normal(size=(60, 4))
+    R0 = B - A @ X0
+    options = dict(diagonal=np.diag(A).copy(), rtol=1e-8, max_iter=200)
+    with_b = conjugate_gradient(lambda P: A @ P, B, X0.copy(), R0=R0.copy(), **options)
+    without = conjugate_gradient(lambda P: A @ P, None, X0.copy(), R0=R0.copy(),
+                                 rhs_norms=np.sqrt(np.einsum("ij,ij->j", B, B)), **options)
+    assert with_b[2] == without[2] > 0 and with_b[3] and without[3]
+    for mine, theirs in zip(without[:2], with_b[:2]):
+        assert np.array_equal(mine, theirs)
+    np.testing.assert_allclose(without[4], np.einsum("ij,ij->j", without[1], without[1]),
+                               rtol=1e-12)
 
 
 def test_every_column_goes_down_to_the_overshoot_not_only_those_above_the_tolerance():
