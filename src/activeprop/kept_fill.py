@@ -104,18 +104,13 @@ class KeptFill:
             self.stale = self._stale_with(matrix, affected)
         return affected
 
-    def _stale_with(self, matrix, rows: np.ndarray, after: np.ndarray | None = None
-                    ) -> np.ndarray:
+    def _stale_with(self, matrix, rows: np.ndarray) -> np.ndarray:
         """The rows whose parents may have changed: the stale ones so far, and ``rows``
-        (whose layers may have changed) with their neighbours; given the layers ``after``
-        the change (this fill's are those before), only the neighbours that gained or lost
-        a parent among ``rows``. A new array (a widened copy shares the last one)."""
+        (whose layers changed) with their neighbours. A new array (a widened copy shares
+        the last one)."""
         stale = np.zeros(len(self.layers), dtype=np.bool_) if self.stale is None \
             else self.stale.copy()
-        if after is None:
-            _mark_with_neighbours(matrix.indptr, matrix.indices, rows, stale)
-        else:
-            _mark_new_parents(matrix.indptr, matrix.indices, rows, self.layers, after, stale)
+        _mark_with_neighbours(matrix.indptr, matrix.indices, rows, stale)
         return stale
 
     def refill(self, matrix, scores: np.ndarray, reached: np.ndarray,
@@ -151,7 +146,7 @@ class KeptFill:
                                 max(self.n_filled // cores, 1))
         if changed is None:
             return None
-        stale = self._stale_with(matrix, changed, layers)
+        stale = self._stale_with(matrix, changed)
         kept = KeptFill(F, layers, floor, reached)
         kept.parents = FillParents.build(matrix, layers, stale, self.parents)
         kept.parents.weigh(F, floor, matrix)
@@ -376,24 +371,6 @@ def _lower_layers(indptr, indices, layers, starts, most):
                     queue[(head + size) % n] = neighbour
                     size += 1
     return rows[:n_lowered].copy()
-
-
-@njit(cache=True, nogil=True)
-def _mark_new_parents(indptr, indices, rows, before, after, marked):
-    """Mark the ``rows`` whose layer changed from ``before`` to ``after``, and each
-    neighbour of one of them that it became or stopped being a parent of. A row's parents
-    are its neighbours of a layer from 0 to below its own (as the fill reads them), so a
-    neighbour keeps its list where a row's layer moved on the same side of its own: about
-    half of them, between two labels at 1,000,000 x 64."""
-    for row in rows:
-        if before[row] == after[row]:
-            continue
-        marked[row] = True
-        for position in range(indptr[row], indptr[row + 1]):
-            neighbour = indices[position]
-            layer = after[neighbour]
-            if (0 <= before[row] < layer) != (0 <= after[row] < layer):
-                marked[neighbour] = True
 
 
 @njit(cache=True, nogil=True)
