@@ -178,6 +178,8 @@ def test_refits_that_push_update_the_kept_fill_to_a_fresh_fills_scores(monkeypat
     for _ in range(8):  # a label a refit, as the labeler's
         new = rng.choice(np.flatnonzero(labels < 0))
         labels[new] = pool.y[new]
+        if labeling.warm_ is not None and labeling.warm_.solve_seconds is None:
+            labeling.warm_.solve_seconds = 1.0  # as if a warm global solve had been timed
         labeling.fit(graph, labels, labeling.warm_)
         X = labeling.warm_.X
         reached = propagation._reached(graph, labeling.warm_.codes >= 0)

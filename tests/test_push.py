@@ -33,6 +33,14 @@ def _labeling(alpha):
                          rtol=RTOL, warm_start=True)
 
 
+def _timed(warm):
+    """``warm`` as if a warm global solve had been timed (a cold one is not: after the
+    first push, global solves would time one), so that a test judges the pushes alone."""
+    if warm.solve_seconds is None:
+        warm.solve_seconds = 1.0
+    return warm
+
+
 def _entropy_top(F, labeled, batch=10):
     proba, _ = distributions(F)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -105,7 +113,7 @@ def _rounds_against_an_exact_solve(graph, pool, alpha, monkeypatch, rounds=20):
     rng = np.random.default_rng(1)
     for _ in range(rounds):
         local.fit(graph, labels, warm)
-        warm = local.warm_
+        warm = _timed(local.warm_)
         with monkeypatch.context() as patch:
             patch.setattr(propagation, "PUSH_BUDGET", 0.0)
             exact = GraphLabeling("spreading", alpha=alpha, max_iter=5000, tol=1e-3,
@@ -169,7 +177,7 @@ def test_the_local_update_pays_at_a_small_alpha_and_gives_up_at_a_large_one(grap
         iterations = []
         for start in range(30, 80, 10):
             labeling.fit(graph, labels, warm)
-            warm, labels = labeling.warm_, labels.copy()
+            warm, labels = _timed(labeling.warm_), labels.copy()
             iterations.append(labeling.n_iter_)
             labels[start:start + 10] = y[start:start + 10]
         if alpha == 0.2:
@@ -202,7 +210,7 @@ def test_after_a_pause_the_local_updates_resume(graph, pool, monkeypatch):
     labels[:30] = y[:30]
     iterations = []
     for start in range(30, 80, 10):
-        labeling.fit(graph, labels, labeling.warm_)
+        labeling.fit(graph, labels, labeling.warm_ and _timed(labeling.warm_))
         iterations.append(labeling.n_iter_)
         labels = labels.copy()
         labels[start:start + 10] = y[start:start + 10]
@@ -225,7 +233,7 @@ def test_pushing_goes_on_only_while_it_beats_the_global_solve():
 def test_each_path_is_judged_with_the_fill_after_it():
     """A push and a global solve are each timed with the fill that follows them (fake
     measured costs, both ways)."""
-    from activeprop.propagation import MAX_PUSH_PAUSE, PUSH_PAUSE, _next_path
+    from activeprop.propagation import MAX_PUSH_PAUSE, PUSH_PAUSE, TIMING_PAUSE, _next_path
 
     # the last global solve took 0.2 s with its fill; a push of 0.05 s ...
     assert _next_path((0, 0.2, "push", 0.05, PUSH_PAUSE), 0.1) == (0, 0.2, PUSH_PAUSE)
@@ -242,6 +250,33 @@ def test_each_path_is_judged_with_the_fill_after_it():
     assert pause == 3 and seconds == pytest.approx(0.15) and backoff == 16
     # a round that neither pushed nor iterated keeps the last figures
     assert _next_path((2, 0.5, None, None, 16), 0.3) == (2, 0.5, 16)
+    # no warm global solve timed yet: the next rounds solve globally, and time it
+    assert _next_path((0, None, "push", 0.05, 16), 0.1) == (TIMING_PAUSE, None, 16)
+
+
+def test_a_cold_solve_is_not_what_a_push_is_judged_by(graph, pool):
+    """A cold solve costs many times a warm one (a reopened labeler at 1,000,000 items
+    timed its opening solve, 1-2 s, then pushed every label for 470 ms against about 220 on
+    the global path). After the first push, a warm global solve at the tolerance is timed,
+    one goes below it for the next push, and that push is judged against the timed one."""
+    from activeprop.propagation import TIMING_PAUSE
+
+    y = pool[1]
+    labels = np.full(len(y), -1)
+    labels[:30] = y[:30]
+    labeling = _labeling(0.2).fit(graph, labels)
+    assert labeling.n_iter_ > 0 and labeling.warm_.solve_seconds is None
+    rounds = []
+    for start in range(30, 80, 10):
+        labels = labels.copy()
+        labels[start:start + 10] = y[start:start + 10]
+        labeling.fit(graph, labels, labeling.warm_)
+        rounds.append((labeling.n_iter_ > 0, labeling.warm_.solve_seconds is not None,
+                       labeling.warm_.pause))
+    assert rounds[0] == (False, False, TIMING_PAUSE)  # pushed, nothing to judge it by
+    assert rounds[1][:2] == (True, True)  # a global solve, timed
+    assert rounds[2][0]  # below the tolerance, for the push
+    assert not rounds[3][0]  # the push, judged against the timed solve
 
 
 def test_a_push_whose_fill_loses_to_the_global_path_pauses_pushing(graph, pool, monkeypatch):
