@@ -244,6 +244,37 @@ def test_the_curves_point_waits_for_a_quiet_moment(tmp_path, monkeypatch):
     session.close()
 
 
+def test_a_curves_point_is_given_up_between_folds_once_a_newer_label_came(tmp_path,
+                                                                          monkeypatch):
+    """A fold's refit takes seconds on a large pool: a point that a newer label made stale
+    stops before the next fold instead of sharing the cores with the person's refits for
+    all five, and stores nothing."""
+    import activeprop.labeling as labeling
+
+    monkeypatch.setattr(labeling, "QUIET_SECONDS", 60.0)  # no point computed on its own
+    init_project(tmp_path / "p", "digits")
+    session = LabelingSession(tmp_path / "p")
+    truth = session.pool.y.copy()
+    session.pool.y[:] = -1
+    for item in range(12):
+        session.add_label(item, str(truth[item]))
+    version, labels = session.model_version, session.labels.copy()
+    spare, fits = session._spare_model(), []
+    fit = spare.fit
+
+    def fit_then_a_label_comes(y):
+        fits.append(len(fits))
+        session._validation_wanted = version + 1  # as a newer label does
+        return fit(y)
+
+    monkeypatch.setattr(spare, "fit", fit_then_a_label_comes)
+    monkeypatch.setattr(session, "_spare_model", lambda: spare)
+    session._cross_validate(labels, version)
+    assert fits == [0]  # one fold, then given up
+    assert session.store.rounds()[-1]["accuracy"] is None  # no point stored
+    session.close()
+
+
 def test_closing_waits_for_the_background_point_then_closes(tmp_path):
     init_project(tmp_path / "p", "digits")
     session = LabelingSession(tmp_path / "p")

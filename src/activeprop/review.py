@@ -16,6 +16,8 @@ who errs on 5% of labels, 20 seeds): see docs/benchmarks.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .datasets import UNLABELED
@@ -25,13 +27,15 @@ MIN_CLASS_LABELS = 3
 
 
 def held_out_proba(model, labels: np.ndarray, n_classes: int, n_folds: int = 10,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                   seed: int = 0, abandon: Callable[[], bool] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
     """Each labeled item's class probabilities from a fit without its fold.
 
     ``model`` is refit ``n_folds`` times (pass a spare one: its state is overwritten);
     graph models reuse their graph, and label spreading reads the folds' predictions off
     the columns its last fit on ``labels`` cached, without refitting. Returns the labeled
-    items and an (n_labeled, n_classes) array over all class indices.
+    items and an (n_labeled, n_classes) array over all class indices; or None when
+    ``abandon()``, asked before each refit, says the answer is no longer wanted.
     """
     items = np.flatnonzero(labels != UNLABELED)
     proba = np.zeros((len(items), n_classes))
@@ -47,6 +51,8 @@ def held_out_proba(model, labels: np.ndarray, n_classes: int, n_folds: int = 10,
         held[items[fold]] = UNLABELED
         if not np.any(held != UNLABELED):
             continue
+        if abandon is not None and abandon():
+            return None
         model.fit(held)
         proba[np.ix_(fold, model.classes_)] = model.proba_[items[fold]]
     return items, proba
