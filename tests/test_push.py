@@ -233,7 +233,7 @@ def test_pushing_goes_on_only_while_it_beats_the_global_solve():
 def test_each_path_is_judged_with_the_fill_after_it():
     """A push and a global solve are each timed with the fill that follows them (fake
     measured costs, both ways)."""
-    from activeprop.propagation import MAX_PUSH_PAUSE, PUSH_PAUSE, TIMING_PAUSE, _next_path
+    from activeprop.propagation import MAX_PUSH_PAUSE, PUSH_PAUSE, _next_path
 
     # the last global solve took 0.2 s with its fill; a push of 0.05 s ...
     assert _next_path((0, 0.2, "push", 0.05, PUSH_PAUSE), 0.1) == (0, 0.2, PUSH_PAUSE)
@@ -250,17 +250,17 @@ def test_each_path_is_judged_with_the_fill_after_it():
     assert pause == 3 and seconds == pytest.approx(0.15) and backoff == 16
     # a round that neither pushed nor iterated keeps the last figures
     assert _next_path((2, 0.5, None, None, 16), 0.3) == (2, 0.5, 16)
-    # no warm global solve timed yet: the next rounds solve globally, and time it
-    assert _next_path((0, None, "push", 0.05, 16), 0.1) == (TIMING_PAUSE, None, 16)
+    # no warm global solve timed yet: a pause (not a longer one next time), which times one
+    assert _next_path((0, None, "push", 0.05, 16), 0.1) == (16, None, 16)
 
 
-def test_a_cold_solve_is_not_what_a_push_is_judged_by(graph, pool):
+def test_a_cold_solve_is_not_what_a_push_is_judged_by(graph, pool, monkeypatch):
     """A cold solve costs many times a warm one (a reopened labeler at 1,000,000 items
     timed its opening solve, 1-2 s, then pushed every label for 470 ms against about 220 on
-    the global path). After the first push, a warm global solve at the tolerance is timed,
-    one goes below it for the next push, and that push is judged against the timed one."""
-    from activeprop.propagation import TIMING_PAUSE
-
+    the global path). The first push, with nothing to judge it by, pauses pushing; the
+    pause's global solves at the tolerance are timed, its last goes below it for the next
+    push, and that push is judged against them."""
+    monkeypatch.setattr(propagation, "PUSH_PAUSE", 3)
     y = pool[1]
     labels = np.full(len(y), -1)
     labels[:30] = y[:30]
@@ -273,7 +273,7 @@ def test_a_cold_solve_is_not_what_a_push_is_judged_by(graph, pool):
         labeling.fit(graph, labels, labeling.warm_)
         rounds.append((labeling.n_iter_ > 0, labeling.warm_.solve_seconds is not None,
                        labeling.warm_.pause))
-    assert rounds[0] == (False, False, TIMING_PAUSE)  # pushed, nothing to judge it by
+    assert rounds[0] == (False, False, 3)  # pushed, nothing to judge it by: a pause
     assert rounds[1][:2] == (True, True)  # a global solve, timed
     assert rounds[2][0]  # below the tolerance, for the push
     assert not rounds[3][0]  # the push, judged against the timed solve

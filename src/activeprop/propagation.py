@@ -775,9 +775,6 @@ def local_room(alpha: float) -> float:
 # 0.2 s a label on the global path; /tmp script, docs/benchmarks.md). One that pays starts
 # the lengths over.
 PUSH_BUDGET, PUSH_PAUSE, MAX_PUSH_PAUSE = 2.0, 8, 64
-# The pause after a push when no warm global solve has been timed yet: one global solve at
-# the tolerance (timed), one below it for the push after it, then that push, judged.
-TIMING_PAUSE = 3
 
 
 def _longer(pause: int) -> int:
@@ -818,8 +815,8 @@ def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None, i
     globally every time (``/tmp`` script, docs/benchmarks.md)."""
     pause, solve_seconds, path, seconds, backoff = timing
     if path == "push":
-        if solve_seconds is None:  # no warm global solve timed yet: time one, then judge
-            return TIMING_PAUSE, None, backoff
+        if solve_seconds is None:  # no warm global solve timed yet: pause, and time one
+            return backoff, None, backoff
         if keeps_pushing(True, seconds + fill_seconds, solve_seconds):
             return 0, solve_seconds, PUSH_PAUSE
         return backoff, solve_seconds, _longer(backoff)
