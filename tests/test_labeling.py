@@ -252,12 +252,7 @@ def test_a_curves_point_is_given_up_between_folds_once_a_newer_label_came(tmp_pa
     import activeprop.labeling as labeling
 
     monkeypatch.setattr(labeling, "QUIET_SECONDS", 60.0)  # no point computed on its own
-    init_project(tmp_path / "p", "digits")
-    session = LabelingSession(tmp_path / "p")
-    truth = session.pool.y.copy()
-    session.pool.y[:] = -1
-    for item in range(12):
-        session.add_label(item, str(truth[item]))
+    session, _ = _labeled_without_truth(tmp_path, 12)
     version, labels = session.model_version, session.labels.copy()
     spare, fits = session._spare_model(), []
     fit = spare.fit
@@ -275,13 +270,20 @@ def test_a_curves_point_is_given_up_between_folds_once_a_newer_label_came(tmp_pa
     session.close()
 
 
-def test_closing_waits_for_the_background_point_then_closes(tmp_path):
+def _labeled_without_truth(tmp_path, n_labels: int):
+    """A digits project whose pool's classes are unknown (as a real pool's), its first
+    ``n_labels`` items labeled from the truth. Returns the session and the truth."""
     init_project(tmp_path / "p", "digits")
     session = LabelingSession(tmp_path / "p")
     truth = session.pool.y.copy()
     session.pool.y[:] = -1
-    for item in range(10):
+    for item in range(n_labels):
         session.add_label(item, str(truth[item]))
+    return session, truth
+
+
+def test_closing_waits_for_the_background_point_then_closes(tmp_path):
+    session, _ = _labeled_without_truth(tmp_path, 10)
     session.close()  # a point may be computing: it is finished (or dropped) first
     reopened = LabelingSession(tmp_path / "p")
     assert reopened.n_labeled == 10 and len(reopened.store.rounds()) == 10
