@@ -6,7 +6,8 @@ twice more for each item's predicted class and confidence: five passes over an
 (items x classes) array, 200 ms at 1,000,000 x 10 (numpy; and the labeler read the
 argmax and the maximum once more). Here one loop over the pool's rows reads each row of
 the scores where the graph order keeps it, adds them up and writes its distribution,
-predicted column and confidence: 55 ms, on the row blocks of every core, and the same
+predicted column and confidence: 55 ms, on the row blocks of every core (25 ms since
+it gathers a block of rows before dividing them: :func:`_distribute`), and the same
 numbers bit for bit. The row sums are added in numpy's own order (:func:`_pairwise_sum`),
 so they are ``F.sum(axis=1)``'s, which took 25 ms on its own (a call of numpy's inner loop
 per row of ten); and a division is a division.

@@ -702,11 +702,11 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
 
         compile_for(_spreading_matrix(graph).indices.dtype)  # not what a push costs
     start = time.perf_counter()  # of the global path, its head start included
+    rhs_norms = _rhs_norms(codes, n_classes, alpha)  # what the push and the solve aim below
     if pushes:
         # a local update goes as deep as a global solve before one; a head start, as deep
         # as the global solve after it
-        met, moved = _push_new_labels(graph, alpha, X, R, norms2, changed,
-                                      _label_counts(codes, n_classes),
+        met, moved = _push_new_labels(graph, alpha, X, R, norms2, changed, rhs_norms,
                                       _depth(alpha, pause) * rtol,
                                       HEAD_START_BUDGET if pause else PUSH_BUDGET)
         if met:  # the residual is below the tolerance: a global solve would not iterate
@@ -722,7 +722,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     X, R, n_iter, converged, squares = conjugate_gradient(
         _spreading_system(graph, alpha), B, X,
         diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R,
-        overshoot=room, rhs_norms=(1 - alpha) * np.sqrt(_label_counts(codes, n_classes)))
+        overshoot=room, rhs_norms=rhs_norms)
     # The global path's cost to judge a push by: a warm solve to the tolerance, as while
     # pushing pauses. Not one that goes below it for the push after it (that is the local
     # path's cost: at 1,000,000 items and alpha 0.9, 17 iterations against 3-5 after a head
@@ -744,9 +744,10 @@ def _depth(alpha: float, pause: int) -> float:
     return local_room(alpha) if pause <= 1 else 1.0
 
 
-def _label_counts(codes: np.ndarray, n_classes: int) -> np.ndarray:
-    """How many items hold each class's label."""
-    return np.bincount(codes[codes >= 0], minlength=n_classes)
+def _rhs_norms(codes: np.ndarray, n_classes: int, alpha: float) -> np.ndarray:
+    """The norms of the columns of spreading's right-hand side ``B = (1 - alpha) Y``: the
+    square roots of the label counts, scaled."""
+    return (1 - alpha) * np.sqrt(np.bincount(codes[codes >= 0], minlength=n_classes))
 
 
 # A global solve goes below the tolerance, so that the rounds after it can update locally
@@ -826,18 +827,17 @@ def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None, i
 
 
 def _push_new_labels(graph, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndarray,
-                     changed: np.ndarray, counts: np.ndarray, rtol: float, budget: float):
+                     changed: np.ndarray, rhs_norms: np.ndarray, rtol: float,
+                     budget: float):
     """Update the solution ``X``, residual ``R`` and its squared column norms ``norms2``
-    locally, in place, from the rows ``changed`` where the labels (``counts`` per class)
-    changed (:mod:`activeprop.push`), reading at most ``budget`` times the graph's
-    entries. Returns whether the residual meets the relative tolerance ``rtol`` (as a
-    global solve's), and the rows where X moved."""
+    locally, in place, from the rows ``changed`` where the labels changed
+    (:mod:`activeprop.push`), reading at most ``budget`` times the graph's entries.
+    Returns whether the residual meets the relative tolerance ``rtol`` of the norms
+    ``rhs_norms`` of B's columns (as a global solve's), and the rows where X moved."""
     from .push import push_residual
 
-    # as a global solve: the tolerance times the norms of B = (1 - alpha) Y
-    targets = rtol * (1 - alpha) * np.sqrt(counts)
     matrix = _spreading_matrix(graph)
-    met, _, moved = push_residual(matrix, alpha, X, R, norms2, targets, changed,
+    met, _, moved = push_residual(matrix, alpha, X, R, norms2, rtol * rhs_norms, changed,
                                   max_edges=int(budget * matrix.nnz))
     return met, moved
 
