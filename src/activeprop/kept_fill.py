@@ -81,17 +81,16 @@ class KeptFill:
                moved: np.ndarray) -> np.ndarray | None:
         """Fill again after ``scores`` changed on the rows ``moved`` only (the same reached
         items and floor: :meth:`matches`). Returns the rows whose fill may have changed; or
-        None, changing nothing, when the rows to fill again are more than a fresh fill
-        fills on each core (the update runs on one). Early in labeling at alpha 0.9 a push
-        that reaches the edge of the rows with scores changes the fill of most far rows:
-        at 1,000,000 items and 20 labels, 215,000-324,000 rows (of 820,000-870,000 filled)
-        took 206-382 ms, against 212-283 ms afresh; at 200 labels, 18,000-109,000 rows
-        (mostly rows with scores) took 7-34 ms against 43-64 ms (``/tmp`` script,
-        docs/benchmarks.md)."""
+        None, changing nothing, when it would lay out again more rows than
+        :meth:`most_laid_out` (then :meth:`refill` is cheaper). Early in labeling at alpha
+        0.9 a push that reaches the edge of the rows with scores changes the fill of most
+        far rows: at 1,000,000 items and 10 labels, an update of 354,000 rows (of 943,000
+        filled) took 270 ms, against 74-100 ms for a refill; at 200 labels, 18,000-109,000
+        rows (mostly rows with scores) took 7-34 ms (``/tmp`` scripts, docs/benchmarks.md)."""
         reached = np.ascontiguousarray(reached, dtype=np.bool_)
         affected = _affected_rows(matrix.indptr, matrix.indices, reached, self.layers,
                                   np.ascontiguousarray(moved, dtype=np.int64),
-                                  self.n_filled // usable_cores())
+                                  self.most_laid_out())
         if affected is None:
             return None
         waiting = _set_status(np.ascontiguousarray(scores, dtype=np.float64), reached,
@@ -103,6 +102,15 @@ class KeptFill:
         if self.parents is not None:
             self.stale = self._stale_with(matrix, affected)
         return affected
+
+    def most_laid_out(self) -> int:
+        """The most rows an :meth:`update` or a :meth:`refill` lays out again before the
+        next way costs less (a refill, or a fresh fill). Their walks run on one core, where
+        a fill's or a refill's run on every core, and a row laid out again costs about 4
+        filled rows of either: at 1,000,000 x 64 and alpha 0.9, 254,000 rows laid out
+        again by a refill took 400-490 ms against 150 ms afresh, and 354,000 by an update
+        270 ms against 74-100 ms for a refill from parent lists (``/tmp`` scripts)."""
+        return max(self.n_filled // (4 * usable_cores()), 1)
 
     def _stale_with(self, matrix, rows: np.ndarray) -> np.ndarray:
         """The rows whose parents may have changed: the stale ones so far, and ``rows``
@@ -136,14 +144,10 @@ class KeptFill:
         scores = np.ascontiguousarray(scores, dtype=np.float64)
         F, floor, layers = self.F, float(floor), self.layers.copy()
         _, source = clip_into(scores, reached, floor, F)
-        # A fresh fill walks its rows on every core; these walks run on one, and a row laid
-        # out again after losing its nearest scores cost about 4 rows of a fresh fill's, one
-        # lowered about 2 (1,000,000 x 64, alpha 0.9: 254,000 rows laid out again took
-        # 400-490 ms against 150 afresh, /tmp script).
-        cores = usable_cores()
+        # A row lowered costs about 2 rows of a fresh fill's, on one core (most_laid_out)
         changed = _moved_layers(matrix, scores, reached, floor, F, layers, source,
-                                max(self.n_filled // (4 * cores), 1),
-                                max(self.n_filled // cores, 1))
+                                self.most_laid_out(),
+                                max(self.n_filled // usable_cores(), 1))
         if changed is None:
             return None
         stale = self._stale_with(matrix, changed)
