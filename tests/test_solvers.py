@@ -65,26 +65,6 @@ def test_block_cg_solves_a_small_system_to_tolerance():
     assert again == 0 and done
 
 
-def test_cg_in_small_pieces_gives_the_same_bits(monkeypatch):
-    """The element-wise updates run on pieces of rows (small temporaries): pieces of one
-    to three rows give the bits of one piece for the whole pool, Jacobi or not."""
-    from activeprop import propagation
-
-    rng = np.random.default_rng(3)
-    M = rng.normal(size=(61, 61))
-    A = M @ M.T + 61 * np.eye(61)
-    B = rng.normal(size=(61, 3))
-    for diagonal in (np.diag(A).copy(), np.ones(61)):
-        answers = []
-        for piece_bytes in (8 * 3 * 1000, 8 * 3, 8 * 3 * 3 - 1):
-            monkeypatch.setattr(propagation, "PIECE_BYTES", piece_bytes)
-            answers.append(conjugate_gradient(lambda P: A @ P, B, np.zeros_like(B),
-                                              diagonal=diagonal, rtol=1e-10, max_iter=200))
-        for X, R, n_iter, _, squares in answers[1:]:
-            assert np.array_equal(X, answers[0][0]) and np.array_equal(R, answers[0][1])
-            assert n_iter == answers[0][2] and np.array_equal(squares, answers[0][4])
-
-
 @pytest.mark.parametrize("warm_columns", [0, 1])
 def test_cg_updates_the_arrays_it_is_given_and_answers_as_on_copies(warm_columns):
     """The starting point and residual are taken over (no copies of the pool's arrays),

@@ -405,14 +405,12 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
         step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
 
         def advance(rows):
-            for piece in _pieces(rows, p.shape[1]):
-                x[piece] += p[piece] * step
-                r[piece] -= ap[piece] * step
-                if not identity:
-                    z[piece] = r[piece] * inverse[piece]
+            x[rows] += p[rows] * step
+            r[rows] -= ap[rows] * step
             block_squares = _column_dots(r[rows], r[rows])
             if identity:
                 return np.concatenate([block_squares, block_squares])
+            z[rows] = r[rows] * inverse[rows]
             return np.concatenate([_column_dots(r[rows], z[rows]), block_squares])
 
         sums = in_row_blocks(advance, n, p.shape[1])
@@ -430,23 +428,6 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
         X[:, active], R[:, active] = x, r
     squares[active] = rr
     return max_iter
-
-
-# The element-wise updates run on pieces of this many bytes: their temporaries then stay
-# below the size (32 MB at most) above which the C allocator maps fresh memory for each
-# and returns it after. A row block's temporaries at 1,000,000 x 10 were 40 MB each, four
-# new mappings an iteration; the kernel hands such memory over page by page, which on a
-# virtual machine took up to 0.3-0.9 s of system time in a deep solve of the labeler's.
-PIECE_BYTES = 4 << 20
-
-
-def _pieces(rows: slice, columns: int):
-    """``rows`` (a slice with a start and a stop, as :func:`activeprop.graph.row_blocks`
-    gives) in consecutive pieces of about :data:`PIECE_BYTES` of float64 rows of
-    ``columns`` columns."""
-    step = max(PIECE_BYTES // (8 * max(columns, 1)), 1)
-    for begin in range(rows.start, rows.stop, step):
-        yield slice(begin, min(begin + step, rows.stop))
 
 
 def _column_dots(A: np.ndarray, B: np.ndarray) -> np.ndarray:
