@@ -121,6 +121,37 @@ def test_a_damaged_graph_file_is_rebuilt(project, damage):
     np.testing.assert_array_equal(reopened.predictions()[0], expected)
 
 
+@pytest.mark.parametrize("damage", ["order", "indices", "spreading alone", "components"])
+def test_damaged_operators_in_the_graph_file_are_derived_again(project, damage):
+    """The graph file keeps the solvers' operators (graph.Graph.derived_arrays): damaged
+    ones are not used; they are derived from the affinity again and saved over."""
+    path = graph_file(project)
+    expected = LabelingSession(project).predictions()[0].copy()
+    with np.load(path) as arrays:
+        parts = dict(arrays)
+    if damage == "order":
+        parts["order"] = np.zeros_like(parts["order"])  # every position the first item
+    elif damage == "indices":
+        parts["symmetric.indices"] = parts["symmetric.indices"] + 10**8
+    elif damage == "spreading alone":
+        for name in ("symmetric.data", "symmetric.indices", "symmetric.indptr"):
+            del parts[name]
+    else:
+        parts["components"] = -np.ones_like(parts["components"])
+    np.savez(path, **parts)
+    recipe = tuple(json.loads(str(parts["facts"]))["recipe"])
+    X = ProjectStore(project).load_pool().X
+    graph = ProjectStore(project).load_graph(recipe, X)
+    assert graph is not None and graph.derived_arrays() == {}  # nothing adopted
+    reopened = LabelingSession(project)
+    reopened._graph_loaded()
+    np.testing.assert_array_equal(reopened.predictions()[0], expected)
+    reopened.close()
+    with np.load(path) as arrays:  # saved over the damaged ones
+        np.testing.assert_array_equal(np.sort(arrays["order"]), np.arange(300))
+        assert arrays["symmetric.indices"].max() < 300 and arrays["components"].min() >= 0
+
+
 def test_a_damaged_cold_start_order_is_computed_again(tmp_path):
     init_project(tmp_path / "p", "digits-aug:300")
     ProjectStore(tmp_path / "p").set_meta("cold_start_order", [10**9, -5, 3])

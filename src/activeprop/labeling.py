@@ -20,6 +20,7 @@ from .background import BackgroundWork
 from .datasets import UNLABELED
 from .errors import Conflict, UnknownItem, UserError
 from .export import encode, export_rows
+from .graph import is_permutation
 from .human_labels import HumanLabels
 from .pictures import to_grey, to_png
 from .plugins import require_trusted
@@ -127,7 +128,7 @@ class LabelingSession:
     def _cold_start_order(self) -> np.ndarray:
         """:func:`cold_start_order`, as ``init`` kept it (else computed now)."""
         kept = self.store.meta("cold_start_order")
-        if _is_permutation(kept, len(self.pool)):
+        if is_permutation(kept, len(self.pool)):
             return np.asarray(kept, dtype=np.int64)
         self._graph_loaded()
         return cold_start_order(self.model, self.pool.X, len(self.class_names))
@@ -525,15 +526,6 @@ def key_map(class_names: list[str]) -> dict[str, str]:
     if all(len(name) == 1 and name not in "squ" for name in class_names):
         return {name: name for name in class_names}
     return {str((i + 1) % 10): name for i, name in enumerate(class_names[:10])}
-
-
-def _is_permutation(order, n: int) -> bool:
-    """Whether ``order`` (as read from the store) orders the ``n`` items of the pool."""
-    try:
-        order = np.asarray(order, dtype=np.int64)
-    except (TypeError, ValueError):
-        return False
-    return order.shape == (n,) and np.array_equal(np.sort(order), np.arange(n))
 
 
 def _event_json(event: LabelEvent, class_names: list[str]) -> dict:

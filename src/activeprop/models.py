@@ -93,7 +93,6 @@ class GraphModel:
         else:
             self.graph = build_knn_graph(self.X, self.n_neighbors, backend=recipe[2],
                                          symmetric=recipe[3], weights=recipe[4])
-        self.graph_cache[recipe] = self.graph
         # The operators are part of the one-off graph cost, not of a round.
         variant = self.labeling.variant
         if self.labeling.solver == "cg" or variant == "poisson":
@@ -101,6 +100,8 @@ class GraphModel:
             self.graph.components()
         else:
             self.graph.operator(variant)
+        # registered with them: a project's graph file keeps what the solvers derived
+        self.graph_cache[recipe] = self.graph
         self.graph_seconds = time.perf_counter() - start
         return self.graph
 

@@ -174,15 +174,22 @@ class StoredGraphs(dict):
     def __init__(self, store: ProjectStore, X: np.ndarray):
         super().__init__()
         self.store, self.X = store, X
+        self._kept: dict = {}  # by recipe: the names of the derived arrays its file holds
 
     def __contains__(self, recipe) -> bool:
         if not super().__contains__(recipe):
             graph = self.store.load_graph(recipe, self.X)
             if graph is not None:
                 super().__setitem__(recipe, graph)
+                self._kept[recipe] = set(graph.derived_arrays())
         return super().__contains__(recipe)
 
     def __setitem__(self, recipe, graph) -> None:
-        if self.get(recipe) is not graph:  # models re-register the graph they were handed
+        # Models re-register the graph they were handed, with what they derived from it: it
+        # is saved when it is new, or when its file lacks some of that (a project made
+        # before the files kept it, or whose file's were damaged).
+        derived = set(graph.derived_arrays()) if graph.is_sparse else set()
+        if self.get(recipe) is not graph or not derived <= self._kept.get(recipe, set()):
             self.store.save_graph(recipe, graph)
+            self._kept[recipe] = derived
         super().__setitem__(recipe, graph)
