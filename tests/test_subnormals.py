@@ -62,8 +62,8 @@ def watched(monkeypatch):
 
     multiply = ThreadedMatrix.multiply
 
-    def checked_multiply(self, block, finish=None):
-        product = multiply(self, block, finish)
+    def checked_multiply(self, block, finish=None, out=None):
+        product = multiply(self, block, finish, out)
         Watched.log.append((count_subnormal(self.matrix) + count_subnormal(block),
                             self.matrix.shape[0]))
         return product

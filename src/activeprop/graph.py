@@ -337,12 +337,17 @@ class ThreadedMatrix:
     def __matmul__(self, block: np.ndarray) -> np.ndarray:
         return self.multiply(block)
 
-    def multiply(self, block: np.ndarray, finish: Callable | None = None) -> np.ndarray:
+    def multiply(self, block: np.ndarray, finish: Callable | None = None,
+                 out: np.ndarray | None = None) -> np.ndarray:
         """``matrix @ block``, then ``finish(rows, product_rows)`` (in place) on each row
-        block in the thread that computed it, while those rows are still in cache."""
+        block in the thread that computed it, while those rows are still in cache. Written
+        into ``out`` when it is given with the product's shape and dtype (memory the caller
+        no longer needs), else into a new array; returns it."""
         if block.ndim != 2:
             return np.asarray(self.matrix @ block)
-        out = np.empty((self.shape[0], block.shape[1]), dtype=np.result_type(block, float))
+        shape, dtype = (self.shape[0], block.shape[1]), np.result_type(block, float)
+        if out is None or out.shape != shape or out.dtype != dtype:
+            out = np.empty(shape, dtype=dtype)
 
         def multiply(part):
             start, stop, rows = part

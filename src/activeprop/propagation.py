@@ -309,7 +309,9 @@ def conjugate_gradient(apply, B: np.ndarray | None, X0: np.ndarray, *, diagonal:
     Parameters
     ----------
     apply : callable
-        ``P -> A @ P`` for an (n, k) block, any k.
+        ``apply(P, out=None) -> A @ P`` for an (n, k) block, any k; written into ``out``
+        when it can (an (n, k) array whose contents the solver no longer needs), else into
+        a new array.
     B, X0 : ndarray of shape (n, k)
         Right-hand sides and starting point (a previous solution warm-starts the solve).
         ``X0`` is taken over: the solve updates it in place and returns it as ``X``.
@@ -389,6 +391,11 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
     rr = rz if identity else _column_dots(r, r)
     limit = threshold[active]
     n = len(x)
+    # The products, and the scaled directions the update adds, are written into buffers
+    # reused every iteration (columns only leave): at 1,000,000 x 10, fresh memory for them
+    # each iteration cost 40,000 page faults and 0.5-1.4 s of system time in a cold solve
+    # here (/tmp script, docs/benchmarks.md).
+    products, scaled = np.empty(p.size), np.empty(p.size)
     for n_iter in range(max_iter):
         done = np.sqrt(rr) <= limit
         if done.any():
@@ -400,13 +407,17 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
                 return n_iter
             x, r, p = x[:, keep], r[:, keep], p[:, keep]
             z = r if identity else z[:, keep]
-        ap = apply(p)
+        ap = apply(p, out=products[:p.size].reshape(p.shape))
         curvature = in_row_blocks(lambda rows: _column_dots(p[rows], ap[rows]), n, p.shape[1])
         step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
 
+        steps = scaled[:p.size].reshape(p.shape)
+
         def advance(rows):
-            x[rows] += p[rows] * step
-            r[rows] -= ap[rows] * step
+            np.multiply(p[rows], step, out=steps[rows])
+            x[rows] += steps[rows]
+            np.multiply(ap[rows], step, out=steps[rows])
+            r[rows] -= steps[rows]
             block_squares = _column_dots(r[rows], r[rows])
             if identity:
                 return np.concatenate([block_squares, block_squares])
@@ -423,7 +434,6 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
 
         in_row_blocks(turn, n, p.shape[1])
         rz = rz_next
-        del ap  # before the next product allocates its own
     if x is not X:
         X[:, active], R[:, active] = x, r
     squares[active] = rr
@@ -558,12 +568,12 @@ def _spreading_system(graph, alpha: float):
     """``P -> (I - alpha S) P`` on the normalised symmetric affinity."""
     S = graph.operator("symmetric-spreading")
 
-    def apply(P):
+    def apply(P, out=None):
         def finish(rows, product):  # S P on these rows -> P - alpha S P
             product *= -alpha
             product += P[rows]
 
-        return _multiply(S, P, finish)
+        return _multiply(S, P, finish, out)
 
     return apply
 
@@ -573,22 +583,23 @@ def _laplacian_system(graph, mask: np.ndarray):
     diagonal."""
     W, degrees = graph.operator("symmetric"), graph.operator("degrees")
 
-    def apply(P):
+    def apply(P, out=None):
         def finish(rows, product):  # W P on these rows -> mask (D P - W P)
             product *= -1.0
             product += degrees[rows, None] * P[rows]
             product *= mask[rows]
 
-        return _multiply(W, P, finish)
+        return _multiply(W, P, finish, out)
 
     return apply, mask[:, 0] * (degrees - W.diagonal())
 
 
-def _multiply(matrix, P: np.ndarray, finish) -> np.ndarray:
+def _multiply(matrix, P: np.ndarray, finish, out: np.ndarray | None = None) -> np.ndarray:
     """``matrix @ P`` then ``finish(rows, product_rows)`` in place: per row block on every
-    core for a sparse graph (while the rows are in cache), in one go for a dense one."""
+    core for a sparse graph (while the rows are in cache; into ``out`` when given, see
+    :meth:`ThreadedMatrix.multiply`), in one go for a dense one."""
     if isinstance(matrix, ThreadedMatrix):
-        return matrix.multiply(P, finish)
+        return matrix.multiply(P, finish, out)
     # A dense (rbf) graph's far-off items give the solver's vectors tiny entries: dropped
     # per column where negligible (numerics), for the product only; its cost is n^2 k,
     # the copy's n k.
