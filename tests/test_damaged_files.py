@@ -121,7 +121,8 @@ def test_a_damaged_graph_file_is_rebuilt(project, damage):
     np.testing.assert_array_equal(reopened.predictions()[0], expected)
 
 
-@pytest.mark.parametrize("damage", ["order", "indices", "spreading alone", "components"])
+@pytest.mark.parametrize("damage", ["order", "indices", "spreading alone", "components",
+                                    "text"])
 def test_damaged_operators_in_the_graph_file_are_derived_again(project, damage):
     """The graph file keeps the solvers' operators (graph.Graph.derived_arrays): damaged
     ones are not used; they are derived from the affinity again and saved over."""
@@ -136,8 +137,10 @@ def test_damaged_operators_in_the_graph_file_are_derived_again(project, damage):
     elif damage == "spreading alone":
         for name in ("symmetric.data", "symmetric.indices", "symmetric.indptr"):
             del parts[name]
-    else:
+    elif damage == "components":
         parts["components"] = -np.ones_like(parts["components"])
+    else:
+        parts["symmetric.data"] = np.array(["a"] * len(parts["symmetric.data"]))
     np.savez(path, **parts)
     recipe = tuple(json.loads(str(parts["facts"]))["recipe"])
     X = ProjectStore(project).load_pool().X

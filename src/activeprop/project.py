@@ -188,7 +188,7 @@ class StoredGraphs(dict):
         # Models re-register the graph they were handed, with what they derived from it: it
         # is saved when it is new, or when its file lacks some of that (a project made
         # before the files kept it, or whose file's were damaged).
-        derived = set(graph.derived_arrays()) if graph.is_sparse else set()
+        derived = set(graph.derived_arrays())
         if self.get(recipe) is not graph or not derived <= self._kept.get(recipe, set()):
             self.store.save_graph(recipe, graph)
             self._kept[recipe] = derived

@@ -265,7 +265,7 @@ class ProjectStore:
             return None  # damaged: built anew (and saved over it)
         try:
             graph.adopt_derived(derived)
-        except ValueError:
+        except (ValueError, TypeError):  # (TypeError: arrays of a kind scipy refuses)
             pass  # damaged operators: derived again from the affinity on first use
         return graph
 
