@@ -784,6 +784,8 @@ def check_sparse_graph(matrix) -> None:
     pointers ordered, weights finite and not negative. A product over a damaged index
     array reads outside memory (a crash, not an error)."""
     matrix.check_format(full_check=True)
+    if matrix.dtype.kind != "f":  # (scipy keeps text or objects as weights)
+        raise ValueError(f"graph weights must be floating-point numbers, not {matrix.dtype}")
     if matrix.data.size and not (np.all(np.isfinite(matrix.data)) and matrix.data.min() >= 0):
         raise ValueError("graph weights must be finite and not negative")
 
