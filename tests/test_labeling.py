@@ -267,6 +267,29 @@ def test_a_graph_file_without_the_operators_gets_them_once_derived(tmp_path):
     again.close()
 
 
+def test_the_compiled_loops_are_loaded_with_the_graph():
+    """A spreading model's graph comes with the push's and the fill's compiled loops loaded
+    (the labeler loads its graph while the person looks at the first item; its first refit
+    waited 0.45 s for them). In a fresh process, where nothing compiled them before."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from activeprop import push, kept_fill\n"
+        "from activeprop.models import make_model\n"
+        "X = np.random.default_rng(0).normal(size=(300, 5))\n"
+        "model = make_model('spreading', X, kernel='knn', n_neighbors=5, alpha=0.9,\n"
+        "                   solver='cg')\n"
+        "loops = (push._push, kept_fill._fill_layers, kept_fill._lower_layers)\n"
+        "before = [len(loop.signatures) for loop in loops]\n"
+        "model.build_graph()\n"
+        "print(before, [len(loop.signatures) for loop in loops])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 0, 0] [1, 1, 1]", done.stdout
+
+
 def test_a_damaged_graph_file_is_rebuilt_not_fatal(tmp_path):
     init_project(tmp_path / "p", "digits")
     LabelingSession(tmp_path / "p").add_label(3, "3")

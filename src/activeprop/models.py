@@ -19,7 +19,8 @@ import numpy as np
 from .errors import UserError
 from .graph import EDGE_WEIGHTS, build_graph, build_knn_graph, with_local_weights
 from .plugins import load_model
-from .propagation import VARIANTS, GraphLabeling, power_columns, validate_params
+from .propagation import (VARIANTS, GraphLabeling, load_compiled_loops, power_columns,
+                          validate_params)
 
 GRAPH_MODELS = VARIANTS
 MODEL_NAMES = (*GRAPH_MODELS, "logistic")
@@ -98,6 +99,8 @@ class GraphModel:
         if self.labeling.solver == "cg" or variant == "poisson":
             self.graph.operator("symmetric-spreading" if variant == "spreading" else "degrees")
             self.graph.components()
+            if variant == "spreading":
+                load_compiled_loops(self.graph)  # (a labeler's first refit waited for them)
         else:
             self.graph.operator(variant)
         # registered with them: a project's graph file keeps what the solvers derived

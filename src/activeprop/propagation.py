@@ -637,11 +637,7 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
     if variant == "spreading":
         X, R, norms2, n_iter, converged, timing, moved = _solve_spreading(
             graph, codes, len(classes), alpha, reached, rtol, max_iter, warm)
-        if graph.is_sparse:  # the fill is timed (the next path's choice): not compiling
-            from .kept_fill import compile_for
-
-            W = graph.operator("symmetric")
-            compile_for(getattr(W, "matrix", W).indices.dtype)
+        load_compiled_loops(graph)  # the fill is timed (the next path's choice): not compiling
         start = time.perf_counter()
         F, kept = _fill_spreading(graph, X, reached, rtol, warm, moved)
         return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R, norms2,
@@ -661,6 +657,21 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
 
     F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
     return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R)
+
+
+def load_compiled_loops(graph) -> None:
+    """Load the compiled loops that spreading's converged solves walk a sparse ``graph``
+    with (the push and the kept fill: numba's import and its disk cache, 0.45 s here), or
+    compile them after an install; once per process and index type. The labeler does it
+    while it loads the graph, not in the first refit after opening."""
+    if not graph.is_sparse:
+        return
+    from .kept_fill import compile_for as fill_loops
+    from .push import compile_for as push_loops
+
+    W = graph.operator("symmetric")
+    fill_loops(getattr(W, "matrix", W).indices.dtype)
+    push_loops(_spreading_matrix(graph).indices.dtype)
 
 
 def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
@@ -709,9 +720,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
                                  one_hot_codes(codes, n_classes)), None, None, None
     pushes = norms2 is not None and graph.is_sparse
     if pushes:
-        from .push import compile_for
-
-        compile_for(_spreading_matrix(graph).indices.dtype)  # not what a push costs
+        load_compiled_loops(graph)  # not what a push costs
     start = time.perf_counter()  # of the global path, its head start included
     rhs_norms = _rhs_norms(codes, n_classes, alpha)  # what the push and the solve aim below
     if pushes:
