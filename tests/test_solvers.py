@@ -23,6 +23,11 @@ def knn_graph(pool):
     return build_knn_graph(pool[0], 7, backend="flat", symmetric=True)
 
 
+def applies(A):
+    """``conjugate_gradient``'s ``apply`` for the dense matrix ``A`` (ignoring ``out``)."""
+    return lambda P, out=None: A @ P
+
+
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 def test_a_threaded_product_is_scipys_to_the_bit(index_dtype):
     """Each row block's product written in place equals scipy's ``matrix @ block``, for C-
@@ -78,7 +83,7 @@ def test_block_cg_solves_a_small_system_to_tolerance():
     A = M @ M.T + 40 * np.eye(40)
     B = rng.normal(size=(40, 3))
     X, R, n_iter, converged, squares = conjugate_gradient(
-        lambda P, out=None: A @ P, B, np.zeros_like(B), diagonal=np.diag(A).copy(), rtol=1e-10,
+        applies(A), B, np.zeros_like(B), diagonal=np.diag(A).copy(), rtol=1e-10,
         max_iter=200)
     assert converged and n_iter < 40
     np.testing.assert_allclose(X, np.linalg.solve(A, B), rtol=1e-8, atol=1e-10)
@@ -88,7 +93,7 @@ def test_block_cg_solves_a_small_system_to_tolerance():
     # the squared norms the loop stopped on (summed per row block): R's
     np.testing.assert_allclose(squares, np.einsum("ij,ij->j", R, R), rtol=1e-12)
     # A warm start whose residual is already small enough costs no iteration.
-    _, _, again, done, _ = conjugate_gradient(lambda P, out=None: A @ P, B, X,
+    _, _, again, done, _ = conjugate_gradient(applies(A), B, X,
                                               diagonal=np.diag(A).copy(), rtol=1e-10,
                                               max_iter=200, R0=R)
     assert again == 0 and done
@@ -105,9 +110,9 @@ def test_cg_updates_the_arrays_it_is_given_and_answers_as_on_copies(warm_columns
     X0 = np.zeros_like(B)
     X0[:, :warm_columns] = np.linalg.solve(A, B[:, :warm_columns])
     R0 = B - A @ X0
-    copies = conjugate_gradient(lambda P, out=None: A @ P, B.copy(), X0.copy(), R0=R0.copy(),
+    copies = conjugate_gradient(applies(A), B.copy(), X0.copy(), R0=R0.copy(),
                                 diagonal=np.diag(A).copy(), rtol=1e-8, max_iter=200)
-    X, R, n_iter, converged, _ = conjugate_gradient(lambda P, out=None: A @ P, B, X0, R0=R0,
+    X, R, n_iter, converged, _ = conjugate_gradient(applies(A), B, X0, R0=R0,
                                                     diagonal=np.diag(A).copy(), rtol=1e-8,
                                                     max_iter=200)
     assert X is X0 and R is R0 and converged
@@ -124,8 +129,8 @@ def test_cg_reads_only_the_norms_of_the_right_hand_side_when_it_has_the_residual
     X0 = rng.normal(size=(60, 4))
     R0 = B - A @ X0
     options = dict(diagonal=np.diag(A).copy(), rtol=1e-8, max_iter=200)
-    with_b = conjugate_gradient(lambda P, out=None: A @ P, B, X0.copy(), R0=R0.copy(), **options)
-    without = conjugate_gradient(lambda P, out=None: A @ P, None, X0.copy(), R0=R0.copy(),
+    with_b = conjugate_gradient(applies(A), B, X0.copy(), R0=R0.copy(), **options)
+    without = conjugate_gradient(applies(A), None, X0.copy(), R0=R0.copy(),
                                  rhs_norms=np.sqrt(np.einsum("ij,ij->j", B, B)), **options)
     assert with_b[2] == without[2] > 0 and with_b[3] and without[3]
     for mine, theirs in zip(without[:2], with_b[:2]):
@@ -147,7 +152,7 @@ def test_every_column_goes_down_to_the_overshoot_not_only_those_above_the_tolera
     nudge *= 0.5 * 1e-6 * np.linalg.norm(B, axis=0) / np.linalg.norm(A @ nudge, axis=0)
     X0 = exact + nudge  # both columns at half the tolerance
     X, R, n_iter, converged, _ = conjugate_gradient(
-        lambda P, out=None: A @ P, B, X0, diagonal=np.diag(A).copy(), rtol=1e-6, max_iter=200,
+        applies(A), B, X0, diagonal=np.diag(A).copy(), rtol=1e-6, max_iter=200,
         overshoot=0.25)
     assert converged and n_iter > 0
     assert np.all(np.linalg.norm(R, axis=0) <= 0.25 * 1e-6 * np.linalg.norm(B, axis=0))

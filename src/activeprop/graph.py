@@ -263,6 +263,8 @@ class Graph:
                 components.shape == (n,) and components.dtype.kind in "iu" and
                 (n == 0 or components.min() >= 0)):
             raise ValueError("the components are not one number per item")
+        if components is not None and "symmetric" not in operators:
+            raise ValueError("the components without the order they are in")
         for variant, matrix in operators.items():
             self._operators[variant] = ThreadedMatrix(matrix)
         if operators:
@@ -378,8 +380,8 @@ class ThreadedMatrix:
 def _product_into(rows, block: np.ndarray, out: np.ndarray) -> None:
     """``out[...] = rows @ block`` for CSR ``rows``. In float64, scipy's own kernels
     (``csr_matvec`` for one column, ``csr_matvecs`` for more: what ``rows @ block`` runs,
-    so the same bits) add into ``out`` directly: ``rows @ block`` wrote a fresh array and ``out`` took a copy of it. At
-    1,000,000 x 10 that was two 40 MB arrays a product, new memory that the kernel must
+    so the same bits) add into ``out`` directly: ``rows @ block`` wrote a fresh array and
+    ``out`` took a copy of it. At 1,000,000 x 10 that was two 40 MB arrays a product, new memory that the kernel must
     hand over page by page (up to 310 ms of system time in a deep solve of the labeler's,
     on a virtual machine: docs/benchmarks.md) and one more pass over it."""
     from scipy.sparse import _sparsetools  # private, but the kernel of scipy's product
