@@ -50,8 +50,9 @@ class FillParents:
         order, starts, position = _layer_order(layers, int(layers.max(initial=0)))
         if stale is None or last is None:
             stale, last = np.ones(n, dtype=np.bool_), _NO_PARENTS
-        # Only the stale rows are visited in the graph (a tenth to a fifth of the pool
-        # between two labels; a pass over every row to find them took 6 of 16 ms).
+        # Only the stale rows are visited in the graph, a tenth to a fifth of the pool
+        # between two labels (two passes over every row to find them: the lists' build in
+        # a labeler's refit at 1,000,000 items took 30-37 ms, now 20-25 ms; /tmp script).
         stale_rows = np.flatnonzero(stale)
         indptr, indices = matrix.indptr, matrix.indices
         data = np.asarray(matrix.data, dtype=np.float64)
