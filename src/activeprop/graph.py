@@ -381,9 +381,10 @@ def _product_into(rows, block: np.ndarray, out: np.ndarray) -> None:
     """``out[...] = rows @ block`` for CSR ``rows``. In float64, scipy's own kernels
     (``csr_matvec`` for one column, ``csr_matvecs`` for more: what ``rows @ block`` runs,
     so the same bits) add into ``out`` directly: ``rows @ block`` wrote a fresh array and
-    ``out`` took a copy of it. At 1,000,000 x 10 that was two 40 MB arrays a product, new memory that the kernel must
-    hand over page by page (up to 310 ms of system time in a deep solve of the labeler's,
-    on a virtual machine: docs/benchmarks.md) and one more pass over it."""
+    ``out`` took a copy of it. At 1,000,000 x 10 that was two 40 MB arrays a product, new
+    memory that the kernel must hand over page by page (up to 310 ms of system time in a
+    deep solve of the labeler's, on a virtual machine: docs/benchmarks.md) and one more
+    pass over it."""
     from scipy.sparse import _sparsetools  # private, but the kernel of scipy's product
 
     if rows.dtype != np.float64 or block.dtype != np.float64 or not out.flags.c_contiguous:

@@ -635,9 +635,10 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
     usable = warm is not None and warm.usable(graph, classes, system, new_classes=True)
     warm = warm.for_classes(classes) if usable else None
     if variant == "spreading":
+        # the push and the fill are timed (the next path's choice): not their compiling
+        load_compiled_loops(graph)
         X, R, norms2, n_iter, converged, timing, moved = _solve_spreading(
             graph, codes, len(classes), alpha, reached, rtol, max_iter, warm)
-        load_compiled_loops(graph)  # the fill is timed (the next path's choice): not compiling
         start = time.perf_counter()
         F, kept = _fill_spreading(graph, X, reached, rtol, warm, moved)
         return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R, norms2,
@@ -719,8 +720,6 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         X, R, norms2, changed = (warm.take_solution() if warm is not None else
                                  one_hot_codes(codes, n_classes)), None, None, None
     pushes = norms2 is not None and graph.is_sparse
-    if pushes:
-        load_compiled_loops(graph)  # not what a push costs
     start = time.perf_counter()  # of the global path, its head start included
     rhs_norms = _rhs_norms(codes, n_classes, alpha)  # what the push and the solve aim below
     if pushes:
