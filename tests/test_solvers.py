@@ -9,6 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from activeprop import LabelPropagation, LabelSpreading
 from activeprop.graph import ThreadedMatrix, build_graph, build_knn_graph
+from activeprop import propagation
 from activeprop.propagation import conjugate_gradient
 
 
@@ -219,6 +220,22 @@ def test_unreachable_component_is_flagged_and_reachable_ones_are_filled(estimato
         warnings.simplefilter("ignore", ConvergenceWarning)
         iterated = estimator(kernel="knn", n_neighbors=3, max_iter=30).fit(X, y, graph=graph)
     assert iterated.unreached_[:60].sum() > 10
+
+
+def test_labels_and_reached_items_in_graph_order_are_the_gathered_ones():
+    """The labels put in the graph's order at the labeled items only, and the reached items
+    looked up per component, equal a gather of every item and a test of every item."""
+    rng = np.random.default_rng(1)
+    clusters = [rng.normal(100.0 * c, 1.0, (40, 2)) for c in range(4)]
+    graph = build_knn_graph(np.vstack(clusters), 4, backend="flat", symmetric=True)
+    codes = np.full(graph.n_items, -1, dtype=np.int64)
+    codes[[3, 50, 51, 130]] = [2, 0, 1, 0]  # labels in three of the four clusters
+    ordered = graph.labels_to_graph_order(codes)
+    np.testing.assert_array_equal(ordered, graph.to_graph_order(codes))
+    components = graph.components()
+    reached = propagation._reached(graph, ordered >= 0)
+    np.testing.assert_array_equal(reached, np.isin(components, components[ordered >= 0]))
+    assert 0 < reached.sum() < graph.n_items  # one cluster holds no label
 
 
 def test_faiss_neighbours_match_scikit_learn():
