@@ -341,11 +341,11 @@ def test_the_curves_point_waits_for_a_quiet_moment(tmp_path, monkeypatch):
     session.close()
 
 
-def test_a_curves_point_is_given_up_between_folds_once_a_newer_label_came(tmp_path,
+def test_a_curves_point_is_given_up_inside_a_fold_once_a_newer_label_came(tmp_path,
                                                                           monkeypatch):
     """A fold's refit takes seconds on a large pool: a point that a newer label made stale
-    stops before the next fold instead of sharing the cores with the person's refits for
-    all five, and stores nothing."""
+    stops at the next iteration of the fold's solve instead of sharing the cores with the
+    person's refits, and stores nothing."""
     import activeprop.labeling as labeling
 
     monkeypatch.setattr(labeling, "QUIET_SECONDS", 60.0)  # no point computed on its own
@@ -356,13 +356,14 @@ def test_a_curves_point_is_given_up_between_folds_once_a_newer_label_came(tmp_pa
 
     def fit_then_a_label_comes(y):
         fits.append(len(fits))
-        session._validation_wanted = version + 1  # as a newer label does
-        return fit(y)
+        session._validation_wanted = None  # as the refit of a newer label does
+        fit(y)
+        fits.append("finished")
 
     monkeypatch.setattr(spare, "fit", fit_then_a_label_comes)
     monkeypatch.setattr(session, "_spare_model", lambda: spare)
     session._cross_validate(labels, version)
-    assert fits == [0]  # one fold, then given up
+    assert fits == [0]  # given up within the first fold's solve
     assert session.store.rounds()[-1]["accuracy"] is None  # no point stored
     session.close()
 

@@ -7,9 +7,9 @@ import pytest
 from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 
-from activeprop import LabelPropagation, LabelSpreading
+from activeprop import LabelPropagation, LabelSpreading, propagation
 from activeprop.graph import ThreadedMatrix, build_graph, build_knn_graph
-from activeprop import propagation
+from activeprop.abandon import Abandoned, abandoned_when
 from activeprop.propagation import conjugate_gradient
 
 
@@ -236,6 +236,24 @@ def test_labels_and_reached_items_in_graph_order_are_the_gathered_ones():
     reached = propagation._reached(graph, ordered >= 0)
     np.testing.assert_array_equal(reached, np.isin(components, components[ordered >= 0]))
     assert 0 < reached.sum() < graph.n_items  # one cluster holds no label
+
+
+def test_a_solve_in_an_abandoned_job_stops_at_its_next_iteration(pool, knn_graph):
+    """Inside :func:`abandoned_when` a converged solve asks before each iteration whether
+    its answer is still wanted, and stops once it is not; elsewhere nothing asks."""
+    X, _, partial = pool
+    asked = []
+
+    def unwanted():
+        asked.append(1)
+        return len(asked) > 3  # a label came during the third iteration
+
+    model = LabelSpreading(kernel="knn", n_neighbors=7, solver="cg")
+    with pytest.raises(Abandoned), abandoned_when(unwanted):
+        model.fit(X, partial, graph=knn_graph)
+    assert len(asked) == 4
+    assert model.fit(X, partial, graph=knn_graph).n_iter_ > 3  # outside such a job: to the end
+    assert len(asked) == 4
 
 
 def test_faiss_neighbours_match_scikit_learn():

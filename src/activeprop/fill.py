@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .abandon import stop_if_abandoned
 from .calibration import machine_costs
 from .graph import on_every_core, row_blocks, seconds_per_row
 
@@ -83,6 +84,7 @@ def fill_with_layers(matrix, scores: np.ndarray, reached: np.ndarray, floor: flo
         rows = _take_listed(listed, empty)
     layer = 0
     while len(rows):
+        stop_if_abandoned()  # a background job's answer may no longer be wanted
         layer += 1
         # Each row of the layer writes its own row of F (no row of the layer reads
         # another's: they are all empty until the layer is done) and lists its empty

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from .abandon import stop_if_abandoned
 from .graph import on_every_core, row_blocks, seconds_per_row
 
 
@@ -85,6 +86,7 @@ class FillParents:
         parents_per_row = len(self.neighbours) / max(len(self.order), 1)
         per_row = seconds_per_row(matrix) * parents_per_row / max(edges_per_row, 1.0)
         for layer in range(1, len(self.starts) - 1):
+            stop_if_abandoned()  # a background job's answer may no longer be wanted
             start, stop = int(self.starts[layer]), int(self.starts[layer + 1])
             on_every_core(lambda part: _weigh(self.ptr, self.neighbours, self.weights,
                                               self.order, start + part.start,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .abandon import Abandoned, abandoned_when
 from .background import BackgroundWork
 from .datasets import UNLABELED
 from .errors import Conflict, UnknownItem, UserError
@@ -342,6 +343,9 @@ class LabelingSession:
     # ------------------------------------------------------------------ model
 
     def _refit(self, record: bool = True) -> None:
+        if record:  # a curve's point being cross-validated is for labels this refit
+            # replaces: it gives up at its next step rather than share the cores with it
+            self._validation_wanted = None
         before = self.predictions()[0] if self.n_known_classes >= 2 else None
         self._fitted_seen = self.human.seen
         if self.n_labeled == 0:
@@ -434,16 +438,20 @@ class LabelingSession:
     def _cross_validate(self, labels: np.ndarray, version: int) -> None:
         """The curve's point for model ``version`` cross-validated on the human ``labels``
         (5 folds, each refit without its fold on a spare model); skipped, or given up
-        between folds, when a newer label has asked for a newer point meanwhile (at
-        1,000,000 items a fold's refit takes seconds, and the refits after each label
-        shared the cores with all five)."""
+        at the next step of a fold's refit (:mod:`activeprop.abandon`), once a newer label
+        is being refit (at 1,000,000 items a fold's refit takes seconds, and the refits
+        after each label shared the cores with all five)."""
         def stale() -> bool:
             return version != self._validation_wanted
 
         if stale():
             return
-        held_out = held_out_proba(self._spare_model(), labels, len(self.class_names),
-                                  CROSS_VALIDATION_FOLDS, abandon=stale)
+        try:
+            with abandoned_when(stale):  # also within a fold's refit, between its steps
+                held_out = held_out_proba(self._spare_model(), labels, len(self.class_names),
+                                          CROSS_VALIDATION_FOLDS, abandon=stale)
+        except Abandoned:
+            return
         if held_out is None:
             return
         items, proba = held_out

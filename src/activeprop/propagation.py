@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .abandon import stop_if_abandoned
 from .errors import UserError
 from .graph import Graph, ThreadedMatrix, in_row_blocks
 from .numerics import GUARD, ExactProducts, flush_negligible_in_rows
@@ -397,6 +398,7 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
     # here (/tmp script, docs/benchmarks.md).
     products, scaled = np.empty(p.size), np.empty(p.size)
     for n_iter in range(max_iter):
+        stop_if_abandoned()  # a background job's answer may no longer be wanted
         done = np.sqrt(rr) <= limit
         if done.any():
             X[:, active[done]], R[:, active[done]] = x[:, done], r[:, done]
