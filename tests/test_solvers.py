@@ -8,8 +8,8 @@ from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 
 from activeprop import LabelPropagation, LabelSpreading, propagation
-from activeprop.graph import ThreadedMatrix, build_graph, build_knn_graph
 from activeprop.abandon import Abandoned, abandoned_when
+from activeprop.graph import ThreadedMatrix, build_graph, build_knn_graph
 from activeprop.propagation import conjugate_gradient
 
 

@@ -447,14 +447,11 @@ class LabelingSession:
         if stale():
             return
         try:
-            with abandoned_when(stale):  # also within a fold's refit, between its steps
-                held_out = held_out_proba(self._spare_model(), labels, len(self.class_names),
-                                          CROSS_VALIDATION_FOLDS, abandon=stale)
+            with abandoned_when(stale):  # before each fold's refit, and between its steps
+                items, proba = held_out_proba(self._spare_model(), labels,
+                                              len(self.class_names), CROSS_VALIDATION_FOLDS)
         except Abandoned:
             return
-        if held_out is None:
-            return
-        items, proba = held_out
         point = {"n_labeled": int(np.sum(labels != UNLABELED)), "source": "cross-validation",
                  "accuracy": float(np.mean(np.argmax(proba, axis=1) == labels[items]))}
         with self.lock:

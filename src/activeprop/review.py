@@ -16,10 +16,9 @@ who errs on 5% of labels, 20 seeds): see docs/benchmarks.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
+from .abandon import stop_if_abandoned
 from .datasets import UNLABELED
 
 SLIP_RATE = 0.05  # about one label in twenty given by mistake
@@ -27,15 +26,15 @@ MIN_CLASS_LABELS = 3
 
 
 def held_out_proba(model, labels: np.ndarray, n_classes: int, n_folds: int = 10,
-                   seed: int = 0, abandon: Callable[[], bool] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray] | None:
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Each labeled item's class probabilities from a fit without its fold.
 
     ``model`` is refit ``n_folds`` times (pass a spare one: its state is overwritten);
     graph models reuse their graph, and label spreading reads the folds' predictions off
     the columns its last fit on ``labels`` cached, without refitting. Returns the labeled
-    items and an (n_labeled, n_classes) array over all class indices; or None when
-    ``abandon()``, asked before each refit, says the answer is no longer wanted.
+    items and an (n_labeled, n_classes) array over all class indices. Inside
+    :func:`activeprop.abandon.abandoned_when` it gives up before a refit, and within one,
+    once the answer is no longer wanted.
     """
     items = np.flatnonzero(labels != UNLABELED)
     proba = np.zeros((len(items), n_classes))
@@ -51,8 +50,7 @@ def held_out_proba(model, labels: np.ndarray, n_classes: int, n_folds: int = 10,
         held[items[fold]] = UNLABELED
         if not np.any(held != UNLABELED):
             continue
-        if abandon is not None and abandon():
-            return None
+        stop_if_abandoned()  # also before a refit that runs no solver of the engine's
         model.fit(held)
         proba[np.ix_(fold, model.classes_)] = model.proba_[items[fold]]
     return items, proba
