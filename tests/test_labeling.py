@@ -95,14 +95,18 @@ def test_export_formats_and_threshold(session, tmp_path):
 
 def test_terminal_loop(session):
     lines = []
-    saved = terminal.run(session, "term", stdin=io.StringIO("3\ns\nu\n7\nx\nq\n"),
+    saved = terminal.run(session, "term", stdin=io.StringIO("3\ns\nu\n7\n1\nx\nq\n"),
                          write=lines.append)
     text = "\n".join(lines)
-    assert saved == 2 and "Undone" in text and "Unknown key 'x'" in text
+    assert saved == 3 and "Undone" in text and "Unknown key 'x'" in text
     assert "█" in text or "▓" in text
-    assert session.n_labeled == 1
-    # The figure is ground-truth accuracy, labelled as the page labels it.
-    assert "(ground truth)" in text and "est. accuracy" not in text
+    assert session.n_labeled == 2
+    # The figure is ground-truth accuracy, labelled as the page labels it, once two
+    # classes have labels (with one, the model guesses nothing to measure).
+    headers = [line for line in lines if line.startswith("item #")]
+    assert all("accuracy" not in h for h in headers if "labeled 2/" not in h)
+    assert all(h.endswith("(ground truth)") for h in headers if "labeled 2/" in h)
+    assert "est. accuracy" not in text
 
 
 def test_drawing_downsamples_large_images():
@@ -442,15 +446,34 @@ def test_the_warm_up_queue_reads_the_density_computed_in_the_background(session,
 def test_learning_curve_after_undo_has_no_stray_point(tmp_path):
     init_project(tmp_path / "p", "digits")
     session = LabelingSession(tmp_path / "p")
-    for item in range(5):
+    for item in range(5):  # digits 0 to 4: a point from the second label (two classes) on
         session.add_label(item, int(session.pool.y[item]))
-    assert [p["n_labeled"] for p in session.state()["curve"]] == [1, 2, 3, 4, 5]
+    assert [p["n_labeled"] for p in session.state()["curve"]] == [2, 3, 4, 5]
     session.undo()
     curve = session.state()["curve"]
-    assert [p["n_labeled"] for p in curve] == [1, 2, 3, 4]
+    assert [p["n_labeled"] for p in curve] == [2, 3, 4]
     assert curve[-1]["n_labeled"] == session.state()["n_labeled"]
     session.add_label(7, int(session.pool.y[7]))
-    assert [p["n_labeled"] for p in session.state()["curve"]] == [1, 2, 3, 4, 5]
+    assert [p["n_labeled"] for p in session.state()["curve"]] == [2, 3, 4, 5]
+
+
+def test_no_accuracy_is_measured_while_one_class_is_labeled(tmp_path):
+    """With one class labeled the model guesses nothing: no 0% against ground truth, and
+    no 100% cross-validated on labels that are all the same class."""
+    init_project(tmp_path / "p", "digits")
+    session = LabelingSession(tmp_path / "p")
+    zeros, ones = (np.flatnonzero(session.pool.y == digit) for digit in (0, 1))
+    session.add_label(int(zeros[0]), "0")
+    assert session.state()["curve"] == [] and session.state()["estimated_accuracy"] is None
+    session.pool.y[:] = -1  # no ground truth: from ten labels on they are cross-validated
+    for item in zeros[1:11]:
+        session.add_label(int(item), "0")
+    session.wait_for_estimates()
+    assert session.state()["curve"] == []
+    session.add_label(int(ones[0]), "1")
+    session.wait_for_estimates()
+    assert [(p["n_labeled"], p["source"]) for p in session.state()["curve"]] == \
+        [(12, "cross-validation")]
 
 
 def test_export_of_a_fresh_project_writes_every_item(tmp_path):

@@ -363,13 +363,16 @@ class LabelingSession:
         if before is not None:
             # How much the last label moved the pool: near zero means labels stopped paying.
             self.changed_last = float(np.mean(before != self.predictions()[0]))
-        point = self._ground_truth_point()
+        # With one class labeled the model guesses nothing yet (see _take_fit): an
+        # accuracy of it would read 0% against ground truth, 100% cross-validated.
+        measurable = self.n_known_classes >= 2
+        point = self._ground_truth_point() if measurable else None
         predicted, confidence = self.predictions()
         metrics = point or {"accuracy": None, "source": None}
         self.model_version = self.store.record_round(
             self.n_labeled, [], {k: metrics[k] for k in ("accuracy", "source")})
         self._cache_predictions(self.model_version, predicted, confidence)
-        if point is None and self.n_labeled >= 2 * CROSS_VALIDATION_FOLDS:
+        if measurable and point is None and self.n_labeled >= 2 * CROSS_VALIDATION_FOLDS:
             self._validation_wanted = self.model_version
             # once QUIET_SECONDS pass without another label (a newer label restarts it)
             self.background.when_quiet(self._cross_validate, self.labels.copy(),

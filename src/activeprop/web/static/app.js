@@ -67,7 +67,9 @@ async function loadState() {
   $("version").textContent = "v" + state.model_version;
   const last = state.curve[state.curve.length - 1];
   $("accuracy").textContent = last ? (100 * last.accuracy).toFixed(1) + "%" : "–";
-  $("accuracy-source").textContent = last ? `(${last.source})` : "(after 10 labels)";
+  // measured once the model guesses (two classes labeled), cross-validated from 10 labels
+  $("accuracy-source").textContent = last ? `(${last.source})`
+    : state.has_ground_truth ? "(once two classes have labels)" : "(after 10 labels, two classes)";
   $("estimate").textContent = state.estimated_accuracy === null ? "–"
     : (100 * state.estimated_accuracy).toFixed(1) + "%";
   // The model cannot predict a class nobody labeled yet: its confidence is optimistic then.
