@@ -95,6 +95,28 @@ def test_creating_over_a_project_is_refused(project):
         init_project(project, "digits")
 
 
+def test_a_creation_that_fails_midway_leaves_no_project(tmp_path):
+    """The items go in as one transaction: a pool that fails at its sixth item (or an
+    interrupt) leaves nothing behind, so the same directory takes the project next time."""
+    from dataclasses import replace
+
+    from activeprop.datasets import load_pool
+
+    class TextsThatFail(list):
+        def __getitem__(self, i):
+            if i == 5:
+                raise KeyboardInterrupt
+            return super().__getitem__(i)
+
+    pool = load_pool("digits-aug:300")
+    failing = replace(pool, texts=TextsThatFail(f"item {i}" for i in range(len(pool))))
+    with pytest.raises(KeyboardInterrupt):
+        ProjectStore.create(tmp_path / "p", failing, {})
+    assert list((tmp_path / "p").iterdir()) == []
+    store = ProjectStore.create(tmp_path / "p", pool, {})
+    assert len(store.load_pool()) == 300
+
+
 def test_opening_a_non_project_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="not an activeprop project"):
         ProjectStore(tmp_path)

@@ -160,8 +160,23 @@ class ProjectStore:
         cls.check_free(directory)
         directory.mkdir(parents=True, exist_ok=True)
         connection = _connect(directory / DATABASE)
-        with connection:
-            connection.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        try:
+            cls._fill(connection, pool, settings, features_at)
+        except BaseException:  # interrupted, or a bad pool: leave no half-made project
+            connection.close()
+            for suffix in ("", "-wal", "-shm"):  # the files this call made (none were there)
+                (directory / (DATABASE + suffix)).unlink(missing_ok=True)
+            raise
+        connection.close()
+        return cls(directory)
+
+    @staticmethod
+    def _fill(connection: sqlite3.Connection, pool: Pool, settings: dict,
+              features_at: str | Path | None) -> None:
+        """Write a new project's tables, settings and items, in one transaction: committed
+        one by one (each commit syncs the log to disk), the items of a 1,000,000-item pool
+        took 150 s of its 545 s of creation."""
+        with _transaction(connection, SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};"):
             meta = {"class_names": pool.class_names, "dataset": pool.name,
                     "n_features": int(pool.X.shape[1]), "settings": settings,
                     "image_shape": None if pool.images is None else list(pool.images.shape[1:]),
@@ -183,8 +198,6 @@ class ProjectStore:
                   None if pool.y[i] < 0 else int(pool.y[i]),
                   None if pool.paths is None else pool.paths[i],
                   None if pool.texts is None else pool.texts[i]) for i in range(len(pool))))
-        connection.close()
-        return cls(directory)
 
     # ------------------------------------------------------------------ reading
 
@@ -491,18 +504,8 @@ class ProjectStore:
         with self._transaction() as cursor:
             cursor.execute("DELETE FROM leases WHERE item_id = ?", (item_id,))
 
-    @contextmanager
     def _transaction(self):
-        cursor = self.connection.cursor()
-        try:
-            cursor.execute("BEGIN IMMEDIATE")
-            yield cursor
-            cursor.execute("COMMIT")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        finally:
-            cursor.close()
+        return _transaction(self.connection)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -544,6 +547,23 @@ def _joined(blobs: list[bytes], dtype) -> np.ndarray:
     """The rows' blobs as one writable flat array, copied once (joining into a bytearray:
     at 70,000 x 784 features 0.4 s instead of 1.2 s for a bytes join and a copy)."""
     return np.frombuffer(bytearray().join(blobs), dtype=dtype)
+
+
+@contextmanager
+def _transaction(connection: sqlite3.Connection, script: str = ""):
+    """A cursor inside BEGIN IMMEDIATE ... COMMIT on ``connection``, rolled back on any
+    exception; ``script`` (statements separated by semicolons) runs first, inside it."""
+    cursor = connection.cursor()
+    try:
+        cursor.executescript("BEGIN IMMEDIATE;" + script)
+        yield cursor
+        cursor.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            cursor.execute("ROLLBACK")
+        raise
+    finally:
+        cursor.close()
 
 
 def _connect(path: Path) -> sqlite3.Connection:
