@@ -555,7 +555,10 @@ def _transaction(connection: sqlite3.Connection, script: str = ""):
     exception; ``script`` (statements separated by semicolons) runs first, inside it."""
     cursor = connection.cursor()
     try:
-        cursor.executescript("BEGIN IMMEDIATE;" + script)
+        if script:  # one script (executescript commits a transaction already begun)
+            cursor.executescript("BEGIN IMMEDIATE;" + script)
+        else:
+            cursor.execute("BEGIN IMMEDIATE")
         yield cursor
         cursor.execute("COMMIT")
     except BaseException:
