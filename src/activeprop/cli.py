@@ -296,7 +296,7 @@ def init(
                              graph_weights=graph_weights, local_from=local_from)
     classes = ", ".join(store.class_names) or "none yet (add them on the page)"
     serve = f"activeprop serve --project {project}" + (f" --cluster {cluster}" if cluster else "")
-    print(f"Created project {project}: {store.n_items()} items, classes {classes}."
+    print(f"Created project {project}: {store.n_items():,} items, classes {classes}."
           f"{_graph_summary(store.meta('graph'))} Next: {serve}")
 
 
