@@ -551,3 +551,19 @@ def test_orthonormal_columns_span_the_block(condition):
     np.testing.assert_allclose(Q.T @ Q, np.eye(12), atol=1e-12)
     reference = np.linalg.qr(block)[0]
     np.testing.assert_allclose(np.abs(Q.T @ reference), np.eye(12), atol=1e-6)
+
+
+def test_the_embedding_multiplies_on_every_core_with_the_same_bits():
+    """ARPACK and the fallback's block steps take a ThreadedMatrix's products (one row block
+    per core): the same vectors, to the bit, as with scipy's product on one core."""
+    from activeprop import graph as graph_module
+    from activeprop.datasets import load_pool
+
+    graph = build_graph(load_pool("digits-aug:4000").X, "knn", n_neighbors=10)
+    assert isinstance(graph.operator("symmetric-spreading"), graph_module.ThreadedMatrix)
+    # three row blocks on any machine (the graph's own split depends on its cores)
+    threaded = graph_module.ThreadedMatrix(graph.operator("symmetric-spreading").matrix, 3)
+    np.testing.assert_array_equal(graph_module.leading_eigenvectors(threaded, 8),
+                                  graph_module.leading_eigenvectors(threaded.matrix, 8))
+    np.testing.assert_array_equal(graph_module._subspace_iteration(threaded, 8),
+                                  graph_module._subspace_iteration(threaded.matrix, 8))

@@ -287,7 +287,7 @@ class Graph:
         this embedding follow the graph's clusters, which raw features often do not.
         Always finishes (see :func:`leading_eigenvectors`)."""
         def embed():
-            operator = _unwrap(self.operator("symmetric-spreading"))
+            operator = self.operator("symmetric-spreading")
             k = min(dimensions, self.n_items - 2)
             vectors = leading_eigenvectors(operator, k)
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -599,15 +599,29 @@ def leading_eigenvectors(operator, k: int) -> np.ndarray:
     if n <= DENSE_EIGEN_ITEMS:
         from scipy.linalg import eigh
 
+        operator = _unwrap(operator)
         dense = operator.toarray() if is_sparse(operator) else np.array(operator)
         dense[np.abs(dense) < np.finfo(np.float64).tiny] = 0  # subnormals are slow, and 0 here
         return eigh(dense, subset_by_index=[n - k, n - 1])[1]
     from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
     try:
-        return eigsh(operator, k=k, which="LA", v0=np.ones(n), maxiter=ARPACK_RESTARTS)[1]
+        return eigsh(_as_linear_operator(operator), k=k, which="LA", v0=np.ones(n),
+                     maxiter=ARPACK_RESTARTS)[1]
     except ArpackNoConvergence:
         return _subspace_iteration(operator, k)
+
+
+def _as_linear_operator(operator):
+    """What ARPACK multiplies by: a :class:`ThreadedMatrix`'s products of one vector on
+    every core (scipy's run on one; the same kernel on each row block, so the same bits),
+    or ``operator`` itself."""
+    if not isinstance(operator, ThreadedMatrix):
+        return operator
+    from scipy.sparse.linalg import LinearOperator
+
+    return LinearOperator(operator.shape, dtype=np.float64,
+                          matvec=lambda v: operator.multiply(v.reshape(-1, 1)).ravel())
 
 
 def _subspace_iteration(operator, k: int) -> np.ndarray:
