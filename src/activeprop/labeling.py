@@ -246,7 +246,7 @@ class LabelingSession:
             unavailable = self.labels != UNLABELED
             skipped = [i for i in skip if 0 <= i < len(self.pool)]
             unavailable[skipped] = True
-            cold = self.n_known_classes < 2
+            cold = not self.guesses
             # Cold, the order is already spread out (typical items first): take it as is.
             mode = "topk" if cold else self.settings.get("batch_mode", "topk")
             on_blocks = self.client is not None and not cold  # scored where the blocks are
@@ -346,7 +346,7 @@ class LabelingSession:
         if record:  # a curve's point being cross-validated is for labels this refit
             # replaces: it gives up at its next step rather than share the cores with it
             self._validation_wanted = None
-        before = self.predictions()[0] if self.n_known_classes >= 2 else None
+        before = self.predictions()[0] if self.guesses else None
         self._fitted_seen = self.human.seen
         if self.n_labeled == 0:
             self._take_fit(fitted=False)
@@ -357,22 +357,21 @@ class LabelingSession:
         self._take_fit(fitted=True)
         self._prepare_density()
         self.estimated_accuracy = mean_confidence(self.labels, self.predictions()[1]) \
-            if self.n_known_classes >= 2 else None  # one class known: no estimate
+            if self.guesses else None  # one class known: no estimate
         if not record:  # not a change of labels (opening, a new prior): nothing "moved"
             return
         if before is not None:
             # How much the last label moved the pool: near zero means labels stopped paying.
             self.changed_last = float(np.mean(before != self.predictions()[0]))
-        # With one class labeled the model guesses nothing yet (see _take_fit): an
-        # accuracy of it would read 0% against ground truth, 100% cross-validated.
-        measurable = self.n_known_classes >= 2
-        point = self._ground_truth_point() if measurable else None
+        # Without guesses an accuracy would read 0% against ground truth, 100%
+        # cross-validated (on labels of one class): none is measured.
+        point = self._ground_truth_point() if self.guesses else None
         predicted, confidence = self.predictions()
         metrics = point or {"accuracy": None, "source": None}
         self.model_version = self.store.record_round(
             self.n_labeled, [], {k: metrics[k] for k in ("accuracy", "source")})
         self._cache_predictions(self.model_version, predicted, confidence)
-        if measurable and point is None and self.n_labeled >= 2 * CROSS_VALIDATION_FOLDS:
+        if self.guesses and point is None and self.n_labeled >= 2 * CROSS_VALIDATION_FOLDS:
             self._validation_wanted = self.model_version
             # once QUIET_SECONDS pass without another label (a newer label restarts it)
             self.background.when_quiet(self._cross_validate, self.labels.copy(),
@@ -413,6 +412,12 @@ class LabelingSession:
         quiet moment the curve's point waits for."""
         self.background.catch_up()
 
+    @property
+    def guesses(self) -> bool:
+        """Whether the model guesses classes: once two classes have labels. With one, every
+        item would be "that class, 100%", no evidence at all."""
+        return self.n_known_classes >= 2
+
     def _take_fit(self, fitted: bool) -> None:
         """Take the model's fit (or its absence): how many classes it knows, and every
         item's prediction and confidence, derived once. This process holds the
@@ -420,9 +425,7 @@ class LabelingSession:
         n = len(self.pool)
         self.n_known_classes = len(self.model.classes_) if fitted else 0
         self.proba = self.model.proba_ if fitted and self.client is None else None
-        if self.n_known_classes < 2:
-            # With one class labeled, every item is "that class, 100%": no evidence at all.
-            # No guess until a second class has a label.
+        if not self.guesses:
             self._predictions = (np.full(n, -1), np.zeros(n))
         else:
             self._predictions = self.model.confidences()
@@ -472,7 +475,7 @@ class LabelingSession:
             raise UserError(f"threshold must be in (0, 1], got {threshold}")
         with self.lock:
             self._sync()
-            if self.n_labeled < 2 or self.n_known_classes < 2:
+            if self.n_labeled < 2 or not self.guesses:
                 return []
             flagged = suspicious_labels(self._spare_model(), self.labels, len(self.class_names),
                                         threshold)
