@@ -299,7 +299,8 @@ def _step_coefficients(alpha: float) -> np.ndarray:
 
 def conjugate_gradient(apply, B: np.ndarray | None, X0: np.ndarray, *, diagonal: np.ndarray,
                        rtol: float, max_iter: int, R0: np.ndarray | None = None,
-                       overshoot: float = 1.0, rhs_norms: np.ndarray | None = None):
+                       overshoot: float = 1.0, rhs_norms: np.ndarray | None = None,
+                       squares0: np.ndarray | None = None):
     """Solve ``A X = B`` for a symmetric positive definite ``A``, column by column.
 
     Each column runs its own Jacobi-preconditioned conjugate gradient; the columns still
@@ -331,6 +332,10 @@ def conjugate_gradient(apply, B: np.ndarray | None, X0: np.ndarray, *, diagonal:
         The norms of B's columns, when the caller knows them (a one-hot B's are the square
         roots of its label counts: at 1,000,000 x 10, writing B and reading it for its
         norms took 9 ms of a labeler's refit).
+    squares0 : ndarray of shape (k,), optional
+        The squared norms of ``R0``'s columns, when the caller keeps them up to date (a
+        local update does; reading R0 for them took 11-19 ms of a labeler's refit at
+        1,000,000 x 10). Taken over: the returned ``squares`` is this array.
 
     Returns
     -------
@@ -362,7 +367,10 @@ def conjugate_gradient(apply, B: np.ndarray | None, X0: np.ndarray, *, diagonal:
         if not everywhere:
             R *= mask
     threshold = rtol * (np.sqrt(_column_dots(B, B)) if rhs_norms is None else rhs_norms)
-    squares = _column_dots(R, R)
+    # (a local update's running sums can end a hair below zero where a column is all but
+    # met: clipped, as its norm's round-off)
+    squares = _column_dots(R, R) if squares0 is None or R0 is None else \
+        np.maximum(squares0, 0.0, out=squares0)
     # (a column between the two would make the local update after this solve fail at once)
     active = np.flatnonzero(np.sqrt(squares) > overshoot * threshold)
     n_iter = 0
@@ -746,7 +754,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     X, R, n_iter, converged, squares = conjugate_gradient(
         _spreading_system(graph, alpha), B, X,
         diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R,
-        overshoot=room, rhs_norms=rhs_norms)
+        overshoot=room, rhs_norms=rhs_norms, squares0=norms2)
     # The global path's cost to judge a push by: a warm solve to the tolerance, as while
     # pushing pauses. Not one that goes below it for the push after it (that is the local
     # path's cost: at 1,000,000 items and alpha 0.9, 17 iterations against 3-5 after a head
