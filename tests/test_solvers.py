@@ -120,16 +120,21 @@ def test_cg_updates_the_arrays_it_is_given_and_answers_as_on_copies(warm_columns
     assert np.array_equal(X, copies[0]) and np.array_equal(R, copies[1])
 
 
+def _warm_system(seed: int, columns: int):
+    """A random symmetric positive definite system of 60 rows, a starting point and its
+    residual, and the solver's options: A, B, X0, R0, options."""
+    rng = np.random.default_rng(seed)
+    M = rng.normal(size=(60, 60))
+    A = M @ M.T + 60 * np.eye(60)
+    B = rng.normal(size=(60, columns))
+    X0 = rng.normal(size=(60, columns))
+    return A, B, X0, B - A @ X0, dict(diagonal=np.diag(A).copy(), rtol=1e-8, max_iter=200)
+
+
 def test_cg_reads_only_the_norms_of_the_right_hand_side_when_it_has_the_residual():
     """Given R0 and the norms of B's columns, B itself is not needed (a one-hot B's norms
     come from its label counts): the same iterations and the same solution."""
-    rng = np.random.default_rng(3)
-    M = rng.normal(size=(60, 60))
-    A = M @ M.T + 60 * np.eye(60)
-    B = rng.normal(size=(60, 4))
-    X0 = rng.normal(size=(60, 4))
-    R0 = B - A @ X0
-    options = dict(diagonal=np.diag(A).copy(), rtol=1e-8, max_iter=200)
+    A, B, X0, R0, options = _warm_system(seed=3, columns=4)
     with_b = conjugate_gradient(applies(A), B, X0.copy(), R0=R0.copy(), **options)
     without = conjugate_gradient(applies(A), None, X0.copy(), R0=R0.copy(),
                                  rhs_norms=np.sqrt(np.einsum("ij,ij->j", B, B)), **options)
@@ -163,13 +168,7 @@ def test_cg_takes_the_residuals_squared_norms_from_a_caller_that_keeps_them():
     """A local update keeps its residual's squared column norms: given them, the solve
     answers as when it reads R0 for them, and judges each column by them (a column given
     as met is not iterated), without reading R0 for them."""
-    rng = np.random.default_rng(4)
-    M = rng.normal(size=(60, 60))
-    A = M @ M.T + 60 * np.eye(60)
-    B = rng.normal(size=(60, 3))
-    X0 = rng.normal(size=(60, 3))
-    R0 = B - A @ X0
-    options = dict(diagonal=np.diag(A).copy(), rtol=1e-8, max_iter=200)
+    A, B, X0, R0, options = _warm_system(seed=4, columns=3)
     read = conjugate_gradient(applies(A), B, X0.copy(), R0=R0.copy(), **options)
     kept = conjugate_gradient(applies(A), B, X0.copy(), R0=R0.copy(),
                               squares0=np.einsum("ij,ij->j", R0, R0), **options)
