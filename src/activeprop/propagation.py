@@ -367,6 +367,7 @@ def conjugate_gradient(apply, B: np.ndarray | None, X0: np.ndarray, *, diagonal:
         if not everywhere:
             R *= mask
     threshold = rtol * (np.sqrt(_column_dots(B, B)) if rhs_norms is None else rhs_norms)
+    B = None  # read: let it go (a caller that passes it inline holds no other reference)
     # (a local update's running sums can end a hair below zero where a column is all but
     # met: clipped, as its norm's round-off)
     squares = _column_dots(R, R) if squares0 is None or R0 is None else \
@@ -400,16 +401,18 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
     rr = rz if identity else _column_dots(r, r)
     limit = threshold[active]
     n = len(x)
-    # The products, and the scaled directions the update adds, are written into buffers
-    # reused every iteration (columns only leave): at 1,000,000 x 10, fresh memory for them
-    # each iteration cost 40,000 page faults and 0.5-1.4 s of system time in a cold solve
-    # here (/tmp script, docs/benchmarks.md).
-    products, scaled = np.empty(p.size), np.empty(p.size)
+    # The products are written into a buffer reused every iteration (columns only leave),
+    # and the scaled directions the update adds into a small one (_add_steps): at
+    # 1,000,000 x 10, fresh memory for them each iteration cost 40,000 page faults and
+    # 0.5-1.4 s of system time in a cold solve here (/tmp script, docs/benchmarks.md).
+    products = np.empty(p.size)
     for n_iter in range(max_iter):
         stop_if_abandoned()  # a background job's answer may no longer be wanted
         done = np.sqrt(rr) <= limit
         if done.any():
-            X[:, active[done]], R[:, active[done]] = x[:, done], r[:, done]
+            if x is not X:  # (while every column iterates they are X's and R's already:
+                # the copies written back were two more arrays the size of X at once)
+                X[:, active[done]], R[:, active[done]] = x[:, done], r[:, done]
             squares[active[done]] = rr[done]
             keep = ~done
             active, limit, rz, rr = active[keep], limit[keep], rz[keep], rr[keep]
@@ -421,13 +424,8 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
         curvature = in_row_blocks(lambda rows: _column_dots(p[rows], ap[rows]), n, p.shape[1])
         step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
 
-        steps = scaled[:p.size].reshape(p.shape)
-
         def advance(rows):
-            np.multiply(p[rows], step, out=steps[rows])
-            x[rows] += steps[rows]
-            np.multiply(ap[rows], step, out=steps[rows])
-            r[rows] -= steps[rows]
+            _add_steps(x, r, p, ap, step, rows)
             block_squares = _column_dots(r[rows], r[rows])
             if identity:
                 return np.concatenate([block_squares, block_squares])
@@ -448,6 +446,24 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
         X[:, active], R[:, active] = x, r
     squares[active] = rr
     return max_iter
+
+
+# Rows of the step added at a time: the scaled directions go through a buffer of this
+# many rows, not one the size of the solution (at 1,000,000 x 10, 80 MB more of a cold
+# solve's peak, a lone cluster worker's above its target; the same bits).
+STEP_ROWS = 16384
+
+
+def _add_steps(x, r, p, ap, step, rows: slice) -> None:
+    """``x += step p`` and ``r -= step ap`` on ``rows``, in place."""
+    buffer = np.empty((min(STEP_ROWS, rows.stop - rows.start), p.shape[1]))
+    for start in range(rows.start, rows.stop, STEP_ROWS):
+        part = slice(start, min(start + STEP_ROWS, rows.stop))
+        steps = buffer[:part.stop - part.start]
+        np.multiply(p[part], step, out=steps)
+        x[part] += steps
+        np.multiply(ap[part], step, out=steps)
+        r[part] -= steps
 
 
 def _column_dots(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -749,10 +765,11 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         if not pause:  # a local update that gave up: what it cost is not the global path's
             pause, backoff, start = backoff, _longer(backoff), time.perf_counter()
     room = _depth(alpha, pause) if graph.is_sparse else 1.0
-    # B = (1 - alpha) Y; with the residual carried over, only its columns' norms are read
-    B = one_hot_codes(codes, n_classes, 1 - alpha) if R is None else None
+    # B = (1 - alpha) Y, passed inline (the solve lets it go once read: 80 MB of a cold
+    # solve at 1,000,000 x 10); with the residual carried over, only its columns' norms
     X, R, n_iter, converged, squares = conjugate_gradient(
-        _spreading_system(graph, alpha), B, X,
+        _spreading_system(graph, alpha),
+        one_hot_codes(codes, n_classes, 1 - alpha) if R is None else None, X,
         diagonal=reached.astype(np.float64), rtol=rtol, max_iter=max_iter, R0=R,
         overshoot=room, rhs_norms=rhs_norms, squares0=norms2)
     # The global path's cost to judge a push by: a warm solve to the tolerance, as while
