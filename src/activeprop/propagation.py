@@ -766,7 +766,8 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
             pause, backoff, start = backoff, _longer(backoff), time.perf_counter()
     room = _depth(alpha, pause) if graph.is_sparse else 1.0
     # B = (1 - alpha) Y, passed inline (the solve lets it go once read: 80 MB of a cold
-    # solve at 1,000,000 x 10); with the residual carried over, only its columns' norms
+    # solve at 1,000,000 x 10); none with the residual carried over (only its columns'
+    # norms are read)
     X, R, n_iter, converged, squares = conjugate_gradient(
         _spreading_system(graph, alpha),
         one_hot_codes(codes, n_classes, 1 - alpha) if R is None else None, X,

@@ -70,7 +70,8 @@ def search_pair(queries: np.ndarray, index, offset: int, k: int, kind: str = "fl
     # Shifted in place (faiss answers 64-bit indices): a copy to 64 bits, the shifted copy
     # and np.where's made three more arrays the size of the answer (80 MB each for a chunk
     # of 1,000,000 queries and k = 10) while the chunk's index was still held: a lone
-    # worker's peak at 1,000,000 items, 1,386 MB against its target of 1,268 (Intel Xeon).
+    # worker's highest point while its graph was built at 1,000,000 items (1,373 MB read
+    # from outside, against its target of 1,268; Intel Xeon, docs/benchmarks.md).
     found = np.asarray(found, dtype=np.int64)
     np.add(found, offset, out=found, where=found >= 0)  # (found[mask] += is one more copy)
     return squared, found
