@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import npy_files
 from .errors import UserError
 
 UNLABELED = -1
@@ -411,7 +412,7 @@ def _warp_bilinear(images: np.ndarray, maps: np.ndarray, shifts: np.ndarray) -> 
 
 def _npz(path: Path) -> Pool:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with npy_files.opened(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError) as error:
         raise UserError(f"cannot read {path} as a .npz file ({error})") from None

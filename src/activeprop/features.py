@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import npy_files
 from .errors import UserError
 
 IMAGE_FEATURES = ("pixels", "hog", "colour", "hog+colour")
@@ -164,9 +165,9 @@ def _read_table(path: Path) -> tuple[np.ndarray, list[str] | None]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            return _numeric(np.load(path, allow_pickle=False), path), None
+            return _numeric(npy_files.load(path, allow_pickle=False), path), None
         if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as arrays:
+            with npy_files.opened(path, allow_pickle=False) as arrays:
                 key = "X" if "X" in arrays.files else arrays.files[0]
                 rows = [str(p) for p in arrays["path"]] if "path" in arrays.files else None
                 return _numeric(arrays[key], path), rows

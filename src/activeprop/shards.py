@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import npy_files
 from .datasets import Pool, UNLABELED
 from .errors import UserError
 
@@ -118,7 +119,7 @@ def _write_zarr(pool: Pool, out: Path, spans) -> None:
 
 def _load_rows(path: str) -> np.ndarray:
     """One ``.npy`` shard's rows (run by whichever process reads them)."""
-    return np.load(path, mmap_mode="r")
+    return npy_files.load(path, mmap_mode="r")
 
 
 @dataclass
@@ -233,8 +234,8 @@ def _open_npy(path: Path) -> ShardedPool:
         shards = manifest["shards"]
         names = list(manifest["class_names"])
         files = [path / shard["features"] for shard in shards]
-        labels = np.concatenate([np.load(path / shard["labels"]) for shard in shards])
-        paths, texts = ([p for shard in shards for p in np.load(path / shard[name]).tolist()]
+        labels = np.concatenate([npy_files.load(path / shard["labels"]) for shard in shards])
+        paths, texts = ([p for shard in shards for p in npy_files.load(path / shard[name]).tolist()]
                         if shards and name in shards[0] else None
                         for name in ("paths", "texts"))
         images = [path / shard["images"] for shard in shards] \
