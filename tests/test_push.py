@@ -222,6 +222,43 @@ def test_after_a_pause_the_local_updates_resume(graph, pool, monkeypatch):
     assert depths == [propagation.local_room(0.2)] * 2
 
 
+def test_the_last_solve_of_a_pause_gets_its_head_start_too(graph, pool, monkeypatch):
+    """The pause's last global solve goes below the tolerance (room for the local update
+    after it); the push before it, its head start, aims at the tolerance. Aimed at that
+    depth it read nothing: the other classes' residuals, which it does not move, stood
+    above it, so it gave up before its first row and the solve started from the new
+    labels' whole residual (at 1,000,000 items, 15-17 iterations of every class)."""
+    monkeypatch.setattr(propagation, "PUSH_PAUSE", 3)
+    monkeypatch.setattr(propagation, "keeps_pushing", lambda met, *_: met)
+    events, push, solve = [], push_residual, propagation.conjugate_gradient
+
+    def pushed(*args, **options):
+        met, edges, moved = push(*args, **options)
+        events.append(("push", edges))
+        return met, edges, moved
+
+    def solved(*args, overshoot, **options):
+        result = solve(*args, overshoot=overshoot, **options)
+        events.append(("solve", overshoot))
+        return result
+
+    monkeypatch.setattr("activeprop.push.push_residual", pushed)
+    monkeypatch.setattr(propagation, "conjugate_gradient", solved)
+    y = pool[1]
+    labeling = _labeling(0.9)
+    labels = np.full(len(y), -1)
+    labels[:30] = y[:30]
+    for start in range(30, 70, 5):
+        labeling.fit(graph, labels, labeling.warm_ and _timed(labeling.warm_))
+        assert labeling.converged_
+        labels = labels.copy()
+        labels[start:start + 5] = y[start:start + 5]
+    deep = [i for i, (kind, value) in enumerate(events)
+            if kind == "solve" and value < 1.0 and i and events[i - 1][0] == "push"]
+    assert deep  # a pause ended with a deeper solve after a head start
+    assert all(events[i - 1][1] > 0 for i in deep)
+
+
 def test_pushing_goes_on_only_while_it_beats_the_global_solve():
     from activeprop.propagation import keeps_pushing
 

@@ -751,20 +751,26 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     pushes = norms2 is not None and graph.is_sparse
     start = time.perf_counter()  # of the global path, its head start included
     rhs_norms = _rhs_norms(codes, n_classes, alpha)  # what the push and the solve aim below
+    room = _depth(alpha, pause) if graph.is_sparse else 1.0
     if pushes:
-        # a local update goes as deep as a global solve before one; a head start, as deep
-        # as the global solve after it
+        # A local update goes as deep as a global solve before one. A head start aims at the
+        # tolerance, also before the pause's last solve, which goes deeper: a push aimed
+        # there gave up before its first row, since the other classes' residuals, which it
+        # does not move, stood above that depth (at 1,000,000 items and alpha 0.9 that
+        # solve then started from the new label's whole residual, 4,000-10,000 times the
+        # tolerance: 15-17 iterations of every class, 0.8-1.6 s; docs/benchmarks.md).
         met, moved = _push_new_labels(graph, alpha, X, R, norms2, changed, rhs_norms,
-                                      _depth(alpha, pause) * rtol,
+                                      (1.0 if pause else room) * rtol,
                                       HEAD_START_BUDGET if pause else PUSH_BUDGET)
-        if met:  # the residual is below the tolerance: a global solve would not iterate
-            # (a head start that met it: not a local update's cost, the pause goes on)
+        if met and (not pause or room == 1.0):  # a global solve would not iterate
+            # (a head start that met it: not a local update's cost, the pause goes on; before
+            # the pause's last solve, that solve still goes deeper)
             timing = (pause, solve_seconds, None if pause else "push",
                       time.perf_counter() - start, backoff)
             return X, R, _column_dots(R, R), 0, True, timing, moved
         if not pause:  # a local update that gave up: what it cost is not the global path's
             pause, backoff, start = backoff, _longer(backoff), time.perf_counter()
-    room = _depth(alpha, pause) if graph.is_sparse else 1.0
+            room = _depth(alpha, pause)
     # B = (1 - alpha) Y, passed inline (the solve lets it go once read: 80 MB of a cold
     # solve at 1,000,000 x 10); none with the residual carried over (only its columns'
     # norms are read)
