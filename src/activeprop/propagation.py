@@ -366,11 +366,11 @@ def conjugate_gradient(apply, B: np.ndarray | None, X0: np.ndarray, *, diagonal:
         R = R0
         if not everywhere:
             R *= mask
-    threshold = rtol * (np.sqrt(_column_dots(B, B)) if rhs_norms is None else rhs_norms)
+    threshold = rtol * (np.sqrt(_pool_column_dots(B, B)) if rhs_norms is None else rhs_norms)
     B = None  # read: let it go (a caller that passes it inline holds no other reference)
     # (a local update's running sums can end a hair below zero where a column is all but
     # met: clipped, as its norm's round-off)
-    squares = _column_dots(R, R) if squares0 is None or R0 is None else \
+    squares = _pool_column_dots(R, R) if squares0 is None or R0 is None else \
         np.maximum(squares0, 0.0, out=squares0)
     # (a column between the two would make the local update after this solve fail at once)
     active = np.flatnonzero(np.sqrt(squares) > overshoot * threshold)
@@ -397,8 +397,8 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
     x, r = (X, R) if len(active) == X.shape[1] else (X[:, active], R[:, active])
     z = r if identity else r * inverse
     p = z.copy()
-    rz = _column_dots(r, z)
-    rr = rz if identity else _column_dots(r, r)
+    rz = _pool_column_dots(r, z)
+    rr = rz if identity else _pool_column_dots(r, r)
     limit = threshold[active]
     n = len(x)
     # The products are written into a buffer reused every iteration (columns only leave),
@@ -469,6 +469,13 @@ def _add_steps(x, r, p, ap, step, rows: slice) -> None:
 def _column_dots(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """The dot product of each column of A with the same column of B."""
     return np.einsum("ij,ij->j", A, B)
+
+
+def _pool_column_dots(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """:func:`_column_dots` of two pool-sized arrays, on the row blocks of every core (at
+    1,000,000 x 10, 12.8 ms in one einsum, 7.0 ms on two cores). Not inside a task that
+    runs on the cores already (:func:`in_row_blocks` would wait on itself)."""
+    return in_row_blocks(lambda rows: _column_dots(A[rows], B[rows]), len(A), A.shape[1])
 
 
 @dataclass
@@ -767,7 +774,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
             # the pause's last solve, that solve still goes deeper)
             timing = (pause, solve_seconds, None if pause else "push",
                       time.perf_counter() - start, backoff)
-            return X, R, _column_dots(R, R), 0, True, timing, moved
+            return X, R, _pool_column_dots(R, R), 0, True, timing, moved
         if not pause:  # a local update that gave up: what it cost is not the global path's
             pause, backoff, start = backoff, _longer(backoff), time.perf_counter()
             room = _depth(alpha, pause)
