@@ -495,6 +495,9 @@ class WarmStart:
     pause: int = 0  # rounds to go before trying a local update again (push)
     solve_seconds: float | None = None  # the last global solve's time (CG, then the fill)
     backoff: int | None = None  # the next pause's length (None: PUSH_PAUSE)
+    # seconds the deeper solve that ended the last pause cost beyond a global round, not yet
+    # won back by the local updates after it (see _next_path)
+    debt: float = 0.0
     fill: "KeptFill | None" = None  # spreading's fill on a sparse graph (kept_fill)
 
     def usable(self, graph, classes, system, new_classes: bool = False) -> bool:
@@ -749,6 +752,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     pause = max(warm.pause - 1, 0) if warm is not None else 0
     solve_seconds = warm.solve_seconds if warm is not None else None
     backoff = warm.backoff if warm is not None and warm.backoff is not None else PUSH_PAUSE
+    debt = warm.debt if warm is not None else 0.0
     moved = np.empty(0, dtype=np.int64)  # the rows where X changed, while only a push moved it
     if warm is not None and _reach_kept(warm, reached):
         X, R, norms2, changed = warm.take_with_labels(codes, 1 - alpha)
@@ -773,11 +777,11 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
             # (a head start that met it: not a local update's cost, the pause goes on; before
             # the pause's last solve, that solve still goes deeper)
             timing = (pause, solve_seconds, None if pause else "push",
-                      time.perf_counter() - start, backoff)
+                      time.perf_counter() - start, backoff, debt)
             return X, R, _pool_column_dots(R, R), 0, True, timing, moved
         if not pause:  # a local update that gave up: what it cost is not the global path's
-            pause, backoff, start = backoff, _longer(backoff), time.perf_counter()
-            room = _depth(alpha, pause)
+            pause, backoff, debt = backoff, _longer(backoff), 0.0
+            room, start = _depth(alpha, pause), time.perf_counter()
     # B = (1 - alpha) Y, passed inline (the solve lets it go once read: 80 MB of a cold
     # solve at 1,000,000 x 10); none with the residual carried over (only its columns'
     # norms are read)
@@ -792,9 +796,12 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     # start), nor a cold one: a labeler reopened at 1,000,000 items timed its opening
     # solve (1-2 s), then pushed every label for a median of 470 ms, against about 220 ms
     # on the global path (/tmp script).
-    timed = n_iter and room == 1.0 and warm is not None
-    timing = (pause, solve_seconds, "solve" if timed else None,
-              time.perf_counter() - start if timed else None, backoff)
+    # The deeper solve that ends a pause is timed too: what it costs beyond a global round
+    # is the price of the local updates after it.
+    path = None if warm is None or not (n_iter or room < 1.0) else \
+        "solve" if room == 1.0 else "deeper solve"
+    timing = (pause, solve_seconds, path, time.perf_counter() - start if path else None,
+              backoff, debt)
     # a push that gave up still moved X; a global solve of no iteration moved nothing more
     return X, R, squares, n_iter, converged, timing, None if n_iter else moved
 
@@ -836,8 +843,9 @@ def local_room(alpha: float) -> float:
 # twice as many after each further one that loses, up to MAX_PUSH_PAUSE (the global solve
 # that ends a pause goes deeper, and a push that loses costs more than a global round: at
 # 1,000,000 items and alpha 0.9 the pair took 1.2-1.6 s every 10 labels, against about
-# 0.2 s a label on the global path; /tmp script, docs/benchmarks.md). One that pays starts
-# the lengths over.
+# 0.2 s a label on the global path; /tmp script, docs/benchmarks.md). The lengths start
+# over once the pushes after a pause have paid for the deeper solve that ended it
+# (_next_path).
 PUSH_BUDGET, PUSH_PAUSE, MAX_PUSH_PAUSE = 2.0, 8, 64
 
 
@@ -865,28 +873,42 @@ def keeps_pushing(met: bool, push_seconds: float, solve_seconds: float | None) -
     return met and push_seconds <= (np.inf if solve_seconds is None else solve_seconds)
 
 
-def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None, int]:
-    """The next round's pause before pushing again, the last global solve's seconds and
-    the next pause's length, from this round's ``timing`` (:func:`_solve_spreading`: the
-    pause so far, the last global solve's seconds, the path this round took and its
-    seconds, the next pause's length) and its fill's.
+def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None, int, float]:
+    """The next round's pause before pushing again, the last global solve's seconds, the
+    next pause's length and the debt of the local updates, from this round's ``timing``
+    (:func:`_solve_spreading`: the pause so far, the last global solve's seconds, the path
+    this round took and its seconds, the next pause's length, the debt so far) and its
+    fill's.
 
     Each path is judged with the fill after it. After a global solve the far rows are
     filled again from the last fill (or afresh); after a push the kept fill is updated
-    where the push moved the scores, or filled again when that would not pay. Early in labeling at alpha 0.9 the push
-    alone beat the global solve but its fill did not: at 1,000,000 items, the first 15
-    labels' refits took a median of 510 ms choosing by the push alone, 452 ms solving
-    globally every time (``/tmp`` script, docs/benchmarks.md)."""
-    pause, solve_seconds, path, seconds, backoff = timing
+    where the push moved the scores, or filled again when that would not pay. Early in
+    labeling at alpha 0.9 the push alone beat the global solve but its fill did not: at
+    1,000,000 items, the first 15 labels' refits took a median of 510 ms choosing by the
+    push alone, 452 ms solving globally every time (``/tmp`` script, docs/benchmarks.md).
+
+    The local updates after a pause are paid for by the deeper solve that ends it: what
+    that solve costs beyond a global round is their debt, and each push that beats the
+    global path pays back what it saves. The lengths of the pauses start over only once
+    the debt is paid. At 1,000,000 items and alpha 0.9 that solve took 1-2 s, the pushes
+    after it saved about 0.13 s each and a few of them paid before one lost. The refits of
+    labels 16-60 took a mean of 380-420 ms starting the lengths over after any push that
+    paid (the deeper solve every 8-16 labels), 340-351 ms once the debt is paid, 284 ms
+    never pushing again (the same labels replayed; ``/tmp`` script, docs/benchmarks.md).
+    """
+    pause, solve_seconds, path, seconds, backoff, debt = timing
     if path == "push":
         if solve_seconds is None:  # no warm global solve timed yet: pause, and time one
-            return backoff, None, backoff
+            return backoff, None, backoff, 0.0
         if keeps_pushing(True, seconds + fill_seconds, solve_seconds):
-            return 0, solve_seconds, PUSH_PAUSE
-        return backoff, solve_seconds, _longer(backoff)
+            debt = max(debt - (solve_seconds - seconds - fill_seconds), 0.0)
+            return 0, solve_seconds, backoff if debt else PUSH_PAUSE, debt
+        return backoff, solve_seconds, _longer(backoff), 0.0
     if path == "solve":
-        return pause, seconds + fill_seconds, backoff
-    return pause, solve_seconds, backoff
+        return pause, seconds + fill_seconds, backoff, debt
+    if path == "deeper solve" and solve_seconds is not None:
+        return pause, solve_seconds, backoff, max(seconds + fill_seconds - solve_seconds, 0.0)
+    return pause, solve_seconds, backoff, debt
 
 
 def _push_new_labels(graph, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndarray,
