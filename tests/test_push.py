@@ -434,6 +434,24 @@ def test_a_label_in_a_component_no_label_reached_is_pushed_too(pool, monkeypatch
     assert np.all(np.sqrt(np.einsum("ij,ij->j", gap, gap)) <= 1.01 * RTOL * B_norms / 0.8)
 
 
+def test_a_solve_without_the_carried_residual_is_no_debt_of_the_pushes(pool):
+    """A label undone where it was a component's only one: the solve starts again without
+    the carried residual (the reached items shrank) and goes below the tolerance for the
+    push after it. That is a cold solve's cost, not the price of the local updates: no
+    debt (see _next_path)."""
+    X, y = pool[0][:2000], pool[1][:2000]
+    graph = build_knn_graph(np.vstack([X, X + 1e3]), 10, backend="flat")
+    labels = np.full(4000, -1)
+    labels[:30], labels[2000:2010] = y[:30], y[:10]
+    labeling = _labeling(0.2).fit(graph, labels)
+    labels = labels.copy()
+    labels[2000:2010] = -1  # undone: the second copy is no longer reached
+    warm = labeling.warm_
+    warm.solve_seconds = 1e-9  # as if global rounds were free: any deeper solve is a debt
+    labeling.fit(graph, labels, warm)
+    assert labeling.converged_ and labeling.warm_.debt == 0.0
+
+
 def test_a_new_class_starts_from_the_last_solve(graph, pool, monkeypatch):
     """Early in labeling new classes keep coming: the last spreading solve carries over
     with a zero column for the new class (its scores and right-hand side were zero), so

@@ -797,9 +797,14 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     # solve (1-2 s), then pushed every label for a median of 470 ms, against about 220 ms
     # on the global path (/tmp script).
     # The deeper solve that ends a pause is timed too: what it costs beyond a global round
-    # is the price of the local updates after it.
-    path = None if warm is None or not (n_iter or room < 1.0) else \
-        "solve" if room == 1.0 else "deeper solve"
+    # is the price of the local updates after it. (Not one that starts without the carried
+    # residual, as after a label in a component no label reached: a cold solve's cost.)
+    if warm is None:
+        path = None
+    elif room < 1.0:
+        path = "deeper solve" if pushes else None
+    else:
+        path = "solve" if n_iter else None
     timing = (pause, solve_seconds, path, time.perf_counter() - start if path else None,
               backoff, debt)
     # a push that gave up still moved X; a global solve of no iteration moved nothing more
