@@ -228,6 +228,14 @@ def open_sharded(path: str | Path) -> ShardedPool:
                        meta.get("image_style"), meta.get("image_root"))
 
 
+def _listed(path: Path, shards: list[dict], name: str) -> list | None:
+    """The entries of every shard's ``name`` file (paths or texts), in order; None when the
+    shards have none."""
+    if not shards or name not in shards[0]:
+        return None
+    return [entry for shard in shards for entry in npy_files.load(path / shard[name]).tolist()]
+
+
 def _open_npy(path: Path) -> ShardedPool:
     try:
         manifest = json.loads((path / MANIFEST).read_text())
@@ -235,9 +243,7 @@ def _open_npy(path: Path) -> ShardedPool:
         names = list(manifest["class_names"])
         files = [path / shard["features"] for shard in shards]
         labels = np.concatenate([npy_files.load(path / shard["labels"]) for shard in shards])
-        paths, texts = ([p for shard in shards for p in npy_files.load(path / shard[name]).tolist()]
-                        if shards and name in shards[0] else None
-                        for name in ("paths", "texts"))
+        paths, texts = (_listed(path, shards, name) for name in ("paths", "texts"))
         images = [path / shard["images"] for shard in shards] \
             if shards and "images" in shards[0] else None
     except (KeyError, TypeError, ValueError, OSError) as error:
