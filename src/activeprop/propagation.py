@@ -394,7 +394,11 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
     the x, r, z update with the next dot products; the new direction). Each runs on row
     blocks on every core: with k about 10, numpy's column-scaled updates are far from
     memory speed on one core, and they cost as much as the product."""
-    x, r = (X, R) if len(active) == X.shape[1] else (X[:, active], R[:, active])
+    # compiled (numba): imported by the solves that iterate, not with this module
+    from .columns import keep_columns, put_columns, take_columns
+
+    x, r = (X, R) if len(active) == X.shape[1] else \
+        (take_columns(X, active), take_columns(R, active))
     z = r if identity else r * inverse
     p = z.copy()
     rz = _pool_column_dots(r, z)
@@ -412,14 +416,17 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
         if done.any():
             if x is not X:  # (while every column iterates they are X's and R's already:
                 # the copies written back were two more arrays the size of X at once)
-                X[:, active[done]], R[:, active[done]] = x[:, done], r[:, done]
+                put_columns(X, active[done], x, np.flatnonzero(done))
+                put_columns(R, active[done], r, np.flatnonzero(done))
             squares[active[done]] = rr[done]
             keep = ~done
-            active, limit, rz, rr = active[keep], limit[keep], rz[keep], rr[keep]
-            if not len(active):
+            if not keep.any():
                 return n_iter
-            x, r, p = x[:, keep], r[:, keep], p[:, keep]
-            z = r if identity else z[:, keep]
+            # the copies drop the columns within their own memory (X and R are copied)
+            x, r = (take_columns(X, active[keep]), take_columns(R, active[keep])) \
+                if x is X else (keep_columns(x, keep), keep_columns(r, keep))
+            p, z = keep_columns(p, keep), r if identity else keep_columns(z, keep)
+            active, limit, rz, rr = active[keep], limit[keep], rz[keep], rr[keep]
         ap = apply(p, out=products[:p.size].reshape(p.shape))
         curvature = in_row_blocks(lambda rows: _column_dots(p[rows], ap[rows]), n, p.shape[1])
         step = np.divide(rz, curvature, out=np.zeros_like(rz), where=curvature > 0)
@@ -443,7 +450,8 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
         in_row_blocks(turn, n, p.shape[1])
         rz = rz_next
     if x is not X:
-        X[:, active], R[:, active] = x, r
+        put_columns(X, active, x, np.arange(len(active)))
+        put_columns(R, active, r, np.arange(len(active)))
     squares[active] = rr
     return max_iter
 
@@ -701,14 +709,17 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
 
 def load_compiled_loops(graph) -> None:
     """Load the compiled loops that spreading's converged solves walk a sparse ``graph``
-    with (the push and the kept fill: numba's import and its disk cache, 0.45 s here), or
+    with (the push, the kept fill and the solver's column copies: numba's import and its
+    disk cache, 0.45 s here), or
     compile them after an install; once per process and index type. The labeler does it
     while it loads the graph, not in the first refit after opening."""
     if not graph.is_sparse:
         return
+    from .columns import compile_loops as column_loops
     from .kept_fill import compile_for as fill_loops
     from .push import compile_for as push_loops
 
+    column_loops()
     W = graph.operator("symmetric")
     fill_loops(getattr(W, "matrix", W).indices.dtype)
     push_loops(_spreading_matrix(graph).indices.dtype)
