@@ -22,9 +22,10 @@ from .calibration import machine_costs
 from .graph import on_every_core, row_blocks
 
 
-def pool_distributions(F: np.ndarray, rows: np.ndarray):
+def pool_distributions(F: np.ndarray, rows: np.ndarray, out: np.ndarray | None = None):
     """Row ``i`` of the result is row ``rows[i]`` of the non-negative scores ``F``
-    divided by its sum; a row summing to zero is uniform and flagged unreached.
+    divided by its sum; a row summing to zero is uniform and flagged unreached. The
+    distributions are written into ``out`` when given (a float64 array of their shape).
 
     Returns
     -------
@@ -39,7 +40,7 @@ def pool_distributions(F: np.ndarray, rows: np.ndarray):
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     n, k = len(rows), F.shape[1]
     sums = F.sum(axis=1) if k > WIDEST_RUN else np.empty(0)  # else summed in the loop
-    P = np.empty((n, k))
+    P = np.empty((n, k)) if out is None else out
     unreached = np.empty(n, dtype=np.bool_)
     best = np.empty(n, dtype=np.int64)
     confidence = np.empty(n)
@@ -51,15 +52,17 @@ def pool_distributions(F: np.ndarray, rows: np.ndarray):
 
 
 def update_pool_distributions(F: np.ndarray, rows: np.ndarray, items: np.ndarray,
-                              previous: tuple):
+                              previous: tuple, out: np.ndarray | None = None):
     """:func:`pool_distributions`' results after the scores changed on the rows ``rows``
     of ``F`` only: ``previous`` (the results before) copied, with the entries of the pool
     ``items`` (those rows' items) computed again. Copied, not changed in place: callers
-    keep the last fit's distributions (to see what moved). Returns None when ``F`` has
-    more than :data:`WIDEST_RUN` classes (rows that wide are summed by numpy, per array)."""
+    keep the last fit's distributions (to see what moved); the distributions are copied
+    into ``out`` when given. Returns None when ``F`` has more than :data:`WIDEST_RUN`
+    classes (rows that wide are summed by numpy, per array)."""
     if F.shape[1] > WIDEST_RUN:
         return None
-    P, unreached, best, confidence = (np.copy(array) for array in previous)
+    P = np.copy(previous[0]) if out is None else np.copyto(out, previous[0]) or out
+    unreached, best, confidence = (np.copy(array) for array in previous[1:])
     _distribute_at(np.ascontiguousarray(F, dtype=np.float64),
                    np.ascontiguousarray(rows, dtype=np.int64),
                    np.ascontiguousarray(items, dtype=np.int64), P, unreached, best, confidence)

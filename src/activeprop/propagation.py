@@ -8,6 +8,7 @@ models both run on it.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, replace
 
@@ -1104,6 +1105,7 @@ class GraphLabeling:
         self.warm_: WarmStart | None = None
         # (kept fill, its version, distributions): what the last fit's came from
         self._last_distributions = None
+        self._spare = None  # the distributions before the last ones (_spare_distributions)
 
     def fit(self, graph: Graph, y: np.ndarray, warm: WarmStart | None = None) -> "GraphLabeling":
         """Fit on the partial labels ``y`` (-1 = unlabeled) of the graph's pool; ``warm``
@@ -1175,16 +1177,30 @@ class GraphLabeling:
 
         kept = self.warm_.fill if self.warm_ is not None else None
         last, self._last_distributions = self._last_distributions, None
+        out = self._spare_distributions(F.shape)
         results = None
         if kept is not None and last is not None and last[0] is kept and \
                 last[1] == kept.version - 1:
             results = update_pool_distributions(F, kept.changed, graph.order[kept.changed],
-                                                last[2])
+                                                last[2], out)
         if results is None:
-            results = pool_distributions(F, graph.pool_positions())
+            results = pool_distributions(F, graph.pool_positions(), out)
         if kept is not None:
             self._last_distributions = (kept, kept.version, results)
         return results
+
+    def _spare_distributions(self, shape: tuple) -> np.ndarray | None:
+        """The distributions of the fit before the last one, to write this fit's into,
+        when nothing but this object holds them any more (a labeler's last ones, a
+        caller's, are never written over); else None. Fresh memory for them (80 MB at
+        1,000,000 x 10, above what the allocator recycles) took page faults on every
+        other refit of the labeler, and at times 250-350 ms of the kernel compacting
+        memory for huge pages (``/tmp`` script, docs/benchmarks.md)."""
+        spare, self._spare = self._spare, getattr(self, "label_distributions_", None)
+        # two references: ``spare`` and getrefcount's argument
+        if spare is not None and spare.shape == shape and sys.getrefcount(spare) == 2:
+            return spare
+        return None
 
     def _set_distributions(self, F: np.ndarray, in_order_of: Graph | None = None) -> None:
         """Normalise scores into distributions; flag and uniformise unreached rows. Scores
