@@ -61,7 +61,11 @@ def update_pool_distributions(F: np.ndarray, rows: np.ndarray, items: np.ndarray
     classes (rows that wide are summed by numpy, per array)."""
     if F.shape[1] > WIDEST_RUN:
         return None
-    P = np.copy(previous[0]) if out is None else np.copyto(out, previous[0]) or out
+    if out is None:
+        P = np.copy(previous[0])
+    else:
+        P = out
+        np.copyto(P, previous[0])
     unreached, best, confidence = (np.copy(array) for array in previous[1:])
     _distribute_at(np.ascontiguousarray(F, dtype=np.float64),
                    np.ascontiguousarray(rows, dtype=np.int64),

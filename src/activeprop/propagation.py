@@ -426,7 +426,8 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
             # the copies drop the columns within their own memory (X and R are copied)
             x, r = (take_columns(X, active[keep]), take_columns(R, active[keep])) \
                 if x is X else (keep_columns(x, keep), keep_columns(r, keep))
-            p, z = keep_columns(p, keep), r if identity else keep_columns(z, keep)
+            p = keep_columns(p, keep)
+            z = r if identity else keep_columns(z, keep)
             active, limit, rz, rr = active[keep], limit[keep], rz[keep], rr[keep]
         ap = apply(p, out=products[:p.size].reshape(p.shape))
         curvature = in_row_blocks(lambda rows: _column_dots(p[rows], ap[rows]), n, p.shape[1])
@@ -1192,7 +1193,8 @@ class GraphLabeling:
     def _spare_distributions(self, shape: tuple) -> np.ndarray | None:
         """The distributions of the fit before the last one, to write this fit's into,
         when nothing but this object holds them any more (a labeler's last ones, a
-        caller's, are never written over); else None. Fresh memory for them (80 MB at
+        caller's, are never written over); else None. The last fit's become the next
+        fit's spare. Fresh memory for them (80 MB at
         1,000,000 x 10, above what the allocator recycles) took page faults on every
         other refit of the labeler, and at times 250-350 ms of the kernel compacting
         memory for huge pages (``/tmp`` script, docs/benchmarks.md)."""
