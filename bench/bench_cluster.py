@@ -14,7 +14,8 @@ configuration runs in its own process:
   the whole pool, its graph and vectors. The target is a peak within the worker's share
   of the features plus 1 GiB.
 Reported: graph seconds, round ms, accuracy at 100 labels, peak memory (the process; for
-a cluster, each worker process's and the client's), the halo rows, and the bytes workers
+a cluster, each worker process's, also as it stood once the graph was built, so that a
+peak higher at the end is the rounds'; and the client's), the halo rows, and the bytes workers
 sent one another during the rounds (Dask's own records: each worker's
 ``transfer_outgoing_log``, by the task whose result moved): the solver's halo per product
 (the rows of a search direction that a block's edges reach: a solve's first product, then
@@ -74,6 +75,8 @@ def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float
         model = ClusterGraphModel("spreading", stored.lazy(), client, n_neighbors=NEIGHBORS,
                                   alpha=ALPHA, max_iter=500, rtol=RTOL, search=search)
         graph = model.build_graph()
+        # each worker's high-water mark so far: the graph's; at the end, the rounds' too
+        after_graph = client.run(peak_mb)
         client.run(_clear_transfer_log)
         result = timed_rounds(model, stored.labels, n_rounds)
         sent = bytes_by_task(client.run(_transfer_log).values())
@@ -85,7 +88,9 @@ def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float
                 "halo_bytes_per_product": halo / products,
                 "other_bytes_per_round": sum(sent.values()) / n_rounds,
                 "other_bytes_by_task": dict(sent.most_common(4)),
-                "worker_peak_mb": sorted(workers.values()), "client_peak_mb": peak_mb(),
+                "worker_peak_mb": sorted(workers.values()),
+                "worker_peak_after_graph_mb": sorted(after_graph.values()),
+                "client_peak_mb": peak_mb(),
                 "worker_limit_mb": limit / 2**20, "worker_target_mb": (share + 2**30) / 2**20}
     finally:
         client.close()
