@@ -396,7 +396,7 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
     blocks on every core: with k about 10, numpy's column-scaled updates are far from
     memory speed on one core, and they cost as much as the product."""
     # compiled (numba): imported by the solves that iterate, not with this module
-    from .columns import keep_columns, put_columns, take_columns
+    from .columns import keep_columns, take_columns
 
     x, r = (X, R) if len(active) == X.shape[1] else \
         (take_columns(X, active), take_columns(R, active))
@@ -417,8 +417,7 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
         if done.any():
             if x is not X:  # (while every column iterates they are X's and R's already:
                 # the copies written back were two more arrays the size of X at once)
-                put_columns(X, active[done], x, np.flatnonzero(done))
-                put_columns(R, active[done], r, np.flatnonzero(done))
+                _put_back(X, R, active[done], x, r, np.flatnonzero(done))
             squares[active[done]] = rr[done]
             keep = ~done
             if not keep.any():
@@ -452,10 +451,17 @@ def _cg_columns(apply, X, R, active, inverse, identity, threshold, max_iter,
         in_row_blocks(turn, n, p.shape[1])
         rz = rz_next
     if x is not X:
-        put_columns(X, active, x, np.arange(len(active)))
-        put_columns(R, active, r, np.arange(len(active)))
+        _put_back(X, R, active, x, r, np.arange(len(active)))
     squares[active] = rr
     return max_iter
+
+
+def _put_back(X, R, columns, x, r, which) -> None:
+    """Columns ``which`` of the copies ``x`` and ``r`` back into ``columns`` of X and R."""
+    from .columns import put_columns
+
+    put_columns(X, columns, x, which)
+    put_columns(R, columns, r, which)
 
 
 # Rows of the step added at a time: the scaled directions go through a buffer of this
@@ -1194,10 +1200,10 @@ class GraphLabeling:
         """The distributions of the fit before the last one, to write this fit's into,
         when nothing but this object holds them any more (a labeler's last ones, a
         caller's, are never written over); else None. The last fit's become the next
-        fit's spare. Fresh memory for them (80 MB at
-        1,000,000 x 10, above what the allocator recycles) took page faults on every
-        other refit of the labeler, and at times 250-350 ms of the kernel compacting
-        memory for huge pages (``/tmp`` script, docs/benchmarks.md)."""
+        fit's spare. Fresh memory for them (80 MB at 1,000,000 x 10, above what the
+        allocator recycles) took page faults on every other refit of the labeler, and at
+        times 250-350 ms of the kernel compacting memory for huge pages (``/tmp`` script,
+        docs/benchmarks.md)."""
         spare, self._spare = self._spare, getattr(self, "label_distributions_", None)
         # two references: ``spare`` and getrefcount's argument
         if spare is not None and spare.shape == shape and sys.getrefcount(spare) == 2:
