@@ -196,9 +196,9 @@ def test_refits_that_push_update_the_kept_fill_to_a_fresh_fills_scores(monkeypat
     partial = []
     update_distributions = pool_distributions_module.update_pool_distributions
 
-    def counted_distributions(*args):
+    def counted_distributions(*args, **options):
         partial.append(len(args[1]))
-        return update_distributions(*args)
+        return update_distributions(*args, **options)
 
     monkeypatch.setattr(pool_distributions_module, "update_pool_distributions",
                         counted_distributions)

@@ -4,7 +4,7 @@ distributions gives numpy's numbers bit for bit."""
 import numpy as np
 import pytest
 
-from activeprop.pool_distributions import pool_distributions
+from activeprop.pool_distributions import pool_distributions, update_pool_distributions
 from activeprop.propagation import distributions
 
 
@@ -24,6 +24,29 @@ def test_the_compiled_pass_is_numpys_reorder_normalise_argmax_and_max(n_classes)
     np.testing.assert_array_equal(best, np.argmax(expected, axis=1))
     np.testing.assert_array_equal(confidence, expected.max(axis=1))
     assert unreached.any() and np.all(P[unreached] == 1 / n_classes)
+
+
+def test_an_update_in_place_gives_a_fresh_pass_and_one_that_copies_leaves_the_last_alone():
+    """After the scores moved on some rows, the update computes those rows again: into a
+    copy of the last results, or into them (a caller that holds them alone); both are the
+    fresh pass's numbers."""
+    rng = np.random.default_rng(0)
+    F = rng.random((3000, 10))
+    rows = rng.permutation(3000)
+    last = pool_distributions(F, rows)
+    kept = tuple(array.copy() for array in last)
+    moved = rng.choice(3000, 200, replace=False)
+    F[moved] = rng.random((200, 10))
+    items = np.argsort(rows)[moved]  # where those rows' items sit in the results
+    fresh = pool_distributions(F, rows)
+    copied = update_pool_distributions(F, moved, items, last)
+    for array, before in zip(last, kept):
+        np.testing.assert_array_equal(array, before)  # the last results as they were
+    in_place = update_pool_distributions(F, moved, items, last, in_place=True)
+    assert all(new is old for new, old in zip(in_place, last))
+    for new, copy, expected in zip(in_place, copied, fresh):
+        np.testing.assert_array_equal(new, expected)
+        np.testing.assert_array_equal(copy, expected)
 
 
 def test_a_fit_writes_into_the_distributions_before_the_last_only_when_nobody_holds_them():

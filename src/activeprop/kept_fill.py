@@ -72,6 +72,13 @@ class KeptFill:
         kept.version, kept.changed = 0, None
         return kept
 
+    def copy(self) -> "KeptFill":
+        """A copy that an update or a refill may change while this one stays as it is
+        (they change the scores and the layers in place; the rest they replace)."""
+        kept = copy.copy(self)
+        kept.F, kept.layers = self.F.copy(), self.layers.copy()
+        return kept
+
     def matches(self, reached: np.ndarray, floor: float) -> bool:
         """Whether an update to ``reached`` and ``floor`` can start from this fill (the same
         ones: another floor moves which rows are empty, everywhere)."""

@@ -52,21 +52,23 @@ def pool_distributions(F: np.ndarray, rows: np.ndarray, out: np.ndarray | None =
 
 
 def update_pool_distributions(F: np.ndarray, rows: np.ndarray, items: np.ndarray,
-                              previous: tuple, out: np.ndarray | None = None):
+                              previous: tuple, out: np.ndarray | None = None,
+                              in_place: bool = False):
     """:func:`pool_distributions`' results after the scores changed on the rows ``rows``
     of ``F`` only: ``previous`` (the results before) copied, with the entries of the pool
-    ``items`` (those rows' items) computed again. Copied, not changed in place: callers
-    keep the last fit's distributions (to see what moved); the distributions are copied
-    into ``out`` when given. Returns None when ``F`` has more than :data:`WIDEST_RUN`
-    classes (rows that wide are summed by numpy, per array)."""
+    ``items`` (those rows' items) computed again. Copied, not changed in place, unless
+    ``in_place``: callers keep the last fit's distributions (to see what moved); the
+    distributions are copied into ``out`` when given. Returns None when ``F`` has more
+    than :data:`WIDEST_RUN` classes (rows that wide are summed by numpy, per array)."""
     if F.shape[1] > WIDEST_RUN:
         return None
-    if out is None:
-        P = np.copy(previous[0])
+    if in_place:
+        P, unreached, best, confidence = previous
     else:
-        P = out
-        np.copyto(P, previous[0])
-    unreached, best, confidence = (np.copy(array) for array in previous[1:])
+        P = np.copy(previous[0]) if out is None else out
+        if out is not None:
+            np.copyto(P, previous[0])
+        unreached, best, confidence = (np.copy(array) for array in previous[1:])
     _distribute_at(np.ascontiguousarray(F, dtype=np.float64),
                    np.ascontiguousarray(rows, dtype=np.int64),
                    np.ascontiguousarray(items, dtype=np.int64), P, unreached, best, confidence)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -548,6 +549,12 @@ class WarmStart:
                        norms2=None if self.norms2 is None else widen(self.norms2),
                        fill=None if self.fill is None else self.fill.widened(widen))
 
+    def copy(self) -> "WarmStart":
+        """A copy whose arrays a solve may take over while this one's stay as they are."""
+        return replace(self, X=self.X.copy(), R=self.R.copy(),
+                       norms2=None if self.norms2 is None else self.norms2.copy(),
+                       fill=None if self.fill is None else self.fill.copy())
+
     def take_solution(self) -> np.ndarray:
         """This solution, taken over (a solve updates it in place); this WarmStart is then
         used up."""
@@ -665,7 +672,7 @@ def _multiply(matrix, P: np.ndarray, finish, out: np.ndarray | None = None) -> n
 
 def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | None,
                     rtol: float, max_iter: int, classes: np.ndarray,
-                    warm: WarmStart | None = None):
+                    warm: WarmStart | None = None, leaves_room: bool = True):
     """The fixed point the iteration converges to, by conjugate gradients.
 
     Spreading: ``(I - alpha S) F = (1 - alpha) Y`` with ``S`` the normalised symmetric
@@ -680,6 +687,11 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
     only the right-hand side moved), so the classes the new labels did not touch cost
     nothing.
 
+    ``leaves_room`` (spreading): a local update goes below the tolerance, leaving room for
+    the next one; else it stops at the tolerance, and the next round starts with a deeper
+    solve, which a caller may run before the next labels come (:meth:`GraphLabeling.
+    deepened`).
+
     Returns F in the graph's order (:meth:`Graph.to_pool_order` puts it in the pool's),
     n_iter, converged (as :func:`iterate`) and the WarmStart for the next round.
     """
@@ -693,7 +705,7 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
         # the push and the fill are timed (the next path's choice): not their compiling
         load_compiled_loops(graph)
         X, R, norms2, n_iter, converged, timing, moved = _solve_spreading(
-            graph, codes, len(classes), alpha, reached, rtol, max_iter, warm)
+            graph, codes, len(classes), alpha, reached, rtol, max_iter, warm, leaves_room)
         start = time.perf_counter()
         F, kept = _fill_spreading(graph, X, reached, rtol, warm, moved)
         return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R, norms2,
@@ -760,14 +772,14 @@ def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
 
 def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
                      reached: np.ndarray, rtol: float, max_iter: int,
-                     warm: WarmStart | None):
+                     warm: WarmStart | None, leaves_room: bool = True):
     """Spreading's solve from ``warm`` (usable for these classes, or None): the carried-over
     residual pushed through the graph where the new labels are, while that pays, and a
     global conjugate-gradient solve otherwise (after a short push, its head start: see
     :data:`HEAD_START_BUDGET`). Returns X, R, the squared norms of R's
     columns, n_iter, converged, the timing the next round decides by (for
     :func:`_next_path`) and the rows where X changed when only a push moved it (else
-    None)."""
+    None). ``leaves_room``: as :func:`solve_converged`'s."""
     pause = max(warm.pause - 1, 0) if warm is not None else 0
     solve_seconds = warm.solve_seconds if warm is not None else None
     backoff = warm.backoff if warm is not None and warm.backoff is not None else PUSH_PAUSE
@@ -789,14 +801,18 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         # does not move, stood above that depth (at 1,000,000 items and alpha 0.9 that
         # solve then started from the new label's whole residual, 4,000-10,000 times the
         # tolerance: 15-17 iterations of every class, 0.8-1.6 s; docs/benchmarks.md).
+        # A local update that leaves no room stops at the tolerance: at 1,000,000 items and
+        # alpha 0.9 such pushes took 10-180 ms, against 100-350 ms for pushes of the same
+        # labels aimed below it (docs/benchmarks.md, twenty-eighth session).
+        shallow = not pause and not leaves_room
         met, moved = _push_new_labels(graph, alpha, X, R, norms2, changed, rhs_norms,
-                                      (1.0 if pause else room) * rtol,
+                                      (1.0 if pause or shallow else room) * rtol,
                                       HEAD_START_BUDGET if pause else PUSH_BUDGET)
         if met and (not pause or room == 1.0):  # a global solve would not iterate
             # (a head start that met it: not a local update's cost, the pause goes on; before
             # the pause's last solve, that solve still goes deeper)
-            timing = (pause, solve_seconds, None if pause else "push",
-                      time.perf_counter() - start, backoff, debt)
+            path = None if pause else "shallow push" if shallow else "push"
+            timing = (pause, solve_seconds, path, time.perf_counter() - start, backoff, debt)
             return X, R, _pool_column_dots(R, R), 0, True, timing, moved
         if not pause:  # a local update that gave up: what it cost is not the global path's
             pause, backoff, debt = backoff, _longer(backoff), 0.0
@@ -871,6 +887,9 @@ def local_room(alpha: float) -> float:
 # over once the pushes after a pause have paid for the deeper solve that ended it
 # (_next_path).
 PUSH_BUDGET, PUSH_PAUSE, MAX_PUSH_PAUSE = 2.0, 8, 64
+# The pause a round leaves when the next round's solve must go deeper (the last round of a
+# pause): the next round counts it down to 1 (_depth).
+DEEPER_SOLVE_NEXT = 2
 
 
 def _longer(pause: int) -> int:
@@ -911,6 +930,9 @@ def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None, i
     1,000,000 items, the first 15 labels' refits took a median of 510 ms choosing by the
     push alone, 452 ms solving globally every time (``/tmp`` script, docs/benchmarks.md).
 
+    A push that stopped at the tolerance (``"shallow push"``) is followed by a deeper solve,
+    as the end of a pause (:data:`DEEPER_SOLVE_NEXT`; see :func:`_after_shallow_push`).
+
     The local updates after a pause are paid for by the deeper solve that ends it: what
     that solve costs beyond a global round is their debt, and each push that beats the
     global path pays back what it saves. The lengths of the pauses start over only once
@@ -921,10 +943,14 @@ def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None, i
     never pushing again (the same labels replayed; ``/tmp`` script, docs/benchmarks.md).
     """
     pause, solve_seconds, path, seconds, backoff, debt = timing
-    if path == "push":
+    if path in ("push", "shallow push"):
         if solve_seconds is None:  # no warm global solve timed yet: pause, and time one
             return backoff, None, backoff, 0.0
-        if keeps_pushing(True, seconds + fill_seconds, solve_seconds):
+        wins = keeps_pushing(True, seconds + fill_seconds, solve_seconds)
+        if path == "shallow push":
+            return _after_shallow_push(wins, solve_seconds - seconds - fill_seconds,
+                                       solve_seconds, backoff, debt)
+        if wins:
             debt = max(debt - (solve_seconds - seconds - fill_seconds), 0.0)
             return 0, solve_seconds, backoff if debt else PUSH_PAUSE, debt
         return backoff, solve_seconds, _longer(backoff), 0.0
@@ -933,6 +959,25 @@ def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None, i
     if path == "deeper solve" and solve_seconds is not None:
         return pause, solve_seconds, backoff, max(seconds + fill_seconds - solve_seconds, 0.0)
     return pause, solve_seconds, backoff, debt
+
+
+def _after_shallow_push(wins: bool, saved: float, solve_seconds: float, backoff: int,
+                        debt: float) -> tuple[int, float, int, float]:
+    """:func:`_next_path` after a push that stopped at the tolerance, and ``wins`` or not
+    against the last global solve (``solve_seconds``), by ``saved`` seconds. Its deeper
+    solve is run while nobody waits (:meth:`GraphLabeling.deepened`), so a push that loses
+    costs only what it lost: the pushes keep a balance, what they lost less what they
+    saved (the debt, down to minus one global round), and a push that loses pauses
+    pushing once the balance is above one global round (a push that wins never does).
+    At 1,000,000 items and alpha 0.9 about one push in four lost by 30-60 ms, when it
+    moved the fill of too many rows for an update and the fill was weighed again;
+    pausing for eight labels after each such push, the refits of labels 16-60 took a
+    median of 300 ms, the pushes 110-240 ms (docs/benchmarks.md, twenty-eighth session)."""
+    debt -= saved
+    if wins or debt <= solve_seconds:
+        return DEEPER_SOLVE_NEXT, solve_seconds, backoff if debt > 0 else PUSH_PAUSE, \
+            max(debt, -solve_seconds)
+    return backoff, solve_seconds, _longer(backoff), 0.0
 
 
 def _push_new_labels(graph, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndarray,
@@ -1076,6 +1121,15 @@ def validate_params(variant: str, *, kernel, gamma, n_neighbors, alpha, max_iter
         check_params(alpha=alpha)
 
 
+class Deepened(NamedTuple):
+    """A deeper solve run between two fits (:meth:`GraphLabeling.deepened`): its warm
+    start, and (kept fill, its version, pool distributions, True) for the next fit to
+    update, in place (True: nobody else holds them)."""
+
+    warm: WarmStart
+    distributions: tuple | None
+
+
 class GraphLabeling:
     """Label distributions of a pool from its partial labels, on a graph already built.
 
@@ -1110,7 +1164,11 @@ class GraphLabeling:
         self.solver, self.rtol, self.warm_start = solver, rtol, warm_start
         self.class_priors = class_priors
         self.warm_: WarmStart | None = None
-        # (kept fill, its version, distributions): what the last fit's came from
+        # whether a local update goes below the tolerance for the next one (else a caller
+        # runs the deeper solve between fits: :meth:`deepened`)
+        self.leaves_room = True
+        # (kept fill, its version, distributions, whether only this object holds them): what
+        # the last fit's came from
         self._last_distributions = None
         self._spare = None  # the distributions before the last ones (_spare_distributions)
 
@@ -1130,7 +1188,7 @@ class GraphLabeling:
         elif self.solver == "cg":
             F, self.n_iter_, self.converged_, self.warm_ = solve_converged(
                 graph, class_codes(y, self.classes_), variant=self.variant, alpha=self.alpha,
-                **converged_options)
+                leaves_room=self.leaves_room, **converged_options)
             in_order_of = graph  # the converged solve's scores are in the graph's order
         else:
             Y = one_hot(y, self.classes_)
@@ -1157,6 +1215,42 @@ class GraphLabeling:
             self._confidence = self.label_distributions_.max(axis=1)
         return self._confidence
 
+    def can_deepen(self) -> bool:
+        """Whether the next fit starts with a deeper solve that :meth:`deepened` can run
+        before it: the last fit solved spreading by conjugate gradients and left the next
+        round a deeper solve (after a local update that stopped at the tolerance, or at the
+        end of a pause in pushing)."""
+        warm = self.warm_
+        return (self.variant == "spreading" and self.solver == "cg" and warm is not None
+                and warm.R is not None and warm.pause == DEEPER_SOLVE_NEXT)
+
+    def deepened(self, graph: Graph, y: np.ndarray, warm: WarmStart) -> "Deepened":
+        """The deeper solve the next fit would start with (:meth:`can_deepen`), run now from
+        ``warm``, a copy of the last fit's warm start (:meth:`WarmStart.copy`, taken while no
+        fit runs), on the labels ``y`` of the last fit; for :meth:`adopt`. The next fit then
+        updates locally from it: a labeler runs this while the person looks at the next
+        item, and at 1,000,000 items and alpha 0.9 its refits went the local path after
+        nearly every label (docs/benchmarks.md, twenty-eighth session). The last fit's
+        results are not touched."""
+        from .pool_distributions import pool_distributions
+
+        debt = warm.debt
+        F, _, _, deeper = solve_converged(
+            graph, class_codes(y, self.classes_), variant=self.variant, alpha=self.alpha,
+            rtol=self.rtol, max_iter=self.max_iter, classes=self.classes_, warm=warm,
+            leaves_room=self.leaves_room)
+        deeper = replace(deeper, debt=debt)  # it cost nobody's time: nothing to pay back
+        kept = deeper.fill
+        if kept is None:
+            return Deepened(deeper, None)
+        results = pool_distributions(F, graph.pool_positions())  # held by nobody else
+        return Deepened(deeper, (kept, kept.version, results, True))
+
+    def adopt(self, deepened: "Deepened") -> None:
+        """Start the next fit from ``deepened`` (:meth:`deepened`, with no fit since the one
+        it started from): its solve, its kept fill and the distributions that fill gave."""
+        self.warm_, self._last_distributions = deepened.warm, deepened.distributions
+
     def held_out(self, graph: Graph, y: np.ndarray,
                  folds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
         """The labeled items' distributions from fits without their fold (``folds`` split
@@ -1179,7 +1273,9 @@ class GraphLabeling:
         """:func:`activeprop.pool_distributions.pool_distributions` of a converged solve's
         scores; when the last fit's scores were a kept fill (:mod:`activeprop.kept_fill`)
         and this fit updated it once, only the rows that update changed are computed
-        again (the rest of the pool's 1,000,000 x 10 took 25-250 ms of a labeler's refit)."""
+        again (the rest of the pool's 1,000,000 x 10 took 25-250 ms of a labeler's refit),
+        in place when nothing else holds them (a deeper solve's, :meth:`adopt`: copying
+        the rest took 15-20 ms more)."""
         from .pool_distributions import pool_distributions, update_pool_distributions
 
         kept = self.warm_.fill if self.warm_ is not None else None
@@ -1189,11 +1285,11 @@ class GraphLabeling:
         if kept is not None and last is not None and last[0] is kept and \
                 last[1] == kept.version - 1:
             results = update_pool_distributions(F, kept.changed, graph.order[kept.changed],
-                                                last[2], out)
+                                                last[2], out, in_place=last[3])
         if results is None:
             results = pool_distributions(F, graph.pool_positions(), out)
-        if kept is not None:
-            self._last_distributions = (kept, kept.version, results)
+        if kept is not None:  # (the caller holds these: not changed in place)
+            self._last_distributions = (kept, kept.version, results, False)
         return results
 
     def _spare_distributions(self, shape: tuple) -> np.ndarray | None:
