@@ -564,3 +564,37 @@ def test_a_session_opened_before_any_label_loads_the_graph_meanwhile(tmp_path, m
     reopened = LabelingSession(tmp_path / "p")  # with a label: its opening refit loads it
     assert reopened._graph_job is None and reopened.model.graph is not None
     reopened.close()
+
+
+def test_the_labeler_deepens_the_solve_while_the_person_looks(tmp_path, monkeypatch):
+    """Issue 18 item 5: after a label the session runs, in the background, the deeper solve
+    the next refit would start with, so that the next label is pushed locally; the refits
+    stay a converged solve's (the same predictions as a cold fit of the same labels), and
+    a deeper solve that a newer label made useless is not taken."""
+    from activeprop import propagation
+    from activeprop.project import project_model
+
+    # judged on the pushes meeting the tolerance, not on this small pool's timings
+    monkeypatch.setattr(propagation, "keeps_pushing", lambda met, *_: met)
+    adopted = []
+    adopt = propagation.GraphLabeling.adopt
+    monkeypatch.setattr(propagation.GraphLabeling, "adopt",
+                        lambda self, deepened: (adopted.append(1), adopt(self, deepened)))
+    init_project(tmp_path / "p", "digits-aug:3000", model="spreading", alpha=0.5)
+    session = LabelingSession(tmp_path / "p")
+    truth, pushed = session.pool.y, []
+    for _ in range(25):
+        item = session.queue(1, "ann")[0].id
+        session.add_label(item, str(truth[item]), "ann")
+        pushed.append(session.model.labeling.n_iter_ == 0)
+        session.wait_for_estimates()  # as a person's look at the next item
+    assert len(adopted) >= 10 and sum(pushed[-10:]) >= 9, pushed
+    cold = project_model(session.settings, session.pool).fit(session.labels)
+    same = np.argmax(cold.proba_, axis=1) == np.argmax(session.proba, axis=1)
+    assert same.mean() > 0.995
+    # a label came meanwhile: the deeper solve is dropped, not taken
+    before = len(adopted)
+    session._deepening_wanted = object()
+    session._deepen(object())
+    assert len(adopted) == before
+    session.close()

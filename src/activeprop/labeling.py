@@ -69,7 +69,7 @@ class LabelingSession:
         # The pool's graph, shared by the main and the spare model: kept on disk, or on
         # the cluster's workers while the session lasts.
         self.graphs = {} if client is not None else StoredGraphs(self.store, self.pool.X)
-        self.model = project_model(self.settings, self.pool, self.graphs, client)
+        self.model = self._session_model(self.settings)
         self.utility = get_strategy(self.settings["strategy"])
         self.scores = PoolScores(self.utility)  # rescores only the items whose predictions moved
         self.lock = threading.RLock()
@@ -78,6 +78,7 @@ class LabelingSession:
         # writing the store's predictions cache, the pool's density and slow imports.
         self.background = BackgroundWork(QUIET_SECONDS)
         self._validation_wanted = 0  # the model version whose curve point is wanted
+        self._deepening_wanted = None  # the token of the deeper solve wanted (_deepen)
         self._uncached = None  # (version, predictions, confidence) the store has not cached
         if self.settings.get("batch_mode") == "diverse":
             # Diverse batches cluster with scikit-learn, 2-3 s to import: not on the first
@@ -321,7 +322,7 @@ class LabelingSession:
         with self.lock:
             settings = {**self.settings, "class_priors": spec or None}
             # raises on a bad spec (or any, on a cluster)
-            model = project_model(settings, self.pool, self.graphs, self.client)
+            model = self._session_model(settings)
             self.store.set_meta("settings", settings)
             self.settings, self.model = settings, model
             self._refit(record=False)
@@ -342,7 +343,17 @@ class LabelingSession:
 
     # ------------------------------------------------------------------ model
 
+    def _session_model(self, settings: dict):
+        """The project's model, as this session fits it: a graph model's local updates stop
+        at the tolerance, and the deeper solve that the next refit would then start with
+        runs while the person looks (:meth:`_deepen_meanwhile`)."""
+        model = project_model(settings, self.pool, self.graphs, self.client)
+        if self.client is None and hasattr(model, "labeling"):
+            model.labeling.leaves_room = False
+        return model
+
     def _refit(self, record: bool = True) -> None:
+        self._deepening_wanted = None  # a deeper solve of the last fit's is of no use now
         if record:  # a curve's point being cross-validated is for labels this refit
             # replaces: it gives up at its next step rather than share the cores with it
             self._validation_wanted = None
@@ -355,6 +366,7 @@ class LabelingSession:
         self._graph_loaded()  # the model must not build it a second time meanwhile
         self.model.fit(self.labels)
         self._take_fit(fitted=True)
+        self._deepen_meanwhile()
         self._prepare_density()
         self.estimated_accuracy = mean_confidence(self.labels, self.predictions()[1]) \
             if self.guesses else None  # one class known: no estimate
@@ -376,6 +388,37 @@ class LabelingSession:
             # once QUIET_SECONDS pass without another label (a newer label restarts it)
             self.background.when_quiet(self._cross_validate, self.labels.copy(),
                                        self.model_version)
+
+    def _deepen_meanwhile(self) -> None:
+        """When the model's next refit would start with a deeper solve, run it now in the
+        background (:meth:`activeprop.propagation.GraphLabeling.deepened`), so that the
+        refit after the next label updates locally. Given up at its next step once a newer
+        refit starts."""
+        labeling = getattr(self.model, "labeling", None)
+        if self.client is not None or labeling is None or not labeling.can_deepen():
+            return
+        self._deepening_wanted = wanted = object()
+        self.background.submit(self._deepen, wanted)
+
+    def _deepen(self, wanted: object) -> None:
+        """The background job of :meth:`_deepen_meanwhile` (``wanted``: its token): taken
+        up by the model unless a refit started meanwhile."""
+        def stale() -> bool:
+            return wanted is not self._deepening_wanted
+
+        with self.lock:  # no refit may take the arrays over while they are copied
+            if stale():
+                return
+            labeling, graph, labels = self.model.labeling, self.model.graph, self.labels.copy()
+            warm = labeling.warm_.copy()
+        try:
+            with abandoned_when(stale):  # at the solve's and the fill's next step
+                deepened = labeling.deepened(graph, labels, warm)
+        except Abandoned:
+            return
+        with self.lock:
+            if not stale():
+                labeling.adopt(deepened)
 
     def _cache_predictions(self, version: int, predicted: np.ndarray,
                            confidence: np.ndarray) -> None:
