@@ -336,6 +336,9 @@ def test_a_push_that_leaves_no_room_is_followed_by_a_deeper_solve():
     # ... and one that wins goes on, paying part of it back
     pause, _, backoff, debt = _next_path((0, 0.3, "shallow push", 0.1, 8, 0.28), 0.05)
     assert (pause, backoff) == (DEEPER_SOLVE_NEXT, 8) and debt == pytest.approx(0.13)
+    # no global round timed yet: one, then the deeper solve (not a pause of 8)
+    assert _next_path((0, None, "shallow push", 0.1, 8, 0.0), 0.05) == (
+        DEEPER_SOLVE_NEXT + 1, None, 8, 0.0)
 
 
 @pytest.mark.parametrize("alpha", [0.2, 0.5])

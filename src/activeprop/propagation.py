@@ -945,7 +945,10 @@ def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None, i
     pause, solve_seconds, path, seconds, backoff, debt = timing
     if path in ("push", "shallow push"):
         if solve_seconds is None:  # no warm global solve timed yet: pause, and time one
-            return backoff, None, backoff, 0.0
+            # (after a push that stopped at the tolerance, one global round times it: the
+            # deeper solve after that round is run while nobody waits)
+            return DEEPER_SOLVE_NEXT + 1 if path == "shallow push" else backoff, None, \
+                backoff, 0.0
         wins = keeps_pushing(True, seconds + fill_seconds, solve_seconds)
         if path == "shallow push":
             return _after_shallow_push(wins, solve_seconds - seconds - fill_seconds,
@@ -1155,6 +1158,11 @@ class GraphLabeling:
     ``n_iter_``, ``converged_``, ``scores_`` (before normalisation),
     ``class_offsets_`` (what the class priors added to each class's scores; zeros without
     priors) and ``warm_`` (the solve a later fit on the same graph can start from).
+
+    ``leaves_room`` (True unless a caller sets it): whether spreading's local updates go
+    below the tolerance, so that the next one can follow; a caller that runs the deeper
+    solve between fits instead (:meth:`deepened`, as the labeler does while the person
+    looks) sets it to False.
     """
 
     def __init__(self, variant: str, *, alpha: float | None, max_iter: int, tol: float,
@@ -1164,9 +1172,7 @@ class GraphLabeling:
         self.solver, self.rtol, self.warm_start = solver, rtol, warm_start
         self.class_priors = class_priors
         self.warm_: WarmStart | None = None
-        # whether a local update goes below the tolerance for the next one (else a caller
-        # runs the deeper solve between fits: :meth:`deepened`)
-        self.leaves_room = True
+        self.leaves_room = True  # see the class's docstring
         # (kept fill, its version, distributions, whether only this object holds them): what
         # the last fit's came from
         self._last_distributions = None
