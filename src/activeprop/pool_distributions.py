@@ -65,8 +65,10 @@ def update_pool_distributions(F: np.ndarray, rows: np.ndarray, items: np.ndarray
     if in_place:
         P, unreached, best, confidence = previous
     else:
-        P = np.copy(previous[0]) if out is None else out
-        if out is not None:
+        if out is None:
+            P = np.copy(previous[0])
+        else:
+            P = out
             np.copyto(P, previous[0])
         unreached, best, confidence = (np.copy(array) for array in previous[1:])
     _distribute_at(np.ascontiguousarray(F, dtype=np.float64),

@@ -802,8 +802,9 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         # solve then started from the new label's whole residual, 4,000-10,000 times the
         # tolerance: 15-17 iterations of every class, 0.8-1.6 s; docs/benchmarks.md).
         # A local update that leaves no room stops at the tolerance: at 1,000,000 items and
-        # alpha 0.9 such pushes took 10-180 ms, against 100-350 ms for pushes of the same
-        # labels aimed below it (docs/benchmarks.md, twenty-eighth session).
+        # alpha 0.9 such pushes took a median of 71 ms (11-301), against 201 ms (26-700)
+        # for the same labels' pushes aimed below it (docs/benchmarks.md, twenty-eighth
+        # session).
         shallow = not pause and not leaves_room
         met, moved = _push_new_labels(graph, alpha, X, R, norms2, changed, rhs_norms,
                                       (1.0 if pause or shallow else room) * rtol,
