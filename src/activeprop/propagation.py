@@ -1186,16 +1186,13 @@ class GraphLabeling:
         if len(self.classes_) == 0:
             raise UserError("y has no labeled item: mark at least one item with its class "
                             "(unlabeled items are -1)")
-        converged_options = dict(rtol=self.rtol, max_iter=self.max_iter, warm=warm,
-                                 classes=self.classes_)
         in_order_of = None  # F's rows are the pool's, or the graph's order's
         if self.variant == "poisson":
             F, self.n_iter_, self.converged_, self.warm_ = solve_poisson(
-                graph, class_codes(y, self.classes_), **converged_options)
+                graph, class_codes(y, self.classes_), rtol=self.rtol, max_iter=self.max_iter,
+                warm=warm, classes=self.classes_)
         elif self.solver == "cg":
-            F, self.n_iter_, self.converged_, self.warm_ = solve_converged(
-                graph, class_codes(y, self.classes_), variant=self.variant, alpha=self.alpha,
-                leaves_room=self.leaves_room, **converged_options)
+            F, self.n_iter_, self.converged_, self.warm_ = self._solve_converged(graph, y, warm)
             in_order_of = graph  # the converged solve's scores are in the graph's order
         else:
             Y = one_hot(y, self.classes_)
@@ -1242,16 +1239,20 @@ class GraphLabeling:
         from .pool_distributions import pool_distributions
 
         debt = warm.debt
-        F, _, _, deeper = solve_converged(
-            graph, class_codes(y, self.classes_), variant=self.variant, alpha=self.alpha,
-            rtol=self.rtol, max_iter=self.max_iter, classes=self.classes_, warm=warm,
-            leaves_room=self.leaves_room)
+        F, _, _, deeper = self._solve_converged(graph, y, warm)
         deeper = replace(deeper, debt=debt)  # it cost nobody's time: nothing to pay back
         kept = deeper.fill
         if kept is None:
             return Deepened(deeper, None)
         results = pool_distributions(F, graph.pool_positions())  # held by nobody else
         return Deepened(deeper, (kept, kept.version, results, True))
+
+    def _solve_converged(self, graph: Graph, y: np.ndarray, warm: WarmStart | None) -> tuple:
+        """:func:`solve_converged` of this model's system on the labels ``y``, from
+        ``warm``."""
+        return solve_converged(graph, class_codes(y, self.classes_), variant=self.variant,
+                               alpha=self.alpha, rtol=self.rtol, max_iter=self.max_iter,
+                               classes=self.classes_, warm=warm, leaves_room=self.leaves_room)
 
     def adopt(self, deepened: "Deepened") -> None:
         """Start the next fit from ``deepened`` (:meth:`deepened`, with no fit since the one
