@@ -30,6 +30,7 @@ from scipy import sparse
 from .calibration import usable_cores
 from .fill import clip_into, fill_with_layers
 from .fill_parents import FillParents
+from .recycle import copy_into_spare
 
 
 class KeptFill:
@@ -72,11 +73,14 @@ class KeptFill:
         kept.version, kept.changed = 0, None
         return kept
 
-    def copy(self) -> "KeptFill":
+    def copy(self, into: KeptFill | None = None) -> "KeptFill":
         """A copy that an update or a refill may change while this one stays as it is
-        (they change the scores and the layers in place; the rest they replace)."""
+        (they change the scores and the layers in place; the rest they replace); written
+        into the arrays of the fill ``into`` that nothing else holds
+        (:func:`activeprop.recycle.copy_into_spare`; ``into`` is then used up)."""
         kept = copy.copy(self)
-        kept.F, kept.layers = self.F.copy(), self.layers.copy()
+        kept.F = copy_into_spare(self.F, into, "F")
+        kept.layers = copy_into_spare(self.layers, into, "layers")
         return kept
 
     def matches(self, reached: np.ndarray, floor: float) -> bool:

@@ -406,12 +406,16 @@ class LabelingSession:
         def stale() -> bool:
             return wanted is not self._deepening_wanted
 
-        with self.lock:  # no refit may take the arrays over while they are copied
+        with self.lock:
             if stale():
                 return
             labeling, graph, labels = self.model.labeling, self.model.graph, self.labels.copy()
-            warm = labeling.warm_.copy()
+            source, spare = labeling.warm_.shallow_copy(), labeling.take_spare_warm()
         try:
+            # Copied while the person may ask for the queue: a refit that starts meanwhile
+            # changes the arrays in place, but it makes this job stale first, and a stale
+            # job is given up (at the solve's next step) or its result dropped (below).
+            warm = source.copy(into=spare)
             with abandoned_when(stale):  # at the solve's and the fill's next step
                 deepened = labeling.deepened(graph, labels, warm)
         except Abandoned:

@@ -8,6 +8,7 @@ models both run on it.
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from .numerics import GUARD, ExactProducts, flush_negligible_in_rows
 from .operator_powers import OperatorPowers
 from .params import check_params
 from .priors import check_model, class_offsets, shares_for
+from .recycle import copy_into_spare
 
 
 def power_columns(graph) -> "PowerColumns":
@@ -549,11 +551,21 @@ class WarmStart:
                        norms2=None if self.norms2 is None else widen(self.norms2),
                        fill=None if self.fill is None else self.fill.widened(widen))
 
-    def copy(self) -> "WarmStart":
-        """A copy whose arrays a solve may take over while this one's stay as they are."""
-        return replace(self, X=self.X.copy(), R=self.R.copy(),
+    def copy(self, into: WarmStart | None = None) -> "WarmStart":
+        """A copy whose arrays a solve may take over while this one's stay as they are;
+        written into the arrays of the warm start ``into`` that nothing else holds
+        (:func:`activeprop.recycle.copy_into_spare`; ``into`` is then used up)."""
+        return replace(self, X=copy_into_spare(self.X, into, "X"),
+                       R=copy_into_spare(self.R, into, "R"),
                        norms2=None if self.norms2 is None else self.norms2.copy(),
-                       fill=None if self.fill is None else self.fill.copy())
+                       fill=None if self.fill is None else
+                       self.fill.copy(into.fill if into is not None else None))
+
+    def shallow_copy(self) -> "WarmStart":
+        """This solve, holding the same arrays, that a solve taking this one over (which
+        lets go of its arrays) leaves as it is: to copy from (:meth:`copy`) while no lock
+        is held."""
+        return replace(self, fill=None if self.fill is None else copy.copy(self.fill))
 
     def take_solution(self) -> np.ndarray:
         """This solution, taken over (a solve updates it in place); this WarmStart is then
@@ -1178,6 +1190,7 @@ class GraphLabeling:
         # the last fit's came from
         self._last_distributions = None
         self._spare = None  # the distributions before the last ones (_spare_distributions)
+        self._spare_warm = None  # the warm start the last adopt() replaced (warm_copy)
 
     def fit(self, graph: Graph, y: np.ndarray, warm: WarmStart | None = None) -> "GraphLabeling":
         """Fit on the partial labels ``y`` (-1 = unlabeled) of the graph's pool; ``warm``
@@ -1257,7 +1270,15 @@ class GraphLabeling:
     def adopt(self, deepened: "Deepened") -> None:
         """Start the next fit from ``deepened`` (:meth:`deepened`, with no fit since the one
         it started from): its solve, its kept fill and the distributions that fill gave."""
+        self._spare_warm = self.warm_  # its arrays are free once no result holds them
         self.warm_, self._last_distributions = deepened.warm, deepened.distributions
+
+    def take_spare_warm(self) -> WarmStart | None:
+        """The warm start the last :meth:`adopt` replaced, taken: a :meth:`WarmStart.copy`
+        of the next one for :meth:`deepened` goes into those of its arrays that no result
+        holds any more (after the next fit, all of them), instead of fresh memory."""
+        spare, self._spare_warm = self._spare_warm, None
+        return spare
 
     def held_out(self, graph: Graph, y: np.ndarray,
                  folds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
