@@ -592,9 +592,49 @@ def test_the_labeler_deepens_the_solve_while_the_person_looks(tmp_path, monkeypa
     cold = project_model(session.settings, session.pool).fit(session.labels)
     same = np.argmax(cold.proba_, axis=1) == np.argmax(session.proba, axis=1)
     assert same.mean() > 0.995
-    # a label came meanwhile: the deeper solve is dropped, not taken
+    # a label came before it started: the deeper solve is dropped, not taken
     before = len(adopted)
     session._deepening_wanted = object()
     session._deepen(object())
     assert len(adopted) == before
+    session.close()
+
+
+def test_a_label_that_comes_during_the_deeper_solve_waits_for_it(tmp_path, monkeypatch):
+    """Issue 18 item 5: a label given while the deeper solve is still running waits for it
+    and takes it up, then is pushed locally, rather than give it up and solve globally
+    itself (the deeper solve is the work that refit would do first); the refits stay a
+    converged solve's."""
+    from activeprop import propagation
+    from activeprop.project import project_model
+
+    monkeypatch.setattr(propagation, "keeps_pushing", lambda met, *_: met)
+    started, taken_by = threading.Event(), []
+    deepened, adopt = propagation.GraphLabeling.deepened, propagation.GraphLabeling.adopt
+
+    def slow_deepened(self, *args):
+        started.set()
+        time.sleep(0.2)  # still running when the next label comes
+        return deepened(self, *args)
+
+    def adopt_on(self, result):
+        taken_by.append(threading.current_thread() is threading.main_thread())
+        adopt(self, result)
+
+    monkeypatch.setattr(propagation.GraphLabeling, "deepened", slow_deepened)
+    monkeypatch.setattr(propagation.GraphLabeling, "adopt", adopt_on)
+    init_project(tmp_path / "p", "digits-aug:3000", model="spreading", alpha=0.5)
+    session = LabelingSession(tmp_path / "p")
+    truth, pushed = session.pool.y, []
+    for _ in range(25):
+        item = session.queue(1, "ann")[0].id
+        started.clear()
+        session.add_label(item, str(truth[item]), "ann")
+        pushed.append(session.model.labeling.n_iter_ == 0)
+        if session._deepening_wanted is not None:  # one was asked for
+            started.wait(5)  # the next label comes while it runs
+    assert sum(taken_by) >= 10 and sum(pushed[-10:]) >= 9, (taken_by, pushed)
+    cold = project_model(session.settings, session.pool).fit(session.labels)
+    same = np.argmax(cold.proba_, axis=1) == np.argmax(session.proba, axis=1)
+    assert same.mean() > 0.995
     session.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,18 @@ class QueueItem:
     text: str | None = None  # the item's text (text datasets)
 
 
+@dataclass
+class DeeperSolve:
+    """A deeper solve under way in the background (:meth:`LabelingSession._deepen`): the
+    model's solve it runs for, its answer once ``done``, and whether the model took it."""
+
+    token: object  # the session's _deepening_wanted while it is wanted
+    labeling: object  # the activeprop.propagation.GraphLabeling it deepens
+    done: threading.Event = field(default_factory=threading.Event)
+    result: object = None  # its Deepened, unless it was given up
+    adopted: bool = False
+
+
 class LabelingSession:
     """One open project: pool, model (graph built once), labels from the store."""
 
@@ -79,6 +91,7 @@ class LabelingSession:
         self.background = BackgroundWork(QUIET_SECONDS)
         self._validation_wanted = 0  # the model version whose curve point is wanted
         self._deepening_wanted = None  # the token of the deeper solve wanted (_deepen)
+        self._deepening: DeeperSolve | None = None  # the last one that started
         self._uncached = None  # (version, predictions, confidence) the store has not cached
         if self.settings.get("batch_mode") == "diverse":
             # Diverse batches cluster with scikit-learn, 2-3 s to import: not on the first
@@ -353,6 +366,7 @@ class LabelingSession:
         return model
 
     def _refit(self, record: bool = True) -> None:
+        self._take_deeper_solve()
         self._deepening_wanted = None  # a deeper solve of the last fit's is of no use now
         if record:  # a curve's point being cross-validated is for labels this refit
             # replaces: it gives up at its next step rather than share the cores with it
@@ -402,7 +416,8 @@ class LabelingSession:
 
     def _deepen(self, wanted: object) -> None:
         """The background job of :meth:`_deepen_meanwhile` (``wanted``: its token): taken
-        up by the model unless a refit started meanwhile."""
+        up by the model when done, or by the refit that waits for it
+        (:meth:`_take_deeper_solve`); given up if a refit started before it."""
         def stale() -> bool:
             return wanted is not self._deepening_wanted
 
@@ -411,18 +426,39 @@ class LabelingSession:
                 return
             labeling, graph, labels = self.model.labeling, self.model.graph, self.labels.copy()
             source, spare = labeling.warm_.shallow_copy(), labeling.take_spare_warm()
+            job = self._deepening = DeeperSolve(wanted, labeling)
         try:
-            # Copied while the person may ask for the queue: a refit that starts meanwhile
-            # changes the arrays in place, but it makes this job stale first, and a stale
-            # job is given up (at the solve's next step) or its result dropped (below).
+            # Copied while the person may ask for the queue (the refit that may start
+            # meanwhile waits for this job before it changes any array).
             warm = source.copy(into=spare)
             with abandoned_when(stale):  # at the solve's and the fill's next step
-                deepened = labeling.deepened(graph, labels, warm)
+                job.result = labeling.deepened(graph, labels, warm)
         except Abandoned:
             return
+        finally:
+            job.done.set()
         with self.lock:
             if not stale():
-                labeling.adopt(deepened)
+                self._adopt(job)
+
+    def _take_deeper_solve(self) -> None:
+        """Before a refit (under the lock): wait for the deeper solve under way and have
+        the model take it up. It is what the refit would otherwise do itself, from the
+        start, before its local update: at 1,000,000 items and a label every 0.5 s about
+        one deeper solve in four (0.2-0.5 s) was still running when the next label came,
+        and given up, that label then solved globally (0.3-0.7 s; docs/benchmarks.md,
+        twenty-ninth session). One that has not started yet is given up."""
+        job, self._deepening = self._deepening, None
+        if job is not None and job.token is self._deepening_wanted:
+            job.done.wait()
+            self._adopt(job)
+
+    @staticmethod
+    def _adopt(job: DeeperSolve) -> None:
+        """The model takes up the deeper solve of ``job`` (under the lock), once."""
+        if job.result is not None and not job.adopted:
+            job.labeling.adopt(job.result)
+            job.adopted = True
 
     def _cache_predictions(self, version: int, predicted: np.ndarray,
                            confidence: np.ndarray) -> None:
