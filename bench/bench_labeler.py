@@ -17,7 +17,6 @@ from machine import machine
 
 from activeprop.labeling import LabelingSession
 from activeprop.project import init_project
-from activeprop.recycle import without_huge_page_advice
 
 LABELS = 15
 
@@ -68,7 +67,6 @@ def waits(seconds: list[float]) -> str:
 
 def main():
     print(machine())
-    without_huge_page_advice()  # as `activeprop serve` and `label` do
     specs = sys.argv[1:] or ["20000", "70000:28"]
     print("| pool | model | open, first time (s) | open again (s) | first queue (s) | "
           "slowest later queue (s) | label, ground truth (median / slowest ms) | "

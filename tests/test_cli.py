@@ -297,29 +297,6 @@ def test_opening_a_project_never_imports_its_plugins(tmp_path):
     assert (tmp_path / "ran.txt").exists()
 
 
-def test_the_labeler_commands_do_not_ask_for_huge_pages(tmp_path, monkeypatch, capsys):
-    """``label`` (and ``serve``, through the same session) open the project in a process
-    whose numpy no longer asks for huge pages (activeprop.recycle.without_huge_page_advice);
-    the other commands leave numpy as it is."""
-    from numpy._core.multiarray import _get_madvise_hugepage, _set_madvise_hugepage
-
-    from activeprop import terminal
-
-    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
-    seen = []
-    monkeypatch.setattr(terminal, "run",
-                        lambda session, annotator: seen.append(_get_madvise_hugepage()))
-    before = _set_madvise_hugepage(True)
-    try:
-        project = str(tmp_path / "p")
-        assert run(capsys, "init", "--project", project, "--dataset", "digits-aug:200")[0] == 0
-        assert _get_madvise_hugepage()
-        assert run(capsys, "label", "--project", project)[0] == 0
-    finally:
-        _set_madvise_hugepage(before)
-    assert seen == [False]
-
-
 def test_recommended_never_overrides_an_option_given(capsys):
     code, out, _ = run(capsys, "simulate", "--recommended", "--initial-strategy", "first",
                        "--neighbors", "9", "--subset", "300", "--initial", "10",

@@ -35,22 +35,3 @@ def test_a_spare_of_another_shape_or_type_or_none_gives_fresh_memory():
         copied = copy_into_spare(source, holder, "X")
         assert np.array_equal(copied, source) and copied.dtype == source.dtype
         assert copied.flags.c_contiguous
-
-
-def test_without_huge_page_advice_unless_the_user_chose(monkeypatch):
-    """A labeler's process stops numpy asking for huge pages, unless the user set numpy's
-    own switch, ``NUMPY_MADVISE_HUGEPAGE``."""
-    from numpy._core.multiarray import _get_madvise_hugepage, _set_madvise_hugepage
-
-    from activeprop.recycle import without_huge_page_advice
-
-    before = _set_madvise_hugepage(True)
-    try:
-        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
-        without_huge_page_advice()
-        assert _get_madvise_hugepage()
-        monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
-        without_huge_page_advice()
-        assert not _get_madvise_hugepage()
-    finally:
-        _set_madvise_hugepage(before)

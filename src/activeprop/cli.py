@@ -494,10 +494,8 @@ def _project_session(project: Path, plugins: list[str], cluster: str | None):
     """A labeling session on ``project``, on the Dask cluster ``cluster`` when given (the
     project's settings checked before any process starts; its graph built there)."""
     from .labeling import LabelingSession
-    from .recycle import without_huge_page_advice
     from .store import ProjectStore
 
-    without_huge_page_advice()  # a person waits for this process's refits
     if cluster is not None:
         from .distributed.project import check_project_settings
 
