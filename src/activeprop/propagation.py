@@ -562,9 +562,9 @@ class WarmStart:
                        self.fill.copy(into.fill if into is not None else None))
 
     def shallow_copy(self) -> "WarmStart":
-        """This solve, holding the same arrays, that a solve taking this one over (which
-        lets go of its arrays) leaves as it is: to copy from (:meth:`copy`) while no lock
-        is held."""
+        """A new WarmStart (and KeptFill) over the same arrays. A solve that takes this one
+        over sets this one's arrays to None, not the copy's: the labeler reads the copy
+        (:meth:`copy`) without holding its lock."""
         return replace(self, fill=None if self.fill is None else copy.copy(self.fill))
 
     def take_solution(self) -> np.ndarray:
@@ -1190,7 +1190,7 @@ class GraphLabeling:
         # the last fit's came from
         self._last_distributions = None
         self._spare = None  # the distributions before the last ones (_spare_distributions)
-        self._spare_warm = None  # the warm start the last adopt() replaced (warm_copy)
+        self._spare_warm = None  # the warm start the last adopt() replaced (take_spare_warm)
 
     def fit(self, graph: Graph, y: np.ndarray, warm: WarmStart | None = None) -> "GraphLabeling":
         """Fit on the partial labels ``y`` (-1 = unlabeled) of the graph's pool; ``warm``
