@@ -54,13 +54,12 @@ class QueueItem:
 @dataclass
 class DeeperSolve:
     """A deeper solve under way in the background (:meth:`LabelingSession._deepen`): the
-    model's solve it runs for, its answer once ``done``, and whether the model took it."""
+    model's solve it runs for, and its answer once ``done``."""
 
     token: object  # the session's _deepening_wanted while it is wanted
     labeling: object  # the activeprop.propagation.GraphLabeling it deepens
     done: threading.Event = field(default_factory=threading.Event)
     result: object = None  # its Deepened, unless it was given up
-    adopted: bool = False
 
 
 class LabelingSession:
@@ -406,8 +405,8 @@ class LabelingSession:
     def _deepen_meanwhile(self) -> None:
         """When the model's next refit would start with a deeper solve, run it now in the
         background (:meth:`activeprop.propagation.GraphLabeling.deepened`), so that the
-        refit after the next label updates locally. Given up at its next step once a newer
-        refit starts."""
+        refit after the next label updates locally; that refit waits for it if it is still
+        under way (:meth:`_take_deeper_solve`)."""
         labeling = getattr(self.model, "labeling", None)
         if self.client is not None or labeling is None or not labeling.can_deepen():
             return
@@ -415,9 +414,9 @@ class LabelingSession:
         self.background.submit(self._deepen, wanted)
 
     def _deepen(self, wanted: object) -> None:
-        """The background job of :meth:`_deepen_meanwhile` (``wanted``: its token): taken
-        up by the model when done, or by the refit that waits for it
-        (:meth:`_take_deeper_solve`); given up if a refit started before it."""
+        """The background job of :meth:`_deepen_meanwhile` (``wanted``: its token), taken
+        up by the next refit (:meth:`_take_deeper_solve`); given up if a refit started
+        before it."""
         def stale() -> bool:
             return wanted is not self._deepening_wanted
 
@@ -434,16 +433,13 @@ class LabelingSession:
             with abandoned_when(stale):  # at the solve's and the fill's next step
                 job.result = labeling.deepened(graph, labels, warm)
         except Abandoned:
-            return
+            pass
         finally:
             job.done.set()
-        with self.lock:
-            if not stale():
-                self._adopt(job)
 
     def _take_deeper_solve(self) -> None:
-        """Before a refit (under the lock): wait for the deeper solve under way and have
-        the model take it up. It is what the refit would otherwise do itself, from the
+        """Before a refit (under the lock): have the model take up the deeper solve of the
+        last fit, waiting for it if it is still under way. It is what the refit would otherwise do itself, from the
         start, before its local update: at 1,000,000 items and a label every 0.5 s about
         one deeper solve in four (0.2-0.5 s) was still running when the next label came,
         and given up, that label then solved globally (0.3-0.7 s; docs/benchmarks.md,
@@ -451,14 +447,8 @@ class LabelingSession:
         job, self._deepening = self._deepening, None
         if job is not None and job.token is self._deepening_wanted:
             job.done.wait()
-            self._adopt(job)
-
-    @staticmethod
-    def _adopt(job: DeeperSolve) -> None:
-        """The model takes up the deeper solve of ``job`` (under the lock), once."""
-        if job.result is not None and not job.adopted:
-            job.labeling.adopt(job.result)
-            job.adopted = True
+            if job.result is not None:
+                job.labeling.adopt(job.result)
 
     def _cache_predictions(self, version: int, predicted: np.ndarray,
                            confidence: np.ndarray) -> None:
