@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from activeprop import propagation
+from activeprop import column_room, propagation
 from activeprop.datasets import load_pool
 from activeprop.graph import build_knn_graph
 from activeprop.propagation import GraphLabeling, distributions
@@ -554,21 +554,27 @@ def test_a_new_class_starts_from_the_last_solve(graph, pool, monkeypatch):
     assert np.all(np.sqrt(np.einsum("ij,ij->j", gap, gap)) <= 1.01 * RTOL * B_norms / 0.8)
 
 
-def test_a_warm_start_widens_to_new_classes_anywhere_among_the_old():
+@pytest.mark.parametrize("room", [0, 7, 9])
+def test_a_warm_start_widens_to_new_classes_anywhere_among_the_old(room):
     """New classes before, between (side by side) and after the old ones: zero columns
-    where they go, the old columns and the labels' codes moved to their new places."""
+    where they go, the old columns and the labels' codes moved to their new places; in
+    the same memory when the arrays have the room (activeprop.column_room)."""
     rng = np.random.default_rng(0)
     old, new = np.array([2, 5, 7]), np.array([0, 2, 3, 4, 5, 7, 9])
-    X, R = rng.random((6, 3)), rng.random((6, 3))
+    X, R = column_room.zeros(6, 3, room), column_room.zeros(6, 3, room)
+    X[:], R[:] = rng.random((6, 3)), rng.random((6, 3))
+    before = X.copy(), R.copy(), np.einsum("ij,ij->j", R, R)
     codes = np.array([-1, 0, 1, 2, -1, 1])
     warm = propagation.WarmStart(None, old, ("spreading", 0.2, b""), codes, X, R,
-                                 norms2=np.einsum("ij,ij->j", R, R))
+                                 norms2=before[2].copy())
     wide = warm.for_classes(new)
     columns = [1, 4, 5]  # where 2, 5 and 7 went
-    for block, widened in ((X, wide.X), (R, wide.R), (warm.norms2, wide.norms2)):
+    for block, widened in zip(before, (wide.X, wide.R, wide.norms2)):
         expected = np.zeros(block.shape[:-1] + (7,))
         expected[..., columns] = block
         np.testing.assert_array_equal(widened, expected)
+    assert np.shares_memory(wide.X, X) == bool(room) and wide.X.flags.c_contiguous
+    assert warm.X is None and warm.R is None  # used up: its memory may be the wider one's
     np.testing.assert_array_equal(wide.codes, [-1, 1, 4, 5, -1, 4])
     assert list(wide.classes) == list(new)
 
@@ -601,3 +607,31 @@ def test_a_head_start_takes_iterations_off_the_global_solves_of_a_pause(graph, p
     assert sum(with_head_start) < 0.9 * sum(without)
     for a, b in zip(plain, started):
         assert np.abs(a - b).max() <= 10 * RTOL * np.abs(a).max()
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.9])
+def test_fits_with_room_for_the_classes_give_the_same_bits_and_widen_in_place(graph, pool,
+                                                                             alpha):
+    """A labeler's fits have room for the project's classes (class_room): each label of a
+    new class widens the solution, residual and kept fill in place, and every fit, pushed
+    or solved, gives the same distributions, to the bit, as fits without room."""
+    y = pool[1]
+    with_room, without = _labeling(alpha), _labeling(alpha)
+    with_room.class_room = 10
+    labels = np.full(len(y), -1)
+    memory = None
+    for c in [3, 7, 3, 0, 9, 7, 5, 1, 2, 4, 6, 8]:
+        item = np.flatnonzero((y == c) & (labels == -1))[0]
+        labels = labels.copy()
+        labels[item] = c
+        for labeling in (with_room, without):
+            labeling.fit(graph, labels, labeling.warm_)
+        np.testing.assert_array_equal(with_room.label_distributions_,
+                                      without.label_distributions_)
+        np.testing.assert_array_equal(with_room.warm_.X, without.warm_.X)
+        warm = with_room.warm_
+        assert column_room.columns_room(warm.X) == 10 == column_room.columns_room(warm.R)
+        assert column_room.columns_room(warm.fill.F) == 10
+        memory = memory or warm.X.ctypes.data
+        assert warm.X.ctypes.data == memory  # the same memory, widened in place
+    assert len(with_room.classes_) == 10

@@ -22,6 +22,7 @@ from numba import njit
 
 from .abandon import stop_if_abandoned
 from .calibration import machine_costs
+from .column_room import empty_like
 from .graph import on_every_core, row_blocks, seconds_per_row
 
 
@@ -113,7 +114,7 @@ def _clipped_copy(scores: np.ndarray, reached: np.ndarray, floor: float):
     took 11 + 8 ms of a labeler's refit at 1,000,000 x 10). Returns the copy, the rows
     with scores (reached, not empty), the mask of empty rows and the rows' layers so far
     (0 for the rows with scores, -1 for the others)."""
-    F = np.empty_like(scores)
+    F = empty_like(scores)  # with the scores' room for more classes (column_room)
     empty, source = clip_into(scores, reached, floor, F)
     layers = np.where(source, np.int32(0), np.int32(-1))
     return F, np.flatnonzero(source), empty, layers

@@ -66,10 +66,11 @@ class KeptFill:
         return cls(F, layers, float(floor), reached)
 
     def widened(self, widen) -> "KeptFill":
-        """A copy of this fill with the columns ``widen`` adds to the scores (zero for a
-        new class: no row's layer changes, and a filled row's sum neither)."""
+        """This fill with the columns ``widen`` adds to the scores (zero for a new class:
+        no row's layer changes, and a filled row's sum neither); ``widen`` may widen the
+        scores in place (:func:`activeprop.column_room.widened`), so this one is used up."""
         kept = copy.copy(self)
-        kept.F, kept.layers = widen(self.F), self.layers.copy()
+        kept.F, self.F = widen(self.F), None
         kept.version, kept.changed = 0, None
         return kept
 

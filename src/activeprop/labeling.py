@@ -325,6 +325,8 @@ class LabelingSession:
                                 "before adding a class")
             self.class_names = [*self.class_names, name]
             self.store.set_meta("class_names", self.class_names)
+            if hasattr(self.model, "labeling"):  # room for it in the next cold solve
+                self.model.labeling.class_room = len(self.class_names)
             return self._state()
 
     def set_class_priors(self, spec: str | None) -> dict:
@@ -358,10 +360,12 @@ class LabelingSession:
     def _session_model(self, settings: dict):
         """The project's model, as this session fits it: a graph model's local updates stop
         at the tolerance, and the deeper solve that the next refit would then start with
-        runs while the person looks (:meth:`_deepen_meanwhile`)."""
+        runs while the person looks (:meth:`_deepen_meanwhile`); its arrays have room for
+        the project's classes (a label of a new class widens them in place)."""
         model = project_model(settings, self.pool, self.graphs, self.client)
         if self.client is None and hasattr(model, "labeling"):
             model.labeling.leaves_room = False
+            model.labeling.class_room = len(self.class_names)
         return model
 
     def _refit(self, record: bool = True) -> None:

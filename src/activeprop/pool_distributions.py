@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 
 from .calibration import machine_costs
+from .column_room import empty_like
 from .graph import on_every_core, row_blocks
 
 
@@ -40,7 +41,9 @@ def pool_distributions(F: np.ndarray, rows: np.ndarray, out: np.ndarray | None =
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     n, k = len(rows), F.shape[1]
     sums = F.sum(axis=1) if k > WIDEST_RUN else np.empty(0)  # else summed in the loop
-    P = np.empty((n, k)) if out is None else out
+    if out is None:  # with the scores' room for more classes (column_room)
+        out = empty_like(F) if len(F) == n else np.empty((n, k))
+    P = out
     unreached = np.empty(n, dtype=np.bool_)
     best = np.empty(n, dtype=np.int64)
     confidence = np.empty(n)

@@ -9,7 +9,6 @@ models both run on it.
 from __future__ import annotations
 
 import copy
-import sys
 import time
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -23,6 +22,7 @@ from .numerics import GUARD, ExactProducts, flush_negligible_in_rows
 from .operator_powers import OperatorPowers
 from .params import check_params
 from .priors import check_model, class_offsets, shares_for
+from .column_room import empty_like, spare_view, widened, zeros
 from .recycle import copy_into_spare
 
 
@@ -364,7 +364,7 @@ def conjugate_gradient(apply, B: np.ndarray | None, X0: np.ndarray, *, diagonal:
     if not everywhere:
         X *= mask
     if R0 is None:
-        R = apply(X)
+        R = apply(X, out=empty_like(X))  # with X's room for more classes (column_room)
         np.subtract(B, R, out=R)
     else:
         R = R0
@@ -533,23 +533,27 @@ class WarmStart:
         """This solve with a zero column for each of ``classes`` (sorted) it did not have.
         The residual carries over exactly: a new class had zero scores and a zero
         right-hand side. (Early in labeling new classes keep coming; each used to restart
-        the solve cold: 17-18 iterations, 3.5-4.4 s a label at 1,000,000 items.)"""
+        the solve cold: 17-18 iterations, 3.5-4.4 s a label at 1,000,000 items.) The arrays
+        widen in place when they have the room (:mod:`activeprop.column_room`): this
+        WarmStart is then used up."""
         if classes is None or np.array_equal(self.classes, classes):
             return self
         columns = np.searchsorted(classes, self.classes)
-        added = np.setdiff1d(np.arange(len(classes)), columns)
-        # where each new column goes among the old ones (np.insert: 3x faster at 1,000,000
-        # x 10 than writing the old columns into zeros through an index)
-        before = added - np.arange(len(added))
 
-        def widen(block):
-            return np.insert(block, before, 0.0, axis=-1)
+        def widen(block):  # in place where it has the room (activeprop.column_room)
+            return widened(block, columns, len(classes))
 
         codes = np.where(self.codes >= 0, columns[self.codes], -1).astype(self.codes.dtype)
+        norms2 = None
+        if self.norms2 is not None:
+            norms2 = np.zeros(len(classes))
+            norms2[columns] = self.norms2
         # the fill too: a zero column changes no row's layer nor the other columns' scores
-        return replace(self, classes=classes, codes=codes, X=widen(self.X), R=widen(self.R),
-                       norms2=None if self.norms2 is None else widen(self.norms2),
-                       fill=None if self.fill is None else self.fill.widened(widen))
+        wider = replace(self, classes=classes, codes=codes, X=widen(self.X),
+                        R=None if self.R is None else widen(self.R), norms2=norms2,
+                        fill=None if self.fill is None else self.fill.widened(widen))
+        self.X = self.R = self.norms2 = self.fill = None  # their memory may be the wider's
+        return wider
 
     def copy(self, into: WarmStart | None = None) -> "WarmStart":
         """A copy whose arrays a solve may take over while this one's stay as they are;
@@ -609,10 +613,12 @@ def class_codes(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return codes
 
 
-def one_hot_codes(codes: np.ndarray, n_classes: int, value: float = 1.0) -> np.ndarray:
+def one_hot_codes(codes: np.ndarray, n_classes: int, value: float = 1.0,
+                  room: int = 0) -> np.ndarray:
     """(n_items, n_classes): ``value`` in column ``codes[i]`` of row i, a zero row where
-    -1. (Written where labeled only: scaling the whole array afterwards took a pass.)"""
-    Y = np.zeros((len(codes), n_classes))
+    -1 (written where labeled only: scaling the whole array afterwards took a pass); with
+    room for ``room`` classes (:mod:`activeprop.column_room`)."""
+    Y = zeros(len(codes), n_classes, room)
     labeled = np.flatnonzero(codes >= 0)
     Y[labeled, codes[labeled]] = value
     return Y
@@ -684,7 +690,8 @@ def _multiply(matrix, P: np.ndarray, finish, out: np.ndarray | None = None) -> n
 
 def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | None,
                     rtol: float, max_iter: int, classes: np.ndarray,
-                    warm: WarmStart | None = None, leaves_room: bool = True):
+                    warm: WarmStart | None = None, leaves_room: bool = True,
+                    class_room: int = 0):
     """The fixed point the iteration converges to, by conjugate gradients.
 
     Spreading: ``(I - alpha S) F = (1 - alpha) Y`` with ``S`` the normalised symmetric
@@ -704,6 +711,9 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
     solve, which a caller may run before the next labels come (:meth:`GraphLabeling.
     deepened`).
 
+    ``class_room`` (spreading): the solve's arrays have room for this many classes, to
+    widen in place when new ones come (:mod:`activeprop.column_room`).
+
     Returns F in the graph's order (:meth:`Graph.to_pool_order` puts it in the pool's),
     n_iter, converged (as :func:`iterate`) and the WarmStart for the next round.
     """
@@ -717,7 +727,8 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
         # the push and the fill are timed (the next path's choice): not their compiling
         load_compiled_loops(graph)
         X, R, norms2, n_iter, converged, timing, moved = _solve_spreading(
-            graph, codes, len(classes), alpha, reached, rtol, max_iter, warm, leaves_room)
+            graph, codes, len(classes), alpha, reached, rtol, max_iter, warm, leaves_room,
+            class_room)
         start = time.perf_counter()
         F, kept = _fill_spreading(graph, X, reached, rtol, warm, moved)
         return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R, norms2,
@@ -784,14 +795,14 @@ def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
 
 def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
                      reached: np.ndarray, rtol: float, max_iter: int,
-                     warm: WarmStart | None, leaves_room: bool = True):
+                     warm: WarmStart | None, leaves_room: bool = True, class_room: int = 0):
     """Spreading's solve from ``warm`` (usable for these classes, or None): the carried-over
     residual pushed through the graph where the new labels are, while that pays, and a
     global conjugate-gradient solve otherwise (after a short push, its head start: see
     :data:`HEAD_START_BUDGET`). Returns X, R, the squared norms of R's
     columns, n_iter, converged, the timing the next round decides by (for
     :func:`_next_path`) and the rows where X changed when only a push moved it (else
-    None). ``leaves_room``: as :func:`solve_converged`'s."""
+    None). ``leaves_room``, ``class_room``: as :func:`solve_converged`'s."""
     pause = max(warm.pause - 1, 0) if warm is not None else 0
     solve_seconds = warm.solve_seconds if warm is not None else None
     backoff = warm.backoff if warm is not None and warm.backoff is not None else PUSH_PAUSE
@@ -801,7 +812,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         X, R, norms2, changed = warm.take_with_labels(codes, 1 - alpha)
     else:
         X, R, norms2, changed = (warm.take_solution() if warm is not None else
-                                 one_hot_codes(codes, n_classes)), None, None, None
+                                 one_hot_codes(codes, n_classes, room=class_room)), None, None, None
     pushes = norms2 is not None and graph.is_sparse
     start = time.perf_counter()  # of the global path, its head start included
     rhs_norms = _rhs_norms(codes, n_classes, alpha)  # what the push and the solve aim below
@@ -1176,6 +1187,10 @@ class GraphLabeling:
     below the tolerance, so that the next one can follow; a caller that runs the deeper
     solve between fits instead (:meth:`deepened`, as the labeler does while the person
     looks) sets it to False.
+
+    ``class_room`` (0 unless a caller sets it): how many classes a converged spreading
+    solve's (items x classes) arrays have room for, so that a new class widens them in
+    place (:mod:`activeprop.column_room`); the labeler sets it to the project's classes.
     """
 
     def __init__(self, variant: str, *, alpha: float | None, max_iter: int, tol: float,
@@ -1186,6 +1201,7 @@ class GraphLabeling:
         self.class_priors = class_priors
         self.warm_: WarmStart | None = None
         self.leaves_room = True  # see the class's docstring
+        self.class_room = 0  # see the class's docstring
         # (kept fill, its version, distributions, whether only this object holds them): what
         # the last fit's came from
         self._last_distributions = None
@@ -1265,7 +1281,8 @@ class GraphLabeling:
         ``warm``."""
         return solve_converged(graph, class_codes(y, self.classes_), variant=self.variant,
                                alpha=self.alpha, rtol=self.rtol, max_iter=self.max_iter,
-                               classes=self.classes_, warm=warm, leaves_room=self.leaves_room)
+                               classes=self.classes_, warm=warm, leaves_room=self.leaves_room,
+                               class_room=self.class_room)
 
     def adopt(self, deepened: "Deepened") -> None:
         """Start the next fit from ``deepened`` (:meth:`deepened`, with no fit since the one
@@ -1328,12 +1345,11 @@ class GraphLabeling:
         fit's spare. Fresh memory for them (80 MB at 1,000,000 x 10, above what the
         allocator recycles) took page faults on every other refit of the labeler, and at
         times 250-350 ms of the kernel compacting memory for huge pages (``/tmp`` script,
-        docs/benchmarks.md)."""
-        spare, self._spare = self._spare, getattr(self, "label_distributions_", None)
-        # two references: ``spare`` and getrefcount's argument
-        if spare is not None and spare.shape == shape and sys.getrefcount(spare) == 2:
-            return spare
-        return None
+        docs/benchmarks.md). A spare with room for more classes takes one more
+        (:func:`activeprop.column_room.spare_view`)."""
+        out = spare_view(self, "_spare", shape, np.float64)
+        self._spare = getattr(self, "label_distributions_", None)
+        return out
 
     def _set_distributions(self, F: np.ndarray, in_order_of: Graph | None = None) -> None:
         """Normalise scores into distributions; flag and uniformise unreached rows. Scores

@@ -10,22 +10,18 @@ twenty-ninth session).
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
+
+from .column_room import empty_like, spare_view
 
 
 def copy_into_spare(source: np.ndarray, holder, name: str) -> np.ndarray:
     """A copy of ``source``: written into ``holder``'s array ``name`` (which ``holder``
-    gives up) when it has the same shape and dtype and nothing else holds it; else into
-    fresh memory. ``holder`` may be None (no spare)."""
-    spare = None
-    if holder is not None:
-        spare = getattr(holder, name)
-        setattr(holder, name, None)
-    # two references to an array nobody else holds: ``spare`` and getrefcount's argument
-    if spare is not None and spare.shape == source.shape and spare.dtype == source.dtype \
-            and sys.getrefcount(spare) == 2:
-        np.copyto(spare, source)
-        return spare
-    return source.copy()
+    gives up) when it fits and nothing else holds it
+    (:func:`activeprop.column_room.spare_view`); else into fresh memory, with as much room
+    for more columns as ``source`` has. ``holder`` may be None (no spare)."""
+    target = spare_view(holder, name, source.shape, source.dtype)
+    if target is None:
+        target = empty_like(source)
+    np.copyto(target, source)
+    return target
