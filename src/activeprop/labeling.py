@@ -443,11 +443,12 @@ class LabelingSession:
 
     def _take_deeper_solve(self) -> None:
         """Before a refit (under the lock): have the model take up the deeper solve of the
-        last fit, waiting for it if it is still under way. It is what the refit would otherwise do itself, from the
-        start, before its local update: at 1,000,000 items and a label every 0.5 s about
-        one deeper solve in four (0.2-0.5 s) was still running when the next label came,
-        and given up, that label then solved globally (0.3-0.7 s; docs/benchmarks.md,
-        twenty-ninth session). One that has not started yet is given up."""
+        last fit, waiting for it if it is still under way. It is what the refit would
+        otherwise do itself, from the start, before its local update: at 1,000,000 items
+        and a label every 0.5 s about one deeper solve in four (0.2-0.5 s) was still
+        running when the next label came, and given up, that label then solved globally
+        (0.3-0.7 s; docs/benchmarks.md, twenty-ninth session). One that has not started
+        yet is given up."""
         job, self._deepening = self._deepening, None
         if job is not None and job.token is self._deepening_wanted:
             job.done.wait()

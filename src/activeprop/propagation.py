@@ -16,13 +16,13 @@ from typing import NamedTuple
 import numpy as np
 
 from .abandon import stop_if_abandoned
+from .column_room import empty_like, spare_view, widened, zeros
 from .errors import UserError
 from .graph import Graph, ThreadedMatrix, in_row_blocks
 from .numerics import GUARD, ExactProducts, flush_negligible_in_rows
 from .operator_powers import OperatorPowers
 from .params import check_params
 from .priors import check_model, class_offsets, shares_for
-from .column_room import empty_like, spare_view, widened, zeros
 from .recycle import copy_into_spare
 
 
@@ -1345,8 +1345,8 @@ class GraphLabeling:
         fit's spare. Fresh memory for them (80 MB at 1,000,000 x 10, above what the
         allocator recycles) took page faults on every other refit of the labeler, and at
         times 250-350 ms of the kernel compacting memory for huge pages (``/tmp`` script,
-        docs/benchmarks.md). A spare with room for more classes takes one more
-        (:func:`activeprop.column_room.spare_view`)."""
+        docs/benchmarks.md). A spare with room for more classes also takes the
+        distributions of a fit with more classes (:func:`activeprop.column_room.spare_view`)."""
         out = spare_view(self, "_spare", shape, np.float64)
         self._spare = getattr(self, "label_distributions_", None)
         return out
