@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from activeprop.column_room import columns_room, empty_like, spare_view, widened, zeros
+from activeprop.column_room import (MOST_ROOM, columns_room, empty_like, spare_view, widened,
+                                    zeros)
 
 
 def _with_values(n, k, room, seed=0):
@@ -45,6 +46,7 @@ def test_room_is_kept_by_arrays_made_like_it_and_only_by_its_front():
     assert columns_room(block) == 8 and not block.any()
     assert columns_room(empty_like(block)) == 8 and empty_like(block).shape == (20, 3)
     assert columns_room(zeros(20, 3)) == 3 and columns_room(zeros(20, 3, room=2)) == 3
+    assert columns_room(zeros(20, 3, room=10_000)) == MOST_ROOM  # a huge taxonomy
     back = np.zeros(200)[40:100].reshape(20, 3)  # not the front of its buffer
     assert columns_room(back) == 3
     assert columns_room(np.zeros((20, 8))[:, :3]) == 3  # columns of a wider array

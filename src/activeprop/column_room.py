@@ -23,9 +23,17 @@ import numpy as np
 from numba import njit
 
 
+# The most columns an array has room for. The room is address space, not memory (pages
+# nobody has written are not resident), but a project of thousands of classes would ask
+# for items x classes of it per array, which the kernel may refuse; past this many
+# classes a new one widens into fresh memory, as it did before.
+MOST_ROOM = 64
+
+
 def zeros(n: int, k: int, room: int = 0) -> np.ndarray:
     """An (n, k) float64 array of zeros, with room to widen in place to ``room`` columns
-    (none when ``room <= k``)."""
+    (none when ``room <= k``; at most :data:`MOST_ROOM`)."""
+    room = min(room, MOST_ROOM)
     if room <= k:
         return np.zeros((n, k))
     return np.zeros(n * room)[:n * k].reshape(n, k)
