@@ -41,10 +41,11 @@ def zeros(n: int, k: int, room: int = 0) -> np.ndarray:
 
 def empty_like(array: np.ndarray) -> np.ndarray:
     """An uninitialised array of ``array``'s shape and dtype, with as much room."""
-    if array.ndim != 2 or columns_room(array) <= array.shape[1]:
+    room = columns_room(array) if array.ndim == 2 else 0
+    if room <= (array.shape[1] if array.ndim == 2 else 0):
         return np.empty_like(array, order="C")
     n, k = array.shape
-    return np.empty(n * columns_room(array), dtype=array.dtype)[:n * k].reshape(n, k)
+    return np.empty(n * room, dtype=array.dtype)[:n * k].reshape(n, k)
 
 
 def columns_room(array: np.ndarray) -> int:

@@ -325,8 +325,7 @@ class LabelingSession:
                                 "before adding a class")
             self.class_names = [*self.class_names, name]
             self.store.set_meta("class_names", self.class_names)
-            if hasattr(self.model, "labeling"):  # room for it in the next cold solve
-                self.model.labeling.class_room = len(self.class_names)
+            self._fit_here(self.model)  # room for it in the next cold solve
             return self._state()
 
     def set_class_priors(self, spec: str | None) -> dict:
@@ -362,7 +361,11 @@ class LabelingSession:
         at the tolerance, and the deeper solve that the next refit would then start with
         runs while the person looks (:meth:`_deepen_meanwhile`); its arrays have room for
         the project's classes (a label of a new class widens them in place)."""
-        model = project_model(settings, self.pool, self.graphs, self.client)
+        return self._fit_here(project_model(settings, self.pool, self.graphs, self.client))
+
+    def _fit_here(self, model):
+        """``model`` set to fit as this session does (:meth:`_session_model`), when it is a
+        graph model fit in this process; returns it."""
         if self.client is None and hasattr(model, "labeling"):
             model.labeling.leaves_room = False
             model.labeling.class_room = len(self.class_names)
