@@ -554,6 +554,74 @@ def test_a_new_class_starts_from_the_last_solve(graph, pool, monkeypatch):
     assert np.all(np.sqrt(np.einsum("ij,ij->j", gap, gap)) <= 1.01 * RTOL * B_norms / 0.8)
 
 
+def test_a_new_class_is_judged_apart_from_the_known_classes():
+    """A round whose labels bring a new class solves a column from zero (fake measured
+    costs): its push is judged against the last global round only to choose how the next
+    new class is solved, and the known classes' pause, lengths and debt stay as they
+    were."""
+    from activeprop.propagation import DEEPER_SOLVE_NEXT, _after_new_class
+
+    # global rounds take 0.3 s with their fill: a push of 0.5 + 0.1 loses, and pushing
+    # the known classes goes on; the next new class is solved globally
+    assert _after_new_class((0, 0.3, "push", 0.5, 16, 0.1), 0.1, True) == (
+        0, 0.3, 16, 0.1, False)
+    # one of 0.1 + 0.05 wins; a labeler's (at the tolerance) leaves a deeper solve next
+    assert _after_new_class((0, 0.3, "shallow push", 0.1, 16, 0.1), 0.05, True) == (
+        DEEPER_SOLVE_NEXT, 0.3, 16, 0.1, True)
+    # a push that gave up within its budget: solved globally, and the next new class too
+    assert _after_new_class((1, 0.3, "gave up", 0.9, 16, 0.1), 0.1, True) == (
+        1, 0.3, 16, 0.1, False)
+    # solved globally (not timed as a known classes' round), the pause counting on
+    assert _after_new_class((5, 0.3, None, None, 16, 0.1), 0.2, False) == (
+        5, 0.3, 16, 0.1, False)
+
+
+@pytest.mark.parametrize("leaves_room", [True, False])
+def test_a_new_class_whose_push_lost_is_solved_globally_and_pushing_goes_on(
+        graph, pool, leaves_room, monkeypatch):
+    """Issue 18 item 5: the first new class's push loses (here by a verdict forced on
+    it): the labels of known classes after it are still pushed, and the next new class is
+    solved globally (a labeler's to the tolerance, then deeper while the person looks),
+    as converged as an exact solve; the label after it is pushed again."""
+    verdicts = iter([False])  # the first judged push (the new class's) loses
+    monkeypatch.setattr(propagation, "keeps_pushing", lambda met, *_: next(verdicts, met))
+    budgets, push = [], propagation._push_new_labels
+
+    def recorded(*args):
+        budgets.append(args[-1])
+        return push(*args)
+
+    monkeypatch.setattr(propagation, "_push_new_labels", recorded)
+    y = pool[1]
+    labeling = _labeling(0.2)
+    labeling.leaves_room = leaves_room
+    labels = np.full(len(y), -1)
+    first = np.flatnonzero(y < 8)[:40]
+    labels[first] = y[first]
+    labeling.fit(graph, labels)
+    paths = []
+    for c in [8, 3, 5, 9, 1, 4]:
+        item = np.flatnonzero((y == c) & (labels == -1))[0]
+        labels = labels.copy()
+        labels[item] = c
+        budgets.clear()
+        labeling.fit(graph, labels, _timed(labeling.warm_))
+        # a push's whole budget, or a head start's (before a global solve, which a head
+        # start that meets the tolerance spares)
+        paths.append("push" if budgets == [propagation.PUSH_BUDGET] else "global")
+        assert labeling.warm_.backoff in (None, propagation.PUSH_PAUSE)  # never paused
+        if labeling.can_deepen():  # as a labeler does between two labels
+            warm = labeling.warm_.shallow_copy().copy()
+            labeling.adopt(labeling.deepened(graph, labels, warm))
+        exact = GraphLabeling("spreading", alpha=0.2, max_iter=5000, tol=1e-3, solver="cg",
+                              rtol=1e-12, warm_start=False).fit(graph, labels)
+        gap = labeling.warm_.X - exact.warm_.X
+        bound = 1.01 * RTOL * _rhs_norms(labeling.warm_, 0.2) / 0.8
+        assert np.all(np.sqrt(np.einsum("ij,ij->j", gap, gap)) <= bound)
+    assert paths == ["push"] * 3 + ["global"] + ["push"] * 2
+    assert not labeling.warm_.pushes_new_classes
+
+
 @pytest.mark.parametrize("room", [0, 7, 9])
 def test_a_warm_start_widens_to_new_classes_anywhere_among_the_old(room):
     """New classes before, between (side by side) and after the old ones: zero columns

@@ -518,6 +518,8 @@ class WarmStart:
     # won back by the local updates after it (see _next_path)
     debt: float = 0.0
     fill: "KeptFill | None" = None  # spreading's fill on a sparse graph (kept_fill)
+    # whether a label of a new class is pushed, or solved globally (_after_new_class)
+    pushes_new_classes: bool = True
 
     def usable(self, graph, classes, system, new_classes: bool = False) -> bool:
         """Whether this solve is a starting point for one on ``graph`` with ``system`` and
@@ -722,18 +724,26 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
     reached = _reached(graph, labeled)
     system = (variant, alpha, np.packbits(reached).tobytes())
     usable = warm is not None and warm.usable(graph, classes, system, new_classes=True)
+    new_class = usable and len(classes) > len(warm.classes)
     warm = warm.for_classes(classes) if usable else None
     if variant == "spreading":
         # the push and the fill are timed (the next path's choice): not their compiling
         load_compiled_loops(graph)
+        pushes_new_classes = warm.pushes_new_classes if warm is not None else True
         X, R, norms2, n_iter, converged, timing, moved = _solve_spreading(
             graph, codes, len(classes), alpha, reached, rtol, max_iter, warm, leaves_room,
-            class_room)
+            class_room, new_class, pushes_new_classes)
         start = time.perf_counter()
         F, kept = _fill_spreading(graph, X, reached, rtol, warm, moved)
+        fill_seconds = time.perf_counter() - start
+        if new_class:
+            *path, pushes_new_classes = _after_new_class(timing, fill_seconds,
+                                                         pushes_new_classes)
+        else:
+            path = _next_path(timing, fill_seconds)
         return F, n_iter, converged, WarmStart(graph, classes, system, codes, X, R, norms2,
-                                               *_next_path(timing, time.perf_counter() - start),
-                                               fill=kept)
+                                               *path, fill=kept,
+                                               pushes_new_classes=pushes_new_classes)
     else:
         Y = one_hot_codes(codes, len(classes))
         free = (reached & ~labeled).astype(np.float64)[:, None]
@@ -795,25 +805,34 @@ def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
 
 def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
                      reached: np.ndarray, rtol: float, max_iter: int,
-                     warm: WarmStart | None, leaves_room: bool = True, class_room: int = 0):
+                     warm: WarmStart | None, leaves_room: bool = True, class_room: int = 0,
+                     new_class: bool = False, pushes_new_classes: bool = True):
     """Spreading's solve from ``warm`` (usable for these classes, or None): the carried-over
     residual pushed through the graph where the new labels are, while that pays, and a
     global conjugate-gradient solve otherwise (after a short push, its head start: see
     :data:`HEAD_START_BUDGET`). Returns X, R, the squared norms of R's
     columns, n_iter, converged, the timing the next round decides by (for
-    :func:`_next_path`) and the rows where X changed when only a push moved it (else
-    None). ``leaves_room``, ``class_room``: as :func:`solve_converged`'s."""
+    :func:`_next_path`, or :func:`_after_new_class` when the labels bring a
+    ``new_class``) and the rows where X changed when only a push moved it (else
+    None). ``leaves_room``, ``class_room``: as :func:`solve_converged`'s;
+    ``pushes_new_classes``: whether a new class is pushed (else it is solved globally,
+    as the last round of a pause, and the pause goes on as it was)."""
     pause = max(warm.pause - 1, 0) if warm is not None else 0
     solve_seconds = warm.solve_seconds if warm is not None else None
     backoff = warm.backoff if warm is not None and warm.backoff is not None else PUSH_PAUSE
     debt = warm.debt if warm is not None else 0.0
     moved = np.empty(0, dtype=np.int64)  # the rows where X changed, while only a push moved it
+    gave_up = False  # a push of a new class gave up within its budget
     if warm is not None and _reach_kept(warm, reached):
         X, R, norms2, changed = warm.take_with_labels(codes, 1 - alpha)
     else:
         X, R, norms2, changed = (warm.take_solution() if warm is not None else
                                  one_hot_codes(codes, n_classes, room=class_room)), None, None, None
     pushes = norms2 is not None and graph.is_sparse
+    # the round after a new class solved globally pushes again: the solve leaves it room
+    end_of_pause = 1 if leaves_room else DEEPER_SOLVE_NEXT
+    if pushes and new_class and not pause and not pushes_new_classes:
+        pause = end_of_pause
     start = time.perf_counter()  # of the global path, its head start included
     rhs_norms = _rhs_norms(codes, n_classes, alpha)  # what the push and the solve aim below
     room = _depth(alpha, pause) if graph.is_sparse else 1.0
@@ -839,7 +858,10 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
             timing = (pause, solve_seconds, path, time.perf_counter() - start, backoff, debt)
             return X, R, _pool_column_dots(R, R), 0, True, timing, moved
         if not pause:  # a local update that gave up: what it cost is not the global path's
-            pause, backoff, debt = backoff, _longer(backoff), 0.0
+            if new_class:  # (the known classes' pushes go on after it: _after_new_class)
+                pause, gave_up = end_of_pause, True
+            else:
+                pause, backoff, debt = backoff, _longer(backoff), 0.0
             room, start = _depth(alpha, pause), time.perf_counter()
     # B = (1 - alpha) Y, passed inline (the solve lets it go once read: 80 MB of a cold
     # solve at 1,000,000 x 10); none with the residual carried over (only its columns'
@@ -864,6 +886,8 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
         path = "deeper solve" if pushes else None
     else:
         path = "solve" if n_iter else None
+    if new_class:  # not the known classes' global path (_after_new_class)
+        path = "gave up" if gave_up else None
     timing = (pause, solve_seconds, path, time.perf_counter() - start if path else None,
               backoff, debt)
     # a push that gave up still moved X; a global solve of no iteration moved nothing more
@@ -986,6 +1010,29 @@ def _next_path(timing: tuple, fill_seconds: float) -> tuple[int, float | None, i
     if path == "deeper solve" and solve_seconds is not None:
         return pause, solve_seconds, backoff, max(seconds + fill_seconds - solve_seconds, 0.0)
     return pause, solve_seconds, backoff, debt
+
+
+def _after_new_class(timing: tuple, fill_seconds: float,
+                     pushes: bool) -> tuple[int, float | None, int, float, bool]:
+    """:func:`_next_path`'s results after a round whose labels brought a new class, and
+    whether the next new class is pushed (``pushes``: whether this one was tried).
+
+    A new class's column is solved from zero, a cost no global round of the known
+    classes was timed on: at 1,000,000 items and alpha 0.9 its push took 200-270 ms
+    against 110-140 ms for a head start and conjugate gradients to the tolerance, and as
+    a push that lost it paused the pushes of the known classes for eight labels (each
+    then solved globally: 270-340 ms against 100-230 pushed; docs/benchmarks.md). So such
+    a round leaves the known classes' pause, lengths and debt as they were; a push of a
+    new class that loses to the last global round (or gives up) has the next new classes
+    solved globally, as the last round of a pause (:func:`_solve_spreading`). At alpha
+    0.2 a new class's push stays near its label, and new classes go on being pushed."""
+    pause, solve_seconds, path, seconds, backoff, debt = timing
+    if path in ("push", "shallow push"):
+        pushes = keeps_pushing(True, seconds + fill_seconds, solve_seconds)
+        pause = DEEPER_SOLVE_NEXT if path == "shallow push" else 0
+    elif path == "gave up":
+        pushes = False
+    return pause, solve_seconds, backoff, debt, pushes
 
 
 def _after_shallow_push(wins: bool, saved: float, solve_seconds: float, backoff: int,
