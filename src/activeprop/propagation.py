@@ -1019,13 +1019,15 @@ def _after_new_class(timing: tuple, fill_seconds: float,
 
     A new class's column is solved from zero, a cost no global round of the known
     classes was timed on: at 1,000,000 items and alpha 0.9 its push took 200-270 ms
-    against 110-140 ms for a head start and conjugate gradients to the tolerance, and as
-    a push that lost it paused the pushes of the known classes for eight labels (each
-    then solved globally: 270-340 ms against 100-230 pushed; docs/benchmarks.md). So such
+    against 110-190 ms for a head start and conjugate gradients to the tolerance, and as
+    a push that lost it paused the pushes of the known classes for eight labels. So such
     a round leaves the known classes' pause, lengths and debt as they were; a push of a
     new class that loses to the last global round (or gives up) has the next new classes
-    solved globally, as the last round of a pause (:func:`_solve_spreading`). At alpha
-    0.2 a new class's push stays near its label, and new classes go on being pushed."""
+    solved globally, as the last round of a pause (:func:`_solve_spreading`). There the
+    labels of new classes took a median of 356-431 ms against 473 (all pushed), and the
+    slowest label after reopening 426-457 ms against 699-1,209 (docs/benchmarks.md,
+    thirty-first session). At alpha 0.2 a new class's push stays near its label, and new
+    classes go on being pushed."""
     pause, solve_seconds, path, seconds, backoff, debt = timing
     if path in ("push", "shallow push"):
         pushes = keeps_pushing(True, seconds + fill_seconds, solve_seconds)
