@@ -69,11 +69,14 @@ def test_a_session_sees_labels_another_process_appended(project):
     other.add_label(1, int(other.pool.y[1]), "bob")
     other.add_label(2, int(other.pool.y[2]), "bob")
     other.undo("bob")
+    other.add_label(0, int(other.pool.y[0]), "bob")  # a second label of item 0: one item
     state = server.state()
-    assert state["n_labeled"] == 2
+    assert state["n_labeled"] == 2  # (a count kept with the labels, event by event)
     assert server.item(1)["label"] == str(server.pool.y[1])
     assert server.item(2)["label"] is None  # labeled, then undone, elsewhere
     assert not {item.id for item in server.queue(10, "ann")} & {0, 1}
     answer = server.add_label(3, int(server.pool.y[3]), "ann")
-    assert answer["model_version"] == 5  # after the other's three rounds: no collision
-    assert np.count_nonzero(server.labels != -1) == 3
+    assert answer["model_version"] == 6  # after the other's four rounds: no collision
+    assert np.count_nonzero(server.labels != -1) == 3 == server.n_labeled
+    other.undo("bob")  # bob's label of item 0 undone: ann's holds
+    assert server.state()["n_labeled"] == 3

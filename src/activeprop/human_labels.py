@@ -30,6 +30,8 @@ class HumanLabels:
         self.store = store
         self.array = np.full(n_items, UNLABELED, dtype=np.int64)
         self.seen = 0
+        # kept with the array: a count over it took 1 ms, four times a label at 1,000,000
+        self._n_labeled = 0
         self.sync()
 
     def sync(self) -> bool:
@@ -40,14 +42,17 @@ class HumanLabels:
         if self.seen == 0:  # the first look: the whole log at once
             for item, label in self.store.current_labels(new).items():
                 self.array[item] = label
+            self._n_labeled = int(np.count_nonzero(self.array != UNLABELED))
         else:
             for item in {event.item_id for event in new}:
                 label = self.store.current_labels(self.store.events(item)).get(item)
+                self._n_labeled -= int(self.array[item] != UNLABELED)
                 self.array[item] = UNLABELED if label is None else label
+                self._n_labeled += int(self.array[item] != UNLABELED)
         self.seen = new[-1].id
         return True
 
     @property
     def n_labeled(self) -> int:
         """Items with a human label."""
-        return int(np.count_nonzero(self.array != UNLABELED))
+        return self._n_labeled
