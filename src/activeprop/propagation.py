@@ -816,7 +816,7 @@ def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,
     ``new_class``) and the rows where X changed when only a push moved it (else
     None). ``leaves_room``, ``class_room``: as :func:`solve_converged`'s;
     ``pushes_new_classes``: whether a new class is pushed (else it is solved globally,
-    as the last round of a pause, and the pause goes on as it was)."""
+    as the last round of a pause; the known classes' pushes go on after it)."""
     pause = max(warm.pause - 1, 0) if warm is not None else 0
     solve_seconds = warm.solve_seconds if warm is not None else None
     backoff = warm.backoff if warm is not None and warm.backoff is not None else PUSH_PAUSE
