@@ -42,7 +42,7 @@ def zeros(n: int, k: int, room: int = 0) -> np.ndarray:
 def empty_like(array: np.ndarray) -> np.ndarray:
     """An uninitialised array of ``array``'s shape and dtype, with as much room."""
     room = columns_room(array) if array.ndim == 2 else 0
-    if room <= (array.shape[1] if array.ndim == 2 else 0):
+    if array.ndim != 2 or room <= array.shape[1]:
         return np.empty_like(array, order="C")
     n, k = array.shape
     return np.empty(n * room, dtype=array.dtype)[:n * k].reshape(n, k)

@@ -1031,7 +1031,8 @@ def _after_new_class(timing: tuple, fill_seconds: float,
     pause, solve_seconds, path, seconds, backoff, debt = timing
     if path in ("push", "shallow push"):
         pushes = keeps_pushing(True, seconds + fill_seconds, solve_seconds)
-        pause = DEEPER_SOLVE_NEXT if path == "shallow push" else 0
+        if path == "shallow push":  # (a push comes at pause 0, and leaves it there)
+            pause = DEEPER_SOLVE_NEXT
     elif path == "gave up":
         pushes = False
     return pause, solve_seconds, backoff, debt, pushes
