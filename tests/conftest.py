@@ -1,3 +1,9 @@
+# anyio (a dependency of FastAPI) loads its file I/O lazily, on the first file a page serves,
+# in the test client's thread. anyio is a pytest plugin, so pytest rewrites that module's
+# asserts with ast.parse, and on CPython 3.11.7 ast.parse in one thread while another
+# parses failed the web test once on CI ("SystemError: AST constructor recursion depth
+# mismatch"). Loaded here, in the main thread, before any test runs.
+import anyio._core._fileio  # noqa: F401
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits, load_iris, load_wine, make_moons
