@@ -2,7 +2,7 @@
 # in the test client's thread. anyio is a pytest plugin, so pytest rewrites that module's
 # asserts with ast.parse, and on CPython 3.11.7 ast.parse in one thread while another
 # parses failed the web test once on CI ("SystemError: AST constructor recursion depth
-# mismatch"). Loaded here, in the main thread, before any test runs.
+# mismatch", CPython issue gh-106905). Loaded here, in the main thread, before any test.
 import anyio._core._fileio  # noqa: F401
 import numpy as np
 import pytest
