@@ -391,12 +391,21 @@ def test_closing_waits_for_the_background_point_then_closes(tmp_path):
     assert reopened.n_labeled == 10 and len(reopened.store.rounds()) == 10
 
 
-def test_the_stores_predictions_cache_follows_the_refits_after_the_answer(session, tmp_path):
-    """The cache is written in the background, newest refit only, and before closing."""
+def test_the_stores_predictions_cache_follows_the_refits_after_the_answer(session, tmp_path,
+                                                                          monkeypatch):
+    """The cache is written in the background once labels pause, newest refit only, and
+    before closing: a burst of labels neither waits for it nor writes it each time."""
     truth = session.pool.y
+    session.background.quiet_seconds = 600  # labels that come faster than the pause
+    writes = []
+    cache_predictions = session.store.cache_predictions
+    monkeypatch.setattr(session.store, "cache_predictions",
+                        lambda *args: writes.append(args[0]) or cache_predictions(*args))
     for item in range(3):
         session.add_label(item, int(truth[item]))
-    session.wait_for_estimates()
+    assert session.store.predictions() is None and writes == []
+    session.wait_for_estimates()  # (as at the pause)
+    assert writes == [3]
     version, predicted, confidence = session.store.predictions()
     assert version == session.model_version == 3
     np.testing.assert_array_equal(predicted, session.predictions()[0])

@@ -34,9 +34,10 @@ from .strategies import (PoolScores, QueryContext, density, get_strategy, reads_
 
 LEASE_SECONDS = 300
 CROSS_VALIDATION_FOLDS = 5
-# The curve's point is cross-validated once no label came for this long: its five refits
-# would otherwise share the cores with the refits a person waits for (at 1,000,000 items a
-# label took 1,276 ms with them running, 786 ms without).
+# The curve's point is cross-validated, and the store's predictions cache written, once no
+# label came for this long: the five refits would otherwise share the cores with the
+# refits a person waits for (at 1,000,000 items a label took 1,276 ms with them running,
+# 786 ms without), and the cache's write the session's lock.
 QUIET_SECONDS = 1.0
 
 
@@ -402,12 +403,13 @@ class LabelingSession:
         metrics = point or {"accuracy": None, "source": None}
         self.model_version = self.store.record_round(
             self.n_labeled, [], {k: metrics[k] for k in ("accuracy", "source")})
-        self._cache_predictions(self.model_version, predicted, confidence)
+        self._uncached = (self.model_version, predicted, confidence)  # the newest only
+        validation = None
         if self.guesses and point is None and self.n_labeled >= 2 * CROSS_VALIDATION_FOLDS:
             self._validation_wanted = self.model_version
-            # once QUIET_SECONDS pass without another label (a newer label restarts it)
-            self.background.when_quiet(self._cross_validate, self.labels.copy(),
-                                       self.model_version)
+            validation = (self.labels.copy(), self.model_version)
+        # once QUIET_SECONDS pass without another label (a newer label restarts the wait)
+        self.background.when_quiet(self._when_quiet, validation)
 
     def _deepen_meanwhile(self) -> None:
         """When the model's next refit would start with a deeper solve, run it now in the
@@ -458,14 +460,16 @@ class LabelingSession:
             if job.result is not None:
                 job.labeling.adopt(job.result)
 
-    def _cache_predictions(self, version: int, predicted: np.ndarray,
-                           confidence: np.ndarray) -> None:
-        """Have the store's predictions cache written in the background, after the answer:
-        only the newest refit's when labels come faster than the writes."""
-        scheduled = self._uncached is not None
-        self._uncached = (version, predicted, confidence)
-        if not scheduled:
-            self.background.submit(self._write_cached_predictions)
+    def _when_quiet(self, validation: tuple | None) -> None:
+        """What waits until labels stop coming for a moment (:data:`QUIET_SECONDS`): the
+        store's predictions cache of the newest refit, then the curve's point when
+        ``validation`` (labels, model version) asks for one. Written after every label,
+        the cache held the session's lock while the next label waited for it: at 1,000,000
+        items and a label every 0.5 s, 100-140 ms of 2 labels in 15 (16 MB into the
+        database; an AMD EPYC, docs/benchmarks.md, thirty-second session)."""
+        self._write_cached_predictions()
+        if validation is not None:
+            self._cross_validate(*validation)
 
     def _write_cached_predictions(self) -> None:
         with self.lock:  # the store's connection is the session's, one transaction at a time

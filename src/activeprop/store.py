@@ -9,9 +9,10 @@ Tables:
 * ``rounds``: one row per model refit (version, number of labels, estimated accuracy);
 * ``latest_predictions``: one row, the latest refit's prediction and confidence of every
   item as two arrays (a cache; one row so that writing it after every label stays cheap:
-  at 70,000 items a row per item took 0.3 s a label). A labeling session writes it after
-  answering, in the background (at 1,000,000 items the 16 MB took 150 ms of a label's
-  refit), and before it closes: a process killed meanwhile leaves it one refit behind;
+  at 70,000 items a row per item took 0.3 s a label). A labeling session writes it in
+  the background once labels pause for a moment (at 1,000,000 items the 16 MB took
+  150 ms of a label's refit, then of the next label's wait), and before it closes: a
+  process killed meanwhile leaves it behind by the labels since the last pause;
 * ``leases``: items handed to a client for labeling, so two people get different items.
 
 Every write commits before it returns, with ``synchronous=FULL``: a label that the page or
