@@ -77,8 +77,8 @@ def install() -> None:
 
 
 def report(rows: list[dict], title: str) -> None:
-    names = [step for _, _, step, _ in STEPS]
-    top = [step for _, _, step, top in STEPS if top]
+    names = list(dict.fromkeys(step for _, _, step, _ in STEPS))  # (one "solve" per model)
+    top = list(dict.fromkeys(step for _, _, step, top in STEPS if top))
     for row in rows:
         row["other"] = row["answer"] - sum(row[step] for step in top)
     columns = ["answer", *[n for n in names if any(row[n] for row in rows)], "other"]
