@@ -465,7 +465,7 @@ class LabelingSession:
         store's predictions cache of the newest refit, then the curve's point when
         ``validation`` (labels, model version) asks for one. Written after every label,
         the cache held the session's lock while the next label waited for it: at 1,000,000
-        items and a label every 0.5 s, 100-140 ms of 2 labels in 15 (16 MB into the
+        items and a label every 0.5 s, 113-184 ms for 5 labels in 60 (16 MB into the
         database; an AMD EPYC, docs/benchmarks.md, thirty-second session)."""
         self._write_cached_predictions()
         if validation is not None:
