@@ -444,6 +444,47 @@ def test_hnsw_per_chunk_finds_the_flat_neighbours_and_says_how_many(client, pool
     assert abs(shared - graphs["hnsw"].recall) < 0.01
 
 
+class SubmitLog:
+    """A client whose ``submit`` notes, whenever a chunk's index is asked for, how many
+    searches were asked for before it and whether they all ran (otherwise the client it
+    wraps)."""
+
+    def __init__(self, client):
+        self.client, self.searches, self.index_waves = client, [], []
+
+    def submit(self, function, *arguments, **options):
+        name = getattr(function, "__name__", "")
+        if name == "chunk_index":
+            self.index_waves.append((len(self.searches),
+                                     all(search.done() for search in self.searches)))
+        future = self.client.submit(function, *arguments, **options)
+        if name == "search_pair":
+            self.searches.append(future)
+        return future
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_chunks_are_searched_in_waves_of_one_index_per_worker_as_if_all_at_once(client, pool):
+    """Four chunks on two workers: two waves of two indexes, the second made once the
+    first's searches ran (all at once, a lone worker held every chunk's index), and the
+    neighbour lists the single process's exact search's."""
+    from activeprop.distributed.chunks import row_chunks
+    from activeprop.distributed.knn import merge_candidates, neighbour_lists, search_pair
+
+    X = pool.X[:6000].astype(np.float32)  # as the chunks hold it
+    chunks = row_chunks(client, X, 1500)
+    logged = SubmitLog(client)
+    lists = client.gather(neighbour_lists(logged, chunks, 10))
+    # the first wave's eight searches (four chunks, two indexes) ran before the second's
+    assert logged.index_waves == [(0, True), (0, True), (8, True), (8, True)]
+    starts = [int(s) for s in chunks.starts[:-1]]
+    for query, found in zip(starts, lists):  # every chunk's candidates merged at once
+        queries = X[query:query + 1500]
+        np.testing.assert_array_equal(found, merge_candidates(
+            10, *(search_pair(queries, X[s:s + 1500], s, 10) for s in starts)))
+
 def test_faiss_runs_on_all_of_a_workers_threads(pool):
     # Dask starts its workers with OMP_NUM_THREADS=1, which faiss reads: a worker of two
     # threads searched on one.
