@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from machine import machine
+from scale_worker import BATCH, protocol_learner, protocol_model
 from scipy import sparse
 
 ROUNDS, SMALLEST_SHOWN = 4, 1 << 20
@@ -28,21 +29,15 @@ ROUNDS, SMALLEST_SHOWN = 4, 1 << 20
 
 def engine_arrays(n_items: int) -> None:
     from activeprop.datasets import load_pool
-    from activeprop.experiments import SimulationConfig
-    from activeprop.learner import ActiveLearner
 
     pool = load_pool(f"digits-aug:{n_items}")
-    config = SimulationConfig(kernel="knn", n_neighbors=10, solver="cg", max_iter=500,
-                              alpha=0.2, rtol=1e-4)
-    model = config.model_for(pool)
+    model = protocol_model(pool, "knn", alpha=0.2)
     model.build_graph()
-    labels = np.full(n_items, -1)
-    labels[:100] = pool.y[:100]
-    learner = ActiveLearner(model, "entropy", labels=labels)
+    learner = protocol_learner(model, pool.y)
     for _ in range(ROUNDS):
         learner.fit()
         learner.predict()
-        picked = learner.query(10)
+        picked = learner.query(BATCH)
         learner.teach(picked, pool.y[picked])
     found = ArrayWalk()
     found.visit(learner, "learner")

@@ -34,10 +34,23 @@ def peak_megabytes() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_activeprop(pool, kernel: str, rounds: int, alpha: float) -> dict:
+def protocol_model(pool, kernel: str, alpha: float):
+    """The protocol's spreading model of ``pool`` (its graph not built yet)."""
     config = SimulationConfig(kernel=kernel, n_neighbors=NEIGHBORS, gamma=GAMMA, solver="cg",
                               max_iter=500, alpha=alpha, rtol=1e-4)
-    model = config.model_for(pool)
+    return config.model_for(pool)
+
+
+def protocol_learner(model, y: np.ndarray) -> ActiveLearner:
+    """The protocol's learner on ``model``: the first INITIAL items labeled, queries by
+    entropy."""
+    labels = np.full(len(y), -1)
+    labels[:INITIAL] = y[:INITIAL]
+    return ActiveLearner(model, "entropy", labels=labels)
+
+
+def run_activeprop(pool, kernel: str, rounds: int, alpha: float) -> dict:
+    model = protocol_model(pool, kernel, alpha)
     graph = model.build_graph()
     result = timed_rounds(model, pool.y, rounds)
     return {"graph_seconds": graph.build_seconds, "graph": graph.describe(),
@@ -49,9 +62,7 @@ def timed_rounds(model, y: np.ndarray, rounds: int) -> dict:
     """The protocol's rounds (the first INITIAL items labeled, batches of BATCH by entropy)
     on ``model``: median round time (fit, predictions, query) from the second round on,
     accuracy on the unlabeled items at the first round, and the solver's iterations."""
-    labels = np.full(len(y), -1)
-    labels[:INITIAL] = y[:INITIAL]
-    learner = ActiveLearner(model, "entropy", labels=labels)
+    learner = protocol_learner(model, y)
     seconds, accuracy, iterations = [], None, 0
     for index in range(rounds):
         start = time.perf_counter()

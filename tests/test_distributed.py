@@ -469,7 +469,7 @@ class SubmitLog:
 def test_chunks_are_searched_in_waves_of_one_index_per_worker_as_if_all_at_once(client, pool):
     """Four chunks on two workers: two waves of two indexes, the second made once the
     first's searches ran (all at once, a lone worker held every chunk's index), and the
-    neighbour lists the single process's exact search's."""
+    neighbour lists those of every chunk's candidates merged at once."""
     from activeprop.distributed.chunks import row_chunks
     from activeprop.distributed.knn import merge_candidates, neighbour_lists, search_pair
 
@@ -484,6 +484,7 @@ def test_chunks_are_searched_in_waves_of_one_index_per_worker_as_if_all_at_once(
         queries = X[query:query + 1500]
         np.testing.assert_array_equal(found, merge_candidates(
             10, *(search_pair(queries, X[s:s + 1500], s, 10) for s in starts)))
+
 
 def test_faiss_runs_on_all_of_a_workers_threads(pool):
     # Dask starts its workers with OMP_NUM_THREADS=1, which faiss reads: a worker of two

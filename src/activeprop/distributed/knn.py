@@ -198,6 +198,8 @@ def neighbour_lists(client, chunks, k: int, kind: str = "flat") -> list:
     the nearest so far after each wave. Made all at once, every chunk's index was held
     until the last search: at 4,000,000 items four HNSW indexes of 1,000,000 rows, 512 MB
     each (32 links an item), on a lone worker whose target was 2,001 MB."""
+    from distributed import wait
+
     starts, futures = chunks.starts, chunks.futures
     at_once = max(1, len(workers(client)))
     nearest = [None] * len(futures)
@@ -212,8 +214,6 @@ def neighbour_lists(client, chunks, k: int, kind: str = "flat") -> list:
             nearest[i] = client.submit(merge_candidates if last else nearest_candidates,
                                        k, *so_far, *pairs)
         if not last:
-            from distributed import wait
-
             wait(nearest)  # the wave's searches ran: its indexes go with the names below
         del indexes, pairs
     return nearest
