@@ -20,7 +20,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from numba import njit
 
 
 # The most columns an array has room for. The room is address space, not memory (pages
@@ -69,8 +68,12 @@ def widened(block: np.ndarray, positions: np.ndarray, width: int) -> np.ndarray:
     if columns_room(block) < width:
         before = np.setdiff1d(np.arange(width), positions) - np.arange(width - k)
         return np.insert(block, before, 0, axis=-1)
+    # compiled: imported when an array widens in place, not with this module (numba's
+    # import took 0.2-0.4 s of a process that never widens: a digits run of 1.5 s)
+    from .widen_rows import widen_rows
+
     buffer = block.base
-    _widen_rows(buffer, n, k, width, positions)
+    widen_rows(buffer, n, k, width, positions)
     return buffer[:n * width].reshape(n, width)
 
 
@@ -97,25 +100,3 @@ def spare_view(holder, name: str, shape: tuple, dtype) -> np.ndarray | None:
             or columns_room(spare) < shape[1]):
         return None
     return base[:shape[0] * shape[1]].reshape(shape)
-
-
-# Compiled on first use and cached on disk for the next process.
-
-@njit(cache=True, nogil=True)
-def _widen_rows(buffer, n, k, width, positions):
-    """Move row i of an (n, k) array at the front of ``buffer`` to its place in an
-    (n, width) one, its columns to ``positions``, the other columns zero; rows last to
-    first and, within a row, columns last to first (a value's new place is never before
-    its old one, and every value still to be moved lies before the one being written)."""
-    for row in range(n - 1, -1, -1):
-        old, new = row * k, row * width
-        column = width - 1
-        for j in range(k - 1, -1, -1):
-            while column > positions[j]:
-                buffer[new + column] = 0.0
-                column -= 1
-            buffer[new + column] = buffer[old + j]
-            column -= 1
-        while column >= 0:
-            buffer[new + column] = 0.0
-            column -= 1
