@@ -106,6 +106,37 @@ def test_c_library_logs_take_scipy_once_they_cost_its_import(monkeypatch):
     assert fresh.spent == 0.0 and len(taken) == 3
 
 
+@pytest.mark.parametrize("import_seconds, logged", [(0.5, 4), (0.05, 2)])
+def test_c_library_logs_rent_up_to_this_machines_measured_import_cost(monkeypatch,
+                                                                      import_seconds, logged):
+    """Without a given bound the rental reads what importing scipy.special costs on this
+    machine (activeprop.calibration): a slow import keeps the logs element by element
+    longer; a fast one is bought sooner."""
+    import sys
+
+    from activeprop import calibration
+
+    taken = []
+    monkeypatch.setattr(entr_module, "entr_by_math_log",
+                        lambda x: taken.append("math.log") or np.zeros_like(x))
+    ticks = iter(range(100))
+    monkeypatch.setattr(entr_module.time, "perf_counter", lambda: float(next(ticks)) * 0.03)
+    monkeypatch.delitem(sys.modules, "scipy.special", raising=False)
+    costs = calibration.MachineCosts(scipy_special_import=import_seconds)
+    monkeypatch.setattr(calibration, "machine_costs", lambda: costs)
+    logs = entr_module.CLibraryLogs()
+    for _ in range(4):
+        logs.entr(np.full((2, 2), 0.5))
+    assert taken == ["math.log"] * logged
+
+
+def test_scipy_special_import_is_measured_in_a_fresh_interpreter():
+    """The measurement runs (scipy is already imported here: a fresh process pays it)."""
+    from activeprop import calibration
+
+    assert 0.0 < calibration.MEASUREMENTS["scipy_special_import"](repeats=1) < 60.0
+
+
 def test_random_is_seeded():
     first = strategies.random(PROBA, context())
     assert np.array_equal(first, strategies.random(PROBA, context()))

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +55,9 @@ class MachineCosts:
     ``thread_handoff``: to hand one task per core to the thread pool and collect them;
     ``flat_madd``: per multiply-add of faiss's exact search (128 dimensions);
     ``hnsw_item``, ``hnsw_dimension``: per item to build and search faiss's HNSW index
-    (5,000 items), and what each dimension adds to it.
+    (5,000 items), and what each dimension adds to it;
+    ``scipy_special_import``: seconds (not a rate) to import scipy.special into a process
+    that has numpy only.
 
     Given as keywords (tests), or else each is read from the machine's cache file, or
     measured the first time a decision asks for it and saved there. A rate the file marks
@@ -335,8 +338,20 @@ def _exp_item(n: int = 2**20) -> float:
     return _best_of(lambda: np.exp(a, out=out), repeats=5) / n
 
 
+def _scipy_special_import(repeats: int = 2) -> float:
+    """The fastest of a few imports of scipy.special, each in a fresh interpreter that has
+    imported numpy (this process may hold scipy already). The first may read the files
+    from disk."""
+    script = ("import time, numpy; start = time.perf_counter(); import scipy.special; "
+              "print(time.perf_counter() - start)")
+    return min(float(subprocess.run([sys.executable, "-c", script], check=True,
+                                    capture_output=True, text=True).stdout)
+               for _ in range(repeats))
+
+
 MEASUREMENTS: dict[str, Callable[[], float]] = {
     "square_madd": _square_madd, "thin_madd": _thin_madd, "sparse_row": _sparse_row,
     "stream_item": _stream_item, "exp_item": _exp_item, "thread_handoff": _thread_handoff,
     "flat_madd": _flat_madd, "hnsw_item": _hnsw_item, "hnsw_dimension": _hnsw_dimension,
+    "scipy_special_import": _scipy_special_import,
 }

@@ -5,10 +5,15 @@ computes ``-x log x`` with the log scipy uses: the C library's. numpy's float64 
 library's too, except where numpy has its own vectorised code (AVX-512), which differs in
 the last bit for about 0.3% of inputs. There the entries go through Python's ``math.log``
 (the C library's function, ~50 ns an entry) until that has cost what importing
-scipy.special does (75-90 ms here; the example's command takes 0.6-0.8 s in all), and
-through scipy's ``entr`` after: a ski rental. The example's 40 queries of 18,000 entries
-take about 1 ms each and never pay the import; a long run pays at most twice the better
-of the two.
+scipy.special does on this machine (measured once and kept,
+:mod:`activeprop.calibration`), and through scipy's ``entr`` after: a ski rental. The
+example's 40 queries of 18,000 entries take about 2 ms each and never pay the import; a
+long run pays at most twice the better of the two.
+
+The import's cost is measured, not a constant: 75-90 ms on an AMD EPYC, 230-260 ms on an
+Intel Xeon (where scipy.special pulls in numpy.f2py through scipy's array-API layer). With
+the EPYC's 80 ms as the bound, the example's command on the Xeon logged 81 ms of entries,
+then paid the import: 1.55-1.75 s in all, against 1.3-1.5 s without it (issue 18, item 2).
 """
 
 from __future__ import annotations
@@ -18,10 +23,6 @@ import sys
 import time
 
 import numpy as np
-
-# What importing scipy.special costs a process that has not imported scipy (measured 75-90
-# ms on an AMD EPYC; a rental's bound: a wrong guess costs at most this much extra).
-SCIPY_IMPORT_SECONDS = 0.08
 
 
 def _numpy_has_own_log() -> bool:
@@ -38,16 +39,26 @@ NUMPY_HAS_OWN_LOG = _numpy_has_own_log()
 
 class CLibraryLogs:
     """``-x log x`` with the C library's log: element by element while that has cost less
-    than ``import_seconds`` in all, then scipy's ``entr`` (imported once)."""
+    than ``import_seconds`` in all (None: this machine's measured cost of importing
+    scipy.special, read when first needed), then scipy's ``entr`` (imported once)."""
 
-    def __init__(self, import_seconds: float = SCIPY_IMPORT_SECONDS):
-        self.import_seconds = import_seconds
+    def __init__(self, import_seconds: float | None = None):
+        self._import_seconds = import_seconds
         self.spent = 0.0  # seconds taken by the element-by-element logs so far
+
+    @property
+    def import_seconds(self) -> float:
+        """The rental's bound: what the import would cost, in seconds."""
+        if self._import_seconds is None:
+            from .calibration import machine_costs
+
+            self._import_seconds = machine_costs().scipy_special_import
+        return self._import_seconds
 
     def entr(self, x: np.ndarray) -> np.ndarray:
         """``scipy.special.entr(x)``, the same bits."""
         # paid for by now, or already imported (by the caller, a test): free
-        if self.spent >= self.import_seconds or "scipy.special" in sys.modules:
+        if "scipy.special" in sys.modules or self.spent >= self.import_seconds:
             from scipy import special
 
             return special.entr(x)
