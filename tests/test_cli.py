@@ -336,3 +336,15 @@ def test_a_small_pool_gets_a_neighbour_count_it_can_use(capsys, tmp_path):
     code, _, err = run(capsys, "simulate", "--dataset", str(path), "--label-column", "label",
                        "--subset", "0", "--initial", "2", "--kernel", "knn", "--neighbors", "9")
     assert code == 2 and "--neighbors" in err
+
+
+def test_the_example_command_never_imports_numba():
+    """The example's run (a dense rbf graph) uses no compiled loop: numba's import took
+    0.2-0.4 s of its 1.4-1.8 s on an Intel Xeon (bench/bench_rounds.py's whole process)."""
+    script = ("import sys; from activeprop.cli import main\n"
+              "sys.argv = ['activeprop', 'simulate', '--initial', '10', '--rounds', '3']\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "print(sorted({'numba', 'llvmlite'} & set(sys.modules)))")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    assert run.stdout.strip().splitlines()[-1] == "[]"
