@@ -79,9 +79,10 @@ def test_entr_by_math_log_is_scipys_to_the_bit(seed):
                                   special.entr(x))
 
 
-def test_c_library_logs_take_scipy_once_they_cost_its_import(monkeypatch):
-    """A ski rental: entries logged one by one until that has cost the import, then scipy;
-    scipy at once when the process already has it."""
+@pytest.fixture
+def logged_by_math_log(monkeypatch) -> list:
+    """A process without scipy.special whose element-by-element logs return zeros, each
+    taking 0.03 s by the clock entr reads; the list records each of them."""
     import sys
 
     taken = []
@@ -90,6 +91,16 @@ def test_c_library_logs_take_scipy_once_they_cost_its_import(monkeypatch):
     ticks = iter(range(100))
     monkeypatch.setattr(entr_module.time, "perf_counter", lambda: float(next(ticks)) * 0.03)
     monkeypatch.delitem(sys.modules, "scipy.special", raising=False)
+    return taken
+
+
+def test_c_library_logs_take_scipy_once_they_cost_its_import(monkeypatch,
+                                                             logged_by_math_log):
+    """A ski rental: entries logged one by one until that has cost the import, then scipy;
+    scipy at once when the process already has it."""
+    import sys
+
+    taken = logged_by_math_log
     logs = entr_module.CLibraryLogs(import_seconds=0.08)
     x = np.full((2, 2), 0.5)
     for _ in range(3):  # 0.03 s each: 0.03, 0.06, 0.09 spent
@@ -107,27 +118,19 @@ def test_c_library_logs_take_scipy_once_they_cost_its_import(monkeypatch):
 
 
 @pytest.mark.parametrize("import_seconds, logged", [(0.5, 4), (0.05, 2)])
-def test_c_library_logs_rent_up_to_this_machines_measured_import_cost(monkeypatch,
-                                                                      import_seconds, logged):
+def test_c_library_logs_rent_up_to_this_machines_measured_import_cost(
+        monkeypatch, logged_by_math_log, import_seconds, logged):
     """Without a given bound the rental reads what importing scipy.special costs on this
     machine (activeprop.calibration): a slow import keeps the logs element by element
     longer; a fast one is bought sooner."""
-    import sys
-
     from activeprop import calibration
 
-    taken = []
-    monkeypatch.setattr(entr_module, "entr_by_math_log",
-                        lambda x: taken.append("math.log") or np.zeros_like(x))
-    ticks = iter(range(100))
-    monkeypatch.setattr(entr_module.time, "perf_counter", lambda: float(next(ticks)) * 0.03)
-    monkeypatch.delitem(sys.modules, "scipy.special", raising=False)
     costs = calibration.MachineCosts(scipy_special_import=import_seconds)
     monkeypatch.setattr(calibration, "machine_costs", lambda: costs)
     logs = entr_module.CLibraryLogs()
     for _ in range(4):
         logs.entr(np.full((2, 2), 0.5))
-    assert taken == ["math.log"] * logged
+    assert logged_by_math_log == ["math.log"] * logged
 
 
 def test_scipy_special_import_is_measured_in_a_fresh_interpreter():
