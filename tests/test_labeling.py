@@ -34,6 +34,9 @@ def test_labels_refit_and_resume_after_reopening(session, tmp_path):
     version = session.model_version
     assert version == 30 and session.n_labeled == 30
     assert session.learning_curve()[-1]["source"] == "ground truth" and session.learning_curve()[-1]["accuracy"] > 0.7
+    # the accuracy on the 1,767 unlabeled items, to the bit
+    predicted = session.predictions()[0]
+    assert session.learning_curve()[-1]["accuracy"] == np.mean(predicted[30:] == truth[30:])
     # The estimate without ground truth is on the page's state, near the true accuracy.
     estimate = session.state()["estimated_accuracy"]
     assert session.state()["classes_labeled"] == len(np.unique(truth[:30]))
