@@ -364,3 +364,43 @@ def test_held_out_folds_read_off_the_columns_are_refits(small_datasets, alpha, m
     other[np.flatnonzero(partial == -1)[0]] = 0
     model.fit(other)
     assert model.held_out(partial, folds) is None  # the columns moved on: refit instead
+
+
+@pytest.mark.parametrize("handoff,threads", [(1e-9, True), (10.0, False)])
+def test_a_new_class_widens_the_arrays_together_in_threads_or_not(monkeypatch, handoff,
+                                                                  threads):
+    """A new class widens the solution, the residual and the kept fill: in threads when
+    this machine's measured costs say a thread pays (a fake cheap hand-off), else one after
+    the other; the same bits, in place where there is room, and a missing array stays
+    missing."""
+    from activeprop import column_room, graph, propagation
+
+    costs = MachineCosts(stream_item=1e-9, thread_handoff=handoff)
+    monkeypatch.setattr(graph, "machine_costs", lambda: costs)
+    monkeypatch.setattr(propagation, "machine_costs", lambda: costs)
+    monkeypatch.setattr(graph.os, "cpu_count", lambda: 2)
+    used_threads, on_every_core = [], propagation.on_every_core
+
+    def counted(task, parts):
+        used_threads.append(True)
+        return on_every_core(task, parts)
+
+    monkeypatch.setattr(propagation, "on_every_core", counted)
+    rng = np.random.default_rng(0)
+    values = [rng.random((10_000, 3)), rng.random((10_000, 3))]
+    blocks = []
+    for block in values:
+        blocks.append(column_room.zeros(*block.shape, room=5))
+        blocks[-1][:] = block
+    places = [block.ctypes.data for block in blocks]
+    positions = np.array([0, 2, 3])
+
+    wide = propagation._widened_together(
+        lambda block: column_room.widened(block, positions, 5), [blocks[0], None, blocks[1]])
+
+    assert used_threads == ([True] if threads else []) and wide[1] is None
+    for widened, block, place in zip([wide[0], wide[2]], values, places):
+        expected = np.zeros((10_000, 5))
+        expected[:, positions] = block
+        np.testing.assert_array_equal(widened, expected)
+        assert widened.ctypes.data == place
