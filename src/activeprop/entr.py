@@ -10,10 +10,11 @@ scipy.special does on this machine (measured once and kept,
 example's 40 queries of 18,000 entries take about 2 ms each and never pay the import; a
 long run pays at most twice the better of the two.
 
-The import's cost is measured, not a constant: 75-90 ms on an AMD EPYC, 230-260 ms on an
+The import's cost is measured, not a constant: 75-90 ms on an AMD EPYC, 230-275 ms on an
 Intel Xeon (where scipy.special pulls in numpy.f2py through scipy's array-API layer). With
 the EPYC's 80 ms as the bound, the example's command on the Xeon logged 81 ms of entries,
-then paid the import: 1.55-1.75 s in all, against 1.3-1.5 s without it (issue 18, item 2).
+then paid the import too: 1.30-1.64 s in all, against 0.99-1.22 s with the Xeon's own
+bound, which it never reaches (issue 18, item 2; docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .abandon import stop_if_abandoned
+from .calibration import machine_costs
 from .column_room import empty_like, spare_view, widened, zeros
 from .errors import UserError
-from .calibration import machine_costs
 from .graph import Graph, ThreadedMatrix, in_row_blocks, on_every_core, row_blocks
 from .numerics import GUARD, ExactProducts, flush_negligible_in_rows
 from .operator_powers import OperatorPowers
