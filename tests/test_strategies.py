@@ -117,16 +117,23 @@ def test_c_library_logs_take_scipy_once_they_cost_its_import(monkeypatch,
     assert fresh.spent == 0.0 and len(taken) == 3
 
 
-@pytest.mark.parametrize("import_seconds, logged", [(0.5, 4), (0.05, 2)])
+@pytest.mark.parametrize("has_sparse, logged", [(False, 4), (True, 2)])
 def test_c_library_logs_rent_up_to_this_machines_measured_import_cost(
-        monkeypatch, logged_by_math_log, import_seconds, logged):
+        monkeypatch, logged_by_math_log, has_sparse, logged):
     """Without a given bound the rental reads what importing scipy.special costs on this
-    machine (activeprop.calibration): a slow import keeps the logs element by element
-    longer; a fast one is bought sooner."""
+    machine (activeprop.calibration), as the process stands: slow into a process without
+    scipy, so the logs go element by element longer; fast once scipy.sparse is loaded."""
+    import sys
+
     from activeprop import calibration
 
-    costs = calibration.MachineCosts(scipy_special_import=import_seconds)
+    costs = calibration.MachineCosts(scipy_special_import=0.5,
+                                     scipy_special_import_after_sparse=0.05)
     monkeypatch.setattr(calibration, "machine_costs", lambda: costs)
+    if has_sparse:
+        monkeypatch.setitem(sys.modules, "scipy.sparse", object())
+    else:
+        monkeypatch.delitem(sys.modules, "scipy.sparse", raising=False)
     logs = entr_module.CLibraryLogs()
     for _ in range(4):
         logs.entr(np.full((2, 2), 0.5))
@@ -137,7 +144,8 @@ def test_scipy_special_import_is_measured_in_a_fresh_interpreter():
     """The measurement runs (scipy is already imported here: a fresh process pays it)."""
     from activeprop import calibration
 
-    assert 0.0 < calibration.MEASUREMENTS["scipy_special_import"](repeats=1) < 60.0
+    for name in ("scipy_special_import", "scipy_special_import_after_sparse"):
+        assert 0.0 < calibration.MEASUREMENTS[name](repeats=1) < 60.0
 
 
 def test_random_is_seeded():

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +56,9 @@ class MachineCosts:
     ``flat_madd``: per multiply-add of faiss's exact search (128 dimensions);
     ``hnsw_item``, ``hnsw_dimension``: per item to build and search faiss's HNSW index
     (5,000 items), and what each dimension adds to it;
-    ``scipy_special_import``: seconds (not a rate) to import scipy.special into a process
-    that has numpy only.
+    ``scipy_special_import``, ``scipy_special_import_after_sparse``: seconds (not rates)
+    to import scipy.special into a process that has numpy only, and one that has
+    scipy.sparse too (which brings much of what scipy.special needs).
 
     Given as keywords (tests), or else each is read from the machine's cache file, or
     measured the first time a decision asks for it and saved there. A rate the file marks
@@ -338,11 +339,11 @@ def _exp_item(n: int = 2**20) -> float:
     return _best_of(lambda: np.exp(a, out=out), repeats=5) / n
 
 
-def _scipy_special_import(repeats: int = 2) -> float:
+def _scipy_special_import(before: str, repeats: int = 2) -> float:
     """The fastest of a few imports of scipy.special, each in a fresh interpreter that has
-    imported numpy (this process may hold scipy already). The first may read the files
-    from disk."""
-    script = ("import time, numpy; start = time.perf_counter(); import scipy.special; "
+    imported the modules ``before`` (this process may hold scipy already). The first may
+    read the files from disk."""
+    script = (f"import time, {before}; start = time.perf_counter(); import scipy.special; "
               "print(time.perf_counter() - start)")
     return min(float(subprocess.run([sys.executable, "-c", script], check=True,
                                     capture_output=True, text=True).stdout)
@@ -353,5 +354,6 @@ MEASUREMENTS: dict[str, Callable[[], float]] = {
     "square_madd": _square_madd, "thin_madd": _thin_madd, "sparse_row": _sparse_row,
     "stream_item": _stream_item, "exp_item": _exp_item, "thread_handoff": _thread_handoff,
     "flat_madd": _flat_madd, "hnsw_item": _hnsw_item, "hnsw_dimension": _hnsw_dimension,
-    "scipy_special_import": _scipy_special_import,
+    "scipy_special_import": partial(_scipy_special_import, "numpy"),
+    "scipy_special_import_after_sparse": partial(_scipy_special_import, "numpy, scipy.sparse"),
 }

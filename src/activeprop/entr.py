@@ -11,7 +11,8 @@ example's 40 queries of 18,000 entries take about 2 ms each and never pay the im
 long run pays at most twice the better of the two.
 
 The import's cost is measured, not a constant: 75-90 ms on an AMD EPYC, 230-275 ms on an
-Intel Xeon (where scipy.special pulls in numpy.f2py through scipy's array-API layer). With
+Intel Xeon (where scipy.special pulls in numpy.f2py through scipy's array-API layer), and
+43-59 ms there once scipy.sparse is loaded, as a kNN graph's solves load it. With
 the EPYC's 80 ms as the bound, the example's command on the Xeon logged 81 ms of entries,
 then paid the import too: 1.30-1.64 s in all, against 0.99-1.22 s with the Xeon's own
 bound, which it never reaches (issue 18, item 2; docs/benchmarks.md).
@@ -41,7 +42,7 @@ NUMPY_HAS_OWN_LOG = _numpy_has_own_log()
 class CLibraryLogs:
     """``-x log x`` with the C library's log: element by element while that has cost less
     than ``import_seconds`` in all (None: this machine's measured cost of importing
-    scipy.special, read when first needed), then scipy's ``entr`` (imported once)."""
+    scipy.special, as this process stands), then scipy's ``entr`` (imported once)."""
 
     def __init__(self, import_seconds: float | None = None):
         self._import_seconds = import_seconds
@@ -49,12 +50,17 @@ class CLibraryLogs:
 
     @property
     def import_seconds(self) -> float:
-        """The rental's bound: what the import would cost, in seconds."""
-        if self._import_seconds is None:
-            from .calibration import machine_costs
+        """The rental's bound: what importing scipy.special would cost this process now, in
+        seconds. Much less once scipy.sparse is loaded (a kNN graph's solves load it): 43-59
+        against 220-252 ms on an Intel Xeon. With the larger bound there, a 70,000-item
+        pool's entropies went through ``math.log`` for eight rounds, 35 ms each."""
+        if self._import_seconds is not None:
+            return self._import_seconds
+        from .calibration import machine_costs
 
-            self._import_seconds = machine_costs().scipy_special_import
-        return self._import_seconds
+        costs = machine_costs()
+        return costs.scipy_special_import_after_sparse if "scipy.sparse" in sys.modules \
+            else costs.scipy_special_import
 
     def entr(self, x: np.ndarray) -> np.ndarray:
         """``scipy.special.entr(x)``, the same bits."""
