@@ -12,7 +12,7 @@ long run pays at most twice the better of the two.
 
 The import's cost is measured, not a constant: 75-90 ms on an AMD EPYC, 230-275 ms on an
 Intel Xeon (where scipy.special pulls in numpy.f2py through scipy's array-API layer), and
-43-59 ms there once scipy.sparse is loaded, as a kNN graph's solves load it. With
+43-66 ms there once scipy.sparse is loaded, as a kNN graph's solves load it. With
 the EPYC's 80 ms as the bound, the example's command on the Xeon logged 81 ms of entries,
 then paid the import too: 1.30-1.64 s in all, against 0.99-1.22 s with the Xeon's own
 bound, which it never reaches (issue 18, item 2; docs/benchmarks.md).
@@ -51,7 +51,7 @@ class CLibraryLogs:
     @property
     def import_seconds(self) -> float:
         """The rental's bound: what importing scipy.special would cost this process now, in
-        seconds. Much less once scipy.sparse is loaded (a kNN graph's solves load it): 43-59
+        seconds. Much less once scipy.sparse is loaded (a kNN graph's solves load it): 43-66
         against 220-252 ms on an Intel Xeon. With the larger bound there, a 70,000-item
         pool's entropies went through ``math.log`` for eight rounds, 35 ms each."""
         if self._import_seconds is not None:
