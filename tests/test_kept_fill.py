@@ -169,7 +169,7 @@ def test_a_new_class_widens_the_kept_fill_exactly():
     scores = np.where(rng.random((500, 2)) < 0.05, rng.random((500, 2)), 0.0)
     reached = np.ones(500, dtype=bool)
     kept = KeptFill.fill(W, scores, reached, FLOOR)
-    widened = kept.widened(lambda block: np.insert(block, [1], 0.0, axis=-1))
+    widened = kept.widened(np.insert(kept.F, [1], 0.0, axis=-1))
     wide = np.insert(scores, [1], 0.0, axis=-1)
     assert np.array_equal(widened.F, fill_below_precision(W, wide, reached, FLOOR))
 

@@ -65,12 +65,13 @@ class KeptFill:
         F, layers = fill_with_layers(matrix, scores, reached, floor)
         return cls(F, layers, float(floor), reached)
 
-    def widened(self, widen) -> "KeptFill":
-        """This fill with the columns ``widen`` adds to the scores (zero for a new class:
-        no row's layer changes, and a filled row's sum neither); ``widen`` may widen the
-        scores in place (:func:`activeprop.column_room.widened`), so this one is used up."""
+    def widened(self, F: np.ndarray) -> "KeptFill":
+        """This fill with ``F``, its scores with zero columns added for new classes (no
+        row's layer changes, and a filled row's sum neither). ``F`` may be this fill's
+        scores widened in place (:func:`activeprop.column_room.widened`), so this one is
+        used up."""
         kept = copy.copy(self)
-        kept.F, self.F = widen(self.F), None
+        kept.F, self.F = F, None
         kept.version, kept.changed = 0, None
         return kept
 

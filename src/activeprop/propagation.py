@@ -555,7 +555,7 @@ class WarmStart:
         X, R, F = _widened_together(widen, [self.X, self.R,
                                             None if self.fill is None else self.fill.F])
         wider = replace(self, classes=classes, codes=codes, X=X, R=R, norms2=norms2,
-                        fill=None if self.fill is None else self.fill.widened(lambda _: F))
+                        fill=None if self.fill is None else self.fill.widened(F))
         self.X = self.R = self.norms2 = self.fill = None  # their memory may be the wider's
         return wider
 
