@@ -152,11 +152,13 @@ def test_label_with_keyboard_undo_reload(server, page, tmp_path):
 
 
 HOSTILE = ['<img src=x onerror="window.pwned=1">', "O'Brien \"quoted\" & co", "<b>bold</b>"]
+HOSTILE_COLUMN = '<img src=z onerror="window.pwned=3">'
 
 
 @pytest.fixture
 def hostile_project(tmp_path):
-    """Three classes whose names are HTML, from the label column of a CSV."""
+    """Three classes whose names are HTML, from the label column of a CSV whose first
+    column's name is HTML too."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -164,7 +166,7 @@ def hostile_project(tmp_path):
     path = tmp_path / "hostile.csv"
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow([f"f{j}" for j in range(64)] + ["label"])
+        writer.writerow([HOSTILE_COLUMN] + [f"f{j}" for j in range(1, 64)] + ["label"])
         for i in keep:
             writer.writerow([*digits.data[i].tolist(), HOSTILE[digits.target[i]]])
     project = tmp_path / "hostile"
@@ -199,6 +201,15 @@ def test_token_mode_with_hostile_names(hostile_project, browser, tmp_path):
         page.wait_for_selector(".card")
         assert page.url == base, "the token must leave the address bar"
         assert "token" not in page.evaluate("history.state === null ? location.href : ''")
+        # A table's card shows the row's first values under the columns' names, as text.
+        card = page.locator(".card").first
+        values = ProjectStore(hostile_project).load_pool().X[int(card.get_attribute("data-id"))]
+        assert card.locator("th").all_inner_texts() == [HOSTILE_COLUMN] + \
+            [f"f{j}" for j in range(1, 8)]
+        assert [float(v) for v in card.locator("td").all_inner_texts()[:8]] == \
+            values[:8].tolist()
+        assert card.locator("td").last.inner_text() == "+56 more"
+        assert page.locator(".card img").count() == 0
         for _ in range(3):
             item = queue_ids(page)[0]
             version = page.locator("#version").inner_text()
@@ -214,6 +225,8 @@ def test_token_mode_with_hostile_names(hostile_project, browser, tmp_path):
         assert page.locator("#classes img, #classes b, #legend img").count() == 0
         page.locator("#overview .human").first.click()
         page.wait_for_selector("#item-dialog[open]")
+        assert page.locator("#item-fields tr").count() == 64  # every column, in the dialog
+        assert page.locator("#item-fields th").first.inner_text() == HOSTILE_COLUMN
         history = page.locator("#item-history").inner_text()
         assert hostile_annotator in history and buttons[0].strip() in history
         assert page.locator("#item-history img").count() == 0
@@ -342,3 +355,42 @@ def test_the_page_on_a_dask_cluster(page, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_the_notebook_widget_draws_a_tables_rows(browser, tmp_path):
+    """The widget's front end (its ES module, in Chromium, over a stand-in for the
+    kernel's model holding a real labeler's traits) draws a table's item as its values
+    under the columns' names, the names as text."""
+    pytest.importorskip("anywidget")
+    pandas = pytest.importorskip("pandas")
+    from activeprop.notebook import Labeler
+
+    frame = pandas.DataFrame({HOSTILE_COLUMN: [1.5, 2.0, 2.5, 9.0] * 10,
+                              "width": [0.1, 0.2, 7.0, 8.0] * 10})
+    labeler = Labeler.from_arrays(frame, project=tmp_path / "nb", classes=["a", "b"])
+    traits = {name: getattr(labeler, name) for name in (
+        "items", "status", "classes", "class_keys", "message", "failed", "curve_points",
+        "acknowledged")}
+    from activeprop.notebook import labeler as widget_module
+
+    here = Path(widget_module.__file__).parent
+    module, style = (here / "labeler.js").read_text(), (here / "labeler.css").read_text()
+    page = browser.new_page(viewport={"width": 900, "height": 500})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_content("<style>" + style + "</style><div id=host></div>"
+                     "<script type=module>" + module.replace("export default", "window.widget =")
+                     + "\nconst traits = " + json.dumps(traits) + ";\n"
+                     "widget.render({el: document.getElementById('host'), model: {"
+                     "get: (name) => traits[name], on: () => {}, send: () => {}}});"
+                     "window.drawn = true;</script>")
+    wait_for(page, "window.drawn === true")
+    card = page.locator(".ap-card").first
+    item = traits["items"][0]
+    assert card.locator("th").all_inner_texts() == [HOSTILE_COLUMN, "width"]
+    assert [float(v) for v in card.locator("td").all_inner_texts()] == \
+        frame.iloc[item["id"]].tolist()
+    assert page.locator(".ap-card img").count() == 0 and not errors, errors
+    assert page.evaluate("window.pwned") is None
+    page.screenshot(path=str(tmp_path / "widget.png"))
+    page.close()

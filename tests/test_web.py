@@ -46,7 +46,9 @@ def test_page_and_static_files(client):
 def test_queue_label_undo_cycle(client):
     queue = client.post("/api/queue", json={"n": 3, "client": "ann"}).json()
     assert len(queue["items"]) == 3 and queue["model_version"] == 0
-    assert set(queue["items"][0]) == {"id", "prediction", "confidence", "path", "text"}
+    assert set(queue["items"][0]) == {"id", "prediction", "confidence", "path", "text",
+                                      "fields"}
+    assert queue["items"][0]["fields"] is None  # digits are pictures, not a table's rows
     other = client.post("/api/queue", json={"n": 3, "client": "bob"}).json()
     assert not {i["id"] for i in queue["items"]} & {i["id"] for i in other["items"]}
     first = queue["items"][0]["id"]

@@ -65,6 +65,10 @@ class Pool:
         Each item's text (text datasets).
     thumbnails : list of bytes, optional
         Each item's picture as PNG, colour and aspect ratio kept (image folders).
+    feature_names : list of str, optional
+        The name of each column of ``X`` when the features are a table's own columns
+        (a CSV file, scikit-learn's bundled tables, a .npz's ``feature_names``): the
+        labeler shows a person each item's values under these names.
     """
 
     X: np.ndarray
@@ -75,6 +79,7 @@ class Pool:
     paths: list[str] | None = None
     texts: list[str] | None = None
     thumbnails: list[bytes] | None = None
+    feature_names: list[str] | None = None
 
     def __post_init__(self):
         validate_arrays(self.X, self.y, self.images)
@@ -83,6 +88,9 @@ class Pool:
             if values is not None and len(values) != len(self.X):
                 raise UserError(f"{what} must have one entry per item ({len(self.X)}), got "
                                 f"{len(values)}")
+        if self.feature_names is not None and len(self.feature_names) != self.X.shape[1]:
+            raise UserError(f"feature_names must name each of the {self.X.shape[1]} "
+                            f"features, got {len(self.feature_names)} names")
 
     def __len__(self) -> int:
         return len(self.X)
@@ -106,11 +114,14 @@ class Pool:
             return None if values is None else [values[i] for i in indices]
 
         return Pool(self.X[indices], self.y[indices], self.class_names, images, self.name,
-                    picked(self.paths), picked(self.texts), picked(self.thumbnails))
+                    picked(self.paths), picked(self.texts), picked(self.thumbnails),
+                    self.feature_names)
 
     def with_features(self, X: np.ndarray) -> "Pool":
-        """The same items with other features (the user's own, or an embedding)."""
-        return dataclasses.replace(self, X=X)
+        """The same items with other features (the user's own, or an embedding); the
+        columns' names stay only when ``X`` is this pool's own features."""
+        names = self.feature_names if X is self.X else None
+        return dataclasses.replace(self, X=X, feature_names=names)
 
     def with_classes(self, names: list[str]) -> "Pool":
         """The same items with the classes ``names``, in that order; it must include every
@@ -302,7 +313,8 @@ def _bundled_table(name: str) -> Pool:
     loader = getattr(datasets, "load_" + name.replace("-", "_"))
     data = loader()
     return Pool(data.data.astype(np.float64), data.target.astype(np.int64),
-                [str(n) for n in data.target_names], None, name)
+                [str(n) for n in data.target_names], None, name,
+                feature_names=[str(n) for n in data.feature_names])
 
 
 def _digits() -> Pool:
@@ -417,11 +429,14 @@ def _npz(path: Path) -> Pool:
     except (OSError, ValueError) as error:
         raise UserError(f"cannot read {path} as a .npz file ({error})") from None
     if "X" not in arrays:
-        raise UserError(f"{path} has no array named X; expected arrays X, optional y "
-                        f"and images (found: {', '.join(arrays) or 'none'})")
+        raise UserError(f"{path} has no array named X; expected arrays X, optional y, "
+                        f"images and feature_names (found: {', '.join(arrays) or 'none'})")
     X = _as_features(arrays["X"], str(path))
     y, names = encode_labels(arrays.get("y"), len(X))
-    return Pool(X, y, names, arrays.get("images"), str(path))
+    feature_names = arrays.get("feature_names")
+    return Pool(X, y, names, arrays.get("images"), str(path),
+                feature_names=None if feature_names is None else
+                [str(name) for name in np.ravel(feature_names)])
 
 
 def _csv(path: Path, label_column: str | None) -> Pool:
@@ -446,7 +461,8 @@ def _csv(path: Path, label_column: str | None) -> Pool:
                         f"every row complete ({error}){hint}") from None
     labels = None if label_at is None else np.array([row[label_at].strip() for row in body])
     y, names = encode_labels(labels, len(X))
-    return Pool(_as_features(X, str(path)), y, names, None, str(path))
+    return Pool(_as_features(X, str(path)), y, names, None, str(path),
+                feature_names=[header[i].strip() for i in feature_at])
 
 
 def _as_features(X, source: str) -> np.ndarray:

@@ -50,6 +50,8 @@ class QueueItem:
     confidence: float
     path: str | None = None  # the item's file, relative to the dataset's folder
     text: str | None = None  # the item's text (text datasets)
+    # the item's values under its table's column names (tables: {"name", "value"} each)
+    fields: list[dict] | None = None
 
 
 @dataclass
@@ -223,10 +225,16 @@ class LabelingSession:
         return None if picture is None else to_grey(picture, self.store.meta("image_style"))
 
     def source(self, item_id: int) -> dict:
-        """Where an item comes from: its file path and its text (None where it has none)."""
+        """Where an item comes from and what a person reads of it: its file path, its text
+        and, in a table, its values under the columns' names (``fields``: a list of
+        ``{"name", "value"}``, in the columns' order); None where it has none."""
         self._check_item(item_id)
         path, text = self.store.item_source(item_id)
-        return {"path": path, "text": text}
+        names = self.pool.feature_names
+        fields = None if names is None else [
+            {"name": name, "value": float(value)}
+            for name, value in zip(names, self.pool.X[item_id])]
+        return {"path": path, "text": text, "fields": fields}
 
     def items(self, label: str | None = None, min_confidence: float = 0.0,
               max_confidence: float = 1.0, offset: int = 0, limit: int = 500) -> dict:

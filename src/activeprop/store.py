@@ -184,7 +184,9 @@ class ProjectStore:
                     "image_shape": None if pool.images is None else list(pool.images.shape[1:]),
                     "image_format": "png" if pool.thumbnails is not None else
                     "array" if pool.images is not None else None,
-                    "created": time.time(), "features_at": None}
+                    "created": time.time(), "features_at": None,
+                    # the columns' names, where the stored features are a table's columns
+                    "feature_names": pool.feature_names if features_at is None else None}
             if features_at is not None:
                 meta.update(_referenced_meta(Path(features_at).resolve()))
             connection.executemany("INSERT INTO meta VALUES (?, ?)",
@@ -317,7 +319,13 @@ class ProjectStore:
             raise _damaged(self.directory / DATABASE, "features that are not numbers")
         if np.any((y < -1) | (y >= len(self.class_names))):
             raise _damaged(self.directory / DATABASE, "labels of no class")
-        return Pool(X, y, self.class_names, pictures, self.meta("dataset"))
+        names = self.meta("feature_names")  # (none in projects made before they were kept)
+        if names is not None and (not isinstance(names, list) or len(names) != X.shape[1]
+                                  or not all(isinstance(name, str) for name in names)):
+            raise _damaged(self.directory / DATABASE, "feature names that do not fit the "
+                           "features")
+        return Pool(X, y, self.class_names, pictures, self.meta("dataset"),
+                    feature_names=names)
 
     def _shards(self):
         """The sharded pool a project's items stay in (opened once)."""

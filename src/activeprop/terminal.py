@@ -39,6 +39,24 @@ def _folded(text: str, width: int = 78, lines: int = 12) -> str:
     return "\n".join(wrapped[:lines] + (["…"] if len(wrapped) > lines else []))
 
 
+def _field_lines(fields: list[dict], lines: int = 12) -> str:
+    """A table row's values, one ``name  value`` line each (names aligned, cut to 30
+    characters, control characters shown as spaces), the first ``lines`` of them and then
+    how many more."""
+    names = ["".join(c if c.isprintable() else " " for c in field["name"])[:30]
+             for field in fields[:lines]]
+    width = max(map(len, names))
+    shown = [f"{name:<{width}}  {_number(field['value'])}"
+             for name, field in zip(names, fields)]
+    return "\n".join(shown + ([f"(+{len(fields) - lines} more)"] if len(fields) > lines else []))
+
+
+def _number(value: float) -> str:
+    """The shortest form that reads back as ``value``, as the page shows it (5, not 5.0)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def read_key(stream: TextIO) -> str:
     """One key press from a terminal, or one line from a pipe."""
     if not stream.isatty():
@@ -100,7 +118,7 @@ def _screen(session: LabelingSession, item, keys: dict[str, str]) -> str:
         else ""
     grey = session.picture_grey(item.id)
     picture = draw(grey, 1.0) if grey is not None else _folded(item.text) if item.text \
-        else "(no image)"
+        else _field_lines(item.fields) if item.fields else "(no image)"
     guess = "no guess yet" if item.prediction is None else \
         f"model's guess: {item.prediction} ({item.confidence:.0%})"
     legend = "  ".join(f"{key}={name}" for key, name in keys.items() if key != name)

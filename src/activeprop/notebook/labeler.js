@@ -6,6 +6,17 @@
 const SVG = "http://www.w3.org/2000/svg";
 const percent = (value) => (100 * value).toFixed(0) + "%";
 const TEXT_SHOWN = 320;
+const FIELDS_SHOWN = 8;  // a table row's first values on a card
+
+// A table row's first values under its columns' names, then how many more.
+function fieldTable(fields) {
+  const rows = fields.slice(0, FIELDS_SHOWN).map((field) => el("tr", {},
+    el("th", { textContent: field.name }), el("td", { textContent: String(field.value) })));
+  if (fields.length > FIELDS_SHOWN) {
+    rows.push(el("tr", {}, el("td", { colSpan: 2, textContent: `+${fields.length - FIELDS_SHOWN} more` })));
+  }
+  return el("table", { className: "ap-fields" }, el("tbody", {}, ...rows));
+}
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -101,7 +112,7 @@ function render({ model, el: host }) {
       const shown = item.picture ? el("img", { src: item.picture, alt: `item ${item.id}` })
         : item.text !== null ? el("p", { className: "ap-text",
           textContent: item.text.length > TEXT_SHOWN ? item.text.slice(0, TEXT_SHOWN) + "…" : item.text })
-          : null;
+          : item.fields ? fieldTable(item.fields) : null;
       const card = el("div", { className: "ap-card" + (index === focus ? " ap-focused" : ""),
         role: "option", "aria-selected": String(index === focus), "data-id": String(item.id),
         onclick: () => { focus = index; drawCards(); root.focus(); } },

@@ -81,6 +81,7 @@ class Labeler(anywidget.AnyWidget):
 
     @classmethod
     def from_arrays(cls, X, *, project: str | Path, y=None, images=None, texts=None,
+                    feature_names: list[str] | None = None,
                     classes: list[str] | None = None, ink: bool = False,
                     annotator: str = "notebook", batch: int = BATCH,
                     **settings) -> "Labeler":
@@ -92,11 +93,15 @@ class Labeler(anywidget.AnyWidget):
         (class names, or indices into ``classes``; -1 or None elsewhere), only to measure
         the curve's accuracy: they are never labels. ``images``: (n, height, width) arrays
         to show (``ink``: high values are ink, drawn dark, as digits are; else light);
-        ``texts``: a string per item to show. ``classes``: the class names
+        ``texts``: a string per item to show. ``feature_names``: the name of each column
+        of ``X``, to show each item's values under them (a table's items; by default a
+        pandas DataFrame's columns). ``classes``: the class names
         (default: those ``y`` names; without either, add them in the project as you meet
         them). ``settings``: as ``activeprop init`` (model, kernel, strategy,
         n_neighbors...).
         """
+        if feature_names is None and hasattr(X, "columns"):  # a DataFrame's
+            feature_names = [str(name) for name in X.columns]
         X = np.asarray(X, dtype=np.float64)
         digest = _digest(X)
         if (Path(project) / DATABASE).exists():
@@ -106,7 +111,9 @@ class Labeler(anywidget.AnyWidget):
 
             pool = Pool(X, *_labels_and_classes(y, classes, len(X)),
                         None if images is None else np.asarray(images, dtype=np.float32),
-                        "arrays", texts=None if texts is None else [str(t) for t in texts])
+                        "arrays", texts=None if texts is None else [str(t) for t in texts],
+                        feature_names=None if feature_names is None else
+                        [str(name) for name in feature_names])
             store = create_project(project, pool, **settings)
             store.set_meta("arrays_digest", digest)
             if pool.images is not None:
@@ -137,6 +144,7 @@ class Labeler(anywidget.AnyWidget):
         picture = self.session.picture_png(item.id)
         return {"id": item.id, "prediction": item.prediction,
                 "confidence": item.confidence, "text": item.text, "path": item.path,
+                "fields": item.fields,
                 "picture": None if picture is None else
                 "data:image/png;base64," + base64.b64encode(picture).decode("ascii")}
 

@@ -70,12 +70,21 @@ class UndoIn(BaseModel):
     annotator: str = Field("default", min_length=1, max_length=100)
 
 
+class FieldValue(BaseModel):
+    """One of a table row's values, under its column's name."""
+
+    name: str
+    value: float
+
+
 class QueueEntry(BaseModel):
     id: int
     prediction: str | None
     confidence: float
     path: str | None = Field(None, description="the item's file, relative to the dataset")
     text: str | None = Field(None, description="the item's text")
+    fields: list[FieldValue] | None = Field(
+        None, description="a table's item: its values under the columns' names, in order")
 
 
 class QueueOut(BaseModel):

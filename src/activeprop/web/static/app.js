@@ -48,6 +48,18 @@ const imageUrl = (id) => `api/items/${id}/image`;
 const percent = (value) => (100 * value).toFixed(0) + "%";
 const TEXT_SHOWN = 320;  // characters of a text on a card; the dialog shows it whole
 const folded = (text) => text.length > TEXT_SHOWN ? text.slice(0, TEXT_SHOWN) + "…" : text;
+const FIELDS_SHOWN = 8;  // a table row's first values on a card; the dialog shows them all
+
+// A table row's values under its columns' names (the first ``shown`` of them, then how
+// many more). String(value) is the shortest form that reads back as the same number.
+function fieldTable(fields, shown = fields.length) {
+  const rows = fields.slice(0, shown).map((field) =>
+    el("tr", {}, el("th", { scope: "row" }, field.name), el("td", {}, String(field.value))));
+  if (fields.length > shown) {
+    rows.push(el("tr", {}, el("td", { colSpan: 2, className: "muted" }, `+${fields.length - shown} more`)));
+  }
+  return el("table", { className: "fields" }, el("tbody", {}, ...rows));
+}
 
 function color(name) { return PALETTE[ui.classes.indexOf(name) % PALETTE.length]; }
 
@@ -180,10 +192,11 @@ function renderQueue() {
     const focused = index === ui.focus;
     const guess = item.prediction === null ? el("div", { className: "guess" }, "no guess yet")
       : el("div", { className: "guess" }, "guess ", el("strong", {}, item.prediction), " · " + percent(item.confidence));
-    return el("div", { className: "card" + (focused ? " focused" : "") + (item.text ? " text-card" : ""),
+    return el("div", { className: "card" + (focused ? " focused" : "") + (item.text || item.fields ? " text-card" : ""),
       role: "option", tabIndex: focused ? 0 : -1, "aria-selected": String(focused),
       dataset: { index: String(index), id: String(item.id) } },
       picture(item.id), item.text ? el("p", { className: "text" }, folded(item.text)) : null,
+      item.fields ? fieldTable(item.fields, FIELDS_SHOWN) : null,
       item.path ? el("div", { className: "path", title: item.path }, item.path) : null, guess,
       el("div", { className: "conf" }, el("div", { style: { width: percent(item.confidence) } })),
       el("div", { className: "muted" }, "item #" + item.id));
@@ -366,6 +379,7 @@ async function openItem(id) {
   $("item-path").textContent = item.path || "";
   $("item-text").textContent = item.text || "";
   $("item-text").hidden = !item.text;
+  $("item-fields").replaceChildren(...(item.fields ? [fieldTable(item.fields)] : []));
   $("item-facts").textContent = item.label !== null
     ? `Human label: ${item.label}. Model: ${item.prediction} (${percent(item.confidence)}).`
     : `Propagated label: ${item.prediction ?? "none yet"} (${percent(item.confidence)} confident).`;
