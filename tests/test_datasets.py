@@ -112,3 +112,22 @@ def test_labels_encoding():
 def test_bundled_tables(name, shape, classes):
     pool = load_pool(name)
     assert pool.X.shape == shape and len(pool.class_names) == classes and pool.has_ground_truth
+
+
+def test_a_folder_named_like_a_bundled_dataset(tmp_path, monkeypatch):
+    """A project made as `init --project digits --dataset digits` is a folder named
+    digits beside the next command: the name still means the bundled digits (the
+    folder holds no images), while a folder of that name with images is read."""
+    from activeprop.project import init_project
+
+    monkeypatch.chdir(tmp_path)
+    init_project("digits", "digits")
+    pool = load_pool("digits")
+    assert len(pool) == 1797 and pool.paths is None
+    (tmp_path / "wine" / "red").mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "wine" / "red" / "a.png")
+    pool = load_pool("wine")
+    assert pool.paths == ["red/a.png"] and pool.class_names == ["red"]
+    assert load_pool("iris").feature_names is not None  # no folder: the bundled table

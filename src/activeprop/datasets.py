@@ -14,7 +14,9 @@ Specs understood by :func:`load_pool`:
 * ``pool.zarr`` or a folder with ``pool.json``: a pool stored in row shards
   (:mod:`activeprop.shards`, written by ``activeprop shard``);
 * ``path/to/folder``: images (PNG, JPEG, WebP, TIFF, BMP, GIF; colour or grey, any size), in
-  folders nested to any depth. The first-level subfolder an image sits in is its class;
+  folders nested to any depth (a folder named like a bundled dataset, ``digits`` say, is
+  read only if it holds images: else the name means the bundled dataset). The
+  first-level subfolder an image sits in is its class;
   images directly in the folder are unlabeled. Features
   are :func:`activeprop.features.image_features` of ``image_features`` kind, or a pretrained
   network's embeddings (``image_model``, an optional extra); every item keeps
@@ -202,7 +204,11 @@ def _load(spec, label_column, image_size, text_column, image_features, text_mode
 
     if is_sharded(spec):
         return open_sharded(spec).to_pool(lazy)
-    if Path(spec).is_dir():
+    # A folder named like a bundled dataset is that dataset unless it holds images: a
+    # project made with `init --project digits --dataset digits` is not a dataset, and
+    # `simulate` (whose default is digits) run beside it read it as an empty image folder.
+    if Path(spec).is_dir() and not (_names_a_bundled_dataset(spec) and
+                                    not _image_files(Path(spec))):
         return _image_folder(Path(spec), image_size, image_features)
     if text_column is not None:
         return _text_table(Path(spec), text_column, label_column, text_model)
@@ -222,6 +228,18 @@ def _load(spec, label_column, image_size, text_column, image_features, text_mode
                     "images")
 
 
+def _names_a_bundled_dataset(spec: str) -> bool:
+    """Whether ``spec`` is the name of a dataset that ships with activeprop."""
+    return spec == "digits" or spec in BUNDLED_TABLES or spec.startswith("digits-aug:")
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The images below ``folder`` at any depth, in path order (hidden ones left out)."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                  and p.is_file() and not any(part.startswith(".") for part in
+                                              p.relative_to(folder).parts))
+
+
 def _image_folder(folder: Path, image_size: int, kind: str) -> Pool:
     """Images at any depth: the first-level subfolder is the class, loose ones unlabeled.
     ``kind``: a built-in descriptor (:data:`activeprop.features.IMAGE_FEATURES`) or else a
@@ -233,9 +251,7 @@ def _image_folder(folder: Path, image_size: int, kind: str) -> Pool:
 
     if not 2 <= image_size <= 256:
         raise UserError(f"image size must be from 2 to 256 pixels, got {image_size}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                   and p.is_file() and not any(part.startswith(".") for part in
-                                               p.relative_to(folder).parts))
+    files = _image_files(folder)
     if not files:
         raise UserError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}), directly "
                         "or in subfolders")
