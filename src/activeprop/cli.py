@@ -73,6 +73,9 @@ CLUSTER = typer.Option(None, help="build the graph and solve on a Dask cluster: 
                                   CLUSTER_ADDRESS)
 COMPONENTS = typer.Option(0, help="reduce features of more than 256 dimensions to this many "
                                   "principal components (0 keeps them; --recommended: 48)")
+SCALE_HELP = ("a table's columns: auto (standardised when their spreads differ over 200 "
+              "times, the mark of different units), standard or none")
+SCALE = typer.Option("auto", help=SCALE_HELP)
 INITIAL_STRATEGY = typer.Option("first", help="how the initial items are picked: first "
                                               "(the shuffled order), random, typical "
                                               "(k-means centres)")
@@ -111,7 +114,7 @@ def simulate(
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
     graph_weights: str = GRAPH_WEIGHTS, local_from: float = LOCAL_FROM,
-    components: int = COMPONENTS, initial_strategy: str = INITIAL_STRATEGY,
+    components: int = COMPONENTS, scale: str = SCALE, initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE,
     evaluation: str = typer.Option("pool", "--eval", help=EVAL_HELP),
     recommended: bool = RECOMMENDED_FLAG, class_priors: str = CLASS_PRIORS,
@@ -175,7 +178,7 @@ def compare(
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
     graph_weights: str = GRAPH_WEIGHTS, local_from: float = LOCAL_FROM,
-    components: int = COMPONENTS, initial_strategy: str = INITIAL_STRATEGY,
+    components: int = COMPONENTS, scale: str = SCALE, initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE, recommended: bool = RECOMMENDED_FLAG,
     class_priors: str = CLASS_PRIORS, cluster: str = CLUSTER,
 ):
@@ -226,19 +229,21 @@ def shard(
     components: int = typer.Option(0, help="store features of more than 256 dimensions as "
                                            "this many principal components (0 keeps them; "
                                            "a cluster uses the features as stored)"),
+    scale: str = SCALE,
 ):
     """Store a dataset's features, labels, paths, texts and pictures in row shards, for
     pools larger than memory and for --cluster: the result is itself a dataset
     (--dataset OUT)."""
     from .datasets import load_pool
     from .features import principal_components
+    from .scaling import scaled
     from .shards import write_sharded
 
     pool = load_pool(dataset, label_column=label_column, text_column=text_column,
                      text_model=text_model, features=features, image_features=image_features,
                      image_model=image_model)
-    write_sharded(pool.with_features(principal_components(pool.X, components)), out,
-                  shard_rows)
+    X = principal_components(scaled(pool.X, scale, pool.is_table), components)
+    write_sharded(pool.with_features(X), out, shard_rows)
     n_shards = -(-len(pool) // shard_rows)
     print(f"Wrote {out}: {len(pool)} items x {pool.X.shape[1]} features (float32), "
           f"{n_shards} shard(s) of up to {shard_rows} rows. Use it as --dataset {out}")
@@ -269,6 +274,7 @@ def init(
                                               "to this many principal components (default "
                                               "48; 0 keeps them)"),
     class_priors: str = CLASS_PRIORS,
+    scale: str = typer.Option(None, help=SCALE_HELP.replace("auto", "auto (default)", 1)),
     graph_weights: str = typer.Option(None, help="knn edge weights: connectivity (default), "
                                                  "rbf or local"),
     local_from: float = typer.Option(None, help="switch to local edge weights once the labels "
@@ -293,7 +299,7 @@ def init(
                              strategy=strategy, model=model, kernel=kernel,
                              n_neighbors=neighbors, gamma=gamma, alpha=alpha,
                              components=components, class_priors=class_priors,
-                             graph_weights=graph_weights, local_from=local_from)
+                             scale=scale, graph_weights=graph_weights, local_from=local_from)
     classes = ", ".join(store.class_names) or "none yet (add them on the page)"
     serve = f"activeprop serve --project {project}" + (f" --cluster {cluster}" if cluster else "")
     print(f"Created project {project}: {store.n_items():,} items, classes {classes}."

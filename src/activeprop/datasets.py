@@ -103,6 +103,11 @@ class Pool:
         return bool(np.all(self.y != UNLABELED))
 
     @property
+    def is_table(self) -> bool:
+        """True when the features are a table's own columns (they have names)."""
+        return self.feature_names is not None
+
+    @property
     def holds_pictures(self) -> bool:
         """True when the items are pictures (digits, an image folder), whatever their
         features: pixels, a descriptor or an embedding of them."""

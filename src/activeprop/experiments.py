@@ -24,6 +24,7 @@ from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
 from .params import KERNELS, check_params
 from .priors import check_model, parse_class_priors
+from .scaling import check_scale, scaled
 from .stopping import StoppingEstimate, StopRule, estimate
 from .strategies import (
     BATCH_MODES,
@@ -48,7 +49,7 @@ EVALUATIONS = ("pool", "all", "holdout:F")
 RECOMMENDED = {"model": "poisson", "kernel": "knn", "n_neighbors": None, "solver": "cg",
                "rtol": 1e-4, "max_iter": 3000, "strategy": "typical-margin",
                "initial_strategy": "typical", "batch_mode": "diverse", "components": 48,
-               "local_from": None}
+               "local_from": None, "scale": "auto"}
 
 # The recommended graph's neighbours, chosen on the real-data suite (bench/bench_real.py,
 # bench/bench_neighbors.py; docs/benchmarks.md, 2026-12-02): on features reduced to
@@ -131,6 +132,8 @@ class SimulationConfig:
     # Features of many dimensions (above features.COMPONENTS_ABOVE) are reduced to this many
     # principal components before anything else; 0 keeps them.
     components: int = 0
+    # A table's columns in different units are standardised (activeprop.scaling)
+    scale: str = "auto"
     initial_strategy: str = "first"
     batch_mode: str = "topk"
     # The stopping estimate refits on held-out folds every round: about 60 of 89 s of a run
@@ -168,6 +171,7 @@ class SimulationConfig:
             if not ok:
                 raise UserError(message)
         check_local_from(self.local_from)
+        check_scale(self.scale)
         # The model's own parameters: one rule each, shared with the estimators.
         neighbors = {} if self.n_neighbors is None else {"n_neighbors": self.n_neighbors}
         check_params(gamma=self.gamma, alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,
@@ -178,13 +182,15 @@ class SimulationConfig:
         check_model_name(self.model)
 
     def working(self, pool: Pool, on_cluster: bool = False) -> tuple[SimulationConfig, Pool]:
-        """This config and the pool as the run sees them: the features reduced to
+        """This config and the pool as the run sees them: a table's columns standardised
+        when its ``scale`` says so (:mod:`activeprop.scaling`), the features reduced to
         ``components`` principal components when they have many dimensions
         (:func:`features.principal_components`), and unset neighbours and edge weights
         chosen for them (:func:`recommended_neighbors`, :func:`recommended_local_from`)."""
         from .features import principal_components
 
-        reduced = principal_components(pool.X, self.components)
+        reduced = principal_components(scaled(pool.X, self.scale, pool.is_table),
+                                       self.components)
         return self.chosen_for(pool, on_cluster), \
             pool if reduced is pool.X else pool.with_features(reduced)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from .pictures import to_grey, to_png
 from .plugins import require_trusted
 from .project import StoredGraphs, cold_start_order, project_model
 from .review import held_out_proba, suspicious_labels
+from .scaling import standardised
 from .stopping import labeled_classes, mean_confidence
 from .store import LabelEvent, ProjectStore
 from .strategies import (PoolScores, QueryContext, density, get_strategy, reads_density,
@@ -77,6 +78,8 @@ class LabelingSession:
         self.client = client
         # shown one by one from the store; on a cluster, the workers read the features
         self.pool = self.store.load_pool(images=False, lazy=client is not None)
+        if self.store.meta("standardised"):  # a table in different units: as at creation
+            self.pool = replace(self.pool, X=standardised(self.pool.X))
         self.class_names = self.store.class_names
         self.settings = self.store.meta("settings")
         require_trusted((self.settings["model"], self.settings["strategy"]), plugins)
@@ -231,9 +234,9 @@ class LabelingSession:
         self._check_item(item_id)
         path, text = self.store.item_source(item_id)
         names = self.pool.feature_names
-        fields = None if names is None else [
+        fields = None if names is None else [  # the table's own values, as stored
             {"name": name, "value": float(value)}
-            for name, value in zip(names, self.pool.X[item_id])]
+            for name, value in zip(names, self.store.item_features(item_id))]
         return {"path": path, "text": text, "fields": fields}
 
     def items(self, label: str | None = None, min_confidence: float = 0.0,

