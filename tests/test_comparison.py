@@ -123,3 +123,23 @@ def test_holdout_items_are_never_queried():
     queried = np.concatenate([o.queried for o in outcomes])
     assert len(queried) == 50 and queried.max() < 60  # the last 60 of 120 are held out
     assert all(o.evaluated.tolist() == list(range(60, 120)) for o in outcomes)
+
+
+def test_strategies_that_pick_alike_stay_visible_on_the_curves(tmp_path, monkeypatch):
+    """Two strategies with the same curve (typical-margin is margin once every class has
+    labels) are drawn with different dashes and markers: the one drawn last does not hide
+    the other."""
+    from activeprop import plots
+
+    figures = []
+    pyplot = plots._pyplot()
+    monkeypatch.setattr(pyplot, "close", figures.append)
+    curve = [{"n_labeled": n, "mean": 0.9, "ci_low": 0.8, "ci_high": 1.0, "n_repeats": 3}
+             for n in (10, 20)]
+    summary = {"results": [{"model": "poisson", "strategy": name, "curve": curve}
+                           for name in ("margin", "typical-margin")],
+               "confidence": 0.95, "eval": "pool"}
+    plots.learning_curves(summary, tmp_path / "curves.png")
+    first, second = figures[0].axes[0].get_lines()
+    assert (first.get_linestyle(), first.get_marker()) != \
+        (second.get_linestyle(), second.get_marker())

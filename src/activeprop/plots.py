@@ -56,6 +56,10 @@ def uncertain_gallery(result, path: Path) -> Path | None:
     return path
 
 
+LINE_STYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "x")
+
+
 def learning_curves(summary: dict, path: Path) -> Path:
     """Save mean accuracy vs labels per strategy, with the shaded confidence band;
     one panel per model."""
@@ -64,11 +68,16 @@ def learning_curves(summary: dict, path: Path) -> Path:
     figure, axes = plt.subplots(1, len(models), squeeze=False, sharey=True,
                                 figsize=(5.5 * len(models), 4.2))
     for ax, model in zip(axes[0], models):
-        for result in (r for r in summary["results"] if r["model"] == model):
+        results = [r for r in summary["results"] if r["model"] == model]
+        for index, result in enumerate(results):
             curve = result["curve"]
             x = [p["n_labeled"] for p in curve]
-            line, = ax.plot(x, [p["mean"] for p in curve], marker="o", markersize=3,
-                            label=result["strategy"])
+            # Strategies that pick alike draw the same curve: each its own dashes and
+            # marker, so that one drawn over another still shows.
+            line, = ax.plot(x, [p["mean"] for p in curve], label=result["strategy"],
+                            linestyle=LINE_STYLES[index % len(LINE_STYLES)],
+                            marker=MARKERS[index % len(MARKERS)], markersize=4,
+                            fillstyle="none" if index % 2 else "full")
             ax.fill_between(x, [p["ci_low"] for p in curve], [p["ci_high"] for p in curve],
                             color=line.get_color(), alpha=0.2, linewidth=0)
         repeats = max(p["n_repeats"] for r in summary["results"] for p in r["curve"])
