@@ -3,10 +3,10 @@
 A graph links items by the distances between their features. In a table whose columns
 are measured in different units (a penguin's body mass in grams beside its bill in
 millimetres) the widest column decides every distance and the others count for nothing:
-the recommended settings labeled 60-64% of the Palmer penguins right from 5 to 40 labels
-on the raw columns, 95-100% on standardised ones. Where the columns share a unit,
+the recommended settings labeled 58-64% of the Palmer penguins right from 5 to 40 labels
+on the raw columns, 91-100% on standardised ones. Where the columns share a unit,
 standardising gives each the same weight whatever it says, and can cost: iris, in
-centimetres, went from 0.93-0.99 to 0.71-0.95 (``docs/benchmarks.md``, nine real tables
+centimetres, went from 0.93-0.99 to 0.70-0.95 (``docs/benchmarks.md``, nine real tables
 over 20 seeds, confirmed on 20 others).
 
 So by default (``auto``) a table's columns are standardised when their spreads differ by
@@ -21,7 +21,7 @@ import numpy as np
 from .errors import UserError
 
 SCALES = ("auto", "standard", "none")
-# Chosen on nine real tables (docs/benchmarks.md): standardising won by 0.07-0.35 on the
+# Chosen on nine real tables (docs/benchmarks.md): standardising won by 0.06-0.38 on the
 # three whose largest and smallest column spreads differ 400-215,000 times (penguins, wine,
 # breast cancer) and was level or behind on Pima diabetes (90 times) and iris (4 times);
 # 200 lies between them.
