@@ -145,8 +145,21 @@ def test_bad_image_folder(tmp_path):
         init_project(tmp_path / "p", str(tmp_path / "empty"))
     (tmp_path / "broken" / "a").mkdir(parents=True)
     (tmp_path / "broken" / "a" / "x.png").write_text("not an image")
-    with pytest.raises(ValueError, match="cannot read image"):
+    with pytest.raises(ValueError, match="cannot read image in .*broken: a/x.png \\(cannot "
+                                         "identify image file .*\\); fix or remove them$"):
         init_project(tmp_path / "p2", str(tmp_path / "broken"))
+    # every broken file is named at once (the first five, then how many more)
+    from PIL import Image
+
+    Image.new("L", (4, 4)).save(tmp_path / "broken" / "a" / "good.png")
+    for i in range(6):
+        (tmp_path / "broken" / "a" / f"y{i}.jpg").write_bytes(b"truncated")
+    with pytest.raises(ValueError) as raised:
+        init_project(tmp_path / "p3", str(tmp_path / "broken"))
+    message = str(raised.value)
+    assert message.startswith("cannot read images in ") and "\n" not in message
+    assert message.count("cannot identify image file") == 5 and "; and 2 more; " in message
+    assert "good.png" not in message and not (tmp_path / "p3").exists()
 
 
 def test_large_pools_default_to_spreading(tmp_path, monkeypatch):

@@ -178,6 +178,7 @@ def validate_arrays(X, y, images=None) -> None:
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 THUMBNAIL_SIZE = 160  # the longer side of a thumbnail, in pixels
+SHOWN_UNREADABLE = 5  # unreadable images an error names (then how many more)
 # Chosen by measurement on real images (docs/benchmarks.md, "Image features").
 DEFAULT_IMAGE_FEATURES = "hog"
 
@@ -262,13 +263,22 @@ def _image_folder(folder: Path, image_size: int, kind: str) -> Pool:
                         "or in subfolders")
     relative = [p.relative_to(folder) for p in files]
     names = sorted({r.parts[0] for r in relative if len(r.parts) > 1})
-    loaded, thumbnails = [], []
+    loaded, thumbnails, unreadable = [], [], []
     for path in files:
         try:
             loaded.append(read_image(path))
         except (OSError, UnidentifiedImageError, ValueError) as error:
-            raise UserError(f"cannot read image {path} ({error})") from None
+            # every broken file named in one error: a truncated download among 50,000
+            # photos is not found one run at a time
+            unreadable.append(f"{path.relative_to(folder)} ({error})")
+            continue
         thumbnails.append(thumbnail(loaded[-1]))
+    if unreadable:
+        raise UserError(f"cannot read image{'s' if len(unreadable) > 1 else ''} in {folder}: "
+                        f"{'; '.join(unreadable[:SHOWN_UNREADABLE])}" +
+                        (f"; and {len(unreadable) - SHOWN_UNREADABLE} more"
+                         if len(unreadable) > SHOWN_UNREADABLE else "") +
+                        "; fix or remove them")
     y = np.array([names.index(r.parts[0]) if len(r.parts) > 1 else UNLABELED
                   for r in relative], dtype=np.int64)
     X = image_features(loaded, kind, image_size) if kind in IMAGE_FEATURES else \
