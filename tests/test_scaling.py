@@ -72,6 +72,14 @@ def test_a_wide_table_is_standardised_once_then_reduced(tmp_path):
     assert session.pool.X.shape == (300, 48) and session.source(0)["fields"] is None
 
 
+def test_init_says_when_it_standardises(capsys, tmp_path):
+    assert main(["init", "--project", str(tmp_path / "w"), "--dataset", "wine"]) == 0
+    assert "Its columns are standardised (--scale none keeps them as they are)." in \
+        capsys.readouterr().out
+    assert main(["init", "--project", str(tmp_path / "i"), "--dataset", "iris"]) == 0
+    assert "standardised" not in capsys.readouterr().out
+
+
 def test_a_bad_scale_is_one_line(capsys, tmp_path):
     assert main(["simulate", "--scale", "unit"]) == 2
     assert main(["init", "--project", str(tmp_path / "p"), "--dataset", "wine",

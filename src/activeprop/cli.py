@@ -302,8 +302,10 @@ def init(
                              scale=scale, graph_weights=graph_weights, local_from=local_from)
     classes = ", ".join(store.class_names) or "none yet (add them on the page)"
     serve = f"activeprop serve --project {project}" + (f" --cluster {cluster}" if cluster else "")
+    scaled = " Its columns are standardised (--scale none keeps them as they are)." \
+        if store.meta("settings").get("scale") == "standard" else ""
     print(f"Created project {project}: {store.n_items():,} items, classes {classes}."
-          f"{_graph_summary(store.meta('graph'))} Next: {serve}")
+          f"{_graph_summary(store.meta('graph'))}{scaled} Next: {serve}")
 
 
 def _graph_summary(graph: dict | None) -> str:
