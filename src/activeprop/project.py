@@ -114,7 +114,7 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
     in_shards = _is_lazy(pool.X) or (is_sharded(pool.name) and reduced is pool.X)
     stored = pool if reduced is work else pool.with_features(reduced)
     # what the model works on (a table standardised keeps its columns' names)
-    pool = dataclasses.replace(pool, X=reduced) if reduced is work else stored
+    pool = dataclasses.replace(pool, X=reduced) if standardised_on_opening else stored
     graphs: dict = {}
     model = project_model(merged, pool, graphs, client)  # checks the settings first
     # A pool that names no class (a folder of loose files, texts without labels) starts
