@@ -61,7 +61,10 @@ def coarse_centroids(sample: np.ndarray, n_clusters: int, seed: int = 0) -> np.n
 
     data = np.ascontiguousarray(sample, dtype=np.float32)
     n_clusters = max(1, min(n_clusters, len(data) // 2))
-    kmeans = faiss.Kmeans(data.shape[1], n_clusters, niter=10, seed=seed, verbose=False)
+    # (min_points_per_centroid=1: faiss otherwise prints a WARNING on a small pool's
+    # stderr, with the same centroids)
+    kmeans = faiss.Kmeans(data.shape[1], n_clusters, niter=10, seed=seed, verbose=False,
+                          min_points_per_centroid=1)
     kmeans.train(data)
     centroids = kmeans.centroids
     centred = centroids - centroids.mean(axis=0)
