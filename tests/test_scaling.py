@@ -1,6 +1,8 @@
 """A table's columns in different units, standardised (activeprop.scaling): the rule, and
 the same choice in simulate, in a project at creation and at every opening."""
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris, load_wine
@@ -70,6 +72,18 @@ def test_a_wide_table_is_standardised_once_then_reduced(tmp_path):
     assert store.meta("settings")["scale"] == "standard" and not store.meta("standardised")
     session = LabelingSession(tmp_path / "wide")
     assert session.pool.X.shape == (300, 48) and session.source(0)["fields"] is None
+
+
+def test_simulate_says_when_it_standardises(capsys):
+    arguments = ["simulate", "--subset", "0", "--initial", "10", "--rounds", "1"]
+    assert main([*arguments, "--dataset", "wine"]) == 0
+    assert capsys.readouterr().out.startswith("The table's columns are standardised (their "
+                                              "spreads differ over 200 times: different "
+                                              "units); --scale none keeps them as they are.\n")
+    assert main([*arguments, "--dataset", "wine", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["standardised"] is True
+    assert main([*arguments, "--dataset", "iris", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["standardised"] is False
 
 
 def test_init_says_when_it_standardises(capsys, tmp_path):

@@ -140,6 +140,9 @@ def simulate(
     if as_json:
         print(json.dumps(document))
     else:
+        if result.standardised and scale == "auto":
+            print("The table's columns are standardised (their spreads differ over 200 times: "
+                  "different units); --scale none keeps them as they are.")
         for round_ in result.rounds:
             print(experiments.format_round(round_, model))
             # The example's output stays the example's; a run that stops on the estimate,

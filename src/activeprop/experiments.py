@@ -24,7 +24,7 @@ from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
 from .params import KERNELS, check_params
 from .priors import check_model, parse_class_priors
-from .scaling import check_scale, scaled
+from .scaling import check_scale, scaled, standardises
 from .stopping import StoppingEstimate, StopRule, estimate
 from .strategies import (
     BATCH_MODES,
@@ -367,11 +367,14 @@ class SimulationResult:
     graph: dict | None = None
     exhausted: bool = False
     stopped: bool = False
+    standardised: bool = False  # a table's columns, standardised (activeprop.scaling)
 
     def to_json(self) -> dict:
-        """``{"config", "graph_seconds", "graph", "exhausted", "rounds": [...]}``."""
+        """``{"config", "graph_seconds", "graph", "exhausted", "stopped", "standardised",
+        "rounds": [...]}``."""
         return {"config": dataclasses.asdict(self.config), "graph_seconds": self.graph_seconds,
                 "graph": self.graph, "exhausted": self.exhausted, "stopped": self.stopped,
+                "standardised": self.standardised,
                 "rounds": [r.to_json() for r in self.rounds]}
 
 
@@ -400,6 +403,7 @@ def simulate(config: SimulationConfig, pool: Pool | None = None,
     config.validate()
     if pool is None:
         pool = prepare_pool(config, lazy=client is not None)
+    standardised = standardises(pool.X, config.scale, pool.is_table)
     config, pool = config.working(pool, on_cluster=client is not None)
     if client is not None:
         from .distributed.model import cluster_model
@@ -409,7 +413,7 @@ def simulate(config: SimulationConfig, pool: Pool | None = None,
         model = config.model_for(pool)
     if hasattr(model, "plan"):  # a fit per round (refits on held-out folds add no labels)
         model.plan(config.rounds)
-    result = SimulationResult(config, pool)
+    result = SimulationResult(config, pool, standardised=standardised)
     for outcome in run_rounds(pool, config, model, config.strategy, config.seed):
         result.rounds.append(_round_result(outcome, pool))
     result.graph_seconds = getattr(model, "graph_seconds", 0.0)

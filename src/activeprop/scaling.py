@@ -46,7 +46,7 @@ def standardises(X, scale: str, is_table: bool) -> bool:
         return False
     spreads = np.asarray(np.std(X, axis=0))
     spreads = spreads[spreads > 0]  # a constant column has no unit to compare
-    return len(spreads) > 1 and spreads.max() > SPREAD_RATIO * spreads.min()
+    return bool(len(spreads) > 1 and spreads.max() > SPREAD_RATIO * spreads.min())
 
 
 def standardised(X):
