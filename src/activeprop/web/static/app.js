@@ -380,6 +380,7 @@ async function openItem(id) {
   $("item-text").textContent = item.text || "";
   $("item-text").hidden = !item.text;
   $("item-fields").replaceChildren(...(item.fields ? [fieldTable(item.fields)] : []));
+  $("item-fields").hidden = !item.fields;  // (a scrollable region: a stop for the Tab key)
   $("item-facts").textContent = item.label !== null
     ? `Human label: ${item.label}. Model: ${item.prediction} (${percent(item.confidence)}).`
     : `Propagated label: ${item.prediction ?? "none yet"} (${percent(item.confidence)} confident).`;
