@@ -117,9 +117,10 @@ def graphlearning_run(X, y, seed: int, method: str, batch: int, budget: int):
     accuracy = {}
     while True:
         seen, renumbered = np.unique(y[labeled], return_inverse=True)
-        # With one class seen, graphlearning's solver returns NaN: every item is that class.
+        # With one class seen, graphlearning's solver returns NaN: every item is that class
+        # (a second, empty column: its acquisition functions rank by the top two)
         u = model.fit(np.array(labeled), renumbered) if len(seen) > 1 else \
-            np.ones((len(X), 1))
+            np.tile([1.0, 0.0], (len(X), 1))
         if len(labeled) in CHECKPOINTS or len(labeled) >= budget:
             rest = np.setdiff1d(np.arange(len(X)), labeled)
             accuracy[len(labeled)] = float(np.mean(seen[u[rest].argmax(1)] == y[rest]))
