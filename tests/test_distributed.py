@@ -204,7 +204,7 @@ def test_a_lone_fit_run_twice_on_one_warm_start_starts_cold_the_second_time(pool
     _, warm, _, _ = lone.fit(engine, y, model, None)
     y[30:40] = pool.y[30:40]
     _, _, warm_iterations, _ = lone.fit(engine, y, model, warm)
-    (again, _), _, n_iter, _ = lone.fit(engine, y, model, warm)
+    (again, *_), _, n_iter, _ = lone.fit(engine, y, model, warm)
     cold = lone.fit(engine, y, model, None)
     assert warm_iterations < n_iter == cold[2]  # the rerun solved cold, as a fresh fit
     np.testing.assert_array_equal(again, cold[0][0])

@@ -72,18 +72,22 @@ def test_fewer_queryable_rows_than_asked_for_are_all_returned():
 def test_pool_scores_rank_the_moved_rows_or_the_whole_pool_alike(share_moved):
     """Few moved rows are ranked one by one; past RANK_AGAIN_MOVED the pool is ranked
     again. Either way the answer is select_top's."""
+    from activeprop.row_versions import RowVersion
     from activeprop.strategies import PoolScores, entropy
 
     rng = np.random.default_rng(1)
     proba = rng.dirichlet(np.ones(4), 20000)
     excluded = np.zeros(len(proba), dtype=bool)
     pool_scores = PoolScores(entropy)
+    version = RowVersion.new()
     for _ in range(6):
-        scores = pool_scores(proba, None)
+        scores = pool_scores(proba, None, version)
+        np.testing.assert_array_equal(scores, entropy(proba, None))
         picked = pool_scores.best(excluded, 10)
         assert picked.tolist() == select_top(scores, excluded, 10).tolist()
         excluded[picked] = True
         moved = rng.random(len(proba)) < share_moved
         proba[moved] = rng.dirichlet(np.ones(4), int(moved.sum()))
+        version = version.after(np.flatnonzero(moved), len(proba))
     passes = pool_scores._ranking.passes
     assert passes == 6 if share_moved > 0.25 else passes < 3

@@ -285,7 +285,8 @@ class LabelingSession:
             elif not on_blocks:
                 if self._density_job is not None:
                     self._density_job.result()  # at once unless a label came very fast
-                utility = self.scores(self.proba, self._query_context())
+                utility = self.scores(self.proba, self._query_context(),
+                                      self.proba_version)
 
             def choose(taken: set[int]) -> list[int]:  # inside the store's write lock
                 # Labels appended since the scores were computed are left out too (the
@@ -521,6 +522,8 @@ class LabelingSession:
         n = len(self.pool)
         self.n_known_classes = len(self.model.classes_) if fitted else 0
         self.proba = self.model.proba_ if fitted and self.client is None else None
+        # which of its rows moved since an earlier fit: the queue's scores are kept
+        self.proba_version = getattr(self.model, "proba_version_", None) if fitted else None
         if not self.guesses:
             self._predictions = (np.full(n, -1), np.zeros(n))
         else:

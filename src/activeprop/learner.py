@@ -137,7 +137,7 @@ class ActiveLearner:
         start = time.perf_counter()
         context = QueryContext(labeled=self.labeled, rng=self.rng, X=self.model.X,
                                cache=self.cache, labels=self.labels, model=self.model)
-        utility = self.scores(proba, context)
+        utility = self.scores(proba, context, getattr(self.model, "proba_version_", None))
         picked = select_batch(self.batch_mode, utility, self.labeled | self.exclude, n,
                               self.model.X, self.seed + len(self.history),
                               best=self.scores.best)

@@ -126,6 +126,7 @@ class GraphModel:
         fitted = self.labeling.fit(self.graph, y, self.labeling.warm_)
         self.classes_ = fitted.classes_
         self.proba_ = fitted.label_distributions_
+        self.proba_version_ = fitted.distributions_version_  # rows moved since (PoolScores)
         self.unreached_ = fitted.unreached_
         return self
 

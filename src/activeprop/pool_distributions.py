@@ -80,6 +80,28 @@ def update_pool_distributions(F: np.ndarray, rows: np.ndarray, items: np.ndarray
     return P, unreached, best, confidence
 
 
+def moved_rows(P: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """The rows where ``P`` differs from ``previous`` (the same shape) in any entry, on
+    every core: what a fit's distributions changed since the last fit's, when no step of
+    the fit names those rows (after a local solve, a fill made afresh leaves most far rows
+    as they were, bit for bit). A query used to compare a copy of them it kept."""
+    moved = np.empty(len(P), dtype=np.bool_)
+    per_row = 2 * P.shape[1] * machine_costs().stream_item  # two rows read
+    on_every_core(lambda part: _compare_rows(P, previous, part.start, part.stop, moved),
+                  row_blocks(len(P), per_row))
+    return np.flatnonzero(moved)
+
+
+@njit(cache=True, nogil=True)
+def _compare_rows(P, previous, start, stop, moved):
+    for i in range(start, stop):
+        moved[i] = False
+        for j in range(P.shape[1]):
+            if P[i, j] != previous[i, j]:
+                moved[i] = True
+                break
+
+
 # Rows gathered at a time before they are divided: small enough to stay in a core's cache
 # (64 KB, under any current core's L2) between the two loops.
 GATHERED_BYTES = 64 * 1024

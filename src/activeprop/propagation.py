@@ -25,6 +25,7 @@ from .operator_powers import OperatorPowers
 from .params import check_params
 from .priors import check_model, class_offsets, shares_for
 from .recycle import copy_into_spare
+from .row_versions import RowVersion
 
 
 def power_columns(graph) -> "PowerColumns":
@@ -1248,7 +1249,9 @@ class GraphLabeling:
     ``confidence_`` (each item's probability of its predicted class), ``unreached_``,
     ``n_iter_``, ``converged_``, ``scores_`` (before normalisation),
     ``class_offsets_`` (what the class priors added to each class's scores; zeros without
-    priors) and ``warm_`` (the solve a later fit on the same graph can start from).
+    priors), ``warm_`` (the solve a later fit on the same graph can start from) and
+    ``distributions_version_`` (a :class:`activeprop.row_versions.RowVersion`: which rows
+    of the distributions may differ from an earlier fit's).
 
     ``leaves_room`` (True unless a caller sets it): whether spreading's local updates go
     below the tolerance, so that the next one can follow; a caller that runs the deeper
@@ -1357,6 +1360,12 @@ class GraphLabeling:
         self._spare_warm = self.warm_  # its arrays are free once no result holds them
         self.warm_, self._last_distributions = deepened.warm, deepened.distributions
 
+    def follows(self, distributions: np.ndarray, version: RowVersion) -> None:
+        """Let the next fit name the rows it moves from ``distributions``, an earlier fit's
+        with their ``version`` (``distributions_version_``), held elsewhere: a cluster's
+        lone block keeps them between its fits, not this object."""
+        self.label_distributions_, self.distributions_version_ = distributions, version
+
     def take_spare_warm(self) -> WarmStart | None:
         """The warm start the last :meth:`adopt` replaced, taken: a :meth:`WarmStart.copy`
         of the next one for :meth:`deepened` goes into those of its arrays that no result
@@ -1382,28 +1391,37 @@ class GraphLabeling:
         return (self.warm_start and self.variant == "spreading" and self.solver == "iterate"
                 and not graph.is_sparse and graph.n_items <= MAX_POWER_ITEMS)
 
-    def _pool_distributions(self, F: np.ndarray, graph: Graph) -> tuple:
+    def _pool_distributions(self, F: np.ndarray, graph: Graph,
+                            previous: np.ndarray | None) -> tuple:
         """:func:`activeprop.pool_distributions.pool_distributions` of a converged solve's
         scores; when the last fit's scores were a kept fill (:mod:`activeprop.kept_fill`)
         and this fit updated it once, only the rows that update changed are computed
         again (the rest of the pool's 1,000,000 x 10 took 25-250 ms of a labeler's refit),
         in place when nothing else holds them (a deeper solve's, :meth:`adopt`: copying
-        the rest took 15-20 ms more)."""
-        from .pool_distributions import pool_distributions, update_pool_distributions
+        the rest took 15-20 ms more). Returns the results and the rows that moved since
+        the ``previous`` distributions (the last fit's; None when unknown: every row)."""
+        from .pool_distributions import (moved_rows, pool_distributions,
+                                         update_pool_distributions)
 
         kept = self.warm_.fill if self.warm_ is not None else None
         last, self._last_distributions = self._last_distributions, None
         out = self._spare_distributions(F.shape)
-        results = None
+        results, moved = None, None
         if kept is not None and last is not None and last[0] is kept and \
                 last[1] == kept.version - 1:
-            results = update_pool_distributions(F, kept.changed, graph.order[kept.changed],
-                                                last[2], out, in_place=last[3])
+            items = graph.order[kept.changed]
+            results = update_pool_distributions(F, kept.changed, items, last[2], out,
+                                                in_place=last[3])
+            if results is not None and not last[3]:  # (else updated from a deeper solve's)
+                moved = items
         if results is None:
             results = pool_distributions(F, graph.pool_positions(), out)
+        if moved is None and previous is not None and previous.shape == results[0].shape \
+                and previous is not results[0]:
+            moved = moved_rows(results[0], previous)
         if kept is not None:  # (the caller holds these: not changed in place)
             self._last_distributions = (kept, kept.version, results, False)
-        return results
+        return results, moved
 
     def _spare_distributions(self, shape: tuple) -> np.ndarray | None:
         """The distributions of the fit before the last one, to write this fit's into,
@@ -1423,11 +1441,15 @@ class GraphLabeling:
         in ``in_order_of``'s order (a converged spreading or propagation solve's: no class
         offsets) are put in pool order in the same compiled pass."""
         self.class_offsets_ = np.zeros(F.shape[1])
+        previous = getattr(self, "label_distributions_", None)
+        version = getattr(self, "distributions_version_", None) or RowVersion.new()
         if in_order_of is not None:
-            self.label_distributions_, self.unreached_, best, self._confidence = \
-                self._pool_distributions(F, in_order_of)
+            (self.label_distributions_, self.unreached_, best, self._confidence), moved = \
+                self._pool_distributions(F, in_order_of, previous)
             self.transduction_ = self.classes_[best]
+            self.distributions_version_ = version.after(moved, len(F))
             return
+        self.distributions_version_ = RowVersion.new()
         if self.variant == "poisson":
             if self.class_priors is not None:
                 self.class_offsets_ = class_offsets(F, shares_for(self.class_priors,

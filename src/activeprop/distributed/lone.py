@@ -27,11 +27,15 @@ def engine_graph(affinity, spreading, components: np.ndarray, n_neighbors: int) 
     return Graph.of_ordered_knn(affinity, spreading, components, n_neighbors, "cluster")
 
 
-def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None):
+def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None,
+        last: tuple | None = None):
     """Fit the lone block's labels ``y`` (block order; -1 unlabeled) with the single
     engine's ``model`` (the :class:`activeprop.propagation.GraphLabeling` settings), warm
-    from the last fit's ``warm``. Returns ((distributions, unreached), the next warm start
-    without its graph, n_iter, converged).
+    from the last fit's ``warm``. Returns ((distributions, unreached, their
+    :class:`activeprop.row_versions.RowVersion`), the next warm start without its graph,
+    n_iter, converged). ``last``: the last fit's first result, whose distributions this
+    fit's version names the moved rows from (the rows a kept strategy's scores read again:
+    :func:`kept_scores`); they are only read.
 
     ``warm`` is taken over (its arrays are updated in place): it is marked used first, so
     that a rerun of this task (Dask recomputing after a lost worker) starts cold rather
@@ -42,8 +46,11 @@ def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None):
     else:
         taken = None
     labeling = GraphLabeling(solver="cg", tol=0.0, warm_start=False, **model)
+    if last is not None:
+        labeling.follows(last[0], last[2])
     labeling.fit(graph, y, taken)
-    return ((labeling.label_distributions_, labeling.unreached_),
+    return ((labeling.label_distributions_, labeling.unreached_,
+             labeling.distributions_version_),
             replace(labeling.warm_, graph=None), labeling.n_iter_, labeling.converged_)
 
 

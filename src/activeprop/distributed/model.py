@@ -74,6 +74,7 @@ class ClusterGraphModel:
         self._lone_graph = None  # a lone block's single-engine graph (lone.engine_graph)
         self._lone_warm = None  # a lone block's last WarmStart, kept on its worker
         self._scorers: dict = {}  # a lone block's kept scores per strategy (_kept_scores)
+        self._distributions: list | None = None  # each block's last fit's (futures)
 
     def build_graph(self) -> ClusterGraph:
         """Build the pool's graph on the cluster, once."""
@@ -96,10 +97,12 @@ class ClusterGraphModel:
             raise UserError("y has no labeled item: mark at least one item with its class "
                             "(unlabeled items are -1)")
         # The last fit's distributions are let go before this fit makes its own: nothing
-        # below reads them, and they were one (items x classes) array more at a fit's peak.
-        self._distributions, self._proba, self._predicted = None, None, None
+        # below reads them, and they were one (items x classes) array more at a fit's peak
+        # (a lone block's fit compares its own with them: _fit_lone).
+        last, self._distributions = self._distributions, None
+        self._proba, self._predicted = None, None
         if self.graph.n_blocks == 1:
-            return self._fit_lone(y)
+            return self._fit_lone(y, last[0] if last is not None else None)
         submit, graph = self.client.submit, self.graph
         Y = [submit(steps.one_hot_block, part, self.classes_) for part in graph.to_blocks(y)]
         holding = np.unique(np.concatenate(self.client.gather(
@@ -110,10 +113,11 @@ class ClusterGraphModel:
         self._distributions = [submit(steps.block_distributions, F) for F in scores]
         return self
 
-    def _fit_lone(self, y: np.ndarray) -> "ClusterGraphModel":
+    def _fit_lone(self, y: np.ndarray, last) -> "ClusterGraphModel":
         """A graph in one block: the single engine's fit in its worker
         (:mod:`activeprop.distributed.lone`), warm from the last fit's warm start, which
-        stays on the worker."""
+        stays on the worker; ``last``: the last fit's distributions (a future, or None),
+        which this fit names the moved rows from."""
         submit, graph = self.client.submit, self.graph
         if self._lone_graph is None:
             self._lone_graph = submit(lone.engine_graph, graph.affinity_products[0],
@@ -123,7 +127,7 @@ class ClusterGraphModel:
                  "rtol": self.rtol}
         # not pure: the task takes its warm start over (lone.fit says how a rerun stays right)
         fitted = submit(lone.fit, self._lone_graph, graph.to_blocks(y)[0], model,
-                        self._lone_warm, pure=False)
+                        self._lone_warm, last, pure=False)
         self._lone_warm = submit(getitem, fitted, 1)
         self._distributions = [submit(getitem, fitted, 0)]
         self.n_iter_, self.converged_ = self.client.gather(

@@ -230,10 +230,11 @@ def top_candidates(state, members: np.ndarray, excluded: np.ndarray, utility, n:
     lower pool index, as (scores, pool indices): enough for the client to merge the global
     top ``n``."""
     proba = state[0]
-    scores = np.asarray(utility(proba, None), dtype=np.float64)
-    if isinstance(utility, PoolScores):  # ranks only the moved rows again
+    if isinstance(utility, PoolScores):  # scores and ranks only the moved rows again
+        scores = utility(proba, None, state[2])  # (a lone block's state: lone.fit)
         best = utility.best(excluded, n, members)
         return scores[best], members[best]
+    scores = np.asarray(utility(proba, None), dtype=np.float64)
     free = ~excluded
     scores, ids = scores[free], members[free]
     best = best_positions(scores, ids, n)
