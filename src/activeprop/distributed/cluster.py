@@ -49,15 +49,18 @@ WORKER_WAIT_SECONDS = 60
 
 
 def workers(client) -> dict:
-    """The cluster's running workers (address -> Dask's description), waiting for the
-    first one when none has joined yet."""
+    """The cluster's running workers (address -> threads), waiting for the first one when
+    none has joined yet. Asked of the scheduler each time: ``client.scheduler_info()``
+    returns the client's cached copy, which its periodic refresh writes without the
+    workers (distributed 2026.8), and a graph build on a loaded machine once found none
+    there with two running."""
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
     except TimeoutError:
         raise UserError(f"the Dask scheduler at {client.scheduler.address} has had no "
                         f"worker for {WORKER_WAIT_SECONDS} s; start some with "
                         "`dask worker ADDRESS`") from None
-    return client.scheduler_info()["workers"]
+    return client.nthreads()
 
 
 def close(client) -> None:
