@@ -288,7 +288,7 @@ class PoolScores:
 
     def __init__(self, utility: Utility):
         self.utility = utility
-        self._stamp: int | None = None  # the version of the probabilities last scored
+        self._stamp: tuple | None = None  # the version of the probabilities last scored
         self._shape: tuple | None = None  # and their shape
         self._scores: np.ndarray | None = None
         self._ranking = KeptRanking()
