@@ -225,7 +225,8 @@ def test_a_lone_fit_run_twice_on_one_warm_start_starts_cold_the_second_time(pool
     # warm start's arrays over and changed them; the rerun must not start from them.
     graph = build_knn_graph(pool.X[:3000], n_neighbors=10, backend="flat")
     engine = lone.engine_graph(graph.operator("symmetric"),
-                               graph.operator("symmetric-spreading"), graph.components(), 10)
+                               graph.operator("symmetric-spreading"), graph.components(),
+                               graph.operator("degrees"), 10)
     model = {"variant": "spreading", "alpha": 0.2, "max_iter": 1000, "rtol": 1e-10}
     y = np.full(3000, -1)
     y[:30] = pool.y[:30]

@@ -105,16 +105,20 @@ class Graph:
 
     @classmethod
     def of_ordered_knn(cls, symmetric: "ThreadedMatrix", spreading: "ThreadedMatrix",
-                       components: np.ndarray, n_neighbors: int, backend: str) -> "Graph":
+                       components: np.ndarray, degrees: np.ndarray, n_neighbors: int,
+                       backend: str) -> "Graph":
         """A kNN graph given by its converged solvers' operators, already symmetric and in a
         locality order (a cluster's lone row block): its order is the identity, so the
-        items' order is the matrices', and its components are ``components``. The
-        operators are kept, not copied."""
+        items' order is the matrices', its components are ``components`` and its
+        degrees ``degrees`` (the symmetric matrix's row sums). The operators and arrays
+        are kept, not copied; the order is its own inverse (one array, not two: 8 B an
+        item on a lone worker)."""
         graph = cls(kernel="knn", gamma=0.0, n_neighbors=n_neighbors, X=None,
                     affinity=symmetric.matrix, build_seconds=0.0, backend=backend)
         graph._operators.update({"symmetric": symmetric, "symmetric-spreading": spreading,
-                                 "degrees": np.ravel(symmetric.matrix.sum(axis=1))})
+                                 "degrees": degrees})
         graph._order = np.arange(graph.n_items)
+        graph._derived["inverse-order"] = graph._order
         graph._derived["components"] = components
         return graph
 

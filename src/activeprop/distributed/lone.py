@@ -20,11 +20,13 @@ from ..propagation import GraphLabeling, WarmStart
 from ..strategies import PoolScores
 
 
-def engine_graph(affinity, spreading, components: np.ndarray, n_neighbors: int) -> Graph:
+def engine_graph(affinity, spreading, components: np.ndarray, degrees: np.ndarray,
+                 n_neighbors: int) -> Graph:
     """The single engine's :class:`activeprop.graph.Graph` over a lone block's matrices
-    (:class:`activeprop.graph.ThreadedMatrix`, rows already in a locality order), sharing
-    their entries. Block order is then the engine's pool order."""
-    return Graph.of_ordered_knn(affinity, spreading, components, n_neighbors, "cluster")
+    (:class:`activeprop.graph.ThreadedMatrix`, rows already in a locality order) and its
+    degrees, sharing them. Block order is then the engine's pool order."""
+    return Graph.of_ordered_knn(affinity, spreading, components, degrees, n_neighbors,
+                                "cluster")
 
 
 def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None,

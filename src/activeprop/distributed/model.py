@@ -122,7 +122,7 @@ class ClusterGraphModel:
         if self._lone_graph is None:
             self._lone_graph = submit(lone.engine_graph, graph.affinity_products[0],
                                       graph.spreading_products[0], graph.components[0],
-                                      self.n_neighbors)
+                                      graph.degrees[0], self.n_neighbors)
         model = {"variant": self.name, "alpha": self.alpha, "max_iter": self.max_iter,
                  "rtol": self.rtol}
         # not pure: the task takes its warm start over (lone.fit says how a rerun stays right)
