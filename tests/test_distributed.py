@@ -78,7 +78,10 @@ def test_the_spreading_block_is_scaled_in_place_to_the_same_bits(monkeypatch):
     from activeprop.distributed import graph
     from activeprop.distributed.graph import normalized_off_diagonal
 
+    import activeprop.graph
+
     monkeypatch.setattr(graph, "SCALED_ROWS", 7)  # rows in several steps, the last short
+    monkeypatch.setattr(activeprop.graph, "WITHOUT_DIAGONAL_ROWS", 7)
     rng = np.random.default_rng(0)
     n, halo = 400, 60
     matrix = sparse.random(n, n + halo, density=0.02, random_state=1, format="csr")

@@ -18,6 +18,7 @@ import typer
 
 from . import experiments
 from .errors import UserError
+from .scaling import SPREAD_RATIO
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   rich_markup_mode=None, no_args_is_help=True,
@@ -73,8 +74,8 @@ CLUSTER = typer.Option(None, help="build the graph and solve on a Dask cluster: 
                                   CLUSTER_ADDRESS)
 COMPONENTS = typer.Option(0, help="reduce features of more than 256 dimensions to this many "
                                   "principal components (0 keeps them; --recommended: 48)")
-SCALE_HELP = ("a table's columns: auto (standardised when their spreads differ over 200 "
-              "times, the mark of different units), standard or none")
+SCALE_HELP = (f"a table's columns: auto (standardised when their spreads differ over "
+              f"{SPREAD_RATIO:g} times, the mark of different units), standard or none")
 SCALE = typer.Option("auto", help=SCALE_HELP)
 INITIAL_STRATEGY = typer.Option("first", help="how the initial items are picked: first "
                                               "(the shuffled order), random, typical "
@@ -141,8 +142,9 @@ def simulate(
         print(json.dumps(document))
     else:
         if result.standardised and scale == "auto":
-            print("The table's columns are standardised (their spreads differ over 200 times: "
-                  "different units); --scale none keeps them as they are.")
+            print(f"The table's columns are standardised (their spreads differ over "
+                  f"{SPREAD_RATIO:g} times: different units); --scale none keeps them as "
+                  "they are.")
         for round_ in result.rounds:
             print(experiments.format_round(round_, model))
             # The example's output stays the example's; a run that stops on the estimate,

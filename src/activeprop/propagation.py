@@ -1441,15 +1441,16 @@ class GraphLabeling:
         in ``in_order_of``'s order (a converged spreading or propagation solve's: no class
         offsets) are put in pool order in the same compiled pass."""
         self.class_offsets_ = np.zeros(F.shape[1])
-        previous = getattr(self, "label_distributions_", None)
-        version = getattr(self, "distributions_version_", None) or RowVersion.new()
+        last_version = getattr(self, "distributions_version_", None)
+        self.distributions_version_ = RowVersion.new()  # unless the rows moved are known
         if in_order_of is not None:
             (self.label_distributions_, self.unreached_, best, self._confidence), moved = \
-                self._pool_distributions(F, in_order_of, previous)
+                self._pool_distributions(F, in_order_of,
+                                         getattr(self, "label_distributions_", None))
             self.transduction_ = self.classes_[best]
-            self.distributions_version_ = version.after(moved, len(F))
+            if last_version is not None:
+                self.distributions_version_ = last_version.after(moved, len(F))
             return
-        self.distributions_version_ = RowVersion.new()
         if self.variant == "poisson":
             if self.class_priors is not None:
                 self.class_offsets_ = class_offsets(F, shares_for(self.class_priors,

@@ -8,7 +8,7 @@ from operator import getitem
 import numpy as np
 from scipy import sparse
 
-from ..graph import ThreadedMatrix
+from ..graph import ThreadedMatrix, without_diagonal
 from .chunks import RowChunks
 from .halo import HaloExchange, stacked
 from .cluster import send, workers
@@ -34,7 +34,7 @@ def normalized_off_diagonal(matrix, own: np.ndarray, *parts: np.ndarray):
     operator; ``own`` and ``parts`` are the off-diagonal degrees of its rows and halo)."""
     degrees = stacked(own, *parts)
     scale = np.where(degrees == 0, 1.0, np.sqrt(degrees))
-    result = _off_diagonal(matrix)
+    result = without_diagonal(matrix)
     # Scaled in place, as ``diags(1 / scale) @ result @ diags(1 / scale)`` would give them
     # (the same bits): those products made two more copies of the block, and three copies
     # were the lone worker's peak while its graph was built (1,390 MB at 1,000,000 items).
@@ -45,25 +45,6 @@ def normalized_off_diagonal(matrix, own: np.ndarray, *parts: np.ndarray):
 # Rows scaled at a time: their entries' scales are the only temporary arrays (numpy, not a
 # compiled loop: importing numba costs a worker 110 MB, and several blocks do without it).
 SCALED_ROWS = 65536
-
-
-def _off_diagonal(matrix):
-    """A copy of the CSR ``matrix`` without its entries on the diagonal or equal to zero,
-    in arrays of the copy's size. (Copying the whole matrix, then dropping them in place,
-    left the arrays at the whole matrix's size: 12 B an item more on a lone worker.)"""
-    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    keep = np.empty(matrix.nnz, dtype=np.bool_)
-    counts = np.empty(matrix.shape[0], dtype=np.int64)
-    for start in range(0, matrix.shape[0], SCALED_ROWS):
-        stop = min(start + SCALED_ROWS, matrix.shape[0])
-        entries = slice(indptr[start], indptr[stop])
-        row_of = np.repeat(np.arange(stop - start), np.diff(indptr[start:stop + 1]))
-        kept = (indices[entries] != row_of + start) & (data[entries] != 0)
-        keep[entries] = kept
-        counts[start:stop] = np.bincount(row_of[kept], minlength=stop - start)
-    new_indptr = np.zeros(matrix.shape[0] + 1, dtype=indptr.dtype)
-    np.cumsum(counts, out=new_indptr[1:])
-    return sparse.csr_matrix((data[keep], indices[keep], new_indptr), shape=matrix.shape)
 
 
 def _scale_entries(matrix, row_scale: np.ndarray, column_scale: np.ndarray) -> None:
