@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -26,6 +28,35 @@ def test_least_confident_values():
 
 def test_margin_values():
     np.testing.assert_allclose(strategies.margin(PROBA, context()), [-0.85, 0.0, 0.0, -0.3])
+
+
+def partition_margin(P: np.ndarray) -> np.ndarray:
+    """Margin as numpy's partition gives it (margin's way without numba)."""
+    top_two = np.partition(P, -2, axis=1)[:, -2:]
+    return -(top_two[:, 1] - top_two[:, 0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40), st.integers(2, 17), st.integers(0, 2**32 - 1), st.integers(1, 6))
+def test_the_compiled_top_two_gaps_are_partitions_to_the_bit(n, k, seed, levels):
+    """Rows with repeated largest values (few distinct levels) and ties below them."""
+    from activeprop.top_two import top_two_gaps
+
+    rng = np.random.default_rng(seed)
+    P = rng.integers(0, levels, size=(n, k)) / levels + rng.random((n, k)) * (seed % 2)
+    assert np.array_equal(top_two_gaps(P), partition_margin(P))
+
+
+def test_margin_gives_the_same_bits_with_and_without_numba(monkeypatch):
+    rng = np.random.default_rng(3)
+    proba = rng.dirichlet(np.ones(10), size=5000)
+    proba[::4, 2] = proba[::4].max(axis=1)  # two equal largest
+    import numba  # noqa: F401 (loaded: the compiled pass)
+
+    compiled = strategies.margin(proba, context(len(proba)))
+    monkeypatch.delitem(sys.modules, "numba")  # as in a process without it: numpy's
+    assert np.array_equal(strategies.margin(proba, context(len(proba))), compiled)
+    assert np.array_equal(compiled, partition_margin(proba))
 
 
 def test_entropy_values():

@@ -781,16 +781,19 @@ def solve_converged(graph, codes: np.ndarray, *, variant: str, alpha: float | No
 def load_compiled_loops(graph) -> None:
     """Load the compiled loops that spreading's converged solves walk a sparse ``graph``
     with (the push, the kept fill and the solver's column copies: numba's import and its
-    disk cache, 0.45 s here), or
-    compile them after an install; once per process and index type. The labeler does it
-    while it loads the graph, not in the first refit after opening."""
+    disk cache, 0.45 s here), and margin's (:mod:`activeprop.top_two`, which queries use
+    once numba is loaded), or compile them after an install; once per process and index
+    type. The labeler does it while it loads the graph, not in the first refit or query
+    after opening."""
     if not graph.is_sparse:
         return
     from .columns import compile_loops as column_loops
     from .kept_fill import compile_for as fill_loops
     from .push import compile_for as push_loops
+    from .top_two import top_two_gaps
 
     column_loops()
+    top_two_gaps(np.zeros((1, 2)))
     W = graph.operator("symmetric")
     fill_loops(getattr(W, "matrix", W).indices.dtype)
     push_loops(_spreading_matrix(graph).indices.dtype)

@@ -11,6 +11,7 @@ needing more than the probabilities (a random generator, the graph) share one si
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -57,6 +58,10 @@ def margin(proba: np.ndarray, context: QueryContext) -> np.ndarray:
     """Minus the gap between the two most likely classes ("breaking ties", BT)."""
     if proba.shape[1] < 2:
         return np.zeros(len(proba))
+    if "numba" in sys.modules:  # a large pool's solves loaded it: one compiled pass
+        from .top_two import top_two_gaps
+
+        return top_two_gaps(proba)
     top_two = np.partition(proba, -2, axis=1)[:, -2:]
     return -(top_two[:, 1] - top_two[:, 0])
 
