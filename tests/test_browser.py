@@ -158,7 +158,7 @@ HOSTILE_COLUMN = '<img src=z onerror="window.pwned=3">'
 @pytest.fixture
 def hostile_project(tmp_path):
     """Three classes whose names are HTML, from the label column of a CSV whose first
-    column's name is HTML too."""
+    column's name is HTML too, and whose third column is missing in every row."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -168,7 +168,9 @@ def hostile_project(tmp_path):
         writer = csv.writer(file)
         writer.writerow([HOSTILE_COLUMN] + [f"f{j}" for j in range(1, 64)] + ["label"])
         for i in keep:
-            writer.writerow([*digits.data[i].tolist(), HOSTILE[digits.target[i]]])
+            values = digits.data[i].tolist()
+            values[2] = ""  # a missing cell
+            writer.writerow([*values, HOSTILE[digits.target[i]]])
     project = tmp_path / "hostile"
     init_project(project, str(path), label_column="label")
     return project
@@ -206,8 +208,9 @@ def test_token_mode_with_hostile_names(hostile_project, browser, tmp_path):
         values = ProjectStore(hostile_project).load_pool().X[int(card.get_attribute("data-id"))]
         assert card.locator("th").all_inner_texts() == [HOSTILE_COLUMN] + \
             [f"f{j}" for j in range(1, 8)]
-        assert [float(v) for v in card.locator("td").all_inner_texts()[:8]] == \
-            values[:8].tolist()
+        shown = card.locator("td").all_inner_texts()[:8]
+        assert shown[2] == "missing" and np.isnan(values[2])  # not "null", nor a median
+        assert [float(v) for v in shown[:2] + shown[3:]] == values[[0, 1, 3, 4, 5, 6, 7]].tolist()
         assert card.locator("td").last.inner_text() == "+56 more"
         assert page.locator(".card img").count() == 0
         if AXE.is_file():  # (test_the_page_is_accessible says when it is missing)
@@ -364,13 +367,13 @@ def test_the_page_on_a_dask_cluster(page, tmp_path):
 def test_the_notebook_widget_draws_a_tables_rows(browser, tmp_path):
     """The widget's front end (its ES module, in Chromium, over a stand-in for the
     kernel's model holding a real labeler's traits) draws a table's item as its values
-    under the columns' names, the names as text."""
+    under the columns' names, the names as text, a missing value as "missing"."""
     pytest.importorskip("anywidget")
     pandas = pytest.importorskip("pandas")
     from activeprop.notebook import Labeler
 
     frame = pandas.DataFrame({HOSTILE_COLUMN: [1.5, 2.0, 2.5, 9.0] * 10,
-                              "width": [0.1, 0.2, 7.0, 8.0] * 10})
+                              "width": [0.1, np.nan, 7.0, 8.0] * 10})
     labeler = Labeler.from_arrays(frame, project=tmp_path / "nb", classes=["a", "b"])
     traits = {name: getattr(labeler, name) for name in (
         "items", "status", "classes", "class_keys", "message", "failed", "curve_points",
@@ -392,8 +395,10 @@ def test_the_notebook_widget_draws_a_tables_rows(browser, tmp_path):
     card = page.locator(".ap-card").first
     item = traits["items"][0]
     assert card.locator("th").all_inner_texts() == [HOSTILE_COLUMN, "width"]
-    assert [float(v) for v in card.locator("td").all_inner_texts()] == \
-        frame.iloc[item["id"]].tolist()
+    for text, value in zip(card.locator("td").all_inner_texts(), frame.iloc[item["id"]]):
+        assert text == "missing" if np.isnan(value) else float(text) == value
+    holed = sum(np.isnan(frame["width"].iloc[entry["id"]]) for entry in traits["items"])
+    assert holed and page.locator(".ap-card td", has_text="missing").count() == holed
     assert page.locator(".ap-card img").count() == 0 and not errors, errors
     assert page.evaluate("window.pwned") is None
     page.screenshot(path=str(tmp_path / "widget.png"))

@@ -65,10 +65,13 @@ def test_csv_with_text_labels(tmp_path):
 
 
 @pytest.mark.parametrize("content,column,message", [
-    ("a,b\n1,x\n", None, "numeric"),
+    ("a,b\n1,x\n", None, "column 'b' holds 'x' on line 2; every column but the label "
+                          "column must hold finite numbers .*name it with --label-column"),
     ("a,b\n1,2\n", "label", "no column 'label'"),
     ("a,b\n", None, "header row and at least one data row"),
-    ("a,b\n1,nan\n", None, "NaN or infinite"),
+    ("a,b\n\n\n", None, "header row and at least one data row"),
+    ("a,b\n1,inf\n", None, "column 'b' holds 'inf' on line 2"),
+    ("a,b\n1,2\n\n3\n", None, "line 4 has 1 cells, the header 2"),
 ])
 def test_bad_csv(tmp_path, content, column, message):
     path = tmp_path / "bad.csv"

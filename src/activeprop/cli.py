@@ -145,6 +145,8 @@ def simulate(
             print(f"The table's columns are standardised (their spreads differ over "
                   f"{SPREAD_RATIO:g} times: different units); --scale none keeps them as "
                   "they are.")
+        if result.missing_cells:
+            print(_missing_message(result.missing_cells))
         for round_ in result.rounds:
             print(experiments.format_round(round_, model))
             # The example's output stays the example's; a run that stops on the estimate,
@@ -309,8 +311,17 @@ def init(
     serve = f"activeprop serve --project {project}" + (f" --cluster {cluster}" if cluster else "")
     scaled = " Its columns are standardised (--scale none keeps them as they are)." \
         if store.meta("settings").get("scale") == "standard" else ""
+    missing = store.meta("missing_cells")
+    filled = f" {_missing_message(missing)}" if missing else ""
     print(f"Created project {project}: {store.n_items():,} items, classes {classes}."
-          f"{_graph_summary(store.meta('graph'))}{scaled} Next: {serve}")
+          f"{_graph_summary(store.meta('graph'))}{scaled}{filled} Next: {serve}")
+
+
+def _missing_message(n_cells: int) -> str:
+    """What a run or a project does with a table's missing cells."""
+    return (f"{n_cells:,} cell{'s' if n_cells > 1 else ''} of the table "
+            f"{'are' if n_cells > 1 else 'is'} missing: the graph fills each with its "
+            "column's median, and the labeler shows it as missing.")
 
 
 def _graph_summary(graph: dict | None) -> str:

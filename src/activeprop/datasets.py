@@ -42,6 +42,7 @@ import numpy as np
 
 from . import npy_files
 from .errors import UserError
+from .missing_cells import is_missing
 
 UNLABELED = -1
 
@@ -84,7 +85,7 @@ class Pool:
     feature_names: list[str] | None = None
 
     def __post_init__(self):
-        validate_arrays(self.X, self.y, self.images)
+        validate_arrays(self.X, self.y, self.images, missing_allowed=self.is_table)
         for what in ("paths", "texts", "thumbnails"):
             values = getattr(self, what)
             if values is not None and len(values) != len(self.X):
@@ -158,8 +159,9 @@ class Pool:
         return self.X.reshape(len(self), side, side) if side * side == self.X.shape[1] else None
 
 
-def validate_arrays(X, y, images=None) -> None:
-    """Raise ValueError naming what is wrong with a pool's arrays."""
+def validate_arrays(X, y, images=None, missing_allowed: bool = False) -> None:
+    """Raise a one-line error naming what is wrong with a pool's arrays. NaN marks a
+    missing cell where ``missing_allowed`` (a table's: :mod:`activeprop.missing_cells`)."""
     if X.ndim != 2:
         raise UserError(f"X must be 2-D (items x features), got shape {X.shape}")
     if len(X) == 0 or X.shape[1] == 0:
@@ -167,10 +169,16 @@ def validate_arrays(X, y, images=None) -> None:
     if y.ndim != 1 or len(y) != len(X):
         raise UserError(f"y must be 1-D with one label per item: X has {len(X)} items, "
                         f"y has shape {y.shape}")
-    if not np.all(np.isfinite(X)):
+    if missing_allowed:
+        if np.any(np.isinf(X)):
+            bad = np.argwhere(np.isinf(X))[0]
+            raise UserError(f"X contains infinite values (first at item {bad[0]}, feature "
+                            f"{bad[1]}); a table's cells must be numbers, or missing")
+    elif not np.all(np.isfinite(X)):
         bad = np.argwhere(~np.isfinite(X))[0]
         raise UserError(f"X contains NaN or infinite values (first at item {bad[0]}, "
-                        f"feature {bad[1]}); all features must be finite numbers")
+                        f"feature {bad[1]}); all features must be finite numbers (a "
+                        "table's columns may miss values when they are named)")
     if images is not None and (images.ndim != 3 or len(images) != len(X)):
         raise UserError(f"images must have shape (n_items, height, width) with {len(X)} "
                         f"items, got {images.shape}")
@@ -478,22 +486,47 @@ def _csv(path: Path, label_column: str | None) -> Pool:
         raise UserError(f"cannot read {path} as a CSV file ({error})") from None
     if len(rows) < 2:
         raise UserError(f"{path} needs a header row and at least one data row")
-    header, body = rows[0], rows[1:]
+    header = rows[0]
+    # each row with its line in the file (for errors); blank lines hold no row
+    lines, body = zip(*[(n, row) for n, row in enumerate(rows[1:], 2) if row]) \
+        if any(rows[1:]) else ((), ())
+    if not body:
+        raise UserError(f"{path} needs a header row and at least one data row")
     if label_column is not None and label_column not in header:
         raise UserError(f"{path} has no column {label_column!r}; columns: {', '.join(header)}")
     label_at = header.index(label_column) if label_column is not None else None
     feature_at = [i for i in range(len(header)) if i != label_at]
-    try:
-        X = np.array([[float(row[i]) for i in feature_at] for row in body])
-    except (ValueError, IndexError) as error:
-        hint = "" if label_column is not None else \
-            "; if a column holds the labels, name it with --label-column"
-        raise UserError(f"{path}: every column but the label column must be numeric and "
-                        f"every row complete ({error}){hint}") from None
-    labels = None if label_at is None else np.array([row[label_at].strip() for row in body])
+    short = next((i for i, row in enumerate(body) if len(row) != len(header)), None)
+    if short is not None:
+        raise UserError(f"{path}: line {lines[short]} has {len(body[short])} cells, the "
+                        f"header {len(header)}; every row needs one cell per column (an "
+                        "empty cell for a missing value)")
+    X = np.array([[_cell_number(row[i], path, header[i], n, label_column is None)
+                   for i in feature_at] for n, row in zip(lines, body)])
+    # a missing label is no label (R writes NA)
+    labels = None if label_at is None else np.array(
+        ["" if is_missing(row[label_at]) else row[label_at].strip() for row in body])
     y, names = encode_labels(labels, len(X))
     return Pool(_as_features(X, str(path)), y, names, None, str(path),
                 feature_names=[header[i].strip() for i in feature_at])
+
+
+def _cell_number(cell: str, path: Path, column: str, line: int, no_label_column: bool) -> float:
+    """A CSV cell's number: NaN where it marks a missing value (:mod:`activeprop.missing_cells`);
+    a one-line error naming the cell where it holds text."""
+    if is_missing(cell):
+        return np.nan
+    try:
+        number = float(cell)
+    except ValueError:
+        number = None
+    if number is None or not np.isfinite(number):
+        hint = "; if a column holds the labels, name it with --label-column" \
+            if no_label_column else ""
+        raise UserError(f"{path}: column {column.strip()!r} holds {cell.strip()[:40]!r} on "
+                        f"line {line}; every column but the label column must hold finite numbers "
+                        f"(an empty cell or NA for a missing one){hint}")
+    return number
 
 
 def _as_features(X, source: str) -> np.ndarray:

@@ -20,6 +20,7 @@ from .errors import UserError
 from .graph import EDGE_WEIGHTS, KNN_BACKENDS
 from .learner import ActiveLearner
 from .metrics import classification_report, confusion_matrix, format_confusion
+from .missing_cells import count_missing
 from .models import GRAPH_MODELS, check_model_name, make_model
 from .oracles import GroundTruthOracle
 from .params import KERNELS, check_params
@@ -368,13 +369,14 @@ class SimulationResult:
     exhausted: bool = False
     stopped: bool = False
     standardised: bool = False  # a table's columns, standardised (activeprop.scaling)
+    missing_cells: int = 0  # a table's, filled for the graph (activeprop.missing_cells)
 
     def to_json(self) -> dict:
         """``{"config", "graph_seconds", "graph", "exhausted", "stopped", "standardised",
-        "rounds": [...]}``."""
+        "missing_cells", "rounds": [...]}``."""
         return {"config": dataclasses.asdict(self.config), "graph_seconds": self.graph_seconds,
                 "graph": self.graph, "exhausted": self.exhausted, "stopped": self.stopped,
-                "standardised": self.standardised,
+                "standardised": self.standardised, "missing_cells": self.missing_cells,
                 "rounds": [r.to_json() for r in self.rounds]}
 
 
@@ -404,6 +406,7 @@ def simulate(config: SimulationConfig, pool: Pool | None = None,
     if pool is None:
         pool = prepare_pool(config, lazy=client is not None)
     standardised = standardises(pool.X, config.scale, pool.is_table)
+    missing = count_missing(pool.X)
     config, pool = config.working(pool, on_cluster=client is not None)
     if client is not None:
         from .distributed.model import cluster_model
@@ -413,7 +416,7 @@ def simulate(config: SimulationConfig, pool: Pool | None = None,
         model = config.model_for(pool)
     if hasattr(model, "plan"):  # a fit per round (refits on held-out folds add no labels)
         model.plan(config.rounds)
-    result = SimulationResult(config, pool, standardised=standardised)
+    result = SimulationResult(config, pool, standardised=standardised, missing_cells=missing)
     for outcome in run_rounds(pool, config, model, config.strategy, config.seed):
         result.rounds.append(_round_result(outcome, pool))
     result.graph_seconds = getattr(model, "graph_seconds", 0.0)

@@ -27,7 +27,7 @@ from .pictures import to_grey, to_png
 from .plugins import require_trusted
 from .project import StoredGraphs, cold_start_order, project_model
 from .review import held_out_proba, suspicious_labels
-from .scaling import standardised
+from .scaling import scaled
 from .stopping import labeled_classes, mean_confidence
 from .store import LabelEvent, ProjectStore
 from .strategies import (PoolScores, QueryContext, density, get_strategy, reads_density,
@@ -78,8 +78,10 @@ class LabelingSession:
         self.client = client
         # shown one by one from the store; on a cluster, the workers read the features
         self.pool = self.store.load_pool(images=False, lazy=client is not None)
-        if self.store.meta("standardised"):  # a table in different units: as at creation
-            self.pool = replace(self.pool, X=standardised(self.pool.X))
+        # a table's missing cells filled, one in different units standardised: as at creation
+        self.pool = replace(self.pool, X=scaled(
+            self.pool.X, "standard" if self.store.meta("standardised") else "none",
+            self.pool.is_table))
         self.class_names = self.store.class_names
         self.settings = self.store.meta("settings")
         require_trusted((self.settings["model"], self.settings["strategy"]), plugins)
@@ -230,12 +232,13 @@ class LabelingSession:
     def source(self, item_id: int) -> dict:
         """Where an item comes from and what a person reads of it: its file path, its text
         and, in a table, its values under the columns' names (``fields``: a list of
-        ``{"name", "value"}``, in the columns' order); None where it has none."""
+        ``{"name", "value"}``, in the columns' order; a missing cell's value is None);
+        None where it has none."""
         self._check_item(item_id)
         path, text = self.store.item_source(item_id)
         names = self.pool.feature_names
         fields = None if names is None else [  # the table's own values, as stored
-            {"name": name, "value": float(value)}
+            {"name": name, "value": None if np.isnan(value) else float(value)}
             for name, value in zip(names, self.store.item_features(item_id))]
         return {"path": path, "text": text, "fields": fields}
 

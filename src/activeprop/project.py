@@ -19,9 +19,10 @@ from .errors import UserError
 from .experiments import (RECOMMENDED, check_local_from, recommended_local_from,
                           recommended_neighbors)
 from .features import principal_components
+from .missing_cells import count_missing
 from .models import make_model
 from .priors import check_model, parse_class_priors
-from .scaling import check_scale, scaled
+from .scaling import check_scale, scaled, standardises
 from .shards import is_sharded
 from .store import ProjectStore
 from .strategies import get_strategy, initial_items
@@ -101,20 +102,22 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
         from .distributed.project import check_project_settings
 
         check_project_settings(merged, pool.X.shape)  # before the cluster builds anything
-    # A table in different units is worked on standardised (activeprop.scaling): the
-    # project keeps its own values (the person reads them) and standardises them again
-    # when it is opened. Otherwise it keeps the features it works on: opening it never
-    # redoes the reduction.
+    # A table with missing cells is worked on filled in (activeprop.missing_cells), one in
+    # different units standardised (activeprop.scaling): the project keeps its own values
+    # (the person reads them) and does both again when it is opened. Otherwise it keeps
+    # the features it works on: opening it never redoes the reduction.
+    standardising = standardises(pool.X, merged["scale"], pool.is_table)
+    missing = count_missing(pool.X)
     work = scaled(pool.X, merged["scale"], pool.is_table)
-    merged["scale"] = "standard" if work is not pool.X else "none"  # what it does
+    merged["scale"] = "standard" if standardising else "none"  # what it does
     reduced = principal_components(work, merged["components"])
-    standardised_on_opening = reduced is work and work is not pool.X
+    worked_on_opening = reduced is work and work is not pool.X
     # A sharded pool's items stay in its shards when their features are used as stored:
     # the project records where (a pool too large to copy is not copied).
     in_shards = _is_lazy(pool.X) or (is_sharded(pool.name) and reduced is pool.X)
     stored = pool if reduced is work else pool.with_features(reduced)
     # what the model works on (a table standardised keeps its columns' names)
-    pool = dataclasses.replace(pool, X=reduced) if standardised_on_opening else stored
+    pool = dataclasses.replace(pool, X=reduced) if worked_on_opening else stored
     graphs: dict = {}
     model = project_model(merged, pool, graphs, client)  # checks the settings first
     # A pool that names no class (a folder of loose files, texts without labels) starts
@@ -124,7 +127,8 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
     first_items = cold_start_order(model, pool.X, len(pool.class_names))
     store = ProjectStore.create(directory, stored, merged,
                                 features_at=pool.name if in_shards else None)
-    store.set_meta("standardised", standardised_on_opening)
+    store.set_meta("standardised", worked_on_opening and standardising)
+    store.set_meta("missing_cells", missing)
     for recipe, graph in graphs.items():
         if client is None:  # a cluster's graph stays on its workers
             store.save_graph(recipe, graph)

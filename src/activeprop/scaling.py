@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import UserError
+from .missing_cells import filled_in
 
 SCALES = ("auto", "standard", "none")
 # Chosen on nine real tables (docs/benchmarks.md): standardising won by 0.06-0.38 on the
@@ -44,7 +45,9 @@ def standardises(X, scale: str, is_table: bool) -> bool:
         return scale == "standard"
     if not is_table:
         return False
-    spreads = np.asarray(np.std(X, axis=0))
+    if isinstance(X, np.ndarray):  # a column missing in every row has no unit either
+        X = X[:, ~np.isnan(X).all(axis=0)]
+    spreads = np.asarray(np.nanstd(X, axis=0))  # (a missing cell has no spread)
     spreads = spreads[spreads > 0]  # a constant column has no unit to compare
     return bool(len(spreads) > 1 and spreads.max() > SPREAD_RATIO * spreads.min())
 
@@ -57,5 +60,8 @@ def standardised(X):
 
 
 def scaled(X, scale: str, is_table: bool):
-    """``X`` standardised when :func:`standardises` says so, else ``X`` itself."""
-    return standardised(X) if standardises(X, scale, is_table) else X
+    """The features a table's own values ``X`` are worked on as: its missing cells filled
+    (:func:`activeprop.missing_cells.filled_in`), then standardised when
+    :func:`standardises` says so; ``X`` itself when neither changes it."""
+    filled = filled_in(X)
+    return standardised(filled) if standardises(X, scale, is_table) else filled

@@ -313,13 +313,14 @@ class ProjectStore:
                 pictures = _joined([r[2] for r in rows], np.float32).reshape(len(rows), *shape)
         except (sqlite3.DatabaseError, ValueError, TypeError) as error:
             raise _damaged(self.directory / DATABASE, error) from None
+        names = self.meta("feature_names")  # (none in projects made before they were kept)
         if X is None:
             X = self._referenced_features(features_at, len(y), lazy)
-        elif not np.all(np.isfinite(X)):
+        elif np.isinf(X).any() or (names is None and np.isnan(X).any()):
+            # (a table's missing cells are NaN: activeprop.missing_cells)
             raise _damaged(self.directory / DATABASE, "features that are not numbers")
         if np.any((y < -1) | (y >= len(self.class_names))):
             raise _damaged(self.directory / DATABASE, "labels of no class")
-        names = self.meta("feature_names")  # (none in projects made before they were kept)
         if names is not None and (not isinstance(names, list) or len(names) != X.shape[1]
                                   or not all(isinstance(name, str) for name in names)):
             raise _damaged(self.directory / DATABASE, "feature names that do not fit the "

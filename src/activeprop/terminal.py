@@ -51,8 +51,11 @@ def _field_lines(fields: list[dict], lines: int = 12) -> str:
     return "\n".join(shown + ([f"(+{len(fields) - lines} more)"] if len(fields) > lines else []))
 
 
-def _number(value: float) -> str:
-    """The shortest form that reads back as ``value``, as the page shows it (5, not 5.0)."""
+def _number(value: float | None) -> str:
+    """The shortest form that reads back as ``value``, as the page shows it (5, not 5.0);
+    "missing" for a missing cell (None)."""
+    if value is None:
+        return "missing"
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text
 

@@ -11,7 +11,8 @@ const FIELDS_SHOWN = 8;  // a table row's first values on a card
 // A table row's first values under its columns' names, then how many more.
 function fieldTable(fields) {
   const rows = fields.slice(0, FIELDS_SHOWN).map((field) => el("tr", {},
-    el("th", { textContent: field.name }), el("td", { textContent: String(field.value) })));
+    el("th", { textContent: field.name }),
+    el("td", { textContent: field.value === null ? "missing" : String(field.value) })));
   if (fields.length > FIELDS_SHOWN) {
     rows.push(el("tr", {}, el("td", { colSpan: 2, textContent: `+${fields.length - FIELDS_SHOWN} more` })));
   }

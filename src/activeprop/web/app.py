@@ -71,10 +71,10 @@ class UndoIn(BaseModel):
 
 
 class FieldValue(BaseModel):
-    """One of a table row's values, under its column's name."""
+    """One of a table row's values, under its column's name (null: the cell is missing)."""
 
     name: str
-    value: float
+    value: float | None
 
 
 class QueueEntry(BaseModel):

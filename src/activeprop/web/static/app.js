@@ -52,9 +52,14 @@ const FIELDS_SHOWN = 8;  // a table row's first values on a card; the dialog sho
 
 // A table row's values under its columns' names (the first ``shown`` of them, then how
 // many more). String(value) is the shortest form that reads back as the same number.
+// A table cell's value; a missing one says so (muted), not "null".
+function fieldValue(value) {
+  return value === null ? el("td", { className: "muted" }, "missing") : el("td", {}, String(value));
+}
+
 function fieldTable(fields, shown = fields.length) {
   const rows = fields.slice(0, shown).map((field) =>
-    el("tr", {}, el("th", { scope: "row" }, field.name), el("td", {}, String(field.value))));
+    el("tr", {}, el("th", { scope: "row" }, field.name), fieldValue(field.value)));
   if (fields.length > shown) {
     rows.push(el("tr", {}, el("td", { colSpan: 2, className: "muted" }, `+${fields.length - shown} more`)));
   }
