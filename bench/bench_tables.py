@@ -12,6 +12,10 @@ deciding) against graphlearning's Poisson learning with uncertainty sampling on 
 and on the standardised columns (bench_real.py's protocol: 10 labels to start, batches
 of 5, accuracy at 20 and 50 labels).
 
+Then the recommended settings with and without the columns weighed by what the labels say
+(``--column-weights``, :mod:`activeprop.column_weights`), on the same tables and on the
+penguins with two columns that say nothing of the species (sex and year).
+
 Run: python bench/bench_tables.py [FIRST_SEED LAST_SEED]   (default 0 19)
 """
 
@@ -65,14 +69,56 @@ def tables() -> dict:
     return out
 
 
-def accuracies(path: Path, seeds: range) -> np.ndarray:
-    """(seeds, rounds) accuracies of the recommended settings on the pool at ``path``."""
+def accuracies(path: Path, seeds: range, **settings) -> np.ndarray:
+    """(seeds, rounds) accuracies of the recommended settings (with ``settings`` over
+    them) on the pool at ``path``."""
     rows = []
     for seed in seeds:
         config = SimulationConfig(**{**RECOMMENDED, "dataset": str(path), "seed": seed,
-                                     "subset": 0, "initial": 5, "rounds": 8, "batch": 5})
+                                     "subset": 0, "initial": 5, "rounds": 8, "batch": 5,
+                                     **settings})
         rows.append([r.accuracy for r in simulate(config).rounds])
     return np.array(rows)
+
+
+def paired_cells(before: np.ndarray, after: np.ndarray) -> list[str]:
+    """Each checkpoint's mean accuracy before -> after (seeds better / worse, Wilcoxon p)."""
+    cells = []
+    for column, _ in CHECKPOINTS:
+        a, b = before[:, column], after[:, column]
+        p = wilcoxon(b, a).pvalue if np.any(a != b) else 1.0
+        cells.append(f"{a.mean():.3f} -> {b.mean():.3f} ({np.sum(b > a)}/{np.sum(b < a)}, "
+                     f"p {p:.1g})")
+    return cells
+
+
+def with_nuisance_columns() -> tuple[np.ndarray, np.ndarray]:
+    """The penguins' four measurements with the two other columns of their file that are
+    numbers or yes/no: sex (1 male, 0 female) and the year measured (2007-2009)."""
+    import palmerpenguins
+
+    penguins = palmerpenguins.load_penguins().dropna()
+    X = np.column_stack([penguins[["bill_length_mm", "bill_depth_mm", "flipper_length_mm",
+                                   "body_mass_g", "year"]].to_numpy(float),
+                         (penguins["sex"] == "male").to_numpy(float)])
+    return X, codes(penguins["species"])
+
+
+def weighed_columns(seeds: range) -> None:
+    """The recommended settings with and without the columns weighed by the labels
+    (:mod:`activeprop.column_weights`), --scale auto deciding, paired by seed."""
+    print(f"\nColumns weighed by the labels (--column-weights none -> labels), seeds "
+          f"{seeds.start}-{seeds.stop - 1}; mean accuracy (seeds better / worse, Wilcoxon p)\n")
+    print("| table | " + " | ".join(f"@{n}" for _, n in CHECKPOINTS) + " |")
+    print("|---|" + "---|" * len(CHECKPOINTS))
+    pools = {**tables(), "penguins + sex, year": with_nuisance_columns()}
+    with tempfile.TemporaryDirectory() as directory:
+        for name, (X, y) in pools.items():
+            path = Path(directory) / "table.npz"
+            np.savez(path, X=X, y=y, feature_names=[f"c{j}" for j in range(X.shape[1])])
+            plain, weighed = (accuracies(path, seeds, column_weights=choice)
+                              for choice in ("none", "labels"))
+            print(f"| {name} | " + " | ".join(paired_cells(plain, weighed)) + " |", flush=True)
 
 
 def main(seeds: range) -> None:
@@ -91,13 +137,10 @@ def main(seeds: range) -> None:
             for kind, features in (("raw", X), ("standardised", standardised(X))):
                 found[kind] = Path(directory) / f"{name}-{kind}.npz"
                 np.savez(found[kind], X=features, y=y)
-            raw, scaled = (accuracies(found[kind], seeds) for kind in ("raw", "standardised"))
-            cells = []
-            for column, _ in CHECKPOINTS:
-                a, b = raw[:, column], scaled[:, column]
-                p = wilcoxon(b, a).pvalue if np.any(a != b) else 1.0
-                cells.append(f"{a.mean():.3f} -> {b.mean():.3f} ({np.sum(b > a)}/"
-                             f"{np.sum(b < a)}, p {p:.1g})")
+            # (the columns as given: the scales compared, not the columns' weights)
+            raw, scaled = (accuracies(found[kind], seeds, column_weights="none")
+                           for kind in ("raw", "standardised"))
+            cells = paired_cells(raw, scaled)
             auto = "standardised" if standardises(X, "auto", True) else "raw"
             print(f"| {name} | {X.shape[0]} x {X.shape[1]} | "
                   f"{spreads.max() / spreads[spreads > 0].min():,.1f} | {auto} | " +
@@ -151,4 +194,5 @@ def against_graphlearning(seeds: range) -> None:
 if __name__ == "__main__":
     first, last = (int(a) for a in sys.argv[1:3]) if len(sys.argv) > 2 else (0, 19)
     main(range(first, last + 1))
+    weighed_columns(range(first, last + 1))
     against_graphlearning(range(first, last + 1))

@@ -92,6 +92,10 @@ RECOMMENDED_FLAG = typer.Option(False, "--recommended",
 LOCAL_FROM = typer.Option(0.0, help="switch the knn graph to local edge weights once the "
                                      "labels number this many per class seen (0: never; "
                                      "--recommended: 4 for pictures, 0 for texts and tables)")
+COLUMN_WEIGHTS_HELP = ("a table's columns weighed by what the labels say about them "
+                       "(the graph built again as labels come): labels, none, or auto "
+                       "(labels for a table of at most 20,000 rows; {})")
+COLUMN_WEIGHTS = typer.Option("none", help=COLUMN_WEIGHTS_HELP.format("--recommended's"))
 CLASS_PRIORS = typer.Option(None, help="poisson model only: how common the classes are, if "
                                         "you know it: uniform, or one share per class "
                                         "(e.g. 0.37,0.63); predictions are shifted to match")
@@ -115,6 +119,7 @@ def simulate(
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
     graph_weights: str = GRAPH_WEIGHTS, local_from: float = LOCAL_FROM,
+    column_weights: str = COLUMN_WEIGHTS,
     components: int = COMPONENTS, scale: str = SCALE, initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE,
     evaluation: str = typer.Option("pool", "--eval", help=EVAL_HELP),
@@ -185,6 +190,7 @@ def compare(
     neighbors: int = NEIGHBORS, solver: str = SOLVER, rtol: float = RTOL,
     graph_backend: str = GRAPH_BACKEND, graph_symmetric: bool = GRAPH_SYMMETRIC,
     graph_weights: str = GRAPH_WEIGHTS, local_from: float = LOCAL_FROM,
+    column_weights: str = COLUMN_WEIGHTS,
     components: int = COMPONENTS, scale: str = SCALE, initial_strategy: str = INITIAL_STRATEGY,
     batch_mode: str = BATCH_MODE, recommended: bool = RECOMMENDED_FLAG,
     class_priors: str = CLASS_PRIORS, cluster: str = CLUSTER,
@@ -288,6 +294,7 @@ def init(
                                                 "number this many per class seen (0: never; "
                                                 "default 4 for pictures under poisson, 0 "
                                                 "otherwise)"),
+    column_weights: str = typer.Option(None, help=COLUMN_WEIGHTS_HELP.format("the default")),
     cluster: str = typer.Option(None, help="build the graph and the first items' order on a "
                                            "Dask cluster: " + CLUSTER_ADDRESS + "; a sharded "
                                            "dataset's features then stay where they are"),
@@ -306,7 +313,8 @@ def init(
                              strategy=strategy, model=model, kernel=kernel,
                              n_neighbors=neighbors, gamma=gamma, alpha=alpha,
                              components=components, class_priors=class_priors,
-                             scale=scale, graph_weights=graph_weights, local_from=local_from)
+                             scale=scale, graph_weights=graph_weights, local_from=local_from,
+                             column_weights=column_weights)
     classes = ", ".join(store.class_names) or "none yet (add them on the page)"
     serve = f"activeprop serve --project {project}" + (f" --cluster {cluster}" if cluster else "")
     scaled = " Its columns are standardised (--scale none keeps them as they are)." \

@@ -15,6 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .column_weights import CHOICES as COLUMN_WEIGHTS
+from .column_weights import recommended as recommended_column_weights
 from .datasets import UNLABELED, Pool, load_pool
 from .errors import UserError
 from .graph import EDGE_WEIGHTS, KNN_BACKENDS
@@ -50,7 +52,7 @@ EVALUATIONS = ("pool", "all", "holdout:F")
 RECOMMENDED = {"model": "poisson", "kernel": "knn", "n_neighbors": None, "solver": "cg",
                "rtol": 1e-4, "max_iter": 3000, "strategy": "typical-margin",
                "initial_strategy": "typical", "batch_mode": "diverse", "components": 48,
-               "local_from": None, "scale": "auto"}
+               "local_from": None, "scale": "auto", "column_weights": "auto"}
 
 # The recommended graph's neighbours, chosen on the real-data suite (bench/bench_real.py,
 # bench/bench_neighbors.py; docs/benchmarks.md, 2026-12-02): on features reduced to
@@ -89,6 +91,13 @@ def recommended_local_from(pool: Pool, model: str, graph_weights: str = "connect
             or not pool.holds_pictures:
         return 0.0
     return LOCAL_FROM_PICTURES
+
+
+def check_column_weights(choice: str) -> None:
+    """Raise UserError unless ``choice`` is one of :data:`COLUMN_WEIGHTS`."""
+    if choice not in COLUMN_WEIGHTS:
+        raise UserError(f"unknown column weights {choice!r}; allowed: "
+                        f"{', '.join(COLUMN_WEIGHTS)} (auto: labels for a table)")
 
 
 def check_local_from(local_from: float | None) -> None:
@@ -135,6 +144,9 @@ class SimulationConfig:
     components: int = 0
     # A table's columns in different units are standardised (activeprop.scaling)
     scale: str = "auto"
+    # A table's columns weighed by what the labels say (activeprop.column_weights): labels,
+    # none, or auto (labels for a table, none otherwise)
+    column_weights: str = "none"
     initial_strategy: str = "first"
     batch_mode: str = "topk"
     # The stopping estimate refits on held-out folds every round: about 60 of 89 s of a run
@@ -173,6 +185,7 @@ class SimulationConfig:
                 raise UserError(message)
         check_local_from(self.local_from)
         check_scale(self.scale)
+        check_column_weights(self.column_weights)
         # The model's own parameters: one rule each, shared with the estimators.
         neighbors = {} if self.n_neighbors is None else {"n_neighbors": self.n_neighbors}
         check_params(gamma=self.gamma, alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,
@@ -206,15 +219,20 @@ class SimulationConfig:
             config = dataclasses.replace(
                 config, local_from=recommended_local_from(
                     pool, self.model, self.graph_weights, on_cluster))
+        if self.column_weights == "auto":
+            config = dataclasses.replace(config, column_weights=recommended_column_weights(
+                pool.is_table, len(pool), pool.X.shape[1], on_cluster))
         return config
 
     def model_for(self, pool: Pool, name: str | None = None, graph_cache: dict | None = None):
         """The model ``name`` (default: this config's) with this config's parameters;
         graph models sharing ``graph_cache`` share their graph."""
-        if self.n_neighbors is None or self.local_from is None:  # a caller's bug: unchosen
+        if self.n_neighbors is None or self.local_from is None or \
+                self.column_weights == "auto":  # a caller's bug: unchosen
             raise ValueError("model_for needs the config that working() returns")
         graph_options = {"backend": self.graph_backend, "symmetric": self.graph_symmetric,
-                         "weights": self.graph_weights, "local_from": self.local_from or None}
+                         "weights": self.graph_weights, "local_from": self.local_from or None,
+                         "column_weights": self.column_weights}
         return make_model(name or self.model, pool.X, kernel=self.kernel, gamma=self.gamma,
                           n_neighbors=self.n_neighbors, alpha=self.alpha,
                           max_iter=self.max_iter, tol=self.tol, solver=self.solver,

@@ -54,6 +54,9 @@ class GraphModel:
         self.graph = None
         self.graph_seconds = 0.0
         self.weights = self.graph_options.get("weights", "connectivity")
+        # the columns' weights the graph was built with (activeprop.column_weights; None:
+        # the features as given)
+        self.features, self.column_weights = X, None
 
     @property
     def alpha(self) -> float | None:
@@ -131,9 +134,32 @@ class GraphModel:
         return self
 
     def _weigh_for(self, y: np.ndarray) -> None:
+        """The graph for the labels ``y``: a table's columns weighed by what the labels say
+        when ``graph_options``' ``column_weights`` is ``"labels"`` (:meth:`_weigh_columns`),
+        and local edge weights (:meth:`_weigh_edges`). Both are functions of the labels
+        alone, so every process fitting the same labels uses the same graph."""
+        if self.graph_options.get("column_weights") == "labels":
+            self._weigh_columns(y)
+        self._weigh_edges(y)
+
+    def _weigh_columns(self, y: np.ndarray) -> None:
+        """The features' columns weighed for the labels ``y``
+        (:func:`activeprop.column_weights.label_weights`); the graph is built again when
+        the weights change. A weighted graph is this model's own: the graph cache (a
+        project's stored graphs, other models of the pool) holds the features' graph."""
+        from .column_weights import label_weights, weighted
+
+        weights = label_weights(self.features, y)
+        if self.column_weights is None and np.all(weights == 1.0):
+            return  # the features as given, and their graph
+        if self.column_weights is not None and np.array_equal(weights, self.column_weights):
+            return
+        self.column_weights, self.X = weights, weighted(self.features, weights)
+        self.graph, self.graph_cache = None, {}
+
+    def _weigh_edges(self, y: np.ndarray) -> None:
         """Edges weighted locally once the labels ``y`` number ``graph_options``'
-        ``local_from`` per class seen, plain before: a function of the labels alone, so
-        every process fitting the same labels uses the same graph.
+        ``local_from`` per class seen, plain before.
 
         With one to three labels per class, local weights cost the first guesses (raw
         pixels, an embedding: 0.03-0.05 at 20 labels); from four per class on they gain on

@@ -16,8 +16,9 @@ import numpy as np
 
 from .datasets import load_pool
 from .errors import UserError
-from .experiments import (RECOMMENDED, check_local_from, recommended_local_from,
-                          recommended_neighbors)
+from .column_weights import recommended as recommended_column_weights
+from .experiments import (RECOMMENDED, check_column_weights, check_local_from,
+                          recommended_local_from, recommended_neighbors)
 from .features import principal_components
 from .missing_cells import count_missing
 from .models import make_model
@@ -74,6 +75,7 @@ def project_settings(settings: dict, client=None) -> dict:
         merged["strategy"] = CLUSTER_STRATEGY
     get_strategy(merged["strategy"])
     check_local_from(merged["local_from"])
+    check_column_weights(merged["column_weights"])
     check_scale(merged["scale"])
     return merged
 
@@ -95,6 +97,9 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
         merged["n_neighbors"] = recommended_neighbors(pool.X.shape, merged["components"])
         if len(pool) > 1:
             merged["n_neighbors"] = min(merged["n_neighbors"], len(pool) - 1)
+    if merged["column_weights"] == "auto":  # stored: every process weighs alike
+        merged["column_weights"] = recommended_column_weights(
+            pool.is_table, len(pool), pool.X.shape[1], client is not None)
     if merged["local_from"] is None:  # stored: every process on the project weighs alike
         merged["local_from"] = recommended_local_from(pool, merged["model"],
                                                       merged["graph_weights"], client is not None)
@@ -173,7 +178,8 @@ def project_model(settings: dict, pool, graph_cache: dict | None = None, client=
                       solver=settings["solver"], rtol=settings["rtol"],
                       graph_options={"backend": "auto", "weights": settings.get(
                           "graph_weights", "connectivity"),
-                          "local_from": settings.get("local_from") or None},
+                          "local_from": settings.get("local_from") or None,
+                          "column_weights": settings.get("column_weights", "none")},
                       graph_cache=graph_cache,
                       class_priors=priors)
 

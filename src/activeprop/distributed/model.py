@@ -311,6 +311,9 @@ def check_cluster_config(config) -> None:
         (config.graph_weights == "connectivity",
          f"--graph-weights {config.graph_weights} does not run on a cluster yet; allowed "
          "there: connectivity"),
+        (config.column_weights != "labels", "--column-weights labels does not run on a "
+                                            "cluster (its graph would be built again for "
+                                            "every round); give none"),
     ]
     for ok, message in problems:
         if not ok:

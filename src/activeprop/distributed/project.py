@@ -42,6 +42,8 @@ def check_project_settings(settings: dict, shape: tuple | None = None) -> None:
         (settings.get("graph_weights", "connectivity") == "connectivity",
          f"graph weights {settings.get('graph_weights')!r} do not run on a cluster yet; "
          "allowed there: connectivity"),
+        (settings.get("column_weights", "none") != "labels",
+         "column weights from the labels do not run on a cluster; give --column-weights none"),
         (shape is None or not reduces(shape, settings["components"]),
          f"the pool has {shape and shape[1]} features, which init reduces to "
          f"{settings['components']} principal components in one process only: give "
