@@ -94,7 +94,7 @@ LOCAL_FROM = typer.Option(0.0, help="switch the knn graph to local edge weights 
                                      "--recommended: 4 for pictures, 0 for texts and tables)")
 COLUMN_WEIGHTS_HELP = ("a table's columns weighed by what the labels say about them "
                        "(the graph built again as labels come): labels, none, or auto "
-                       "(labels for a table of at most 20,000 rows; {})")
+                       "(labels for a table of at most 5,000 rows; {})")
 COLUMN_WEIGHTS = typer.Option("none", help=COLUMN_WEIGHTS_HELP.format("--recommended's"))
 CLASS_PRIORS = typer.Option(None, help="poisson model only: how common the classes are, if "
                                         "you know it: uniform, or one share per class "

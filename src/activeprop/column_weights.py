@@ -30,9 +30,11 @@ import numpy as np
 # (n * eta^2 / mean eta^2 + PRIOR_LABELS) / (n + PRIOR_LABELS). Not tuned: the one value
 # tried (docs/benchmarks.md).
 PRIOR_LABELS = 5.0
-# Weighing rebuilds a pool's graph whenever the labels change: a table up to this many rows
-# (the labeler's Poisson learning goes up to as many: project.POISSON_MAX_ITEMS).
-MOST_ROWS = 20_000
+# Weighing builds the graph again, and solves from nothing, whenever the labels change: a
+# labeler's refit on a table of 10 columns took a median of 44 / 146 / 816 ms at 2,000 /
+# 5,000 / 20,000 rows, against 16 / 21 / 56 ms unweighted (/tmp script,
+# docs/benchmarks.md). So ``auto`` weighs tables up to this many rows.
+MOST_ROWS = 5_000
 CHOICES = ("auto", "labels", "none")
 
 

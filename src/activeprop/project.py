@@ -30,7 +30,8 @@ from .strategies import get_strategy, initial_items
 
 # The labeler's defaults are the project's recommended settings (experiments.RECOMMENDED);
 # alpha and gamma only matter when a project chooses spreading or an rbf graph. Unset
-# neighbours and local_from are chosen for the pool when the project is made.
+# neighbours, local_from and column_weights ("auto") are chosen for the pool when the project
+# is made.
 DEFAULT_SETTINGS = {**{k: v for k, v in RECOMMENDED.items() if k != "initial_strategy"},
                     "alpha": 0.9, "gamma": 0.25, "class_priors": None,
                     "graph_weights": "connectivity"}
