@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .column_weights import recommended as recommended_column_weights
 from .datasets import load_pool
 from .errors import UserError
-from .column_weights import recommended as recommended_column_weights
 from .experiments import (RECOMMENDED, check_column_weights, check_local_from,
                           recommended_local_from, recommended_neighbors)
 from .features import principal_components
