@@ -130,3 +130,20 @@ def test_a_cluster_refuses_weights_from_the_labels():
         check_project_settings(settings)
     check_cluster_config(SimulationConfig(**{**RECOMMENDED, "initial_strategy": "first",
                                              "column_weights": "auto"}))  # none there
+
+
+def test_init_and_simulate_say_when_they_weigh_the_columns(capsys, tmp_path):
+    from activeprop.cli import main
+
+    said = "weighed by what the labels say about them (--column-weights none keeps them equal)"
+    assert main(["init", "--project", str(tmp_path / "w"), "--dataset", "wine"]) == 0
+    assert said in capsys.readouterr().out
+    assert main(["init", "--project", str(tmp_path / "n"), "--dataset", "wine",
+                 "--column-weights", "none"]) == 0
+    assert said not in capsys.readouterr().out
+    arguments = ["simulate", "--dataset", "iris", "--subset", "0", "--initial", "6",
+                 "--rounds", "1"]
+    assert main([*arguments, "--recommended"]) == 0
+    assert said in capsys.readouterr().out
+    assert main(arguments) == 0  # the example's settings: the columns as given
+    assert said not in capsys.readouterr().out

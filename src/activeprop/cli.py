@@ -152,6 +152,9 @@ def simulate(
                   "they are.")
         if result.missing_cells:
             print(_missing_message(result.missing_cells))
+        if result.config.column_weights == "labels":
+            print("The table's columns are weighed by what the labels say about them "
+                  "(--column-weights none keeps them equal).")
         for round_ in result.rounds:
             print(experiments.format_round(round_, model))
             # The example's output stays the example's; a run that stops on the estimate,
@@ -321,8 +324,11 @@ def init(
         if store.meta("settings").get("scale") == "standard" else ""
     missing = store.meta("missing_cells")
     filled = f" {_missing_message(missing)}" if missing else ""
+    weighed = " Its columns will be weighed by what the labels say about them " \
+        "(--column-weights none keeps them equal)." \
+        if store.meta("settings").get("column_weights") == "labels" else ""
     print(f"Created project {project}: {store.n_items():,} items, classes {classes}."
-          f"{_graph_summary(store.meta('graph'))}{scaled}{filled} Next: {serve}")
+          f"{_graph_summary(store.meta('graph'))}{scaled}{filled}{weighed} Next: {serve}")
 
 
 def _missing_message(n_cells: int) -> str:
