@@ -484,14 +484,11 @@ def _csv(path: Path, label_column: str | None) -> Pool:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"cannot read {path} as a CSV file ({error})") from None
-    if len(rows) < 2:
-        raise UserError(f"{path} needs a header row and at least one data row")
-    header = rows[0]
     # each row with its line in the file (for errors); blank lines hold no row
-    lines, body = zip(*[(n, row) for n, row in enumerate(rows[1:], 2) if row]) \
-        if any(rows[1:]) else ((), ())
-    if not body:
+    numbered = [(n, row) for n, row in enumerate(rows[1:], 2) if row]
+    if not numbered:
         raise UserError(f"{path} needs a header row and at least one data row")
+    header, (lines, body) = rows[0], zip(*numbered)
     if label_column is not None and label_column not in header:
         raise UserError(f"{path} has no column {label_column!r}; columns: {', '.join(header)}")
     label_at = header.index(label_column) if label_column is not None else None

@@ -27,7 +27,7 @@ from .pictures import to_grey, to_png
 from .plugins import require_trusted
 from .project import StoredGraphs, cold_start_order, project_model
 from .review import held_out_proba, suspicious_labels
-from .scaling import scaled
+from .scaling import worked_on
 from .stopping import labeled_classes, mean_confidence
 from .store import LabelEvent, ProjectStore
 from .strategies import (PoolScores, QueryContext, density, get_strategy, reads_density,
@@ -79,9 +79,8 @@ class LabelingSession:
         # shown one by one from the store; on a cluster, the workers read the features
         self.pool = self.store.load_pool(images=False, lazy=client is not None)
         # a table's missing cells filled, one in different units standardised: as at creation
-        self.pool = replace(self.pool, X=scaled(
-            self.pool.X, "standard" if self.store.meta("standardised") else "none",
-            self.pool.is_table))
+        self.pool = replace(self.pool, X=worked_on(self.pool.X,
+                                                   bool(self.store.meta("standardised"))))
         self.class_names = self.store.class_names
         self.settings = self.store.meta("settings")
         require_trusted((self.settings["model"], self.settings["strategy"]), plugins)

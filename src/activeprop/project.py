@@ -23,7 +23,7 @@ from .features import principal_components
 from .missing_cells import count_missing
 from .models import make_model
 from .priors import check_model, parse_class_priors
-from .scaling import check_scale, scaled, standardises
+from .scaling import check_scale, standardises, worked_on
 from .shards import is_sharded
 from .store import ProjectStore
 from .strategies import get_strategy, initial_items
@@ -114,7 +114,7 @@ def create_project(directory: str | Path, pool, *, client=None, **settings) -> P
     # the features it works on: opening it never redoes the reduction.
     standardising = standardises(pool.X, merged["scale"], pool.is_table)
     missing = count_missing(pool.X)
-    work = scaled(pool.X, merged["scale"], pool.is_table)
+    work = worked_on(pool.X, standardising)
     merged["scale"] = "standard" if standardising else "none"  # what it does
     reduced = principal_components(work, merged["components"])
     worked_on_opening = reduced is work and work is not pool.X

@@ -63,5 +63,10 @@ def scaled(X, scale: str, is_table: bool):
     """The features a table's own values ``X`` are worked on as: its missing cells filled
     (:func:`activeprop.missing_cells.filled_in`), then standardised when
     :func:`standardises` says so; ``X`` itself when neither changes it."""
+    return worked_on(X, standardises(X, scale, is_table))
+
+
+def worked_on(X, standardising: bool):
+    """:func:`scaled` once :func:`standardises` has decided (``standardising``)."""
     filled = filled_in(X)
-    return standardised(filled) if standardises(X, scale, is_table) else filled
+    return standardised(filled) if standardising else filled

@@ -50,13 +50,13 @@ const TEXT_SHOWN = 320;  // characters of a text on a card; the dialog shows it 
 const folded = (text) => text.length > TEXT_SHOWN ? text.slice(0, TEXT_SHOWN) + "…" : text;
 const FIELDS_SHOWN = 8;  // a table row's first values on a card; the dialog shows them all
 
-// A table row's values under its columns' names (the first ``shown`` of them, then how
-// many more). String(value) is the shortest form that reads back as the same number.
 // A table cell's value; a missing one says so (muted), not "null".
 function fieldValue(value) {
   return value === null ? el("td", { className: "muted" }, "missing") : el("td", {}, String(value));
 }
 
+// A table row's values under its columns' names (the first ``shown`` of them, then how
+// many more). String(value) is the shortest form that reads back as the same number.
 function fieldTable(fields, shown = fields.length) {
   const rows = fields.slice(0, shown).map((field) =>
     el("tr", {}, el("th", { scope: "row" }, field.name), fieldValue(field.value)));
