@@ -206,8 +206,33 @@ def test_a_graph_in_one_block_answers_as_the_single_process_engine(client, pool,
                         max_iter=1000, alpha=0.2)
     on_cluster = ClusterGraphModel(name, pool.X, client, n_neighbors=10, alpha=alpha,
                                    max_iter=1000, rtol=rtol, n_blocks=1)
-    assert on_cluster.build_graph().exchange.halo_rows == 0
+    graph = on_cluster.build_graph()
+    assert graph.exchange.halo_rows == 0
+    # spreading reads the normalised operator alone: the worker holds one matrix, not two
+    assert (graph.affinity is None) == (name == "spreading")
     assert rounds(on_cluster, pool.y) == rounds(single, pool.y)
+
+
+def test_a_lone_block_for_spreading_and_poisson_keeps_the_affinity(client, pool):
+    """A graph that Poisson learning will share (compare) keeps what it reads; a graph made
+    for spreading alone does not serve it."""
+    X = pool.X[:2000]
+    spreading = ClusterGraphModel("spreading", X, client, n_neighbors=10, alpha=0.2,
+                                  max_iter=1000, rtol=1e-8, n_blocks=1)
+    poisson = ClusterGraphModel("poisson", X, client, n_neighbors=10, alpha=None,
+                                max_iter=1000, rtol=1e-8, n_blocks=1)
+    alone = spreading.build_graph()
+    assert alone.affinity is None and not poisson.can_use(alone)
+    shared = spreading.build_graph(models=("poisson",))
+    assert shared.affinity is not None and poisson.can_use(shared)
+
+
+def test_a_graph_of_spreadings_operator_alone_refuses_any_other():
+    graph = build_knn_graph(np.random.default_rng(0).random((300, 4)), 5, backend="flat")
+    alone = lone.engine_graph(graph.operator("symmetric-spreading"), graph.spreading_roots(),
+                              graph.components(), 5)
+    with pytest.raises(RuntimeError, match="spreading's operator alone"):
+        alone.operator("symmetric")
 
 
 def test_a_lone_block_keeps_its_warm_start_on_the_worker(client, pool):
@@ -227,9 +252,8 @@ def test_a_lone_fit_run_twice_on_one_warm_start_starts_cold_the_second_time(pool
     # What Dask does when it reruns the task after losing a worker: the first run took the
     # warm start's arrays over and changed them; the rerun must not start from them.
     graph = build_knn_graph(pool.X[:3000], n_neighbors=10, backend="flat")
-    engine = lone.engine_graph(graph.operator("symmetric"),
-                               graph.operator("symmetric-spreading"), graph.components(),
-                               graph.operator("degrees"), 10)
+    engine = lone.engine_graph(graph.operator("symmetric-spreading"),
+                               graph.spreading_roots(), graph.components(), 10)
     model = {"variant": "spreading", "alpha": 0.2, "max_iter": 1000, "rtol": 1e-10}
     y = np.full(3000, -1)
     y[:30] = pool.y[:30]

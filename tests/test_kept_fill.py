@@ -30,6 +30,35 @@ def _random_graph(n, rng, n_components):
     return W
 
 
+def _normalised(W):
+    """Spreading's normalised form of ``W`` and the square roots of its degrees: the fill's
+    weights as a spreading model gives them (``S_ij`` times the column's root)."""
+    roots = np.sqrt(np.ravel(W.sum(axis=1)))
+    S = sparse.diags(1 / roots) @ W @ sparse.diags(1 / roots)
+    return S.tocsr(), roots
+
+
+def _weighed(W, normalised: bool):
+    """The matrix and column scale a fill is given: ``W`` itself, or its normalised form."""
+    return _normalised(W) if normalised else (W, None)
+
+
+def test_a_fill_of_the_normalised_graph_by_the_degrees_roots_is_the_affinitys():
+    """Each row's weights are the affinity's divided by the row's root, which the fill's
+    rescaling takes out: the same layers and, to round-off, the same scores."""
+    rng = np.random.default_rng(0)
+    n = 3_000
+    W = _random_graph(n, rng, 2)
+    reached = np.ones(n, dtype=bool)
+    scores = np.where(rng.random((n, 3)) < 0.02, rng.random((n, 3)), 0.0)
+    F, layers = fill_with_layers(W, scores, reached, FLOOR)
+    S, roots = _normalised(W)
+    F_scaled, layers_scaled = fill_with_layers(S, scores, reached, FLOOR, roots)
+    assert np.array_equal(layers, layers_scaled) and (layers > 1).sum() > n // 2
+    np.testing.assert_allclose(F_scaled, F, rtol=1e-12, atol=0)
+    assert not np.array_equal(F_scaled, F)  # (the scale was applied: different round-off)
+
+
 def _lenient_updates(monkeypatch):
     """Let an update lay out again up to half the filled rows, on any number of cores: how
     many it may is a choice of costs, which on the tests' small graphs would send most
@@ -37,21 +66,23 @@ def _lenient_updates(monkeypatch):
     monkeypatch.setattr(KeptFill, "most_laid_out", lambda self: self.n_filled // 2)
 
 
+@pytest.mark.parametrize("normalised", [False, True])
 @pytest.mark.parametrize("n_components", [1, 2])
 @pytest.mark.parametrize("seed", range(5))
-def test_an_update_gives_the_fresh_fill_to_the_bit(n_components, seed, monkeypatch):
+def test_an_update_gives_the_fresh_fill_to_the_bit(n_components, seed, normalised,
+                                                   monkeypatch):
     """Ten rounds of scores changed on a few rows (rising above the floor, falling below
     it, round-off below zero): the kept fill updated there equals a fresh fill, scores and
     layers, and the rows it reports cover every row whose fill changed."""
     _lenient_updates(monkeypatch)
     rng = np.random.default_rng(seed)
     n = 2_000
-    W = _random_graph(n, rng, n_components)
+    W, scale = _weighed(_random_graph(n, rng, n_components), normalised)
     reached = np.ones(n, dtype=bool)
     reached[:n // 2] = n_components == 1  # the first component has no label
     scores = np.where(rng.random((n, 3)) < 0.02, rng.random((n, 3)), 0.0)
     scores[~reached] = 0.0
-    kept = KeptFill.fill(W, scores, reached, FLOOR)
+    kept = KeptFill.fill(W, scores, reached, FLOOR, scale)
     updated_rows = updates = 0
     for _ in range(10):
         touched = np.unique(rng.integers(0, n, rng.integers(1, 30)))
@@ -61,12 +92,12 @@ def test_an_update_gives_the_fresh_fill_to_the_bit(n_components, seed, monkeypat
                        rng.random((len(touched), 3)) * 3 * FLOOR, 0.0)
         new[rng.random(new.shape) < 0.1] -= 1e-12
         scores[touched] = new
-        reported = kept.update(W, scores, reached, touched)
+        reported = kept.update(W, scores, reached, touched, scale)
         if reported is None:  # too many rows to pay: unchanged, the caller fills afresh
             assert np.array_equal(kept.F, before)
-            kept = KeptFill.fill(W, scores, reached, FLOOR)
+            kept = KeptFill.fill(W, scores, reached, FLOOR, scale)
             continue
-        fresh, layers = fill_with_layers(W, scores, reached, FLOOR)
+        fresh, layers = fill_with_layers(W, scores, reached, FLOOR, scale)
         assert np.array_equal(kept.F, fresh) and np.array_equal(kept.layers, layers)
         moved = np.flatnonzero(np.any(kept.F != before, axis=1))
         assert np.isin(moved, reported).all()
@@ -75,22 +106,24 @@ def test_an_update_gives_the_fresh_fill_to_the_bit(n_components, seed, monkeypat
     assert 0 < updated_rows < 10 * n // 2 and updates > 5  # local: most rows are left alone
 
 
+@pytest.mark.parametrize("normalised", [False, True])
 @pytest.mark.parametrize("n_components", [1, 3])
 @pytest.mark.parametrize("seed", range(5))
-def test_a_refill_after_a_global_change_gives_the_fresh_fill_to_the_bit(n_components, seed):
+def test_a_refill_after_a_global_change_gives_the_fresh_fill_to_the_bit(n_components, seed,
+                                                                         normalised):
     """Rounds in which every row's scores move a little (a global solve) and a few rows
     rise above the floor or fall below it, some of them local updates in between: the
     fill made again from the last one's layers and parents equals a fresh fill, scores and
     layers. One component starts with no row above the floor, another ends with none."""
     rng = np.random.default_rng(seed)
     n = 3_000
-    W = _random_graph(n, rng, n_components)
+    W, scale = _weighed(_random_graph(n, rng, n_components), normalised)
     reached = np.ones(n, dtype=bool)
     scores = np.where(rng.random((n, 3)) < 0.02, rng.random((n, 3)), 0.0)
     size = n // n_components
     if n_components > 1:
         scores[:size] *= 1e-3  # below the floor: no row of the first component has scores
-    kept = KeptFill.fill(W, scores, reached, FLOOR)
+    kept = KeptFill.fill(W, scores, reached, FLOOR, scale)
     refills = 0
     for round_ in range(12):
         scores *= 1 + 1e-6 * rng.standard_normal(scores.shape)  # every row moves
@@ -103,14 +136,14 @@ def test_a_refill_after_a_global_change_gives_the_fresh_fill_to_the_bit(n_compon
         if round_ % 4 == 3:  # a local update: the rows near it are listed again after it
             moved = np.unique(touched)
             listed = kept.parents is not None
-            if kept.update(W, scores, reached, moved) is not None:
+            if kept.update(W, scores, reached, moved, scale) is not None:
                 assert not listed or kept.stale[moved].all()
                 continue
         floor = FLOOR * (1 + 0.01 * rng.random())  # the floor moves with the largest score
-        refilled = kept.refill(W, scores, reached, floor)
-        fresh, layers = fill_with_layers(W, scores, reached, floor)
+        refilled = kept.refill(W, scores, reached, floor, scale)
+        fresh, layers = fill_with_layers(W, scores, reached, floor, scale)
         if refilled is None:  # too many rows change layer: the caller fills afresh
-            kept = KeptFill.fill(W, scores, reached, floor)
+            kept = KeptFill.fill(W, scores, reached, floor, scale)
             continue
         assert np.array_equal(refilled.F, fresh) and np.array_equal(refilled.layers, layers)
         assert refilled.parents is not None and refilled.n_filled == (layers > 0).sum()
@@ -216,8 +249,7 @@ def test_refits_that_push_update_the_kept_fill_to_a_fresh_fills_scores(monkeypat
         labeling.fit(graph, labels, labeling.warm_)
         X = labeling.warm_.X
         reached = propagation._reached(graph, labeling.warm_.codes >= 0)
-        fresh = fill_below_precision(graph.operator("symmetric"), X, reached,
-                                     labeling.rtol * X.max())
+        fresh = propagation.spreading_fill(graph, X, reached, labeling.rtol * X.max())
         assert np.array_equal(labeling.scores_, graph.to_pool_order(fresh))
         P, unreached, best, confidence = pool_distributions(fresh, graph.pool_positions())
         assert np.array_equal(labeling.label_distributions_, P)
@@ -257,7 +289,6 @@ def test_a_push_that_gives_up_before_a_solve_of_no_iteration_still_updates_its_r
         no_iteration += labeling.n_iter_ == 0
         X = labeling.warm_.X
         reached = propagation._reached(graph, labeling.warm_.codes >= 0)
-        fresh = fill_below_precision(graph.operator("symmetric"), X, reached,
-                                     labeling.rtol * X.max())
+        fresh = propagation.spreading_fill(graph, X, reached, labeling.rtol * X.max())
         assert np.array_equal(labeling.scores_, graph.to_pool_order(fresh))
     assert no_iteration >= 3

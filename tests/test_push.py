@@ -90,11 +90,9 @@ def _rhs_norms(warm, alpha):
 def _exact_at_the_floor_of(rtol, graph, exact, labels):
     """An exact solve's scores with the far rows filled below the floor a solve at
     ``rtol`` uses: the answer at that tolerance had the solve made no error."""
-    from activeprop.fill import fill_below_precision
-
     F = exact.warm_.X.copy()
     reached = propagation._reached(graph, graph.to_graph_order(labels >= 0))
-    F = fill_below_precision(graph.operator("symmetric"), F, reached, floor=rtol * F.max())
+    F = propagation.spreading_fill(graph, F, reached, floor=rtol * F.max())
     return graph.to_pool_order(F)
 
 

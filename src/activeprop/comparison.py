@@ -84,7 +84,7 @@ def run_repeat(config: CompareConfig, repeat: int, client=None) -> list[dict]:
     rows = []
     graphs: dict = {}  # one graph per repeat, shared by every model and strategy
     for model_name in config.models:
-        model = _model(base, pool, model_name, graphs, client)
+        model = _model(base, pool, model_name, graphs, client, config.models)
         if hasattr(model, "plan"):
             model.plan(len(config.strategies) * base.rounds)
         for strategy in config.strategies:
@@ -95,16 +95,18 @@ def run_repeat(config: CompareConfig, repeat: int, client=None) -> list[dict]:
     return rows
 
 
-def _model(base: SimulationConfig, pool, name: str, graphs: dict, client):
+def _model(base: SimulationConfig, pool, name: str, graphs: dict, client,
+           models: tuple[str, ...] = ()):
     """The model ``name`` of one repeat: on one machine, or on the cluster of ``client``
-    (models of a repeat share its graph either way)."""
+    (the repeat's ``models`` share its graph either way)."""
     if client is None:
         return base.model_for(pool, name, graphs)
     from .distributed.model import cluster_model
 
     model = cluster_model(dataclasses.replace(base, model=name), pool, client,
                           graphs.get("cluster"))
-    graphs["cluster"] = model.graph if model.graph is not None else model.build_graph()
+    graphs["cluster"] = model.graph if model.graph is not None else \
+        model.build_graph(tuple(models))
     return model
 
 

@@ -26,19 +26,25 @@ from .column_room import empty_like
 from .graph import on_every_core, row_blocks, seconds_per_row
 
 
-def fill_below_precision(W, scores: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
+def fill_below_precision(W, scores: np.ndarray, reached: np.ndarray, floor: float,
+                         column_scale: np.ndarray | None = None) -> np.ndarray:
     """Give reachable items whose scores are lost in the solver's round-off a distribution.
 
     ``W`` is the graph's symmetric affinity: a dense array, or a CSR matrix (or a
-    :class:`activeprop.graph.ThreadedMatrix` holding one). Returns a copy of ``scores``
+    :class:`activeprop.graph.ThreadedMatrix` holding one); or, with ``column_scale``, a
+    sparse matrix whose entries times their column's scale are proportional, row by row,
+    to the affinity's (each row's weights are rescaled, so a factor common to a row does
+    not matter: spreading's normalised affinity ``S_ij = W_ij / sqrt(d_i d_j)`` with
+    the square roots of the degrees). Returns a copy of ``scores``
     (n, k) where negative entries (round-off) are zero and the rows of ``reached`` items
     whose largest score is at most ``floor`` are filled; ``scores`` is left as it is (a
     solver starts its next solve from them).
     """
     matrix = getattr(W, "matrix", W)
     if isinstance(matrix, np.ndarray):
+        assert column_scale is None, "a dense fill reads the affinity itself"
         return _fill_dense(matrix, np.maximum(scores, 0.0), reached, floor)
-    return fill_with_layers(matrix, scores, reached, floor)[0]
+    return fill_with_layers(matrix, scores, reached, floor, column_scale)[0]
 
 
 def _fill_dense(W: np.ndarray, F: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
@@ -58,8 +64,10 @@ def _fill_dense(W: np.ndarray, F: np.ndarray, reached: np.ndarray, floor: float)
     return F
 
 
-def fill_with_layers(matrix, scores: np.ndarray, reached: np.ndarray, floor: float):
-    """:func:`fill_below_precision` on the CSR ``matrix``, a walk: layer after layer, the
+def fill_with_layers(matrix, scores: np.ndarray, reached: np.ndarray, floor: float,
+                     column_scale: np.ndarray | None = None):
+    """:func:`fill_below_precision` on the CSR ``matrix`` (its entries times
+    ``column_scale``, when given), a walk: layer after layer, the
     empty rows next to the last layer's rows (the rows with scores, first) take their
     neighbours' weighted scores, each row reading the scores as the layer before left
     them. Returns the filled copy and each row's layer (0: the row has scores; -1:
@@ -67,7 +75,7 @@ def fill_with_layers(matrix, scores: np.ndarray, reached: np.ndarray, floor: flo
     scores = np.ascontiguousarray(scores, dtype=np.float64)
     reached, floor = np.ascontiguousarray(reached, dtype=np.bool_), float(floor)
     indptr, indices = matrix.indptr, matrix.indices
-    data = np.asarray(matrix.data, dtype=np.float64)
+    data, scale = np.asarray(matrix.data, dtype=np.float64), scale_array(column_scale)
     F, sources, empty, layers = _clipped_copy(scores, reached, floor)
     listed = np.zeros(len(F), dtype=np.bool_)
     # a row of the walk reads its graph row like a row of a sparse product
@@ -93,12 +101,19 @@ def fill_with_layers(matrix, scores: np.ndarray, reached: np.ndarray, floor: flo
         # filled rows' graph rows, and a buffer of the layer's scores, took 43 and 14 of
         # 200 ms; the fill of a labeler's refit at 1,000,000 x 64, alpha 0.9, 8 labels, took
         # a median of 169 -> 149 ms over five alternating runs, the same bits.
-        on_every_core(lambda part: _weigh_and_list(indptr, indices, data, F, empty, layers,
-                                                   rows[part], layer, floor, listed),
+        on_every_core(lambda part: _weigh_and_list(indptr, indices, data, scale, F, empty,
+                                                   layers, rows[part], layer, floor, listed),
                       row_blocks(len(rows), per_row))
         _close_layer(empty, layers, rows, layer)
         rows = _take_listed(listed, empty)
     return F, layers
+
+
+def scale_array(column_scale: np.ndarray | None) -> np.ndarray:
+    """The compiled loops' form of a column scale: float64, empty for none."""
+    if column_scale is None:
+        return np.empty(0)
+    return np.ascontiguousarray(column_scale, dtype=np.float64)
 
 
 def _take_listed(listed: np.ndarray, empty: np.ndarray) -> np.ndarray:
@@ -163,8 +178,18 @@ def _list_empty_neighbours(indptr, indices, sources, empty, listed):
                 listed[indices[position]] = True
 
 
+@njit(cache=True, nogil=True, inline="always")  # called per edge
+def edge_weight(data, scale, position, neighbour):
+    """The fill's weight of the edge at ``position`` (to ``neighbour``): the matrix's entry,
+    times the neighbour's ``scale`` unless that is empty."""
+    if len(scale):
+        return data[position] * scale[neighbour]
+    return data[position]
+
+
 @njit(cache=True, nogil=True)
-def _weigh_and_list(indptr, indices, data, F, empty, layers, rows, layer, floor, listed):
+def _weigh_and_list(indptr, indices, data, scale, F, empty, layers, rows, layer, floor,
+                    listed):
     """Fill each of ``rows`` (empty, of ``layer``) with its neighbours' weighted scores
     rescaled to sum to ``floor``, set its layer and mark its empty neighbours in
     ``listed``; a row whose neighbours' scores sum to zero stays as it is (all zero) and
@@ -186,8 +211,9 @@ def _weigh_and_list(indptr, indices, data, F, empty, layers, rows, layer, floor,
         for position in range(indptr[row], indptr[row + 1]):
             neighbour = indices[position]
             if not empty[neighbour]:
+                weight = edge_weight(data, scale, position, neighbour)
                 for j in range(k):
-                    incoming[j] += data[position] * F[neighbour, j]
+                    incoming[j] += weight * F[neighbour, j]
             elif not listed[neighbour]:
                 unlisted[n_unlisted] = neighbour
                 n_unlisted += 1

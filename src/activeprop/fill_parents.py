@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from .abandon import stop_if_abandoned
+from .fill import edge_weight, scale_array
 from .graph import on_every_core, row_blocks, seconds_per_row
 
 
@@ -43,8 +44,10 @@ class FillParents:
 
     @classmethod
     def build(cls, matrix, layers: np.ndarray, stale: np.ndarray | None = None,
-              last: "FillParents | None" = None) -> "FillParents":
-        """The parents of the rows of ``layers`` (the fill's, on the CSR ``matrix``): read
+              last: "FillParents | None" = None,
+              column_scale: np.ndarray | None = None) -> "FillParents":
+        """The parents of the rows of ``layers`` (the fill's, on the CSR ``matrix`` with its
+        ``column_scale``: :func:`activeprop.fill.fill_below_precision`'s weights): read
         from the graph for the ``stale`` rows (every row when None), copied from ``last``
         for the others (whose layer and whose neighbours' layers are unchanged since)."""
         n = len(layers)
@@ -56,7 +59,7 @@ class FillParents:
         # a labeler's refit at 1,000,000 items took 30-37 ms, now 20-25 ms; /tmp script).
         stale_rows = np.flatnonzero(stale)
         indptr, indices = matrix.indptr, matrix.indices
-        data = np.asarray(matrix.data, dtype=np.float64)
+        data, scale = np.asarray(matrix.data, dtype=np.float64), scale_array(column_scale)
         # The stale rows are read in the graph's order, the kept lists copied in layer
         # order: each in the order its source lies in memory (reading the graph rows in
         # layer order, which puts neighbouring rows far apart, took twice as long).
@@ -73,8 +76,9 @@ class FillParents:
         on_every_core(lambda part: _copy_kept(order, part.start, part.stop, stale, last.ptr,
                                               last.position, last.neighbours, last.weights,
                                               ptr, neighbours, weights), filled)
-        on_every_core(lambda part: _read_stale(indptr, indices, data, layers, stale_rows[part],
-                                               position, ptr, neighbours, weights), graph_rows)
+        on_every_core(lambda part: _read_stale(indptr, indices, data, scale, layers,
+                                               stale_rows[part], position, ptr, neighbours,
+                                               weights), graph_rows)
         return cls(order, starts, ptr, neighbours, weights, position)
 
     def weigh(self, F: np.ndarray, floor: float, matrix) -> None:
@@ -174,7 +178,8 @@ def _copy_kept(order, start, stop, stale, last_ptr, last_position, last_neighbou
 
 
 @njit(cache=True, nogil=True)
-def _read_stale(indptr, indices, data, layers, rows, position, ptr, neighbours, weights):
+def _read_stale(indptr, indices, data, scale, layers, rows, position, ptr, neighbours,
+                weights):
     """The parents of the filled rows of the (stale) ``rows``, read from their graph rows in
     their order (so the sums add them as the fresh fill does)."""
     for row in rows:
@@ -183,7 +188,8 @@ def _read_stale(indptr, indices, data, layers, rows, position, ptr, neighbours, 
             at = ptr[position[row]]
             for edge in range(indptr[row], indptr[row + 1]):
                 if 0 <= layers[indices[edge]] < layer:
-                    neighbours[at], weights[at] = indices[edge], data[edge]
+                    neighbours[at] = indices[edge]
+                    weights[at] = edge_weight(data, scale, edge, indices[edge])
                     at += 1
 
 

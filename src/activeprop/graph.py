@@ -102,24 +102,34 @@ class Graph:
     _operators: dict = field(default_factory=dict, repr=False)
     _order: np.ndarray | None = field(default=None, repr=False)
     _derived: dict = field(default_factory=dict, repr=False)
+    # Holds spreading's normalised operator alone (of_ordered_knn without the affinity):
+    # its affinity attribute is that operator, and nothing else can be derived from it.
+    _spreading_only: bool = field(default=False, repr=False)
 
     @classmethod
-    def of_ordered_knn(cls, symmetric: "ThreadedMatrix", spreading: "ThreadedMatrix",
-                       components: np.ndarray, degrees: np.ndarray, n_neighbors: int,
-                       backend: str) -> "Graph":
+    def of_ordered_knn(cls, spreading: "ThreadedMatrix", roots: np.ndarray,
+                       components: np.ndarray, n_neighbors: int, backend: str,
+                       symmetric: "ThreadedMatrix | None" = None,
+                       degrees: np.ndarray | None = None) -> "Graph":
         """A kNN graph given by its converged solvers' operators, already symmetric and in a
         locality order (a cluster's lone row block): its order is the identity, so the
-        items' order is the matrices', its components are ``components`` and its
-        degrees ``degrees`` (the symmetric matrix's row sums). The operators and arrays
-        are kept, not copied; the order is its own inverse (one array, not two: 8 B an
-        item on a lone worker)."""
+        items' order is the matrices', its components are ``components``, and
+        ``roots`` are :meth:`spreading_roots`. The symmetric affinity and its row sums
+        ``degrees`` may be left out: spreading reads the normalised ``spreading`` alone
+        (then no other operator can be asked for). The operators and arrays are kept, not
+        copied; the order is its own inverse (one array, not two: 8 B an item on a lone
+        worker)."""
         graph = cls(kernel="knn", gamma=0.0, n_neighbors=n_neighbors, X=None,
-                    affinity=symmetric.matrix, build_seconds=0.0, backend=backend)
-        graph._operators.update({"symmetric": symmetric, "symmetric-spreading": spreading,
-                                 "degrees": degrees})
+                    affinity=(symmetric or spreading).matrix, build_seconds=0.0,
+                    backend=backend)
+        graph._operators["symmetric-spreading"] = spreading
+        if symmetric is not None:
+            graph._operators.update({"symmetric": symmetric, "degrees": degrees})
+        else:
+            graph._spreading_only = True
         graph._order = np.arange(graph.n_items)
-        graph._derived["inverse-order"] = graph._order
-        graph._derived["components"] = components
+        graph._derived.update({"inverse-order": graph._order, "components": components,
+                               "spreading-roots": roots})
         return graph
 
     @property
@@ -156,6 +166,9 @@ class Graph:
         normalised form) and ``"degrees"`` (its row sums), all in :attr:`order`.
         """
         if variant not in self._operators:
+            if self._spreading_only:  # a caller's bug: its graph was made for spreading
+                raise RuntimeError(f"this graph holds spreading's operator alone, not "
+                                   f"{variant!r}")
             builders = {
                 "spreading": lambda: _spreading_operator(self.affinity),
                 "propagation": lambda: _propagation_operator(self.affinity),
@@ -173,6 +186,14 @@ class Graph:
                 operator = ThreadedMatrix(operator)
             self._operators[variant] = operator
         return self._operators[variant]
+
+    def spreading_roots(self) -> np.ndarray:
+        """The square roots of the degrees ``"symmetric-spreading"`` is normalised by (the
+        symmetric affinity's row sums off its diagonal), in :attr:`order`: an entry of
+        that operator times its column's root is the affinity's entry divided by its row's
+        root."""
+        return self.cached("spreading-roots", lambda: degree_roots(
+            off_diagonal_degrees(_unwrap(self.operator("symmetric")))))
 
     def _without_negligible(self, operator, normalized: bool):
         """``operator`` with its negligible entries zeroed (:mod:`activeprop.numerics`): a
@@ -894,6 +915,18 @@ def _spreading_operator(affinity):
 
 # Rows whose entries are sorted out at a time: the temporary arrays stay this small.
 WITHOUT_DIAGONAL_ROWS = 65536
+
+
+def off_diagonal_degrees(matrix) -> np.ndarray:
+    """A sparse affinity's row sums without its diagonal (scikit-learn's normalised
+    Laplacian ignores the diagonal)."""
+    return np.ravel(matrix.sum(axis=1)) - matrix.diagonal()
+
+
+def degree_roots(degrees: np.ndarray) -> np.ndarray:
+    """What a normalised affinity divides each row and column by: the degrees' square
+    roots, 1 for a row without edges (as ``scipy.sparse.csgraph.laplacian``)."""
+    return np.where(degrees == 0, 1.0, np.sqrt(degrees))
 
 
 def without_diagonal(matrix):

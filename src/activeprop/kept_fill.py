@@ -28,7 +28,7 @@ from numba import njit
 from scipy import sparse
 
 from .calibration import usable_cores
-from .fill import clip_into, fill_with_layers
+from .fill import clip_into, edge_weight, fill_with_layers, scale_array
 from .fill_parents import FillParents
 from .recycle import copy_into_spare
 
@@ -59,10 +59,12 @@ class KeptFill:
         return not matrix.nnz or bool(np.asarray(matrix.data).min() > 0)
 
     @classmethod
-    def fill(cls, matrix, scores: np.ndarray, reached: np.ndarray, floor: float) -> "KeptFill":
+    def fill(cls, matrix, scores: np.ndarray, reached: np.ndarray, floor: float,
+             column_scale: np.ndarray | None = None) -> "KeptFill":
         """The full fill of ``scores`` (:func:`activeprop.fill.fill_below_precision` on the
-        CSR ``matrix``, which :meth:`suits`), kept."""
-        F, layers = fill_with_layers(matrix, scores, reached, floor)
+        CSR ``matrix``, which :meth:`suits`, with its ``column_scale``), kept. Its updates
+        and refills are given the same matrix and scale."""
+        F, layers = fill_with_layers(matrix, scores, reached, floor, column_scale)
         return cls(F, layers, float(floor), reached)
 
     def widened(self, F: np.ndarray) -> "KeptFill":
@@ -90,8 +92,8 @@ class KeptFill:
         ones: another floor moves which rows are empty, everywhere)."""
         return floor == self.floor and np.packbits(reached).tobytes() == self.reached
 
-    def update(self, matrix, scores: np.ndarray, reached: np.ndarray,
-               moved: np.ndarray) -> np.ndarray | None:
+    def update(self, matrix, scores: np.ndarray, reached: np.ndarray, moved: np.ndarray,
+               column_scale: np.ndarray | None = None) -> np.ndarray | None:
         """Fill again after ``scores`` changed on the rows ``moved`` only (the same reached
         items and floor: :meth:`matches`). Returns the rows whose fill may have changed; or
         None, changing nothing, when it would lay out again more rows than
@@ -109,7 +111,7 @@ class KeptFill:
         waiting = _set_status(np.ascontiguousarray(scores, dtype=np.float64), reached,
                               self.floor, self.F, self.layers, moved, affected)
         _fill_layers(matrix.indptr, matrix.indices, np.asarray(matrix.data, np.float64),
-                     self.F, self.layers, waiting, self.floor)
+                     scale_array(column_scale), self.F, self.layers, waiting, self.floor)
         self.n_filled = int(np.count_nonzero(self.layers > 0))
         self.version, self.changed = self.version + 1, affected
         if self.parents is not None:
@@ -134,8 +136,8 @@ class KeptFill:
         _mark_with_neighbours(matrix.indptr, matrix.indices, rows, stale)
         return stale
 
-    def refill(self, matrix, scores: np.ndarray, reached: np.ndarray,
-               floor: float) -> "KeptFill | None":
+    def refill(self, matrix, scores: np.ndarray, reached: np.ndarray, floor: float,
+               column_scale: np.ndarray | None = None) -> "KeptFill | None":
         """The fill of ``scores`` changed anywhere (after a global solve; the same reached
         items, any floor), from this one. Layers change only around the rows that gained
         or lost scores above the floor; every filled row is then weighed again from its
@@ -160,14 +162,14 @@ class KeptFill:
         # A row lowered costs about 2 rows of a fresh fill's, on one core (as most_laid_out).
         # Allowed twice as many, a refill that lowered 418,000 rows of 993,000 filled took
         # 276 ms against 115-138 ms afresh (1,000,000 x 64, alpha 0.9, /tmp script).
-        changed = _moved_layers(matrix, scores, reached, floor, F, layers, source,
-                                self.most_laid_out(),
+        changed = _moved_layers(matrix, scale_array(column_scale), scores, reached, floor,
+                                F, layers, source, self.most_laid_out(),
                                 max(self.n_filled // (2 * usable_cores()), 1))
         if changed is None:
             return None
         stale = self._stale_with(matrix, changed)
         kept = KeptFill(F, layers, floor, reached)
-        kept.parents = FillParents.build(matrix, layers, stale, self.parents)
+        kept.parents = FillParents.build(matrix, layers, stale, self.parents, column_scale)
         kept.parents.weigh(F, floor, matrix)
         return kept
 
@@ -253,7 +255,7 @@ def _set_status(scores, reached, floor, F, layers, moved, affected):
 
 
 @njit(cache=True, nogil=True)
-def _fill_layers(indptr, indices, data, F, layers, waiting, floor):
+def _fill_layers(indptr, indices, data, scale, F, layers, waiting, floor):
     """Layers and scores of the ``waiting`` rows: a breadth-first search whose start is each
     row's nearest layer outside (or a new row with scores), then each layer's rows filled
     from their neighbours one layer down, as the full fill does."""
@@ -288,7 +290,7 @@ def _fill_layers(indptr, indices, data, F, layers, waiting, floor):
             next_start += 1
         for i in range(n_current):
             row = current[i]
-            _weigh_row(indptr, indices, data, F, layers, row, layer, incoming, floor)
+            _weigh_row(indptr, indices, data, scale, F, layers, row, layer, incoming, floor)
             for position in range(indptr[row], indptr[row + 1]):
                 neighbour = indices[position]
                 # an empty neighbour of an affected row is affected (it waits)
@@ -302,7 +304,7 @@ def _fill_layers(indptr, indices, data, F, layers, waiting, floor):
 
 
 @njit(cache=True, nogil=True)
-def _weigh_row(indptr, indices, data, F, layers, row, layer, incoming, floor):
+def _weigh_row(indptr, indices, data, scale, F, layers, row, layer, incoming, floor):
     """Fill ``row`` (of ``layer``) with its lower-layer neighbours' weighted scores rescaled
     to sum to ``floor``, added in the full fill's order (fill._weigh_and_list)."""
     k = F.shape[1]
@@ -311,8 +313,9 @@ def _weigh_row(indptr, indices, data, F, layers, row, layer, incoming, floor):
     for position in range(indptr[row], indptr[row + 1]):
         neighbour = indices[position]
         if 0 <= layers[neighbour] < layer:
+            weight = edge_weight(data, scale, position, neighbour)
             for j in range(k):
-                incoming[j] += data[position] * F[neighbour, j]
+                incoming[j] += weight * F[neighbour, j]
     total = 0.0
     for j in range(k):
         total += incoming[j]
@@ -321,7 +324,7 @@ def _weigh_row(indptr, indices, data, F, layers, row, layer, incoming, floor):
             F[row, j] = incoming[j] * (floor / total)
 
 
-def _moved_layers(matrix, scores, reached, floor, F, layers, source, most_laid_out,
+def _moved_layers(matrix, scale, scores, reached, floor, F, layers, source, most_laid_out,
                   most_lowered):
     """Bring ``layers`` (a fill's) to the rows with scores ``source`` now, in place: around
     the rows that lost their scores as :meth:`KeptFill.update` does (F's rows there are
@@ -342,8 +345,8 @@ def _moved_layers(matrix, scores, reached, floor, F, layers, source, most_laid_o
     # the rows that gained scores keep them (layer 0), inside the affected rows too
     waiting = _set_status(scores, reached, floor, F, layers, np.concatenate([lost, gained]),
                           affected)
-    _fill_layers(indptr, indices, np.asarray(matrix.data, np.float64), F, layers, waiting,
-                 floor)
+    _fill_layers(indptr, indices, np.asarray(matrix.data, np.float64), scale, F, layers,
+                 waiting, floor)
     # an affected row may now be nearer than before to rows outside (a gained row among
     # them): lower from them too, nearest first
     laid_out = affected[layers[affected] >= 0]  # (a row no layer reaches has none)

@@ -794,9 +794,9 @@ def load_compiled_loops(graph) -> None:
 
     column_loops()
     top_two_gaps(np.zeros((1, 2)))
-    W = graph.operator("symmetric")
-    fill_loops(getattr(W, "matrix", W).indices.dtype)
-    push_loops(_spreading_matrix(graph).indices.dtype)
+    index_dtype = _spreading_matrix(graph).indices.dtype
+    fill_loops(index_dtype)
+    push_loops(index_dtype)
 
 
 def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
@@ -807,21 +807,33 @@ def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
     else it is filled again from the last one's layers and parents when that can be done
     (:mod:`activeprop.kept_fill`; both give the same scores as filling afresh). Returns
     the scores (a later fit may update them in place) and the kept fill (or None)."""
-    from .fill import fill_below_precision  # compiled: imported by the solves that fill
     from .kept_fill import KeptFill
 
     floor = rtol * X.max()
-    W = graph.operator("symmetric")
-    matrix = getattr(W, "matrix", W)
-    if not graph.is_sparse or not graph.cached("keeps-fill", lambda: KeptFill.suits(matrix)):
-        return fill_below_precision(W, X, reached, floor), None
+    if not graph.is_sparse or not graph.cached(
+            "keeps-fill", lambda: KeptFill.suits(_spreading_matrix(graph))):
+        return spreading_fill(graph, X, reached, floor), None
+    matrix, roots = _spreading_matrix(graph), graph.spreading_roots()
     kept = warm.take_fill() if warm is not None else None
     if moved is not None and kept is not None and kept.matches(reached, floor) and \
-            kept.update(matrix, X, reached, moved) is not None:
+            kept.update(matrix, X, reached, moved, roots) is not None:
         return kept.F, kept
-    refilled = kept.refill(matrix, X, reached, floor) if kept is not None else None
-    kept = refilled or KeptFill.fill(matrix, X, reached, floor)
+    refilled = kept.refill(matrix, X, reached, floor, roots) if kept is not None else None
+    kept = refilled or KeptFill.fill(matrix, X, reached, floor, roots)
     return kept.F, kept
+
+
+def spreading_fill(graph, X: np.ndarray, reached: np.ndarray, floor: float) -> np.ndarray:
+    """Spreading's scores ``X`` with the far rows filled afresh
+    (:func:`activeprop.fill.fill_below_precision`). On a sparse graph the fill weighs the
+    normalised affinity the solve multiplies with, by the square roots of the degrees
+    (the affinity's weights, row by row): a spreading model holds one matrix, not two."""
+    from .fill import fill_below_precision  # compiled: imported by the solves that fill
+
+    if not graph.is_sparse:
+        return fill_below_precision(graph.operator("symmetric"), X, reached, floor)
+    return fill_below_precision(_spreading_matrix(graph), X, reached, floor,
+                                graph.spreading_roots())
 
 
 def _solve_spreading(graph, codes: np.ndarray, n_classes: int, alpha: float,

@@ -8,7 +8,7 @@ from operator import getitem
 import numpy as np
 from scipy import sparse
 
-from ..graph import ThreadedMatrix, without_diagonal
+from ..graph import ThreadedMatrix, degree_roots, without_diagonal
 from .chunks import RowChunks
 from .halo import HaloExchange, stacked
 from .cluster import send, workers
@@ -32,8 +32,7 @@ def normalized_off_diagonal(matrix, own: np.ndarray, *parts: np.ndarray):
     """``W_ij / sqrt(d_i d_j)`` off the diagonal, zero on it: the block's rows of
     ``-laplacian(W, normed=True)`` with the diagonal dropped (scikit-learn's spreading
     operator; ``own`` and ``parts`` are the off-diagonal degrees of its rows and halo)."""
-    degrees = stacked(own, *parts)
-    scale = np.where(degrees == 0, 1.0, np.sqrt(degrees))
+    scale = degree_roots(stacked(own, *parts))
     result = without_diagonal(matrix)
     # Scaled in place, as ``diags(1 / scale) @ result @ diags(1 / scale)`` would give them
     # (the same bits): those products made two more copies of the block, and three copies
@@ -80,15 +79,21 @@ class ClusterGraph:
     Attributes
     ----------
     layout : BlockLayout
-    affinity : list of futures
-        Each block's rows of ``(W + W^T) / 2`` (own columns, then halo).
+    affinity : list of futures, or None
+        Each block's rows of ``(W + W^T) / 2`` (own columns, then halo); None unless
+        ``keeps_affinity`` (spreading on a lone block reads the normalised operator
+        alone: one matrix, not two, on the worker).
     spreading : list of futures
         The same rows of the normalised spreading operator.
     affinity_products, spreading_products : list of futures
         The same blocks as :class:`activeprop.graph.ThreadedMatrix` (sharing their
-        entries): products on all of a worker's threads, for the solvers and the fill.
-    degrees, self_loops : list of futures
-        Row sums and diagonal entries of the affinity.
+        entries): products on all of a worker's threads, for the solvers and the fill
+        (the affinity's: None unless ``keeps_affinity``).
+    degrees, self_loops : list of futures, or None
+        Row sums and diagonal entries of the affinity (None unless ``keeps_affinity``).
+    roots : list of futures
+        The square roots of the degrees off the diagonal, which the spreading operator
+        is normalised by (a lone block's fill weighs it by them).
     halos : list of ndarray
         Each block's halo (pool indices; the client keeps them, as many as the halo rows).
     exchange : HaloExchange
@@ -107,9 +112,10 @@ class ClusterGraph:
     """
 
     def __init__(self, client, chunks: RowChunks, n_neighbors: int, n_blocks: int,
-                 seed: int = 0, search: str = "auto"):
+                 seed: int = 0, search: str = "auto", keeps_affinity: bool = True):
         start = time.perf_counter()
         self.client, self.n_items, self.n_neighbors = client, chunks.n_items, n_neighbors
+        self.keeps_affinity = keeps_affinity
         self.chunks = chunks
         self.search = _search_kind(search, chunks)
         self.recall = None
@@ -131,6 +137,11 @@ class ClusterGraph:
         block_of, position = send(client, [layout.block_of, layout.position])
         edges = [[client.submit(edges_into, neighbours, int(chunks.starts[i]), block_of, b)
                   for i, neighbours in enumerate(lists)] for b in range(layout.n_blocks)]
+        # Each step's inputs are let go as soon as the next step's tasks hold them: Dask
+        # drops them once those have run. Held to the end of this method, the neighbour
+        # lists and the edges (80 and 160 B an item) were still on the workers while the
+        # blocks' matrices were built on top of them.
+        del lists
         # each block's rows in a locality order of its own before its matrices are built
         layout = self.layout = layout.reordered(client.gather([
             client.submit(locality_order, b, len(members), block_of, position, *parts)
@@ -142,20 +153,28 @@ class ClusterGraph:
                                workers=[addresses[b % len(addresses)]],
                                allow_other_workers=True)
                  for b, (members, parts) in enumerate(zip(layout.members, edges))]
+        del edges
         self.affinity = [client.submit(getitem, block, 0) for block in built]
         self.halos = client.gather([client.submit(getitem, block, 1) for block in built])
+        del built  # (its matrices are the affinity's: held there, or let go below)
         self.exchange = HaloExchange(client, layout, self.halos)
         self.degrees = [client.submit(row_sums, matrix) for matrix in self.affinity]
         self.self_loops = [client.submit(own_diagonal, matrix) for matrix in self.affinity]
         off_diagonal = [client.submit(np.subtract, d, s)
                         for d, s in zip(self.degrees, self.self_loops)]
+        self.roots = [client.submit(degree_roots, d) for d in off_diagonal]
         self.spreading = self.exchange.map(normalized_off_diagonal, self.affinity,
                                            off_diagonal)
-        self.affinity_products = [client.submit(ThreadedMatrix, m) for m in self.affinity]
         self.spreading_products = [client.submit(ThreadedMatrix, m) for m in self.spreading]
         self.components = self._components()
         from distributed import wait
 
+        if not self.keeps_affinity:  # let go once what is made from it is made
+            wait([*self.spreading_products, *self.roots, *self.components])
+            self.affinity = self.degrees = self.self_loops = None
+            self.affinity_products = None
+            return
+        self.affinity_products = [client.submit(ThreadedMatrix, m) for m in self.affinity]
         wait([*self.spreading_products, *self.affinity_products, *self.components])
 
     def _components(self) -> list:
@@ -186,9 +205,9 @@ class ClusterGraph:
         drew the tasks made from it to another worker than its graph's, and those moved
         the solver's blocks after them: a block's whole state, 24-72 MB a round at
         300,000 items on two workers.)"""
-        holders = self.client.who_has(self.affinity)
+        holders = self.client.who_has(self.spreading)
         return [send(self.client, rows[members], next(iter(holders.get(block.key, ())), None))
-                for members, block in zip(self.layout.members, self.affinity)]
+                for members, block in zip(self.layout.members, self.spreading)]
 
     def from_blocks(self, blocks: list) -> np.ndarray:
         """Row blocks gathered to the client, in pool order."""

@@ -20,13 +20,15 @@ from ..propagation import GraphLabeling, WarmStart
 from ..strategies import PoolScores
 
 
-def engine_graph(affinity, spreading, components: np.ndarray, degrees: np.ndarray,
-                 n_neighbors: int) -> Graph:
+def engine_graph(spreading, roots: np.ndarray, components: np.ndarray, n_neighbors: int,
+                 affinity=None, degrees: np.ndarray | None = None) -> Graph:
     """The single engine's :class:`activeprop.graph.Graph` over a lone block's matrices
-    (:class:`activeprop.graph.ThreadedMatrix`, rows already in a locality order) and its
-    degrees, sharing them. Block order is then the engine's pool order."""
-    return Graph.of_ordered_knn(affinity, spreading, components, degrees, n_neighbors,
-                                "cluster")
+    (:class:`activeprop.graph.ThreadedMatrix`, rows already in a locality order): the
+    normalised ``spreading`` with its ``roots`` (:meth:`activeprop.graph.Graph.
+    spreading_roots`), and the ``affinity`` with its ``degrees`` unless the block is
+    held for spreading alone; sharing them. Block order is then the engine's pool order."""
+    return Graph.of_ordered_knn(spreading, roots, components, n_neighbors, "cluster",
+                                symmetric=affinity, degrees=degrees)
 
 
 def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None,

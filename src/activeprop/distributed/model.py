@@ -26,6 +26,13 @@ CLUSTER_MODELS = ("spreading", "poisson")
 FILL_LAYERS_PER_CHECK = 4
 
 
+def needs_affinity(name: str, n_blocks: int) -> bool:
+    """Whether model ``name`` on a graph of ``n_blocks`` row blocks reads the symmetric
+    affinity: all but spreading on a lone block, whose single-engine solve and fill read
+    the normalised operator alone (:mod:`.lone`)."""
+    return name != "spreading" or n_blocks > 1
+
+
 def _laplacian_inverse(reached, degrees, self_loops) -> np.ndarray:
     """The inverse diagonal of ``mask (D - W)``, zero on rows left out."""
     diagonal = reached * (degrees - self_loops)
@@ -76,18 +83,28 @@ class ClusterGraphModel:
         self._scorers: dict = {}  # a lone block's kept scores per strategy (_kept_scores)
         self._distributions: list | None = None  # each block's last fit's (futures)
 
-    def build_graph(self) -> ClusterGraph:
-        """Build the pool's graph on the cluster, once."""
+    def build_graph(self, models: tuple[str, ...] = ()) -> ClusterGraph:
+        """Build the pool's graph on the cluster, once; for this model and the ``models``
+        that will share it (a graph for spreading on a lone block alone holds one matrix,
+        which no other model can use)."""
         start = time.perf_counter()
+        keeps_affinity = any(needs_affinity(name, self.n_blocks)
+                             for name in (self.name, *models))
         self.graph = ClusterGraph(self.client, row_chunks(self.client, self.X, self.chunk_rows),
-                                  self.n_neighbors, self.n_blocks, search=self.search)
+                                  self.n_neighbors, self.n_blocks, search=self.search,
+                                  keeps_affinity=keeps_affinity)
         self.graph_seconds = time.perf_counter() - start
         return self.graph
+
+    def can_use(self, graph: ClusterGraph) -> bool:
+        """Whether this model can be fitted on ``graph`` (one another model built)."""
+        return graph.keeps_affinity or not needs_affinity(self.name, graph.n_blocks)
 
     def fit(self, y: np.ndarray) -> "ClusterGraphModel":
         """Fit on the partial labels ``y`` (-1 = unlabeled) of the whole pool."""
         if self.graph is None:
             self.build_graph()
+        assert self.can_use(self.graph), "a graph built without the matrix this model reads"
         y = np.asarray(y)
         if y.shape != (self.graph.n_items,):
             raise UserError(f"y must have one label per item ({self.graph.n_items}), "
@@ -120,9 +137,11 @@ class ClusterGraphModel:
         which this fit names the moved rows from."""
         submit, graph = self.client.submit, self.graph
         if self._lone_graph is None:
-            self._lone_graph = submit(lone.engine_graph, graph.affinity_products[0],
-                                      graph.spreading_products[0], graph.components[0],
-                                      graph.degrees[0], self.n_neighbors)
+            affinity = [graph.affinity_products[0], graph.degrees[0]] \
+                if graph.keeps_affinity else []
+            self._lone_graph = submit(lone.engine_graph, graph.spreading_products[0],
+                                      graph.roots[0], graph.components[0], self.n_neighbors,
+                                      *affinity)
         model = {"variant": self.name, "alpha": self.alpha, "max_iter": self.max_iter,
                  "rtol": self.rtol}
         # not pure: the task takes its warm start over (lone.fit says how a rerun stays right)

@@ -64,7 +64,7 @@ def project_cluster_model(settings: dict, X, client, graphs: dict) -> ClusterGra
                               alpha=settings["alpha"] if settings["model"] == "spreading"
                               else None, max_iter=settings["max_iter"], rtol=settings["rtol"])
     model.graph = graphs.get(GRAPH_KEY)
-    if model.graph is None:
+    if model.graph is None or not model.can_use(model.graph):  # (its model was changed)
         graphs[GRAPH_KEY] = model.build_graph()
     return model
 
