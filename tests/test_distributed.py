@@ -423,11 +423,15 @@ def test_a_stored_pools_rows_are_read_again_not_kept_once_the_graph_is_built(
     chunks = row_chunks(client, stored.lazy(), 10000)
     before = typical_items(client, chunks, 5)
     graph = ClusterGraph(client, chunks, 10, 2)
+    # each task that reads a chunk read it itself: no read of the store was ever a task
+    # whose result a worker held
+    seen = client.run_on_scheduler(
+        lambda dask_scheduler: [str(entry[0]) for entry in dask_scheduler.transition_log])
+    assert seen and not any(chunks.source.name in key for key in seen)
     held = [key for keys in client.has_what().values() for key in keys]
     assert graph.chunks.futures == [] and not any("as_float32" in str(key) for key in held)
     sent = row_chunks(client, pool.X, 10000)
-    sent.let_go()  # the client's own copies are the only ones: kept
-    assert len(sent.futures) == 2
+    assert len(sent.futures) == 2  # the client's own copies are the only ones: kept
     items = np.array([3, 7, 12000, 19999])
     np.testing.assert_array_equal(graph.rows(items), pool.X[items].astype(np.float32))
     np.testing.assert_array_equal(typical_items(client, graph.chunks, 5), before)

@@ -20,39 +20,41 @@ def chunk_rows_for(n_items: int, n_workers: int) -> int:
 
 @dataclass
 class RowChunks:
-    """Futures of consecutive row ranges of the features: chunk ``i`` holds rows
-    ``starts[i]`` to ``starts[i + 1]`` as float32.
+    """A pool's features in consecutive row ranges: chunk ``i`` holds rows ``starts[i]`` to
+    ``starts[i + 1]`` as float32.
 
-    ``source`` is the dask array the chunks were read from (a pool stored on disk), or
-    None when the client sent them. A stored pool's chunks can be let go once the graph is
-    built (:meth:`let_go`) and read from the store again when needed."""
+    A pool the client sent is held by the workers (``futures``: no other copy exists). A
+    stored pool (``source``: the dask array it is read from) is held by
+    nobody: each task that reads a chunk reads it from the store (:meth:`parts`,
+    :func:`rows_in`), and lets it go when it ends. Read once and held, a lone worker's
+    4,000,000 x 64 pool (1,000 MB) sat under its whole neighbour search, whose target was
+    2,001 MB in all; a search reads each chunk again for each wave of indexes, about a
+    second for 1,000,000 x 64 against minutes of searching."""
 
     futures: list
     starts: np.ndarray
     n_features: int
     source: object = None
 
-    def let_go(self) -> None:
-        """Drop the workers' copies when the store can give the rows again. Once the graph
-        is built only a diverse batch's few rows are read: a lone worker kept a 1,000,000
-        x 64 pool, 256 MB of its 1,452 MB peak, for them. Chunks the client sent are kept
-        (no other copy exists)."""
-        if self.source is not None:
-            self.futures = []
+    @property
+    def n_chunks(self) -> int:
+        """How many chunks."""
+        return len(self.starts) - 1
+
+    def parts(self) -> list:
+        """What a task is given for each chunk, to take its rows with :func:`rows_in`: the
+        workers' futures, or the store's chunks to read."""
+        if self.source is None:
+            return self.futures
+        chunked = self.source.rechunk({0: tuple(np.diff(self.starts).tolist()), 1: -1})
+        return [StoredRows.of(chunked.blocks[i]) for i in range(self.n_chunks)]
 
     def rows(self, client, items: np.ndarray) -> np.ndarray:
         """The rows ``items`` (pool indices, ascending) on the client: from the workers'
-        chunks, or read from the store again once they were let go."""
-        if self.futures:
+        chunks, or read from the store by a worker."""
+        if self.source is None:
             return rows_of(self.futures, self.starts, items, client)
-        return as_float32(client.compute(_read_again(self.source)[items]).result())
-
-    def chunk_futures(self, client) -> tuple[list, np.ndarray]:
-        """Futures of the pool's rows in chunks, and each chunk's first row: the workers'
-        chunks, or the store's read again once they were let go (a pass over the pool)."""
-        if self.futures:
-            return self.futures, self.starts
-        return _read_on_workers(client, _read_again(self.source))
+        return client.submit(rows_in, StoredRows.of(self.source[items])).result()
 
     @property
     def n_items(self) -> int:
@@ -67,29 +69,39 @@ class RowChunks:
         return self.rows(client, picked)
 
 
+@dataclass(frozen=True)
+class StoredRows:
+    """Rows of a stored pool, read by the task they are given to. The store is read in
+    that task's thread: none of its reads is a task of the cluster's scheduler, whose
+    results a worker would hold (and whose keys, submitted again in another shape of
+    graph, made the scheduler warn that a key changed its task, which can deadlock)."""
+
+    rows: object  # a dask array of them, with the graph of its own reads alone
+
+    @classmethod
+    def of(cls, rows) -> "StoredRows":
+        """The rows of the dask array ``rows``."""
+        import dask
+
+        return cls(*dask.optimize(rows))
+
+    def read(self) -> np.ndarray:
+        """The rows, read from the store in this thread, as float32."""
+        return as_float32(self.rows.compute(scheduler="synchronous"))
+
+
+def rows_in(part) -> np.ndarray:
+    """A chunk's rows inside a task: the array its future gave, or stored rows read now
+    (held while the task holds them)."""
+    return part.read() if isinstance(part, StoredRows) else part
+
+
 def rows_of(lists: list, starts: np.ndarray, items: np.ndarray, client) -> np.ndarray:
     """The rows ``items`` (pool indices, ascending) of per-chunk arrays, on the client."""
     chunk = np.searchsorted(starts, items, side="right") - 1
     parts = [client.submit(np.take, future, items[chunk == i] - starts[i], axis=0)
              for i, future in enumerate(lists) if np.any(chunk == i)]
     return np.concatenate(client.gather(parts))
-
-
-def _read_again(source):
-    """``source`` under keys of its own. The first read's keys are released once the
-    graph is built; submitting them again in another shape of graph makes the scheduler
-    warn that a key changed its task (which can deadlock)."""
-    from dask.graph_manipulation import clone
-
-    return clone(source)
-
-
-def _read_on_workers(client, array) -> tuple[list, np.ndarray]:
-    """Futures of a dask array's row chunks as float32, each read by a worker, and each
-    chunk's first row."""
-    futures = [client.submit(as_float32, client.compute(array.blocks[i]))
-               for i in range(array.numblocks[0])]
-    return futures, _starts(array.chunks[0])
 
 
 def _starts(sizes) -> np.ndarray:
@@ -103,12 +115,12 @@ def as_float32(rows) -> np.ndarray:
 
 
 def row_chunks(client, X, chunk_rows: int) -> RowChunks:
-    """Put the features ``X`` on the workers in chunks of ``chunk_rows``: a dask array's
-    chunks are read by the workers (never gathered), a numpy array's rows are sent.
+    """The features ``X`` in chunks of ``chunk_rows``: a dask array's are read by the
+    tasks that use them (never gathered), a numpy array's rows are sent to the workers.
     Columns are never split."""
     if hasattr(X, "to_delayed"):  # a dask array, e.g. a Zarr store read lazily
-        futures, starts = _read_on_workers(client, X.rechunk({0: chunk_rows, 1: -1}))
-        return RowChunks(futures, starts, int(X.shape[1]), X)
+        sizes = X.rechunk({0: chunk_rows}).chunks[0]
+        return RowChunks([], _starts(sizes), int(X.shape[1]), X)
     X = np.asarray(X)
     bounds = list(range(0, len(X), chunk_rows)) + [len(X)]
     futures = send(client, [as_float32(X[a:b]) for a, b in zip(bounds, bounds[1:])])

@@ -146,7 +146,6 @@ class ClusterGraph:
         layout = self.layout = layout.reordered(client.gather([
             client.submit(locality_order, b, len(members), block_of, position, *parts)
             for b, (members, parts) in enumerate(zip(layout.members, edges))]))
-        chunks.let_go()  # every task reading them has run (the edges are made)
         position = send(client, layout.position)
         addresses = list(workers(client))
         built = [client.submit(block_affinity, b, members, block_of, position, *parts,
@@ -233,7 +232,7 @@ def _search_kind(search: str, chunks: RowChunks) -> str:
         from ..calibration import machine_costs, search_backend
 
         return search_backend(chunks.n_items, chunks.n_features, machine_costs(),
-                              n_indexes=len(chunks.futures))
+                              n_indexes=chunks.n_chunks)
     if search not in SEARCHES:
         from ..errors import UserError
 
@@ -247,5 +246,5 @@ def _layout(client, chunks: RowChunks, n_blocks: int, seed: int) -> BlockLayout:
     centroids = coarse_centroids(chunks.sample(client, SAMPLE_PER_CLUSTER * n_clusters, seed),
                                  n_clusters, seed)
     groups = client.gather([client.submit(nearest_centroid, chunk, centroids)
-                            for chunk in chunks.futures])
+                            for chunk in chunks.parts()])
     return BlockLayout.from_groups(np.concatenate(groups), n_blocks)

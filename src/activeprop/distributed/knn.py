@@ -17,7 +17,7 @@ from scipy import sparse
 
 from ..calibration import usable_cores
 from ..graph import hnsw_index, hnsw_search_depth
-from .chunks import rows_of
+from .chunks import rows_in, rows_of
 from .cluster import workers
 
 
@@ -42,10 +42,12 @@ def _on_the_workers_threads():
         yield
 
 
-def chunk_index(database: np.ndarray, kind: str):
-    """What a chunk is searched through: its rows (exact search), or an HNSW index over
-    them, built once per chunk and kept by the worker that built it (faiss indexes pickle,
-    so Dask can move one when a search runs elsewhere)."""
+def chunk_index(chunk, kind: str):
+    """What a chunk (:func:`activeprop.distributed.chunks.rows_in`'s) is searched through:
+    its rows (exact search), or an HNSW index over them, built once per chunk and kept by
+    the worker that built it (faiss indexes pickle, so Dask can move one when a search runs
+    elsewhere)."""
+    database = rows_in(chunk)
     if kind == "flat":
         return database
     index = hnsw_index(database.shape[1])  # as the single-process graph's
@@ -54,11 +56,14 @@ def chunk_index(database: np.ndarray, kind: str):
     return index
 
 
-def search_pair(queries: np.ndarray, index, offset: int, k: int, kind: str = "flat"):
-    """The ``k`` nearest rows of one chunk (pool indices from ``offset``) to each query,
-    through :func:`chunk_index`'s result; fewer than ``k`` columns when the chunk is
-    smaller. Returns squared distances and pool indices."""
+def search_pair(queries, index, offset: int, k: int, kind: str = "flat"):
+    """The ``k`` nearest rows of one chunk (pool indices from ``offset``) to each query
+    (an array, or a chunk as :func:`activeprop.distributed.chunks.rows_in` takes), through
+    :func:`chunk_index`'s result; fewer than ``k`` columns when the chunk is smaller.
+    Returns squared distances and pool indices."""
     import faiss
+
+    queries = rows_in(queries)
 
     if kind == "flat":
         searcher = faiss.IndexFlatL2(index.shape[1])
@@ -206,7 +211,7 @@ def neighbour_lists(client, chunks, k: int, kind: str = "flat") -> list:
     each (32 links an item), on a lone worker whose target was 2,001 MB."""
     from distributed import wait
 
-    starts, futures = chunks.starts, chunks.futures
+    starts, futures = chunks.starts, chunks.parts()
     at_once = max(1, len(workers(client)))
     nearest = [None] * len(futures)
     for first in range(0, len(futures), at_once):
@@ -248,5 +253,5 @@ def measured_recall(client, chunks, lists: list, k: int, sample: int = 1000) -> 
 def neighbour_lists_for(client, chunks, queries: np.ndarray, k: int):
     """A future of the exact ``k`` nearest neighbours of ``queries`` in the whole pool."""
     pairs = [client.submit(search_pair, queries, chunk, int(chunks.starts[j]), k)
-             for j, chunk in enumerate(chunks.futures)]
+             for j, chunk in enumerate(chunks.parts())]
     return client.submit(merge_candidates, k, *pairs)

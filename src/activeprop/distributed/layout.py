@@ -73,12 +73,15 @@ def coarse_centroids(sample: np.ndarray, n_clusters: int, seed: int = 0) -> np.n
     return np.ascontiguousarray(centroids[np.argsort(centred @ axis, kind="stable")])
 
 
-def nearest_centroid(rows: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """The index of each row's nearest centroid (a task run on the worker that holds the
-    rows)."""
+def nearest_centroid(chunk, centroids: np.ndarray) -> np.ndarray:
+    """The index of each row's nearest centroid, for a chunk's rows
+    (:func:`activeprop.distributed.chunks.rows_in`: a task run on the worker that holds
+    them, or that reads them)."""
     import faiss
+
+    from .chunks import rows_in
 
     index = faiss.IndexFlatL2(centroids.shape[1])
     index.add(centroids)
-    _, found = index.search(np.ascontiguousarray(rows, dtype=np.float32), 1)
+    _, found = index.search(np.ascontiguousarray(rows_in(chunk), dtype=np.float32), 1)
     return found[:, 0].astype(np.int32)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .chunks import RowChunks, as_float32
+from .chunks import RowChunks, as_float32, rows_in
 from .layout import SAMPLE_PER_CLUSTER, coarse_centroids
 
 
-def nearest_rows(rows: np.ndarray, start: int, centroids: np.ndarray, k: int):
-    """For each centroid, the ``k`` rows of this chunk nearest to it, as (squared
-    distances, pool indices), each of shape (n_centroids, k)."""
+def nearest_rows(chunk, start: int, centroids: np.ndarray, k: int):
+    """For each centroid, the ``k`` rows of this chunk
+    (:func:`activeprop.distributed.chunks.rows_in`) nearest to it, as (squared distances,
+    pool indices), each of shape (n_centroids, k)."""
     import faiss
+
+    rows = rows_in(chunk)
 
     index = faiss.IndexFlatL2(rows.shape[1])
     index.add(as_float32(rows))
@@ -31,10 +34,9 @@ def typical_items(client, chunks: RowChunks, k: int, seed: int = 0) -> np.ndarra
     k = min(k, chunks.n_items)
     sample = chunks.sample(client, SAMPLE_PER_CLUSTER * k, seed)
     centroids = coarse_centroids(sample, k, seed)
-    futures, starts = chunks.chunk_futures(client)
-    found = client.gather([client.submit(nearest_rows, future, int(start), centroids,
+    found = client.gather([client.submit(nearest_rows, part, int(start), centroids,
                                          len(centroids))
-                           for future, start in zip(futures, starts)])
+                           for part, start in zip(chunks.parts(), chunks.starts)])
     distances = np.concatenate([d for d, _ in found], axis=1)
     ids = np.concatenate([i for _, i in found], axis=1)
     chosen: list[int] = []
