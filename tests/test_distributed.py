@@ -599,13 +599,16 @@ def test_a_chunks_answer_is_shifted_to_pool_indices():
     squared, found = index.search(queries, 6)
     mine = search_pair(queries, X, 5000, 6)
     assert np.array_equal(mine[0], squared) and np.array_equal(mine[1], found + 5000)
-    assert mine[1].dtype == np.int64
+    assert mine[1].dtype == np.int32  # the pool's indices fit: half the candidates' memory
+    far = search_pair(queries, X, 2**31 - 100, 6)  # they would not
+    assert far[1].dtype == np.int64 and np.array_equal(far[1], found + 2**31 - 100)
 
 
 def test_a_chunks_search_holds_no_copies_of_its_answer():
     """A lone worker's peak at 1,000,000 items came at the end of its search, while the
     chunk's index was held: the answer was copied three times over (to 64 bits, shifted,
-    np.where's), 80 MB each. Measured on numpy's allocations, not timed."""
+    np.where's), 80 MB each. Now faiss's answer (4 + 8 B a candidate) and its indices
+    in 32 bits (4 B), shifted in place. Measured on numpy's allocations, not timed."""
     import tracemalloc
 
     from activeprop.distributed.knn import search_pair
@@ -619,8 +622,9 @@ def test_a_chunks_search_holds_no_copies_of_its_answer():
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    answer = squared.nbytes + found.nbytes
-    assert peak < 1.5 * answer, (peak, answer)
+    faiss_answer = squared.nbytes + 8 * found.size
+    assert found.dtype == np.int32 and peak < 1.25 * (faiss_answer + found.nbytes), \
+        (peak, faiss_answer)
 
 
 def test_a_merge_holds_a_few_rows_of_candidates_at_a_time():

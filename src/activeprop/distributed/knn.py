@@ -73,12 +73,14 @@ def search_pair(queries, index, offset: int, k: int, kind: str = "flat"):
         searcher.hnsw.efSearch = hnsw_search_depth(k)
     with _on_the_workers_threads():
         squared, found = searcher.search(queries, min(k, searcher.ntotal))
-    # Shifted in place (faiss answers 64-bit indices): a copy to 64 bits, the shifted copy
-    # and np.where's made three more arrays the size of the answer (80 MB each for a chunk
-    # of 1,000,000 queries and k = 10) while the chunk's index was still held: a lone
-    # worker's highest point while its graph was built at 1,000,000 items (1,373 MB read
-    # from outside, against its target of 1,268; Intel Xeon, docs/benchmarks.md).
-    found = np.asarray(found, dtype=np.int64)
+    # Shifted in place: a copy to 64 bits, the shifted copy and np.where's made three more
+    # arrays the size of the answer (80 MB each for a chunk of 1,000,000 queries and k =
+    # 10) while the chunk's index was still held: a lone worker's highest point while its
+    # graph was built at 1,000,000 items (1,373 MB read from outside, against its target
+    # of 1,268; Intel Xeon, docs/benchmarks.md). In 32 bits while the pool's indices fit
+    # (faiss answers 64): every chunk's candidates so far are kept through the search, 12
+    # B a candidate in 64 bits (480 MB at 4,000,000 items and k = 10), 8 in 32.
+    found = found.astype(index_dtype(offset + searcher.ntotal))
     np.add(found, offset, out=found, where=found >= 0)  # (found[mask] += is one more copy)
     return squared, found
 
@@ -106,7 +108,7 @@ def _nearest(k: int, pairs, with_squared: bool):
     rows at a time."""
     n_queries, n_found = len(pairs[0][1]), sum(pair[1].shape[1] for pair in pairs)
     shape = (n_queries, min(k, n_found))
-    merged = np.empty(shape, dtype=np.int64)
+    merged = np.empty(shape, dtype=np.result_type(*(pair[1] for pair in pairs)))
     distances = np.empty(shape, dtype=np.float32) if with_squared else None
     for start in range(0, n_queries, MERGE_ROWS):
         rows = slice(start, start + MERGE_ROWS)
