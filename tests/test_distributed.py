@@ -490,11 +490,17 @@ def test_killing_a_worker_mid_solve_loses_nothing(monkeypatch, pool):
         close(own)
 
 
-def test_hnsw_per_chunk_finds_the_flat_neighbours_and_says_how_many(client, pool):
+@pytest.mark.parametrize("stored", [False, True])  # rows sent, or read by each task
+def test_hnsw_per_chunk_finds_the_flat_neighbours_and_says_how_many(client, pool, stored,
+                                                                    tmp_path):
     from activeprop.distributed.chunks import row_chunks
     from activeprop.distributed.graph import ClusterGraph
+    from activeprop.shards import open_sharded, write_sharded
 
     X = pool.X[:8000]
+    if stored:
+        X = open_sharded(write_sharded(pool, tmp_path / "pool.zarr", shard_rows=3000)).lazy()
+        X = X[:8000]
     graphs = {kind: ClusterGraph(client, row_chunks(client, X, 2000), 10, 2, search=kind)
               for kind in ("flat", "hnsw")}
     assert graphs["flat"].recall is None and 0.98 <= graphs["hnsw"].recall <= 1.0

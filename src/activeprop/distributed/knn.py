@@ -66,8 +66,9 @@ def search_pair(queries, index, offset: int, k: int, kind: str = "flat"):
     queries = rows_in(queries)
 
     if kind == "flat":
-        searcher = faiss.IndexFlatL2(index.shape[1])
-        searcher.add(index)
+        database = rows_in(index)  # (a chunk's rows, as chunk_index gives them, or to read)
+        searcher = faiss.IndexFlatL2(database.shape[1])
+        searcher.add(database)
     else:
         searcher = index
         searcher.hnsw.efSearch = hnsw_search_depth(k)
