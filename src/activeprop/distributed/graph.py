@@ -204,9 +204,10 @@ class ClusterGraph:
         drew the tasks made from it to another worker than its graph's, and those moved
         the solver's blocks after them: a block's whole state, 24-72 MB a round at
         300,000 items on two workers.)"""
-        holders = self.client.who_has(self.spreading)
+        placed = self.affinity if self.keeps_affinity else self.spreading  # (built there)
+        holders = self.client.who_has(placed)
         return [send(self.client, rows[members], next(iter(holders.get(block.key, ())), None))
-                for members, block in zip(self.layout.members, self.spreading)]
+                for members, block in zip(self.layout.members, placed)]
 
     def from_blocks(self, blocks: list) -> np.ndarray:
         """Row blocks gathered to the client, in pool order."""
