@@ -59,6 +59,22 @@ def test_a_fill_of_the_normalised_graph_by_the_degrees_roots_is_the_affinitys():
     assert not np.array_equal(F_scaled, F)  # (the scale was applied: different round-off)
 
 
+def test_spreadings_fill_of_a_knn_graph_is_its_affinitys():
+    """A kNN graph's affinity has a diagonal (each item is its own neighbour), which
+    spreading's normalisation leaves out of the degrees: the roots are those degrees', and
+    the fill of the normalised operator by them is the affinity's to round-off."""
+    graph = build_knn_graph(load_pool("digits-aug:6000").X, 10, backend="flat")
+    W = graph.operator("symmetric").matrix
+    assert np.count_nonzero(W.diagonal()) == graph.n_items
+    rng = np.random.default_rng(0)
+    X = np.where(rng.random((graph.n_items, 10)) < 0.01, rng.random((graph.n_items, 10)), 0.0)
+    reached = np.ones(graph.n_items, dtype=bool)
+    F, layers = fill_with_layers(W, X, reached, FLOOR)
+    spread = propagation.spreading_fill(graph, X, reached, FLOOR)
+    assert (layers > 0).sum() > graph.n_items // 2
+    np.testing.assert_allclose(spread, F, rtol=1e-12, atol=0)
+
+
 def _lenient_updates(monkeypatch):
     """Let an update lay out again up to half the filled rows, on any number of cores: how
     many it may is a choice of costs, which on the tests' small graphs would send most

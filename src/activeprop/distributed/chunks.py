@@ -24,12 +24,12 @@ class RowChunks:
     ``starts[i + 1]`` as float32.
 
     A pool the client sent is held by the workers (``futures``: no other copy exists). A
-    stored pool (``source``: the dask array it is read from) is held by
-    nobody: each task that reads a chunk reads it from the store (:meth:`parts`,
-    :func:`rows_in`), and lets it go when it ends. Read once and held, a lone worker's
-    4,000,000 x 64 pool (1,000 MB) sat under its whole neighbour search, whose target was
-    2,001 MB in all; a search reads each chunk again for each wave of indexes, about a
-    second for 1,000,000 x 64 against minutes of searching."""
+    stored pool (``source``: the dask array it is read from) is held by nobody: each task
+    that reads a chunk reads it from the store (:meth:`parts`, :func:`rows_in`) and lets
+    it go when it ends. Read once and held, a lone worker's 4,000,000 x 64 pool (1,000
+    MB) sat under its whole neighbour search, whose target was 2,001 MB in all; a search
+    reads each chunk again for each wave of indexes, 1.1 s for 1,000,000 x 64 against
+    minutes of searching (docs/benchmarks.md)."""
 
     futures: list
     starts: np.ndarray
