@@ -810,10 +810,10 @@ def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
     from .kept_fill import KeptFill
 
     floor = rtol * X.max()
-    if not graph.is_sparse or not graph.cached(
-            "keeps-fill", lambda: KeptFill.suits(_spreading_matrix(graph))):
+    matrix = _spreading_matrix(graph) if graph.is_sparse else None
+    if matrix is None or not graph.cached("keeps-fill", lambda: KeptFill.suits(matrix)):
         return spreading_fill(graph, X, reached, floor), None
-    matrix, roots = _spreading_matrix(graph), graph.spreading_roots()
+    roots = graph.spreading_roots()
     kept = warm.take_fill() if warm is not None else None
     if moved is not None and kept is not None and kept.matches(reached, floor) and \
             kept.update(matrix, X, reached, moved, roots) is not None:
