@@ -131,6 +131,53 @@ def test_a_block_affinity_holds_no_more_memory_than_its_entries():
     assert all(_held_bytes(a) == a.nbytes for a in (matrix.data, matrix.indices))
 
 
+@pytest.mark.parametrize("n_blocks", [1, 3])
+def test_a_blocks_matrices_built_a_slice_at_a_time_are_scipys_from_coordinates(
+        monkeypatch, n_blocks):
+    """The block's affinity and locality order, its edges placed a slice at a time from
+    several chunks' parts, equal what scipy builds from all its edges' coordinates at once
+    (the construction they replace: duplicates summed, indices sorted, the same halo)."""
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    from activeprop.distributed import edge_matrix
+    from activeprop.distributed.knn import block_affinity, edges_into, locality_order
+
+    monkeypatch.setattr(edge_matrix, "EDGES_AT_ONCE", 1000)  # many slices a part
+    rng = np.random.default_rng(1)
+    n, k = 2400, 6
+    lists = (np.arange(n)[:, None] + rng.integers(-60, 60, size=(n, k))) % n
+    lists[:, 0] = np.arange(n)
+    block_of = (np.arange(n) * n_blocks) // n
+    position = np.zeros(n, dtype=np.int64)
+    for b in range(n_blocks):
+        position[block_of == b] = rng.permutation(np.sum(block_of == b))
+    starts = range(0, n, 700)  # four chunks of neighbour lists, the last one short
+    for b in range(n_blocks):
+        members = np.flatnonzero(block_of == b)
+        members = members[np.argsort(position[members])]
+        parts = [edges_into(lists[s:s + 700], s, block_of, b) for s in starts]
+        rows = np.concatenate([p[0] for p in parts])
+        columns = np.concatenate([p[1] for p in parts])
+        inside = block_of[columns] == b
+        halo = np.unique(columns[~inside])
+        halo = halo[np.lexsort((halo, block_of[halo]))]
+        local = np.where(inside, position[columns], 0)
+        local[~inside] = len(members) + np.argsort(halo)[np.searchsorted(
+            np.sort(halo), columns[~inside])]
+        expected = sparse.csr_matrix((np.full(len(rows), 0.5), (position[rows], local)),
+                                     shape=(len(members), len(members) + len(halo)))
+        found, found_halo = block_affinity(b, members, block_of, position, *parts)
+        assert np.array_equal(found_halo, halo) and found.dtype == np.float64
+        for name in ("indptr", "indices", "data"):
+            assert np.array_equal(getattr(found, name), getattr(expected, name)), name
+        within = sparse.csr_matrix((np.ones(inside.sum(), dtype=np.int8),
+                                    (position[rows[inside]], position[columns[inside]])),
+                                   shape=(len(members), len(members)))
+        assert np.array_equal(
+            locality_order(b, len(members), block_of, position, *parts),
+            reverse_cuthill_mckee(within, symmetric_mode=True))
+
+
 def test_a_halo_product_equals_the_whole_product(client, pool, spreading_on_cluster):
     graph = spreading_on_cluster.graph
     P = np.random.default_rng(0).random((len(pool.X), 3))

@@ -13,12 +13,12 @@ import threading
 from contextlib import contextmanager
 
 import numpy as np
-from scipy import sparse
 
 from ..calibration import usable_cores
 from ..graph import hnsw_index, hnsw_search_depth
 from .chunks import rows_in, rows_of
 from .cluster import workers
+from .edge_matrix import edge_matrix, slices_of
 
 
 SEARCHES = ("flat", "hnsw")
@@ -61,19 +61,14 @@ def search_pair(queries, index, offset: int, k: int, kind: str = "flat"):
     (an array, or a chunk as :func:`activeprop.distributed.chunks.rows_in` takes), through
     :func:`chunk_index`'s result; fewer than ``k`` columns when the chunk is smaller.
     Returns squared distances and pool indices."""
-    import faiss
-
-    queries = rows_in(queries)
-
-    if kind == "flat":
-        database = rows_in(index)  # (a chunk's rows, as chunk_index gives them, or to read)
-        searcher = faiss.IndexFlatL2(database.shape[1])
-        searcher.add(database)
-    else:
-        searcher = index
-        searcher.hnsw.efSearch = hnsw_search_depth(k)
+    # The chunks are read inside the faiss call's lock: read before it, each of a worker's
+    # threads held a chunk of queries (256 MB at 4,000,000 x 64) while it waited for the
+    # other's search. (Reading one takes about 1 s; an HNSW search of a chunk, 100 s.)
     with _on_the_workers_threads():
-        squared, found = searcher.search(queries, min(k, searcher.ntotal))
+        searcher = _searcher(index, k, kind)
+        squared, found = searcher.search(rows_in(queries), min(k, searcher.ntotal))
+        n_indexed = searcher.ntotal
+    del searcher
     # Shifted in place: a copy to 64 bits, the shifted copy and np.where's made three more
     # arrays the size of the answer (80 MB each for a chunk of 1,000,000 queries and k =
     # 10) while the chunk's index was still held: a lone worker's highest point while its
@@ -81,9 +76,23 @@ def search_pair(queries, index, offset: int, k: int, kind: str = "flat"):
     # of 1,268; Intel Xeon, docs/benchmarks.md). In 32 bits while the pool's indices fit
     # (faiss answers 64): every chunk's candidates so far are kept through the search, 12
     # B a candidate in 64 bits (480 MB at 4,000,000 items and k = 10), 8 in 32.
-    found = found.astype(index_dtype(offset + searcher.ntotal))
+    found = found.astype(index_dtype(offset + n_indexed))
     np.add(found, offset, out=found, where=found >= 0)  # (found[mask] += is one more copy)
     return squared, found
+
+
+def _searcher(index, k: int, kind: str):
+    """The faiss index that searches a chunk (:func:`chunk_index`'s result): a flat index
+    over its rows, or its HNSW index set to search deep enough for ``k``."""
+    import faiss
+
+    if kind == "flat":
+        database = rows_in(index)  # (a chunk's rows, as chunk_index gives them, or to read)
+        searcher = faiss.IndexFlatL2(database.shape[1])
+        searcher.add(database)
+        return searcher
+    index.hnsw.efSearch = hnsw_search_depth(k)
+    return index
 
 
 # Rows of candidates merged at a time: the merge's arrays (the candidates side by side,
@@ -144,13 +153,9 @@ def index_dtype(n_items: int) -> type:
     return np.int32 if n_items < 2**31 else np.int64
 
 
-def _joined_edges(block: int, block_of: np.ndarray, position: np.ndarray, edge_parts):
-    """``block``'s edges from every chunk's :func:`edges_into` as one (rows, columns), which
-    of them end inside the block, and ``position`` in the edges' integer type."""
-    parts = list(edge_parts)
-    rows = parts[0][0] if len(parts) == 1 else np.concatenate([part[0] for part in parts])
-    columns = parts[0][1] if len(parts) == 1 else np.concatenate([part[1] for part in parts])
-    return rows, columns, block_of[columns] == block, position.astype(rows.dtype)
+def _in_edge_type(position: np.ndarray, edge_parts) -> np.ndarray:
+    """``position`` in the edges' integer type (the local rows and columns are made in it)."""
+    return position.astype(edge_parts[0][0].dtype, copy=False)
 
 
 def locality_order(block: int, n_members: int, block_of: np.ndarray, position: np.ndarray,
@@ -162,12 +167,15 @@ def locality_order(block: int, n_members: int, block_of: np.ndarray, position: n
     against 50 ms a product of ten columns)."""
     from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-    rows, columns, inside, position = _joined_edges(block, block_of, position, edge_parts)
-    if not inside.all():  # a lone block's edges all are (no copies then)
-        rows, columns = rows[inside], columns[inside]
-    edges = sparse.csr_matrix((np.ones(len(rows), dtype=np.int8),
-                               (position[rows], position[columns])),
-                              shape=(n_members, n_members))
+    position = _in_edge_type(position, edge_parts)
+
+    def local(rows, columns, with_columns):
+        inside = block_of[columns] == block
+        if not inside.all():  # (a lone block's edges all are)
+            rows, columns = rows[inside], columns[inside]
+        return position[rows], position[columns] if with_columns else None
+
+    edges = edge_matrix((n_members, n_members), slices_of(edge_parts, local), position.dtype)
     return np.asarray(reverse_cuthill_mckee(edges, symmetric_mode=True), dtype=np.int64)
 
 
@@ -178,28 +186,28 @@ def block_affinity(block: int, members: np.ndarray, block_of: np.ndarray,
     Columns are the block's own items first (in ``members`` order), then its halo: the
     other blocks' items its rows reach, ordered by block and then by index. Returns the
     CSR matrix and the halo's pool indices."""
-    rows, columns, inside, position = _joined_edges(block, block_of, position, edge_parts)
-    outside = np.unique(columns[~inside])  # ascending
+    position = _in_edge_type(position, edge_parts)
+    outside = np.unique(np.concatenate(  # ascending
+        [np.unique(columns[block_of[columns] != block]) for _, columns in edge_parts]))
     by_block = np.lexsort((outside, block_of[outside]))
     halo = outside[by_block]
-    place_in_halo = np.empty(len(halo), dtype=rows.dtype)
+    place_in_halo = np.empty(len(halo), dtype=position.dtype)
     place_in_halo[by_block] = np.arange(len(halo))
-    local_column = position[columns]  # right inside; the halo's columns are set below
-    local_column[~inside] = len(members) + place_in_halo[
-        np.searchsorted(outside, columns[~inside])]
-    shape = (len(members), len(members) + len(halo))
-    # each direction of an edge adds a half; in float32 (exact for halves and ones) while
-    # the duplicates are summed, at half the memory
-    matrix = sparse.csr_matrix((np.full(len(rows), 0.5, dtype=np.float32),
-                                (position[rows], local_column)), shape=shape)
-    del rows, columns, inside, local_column  # (before the indices' copy below)
-    matrix.sum_duplicates()
-    matrix.data = matrix.data.astype(np.float64)  # the solvers' type
-    # scipy keeps the indices in the memory of the entries before their duplicates were
-    # summed (a view, when at least half are left): 80 B an item held where 50 are used
-    # (a lone worker at 1,000,000 items)
-    if matrix.indices.base is not None:
-        matrix.indices = matrix.indices.copy()
+
+    def local(rows, columns, with_columns):  # (every edge here starts in the block)
+        if not with_columns:
+            return position[rows], None
+        local_column = position[columns]  # right inside; the halo's columns are set here
+        outward = block_of[columns] != block
+        local_column[outward] = len(members) + place_in_halo[
+            np.searchsorted(outside, columns[outward])]
+        return position[rows], local_column
+
+    matrix = edge_matrix((len(members), len(members) + len(halo)),
+                         slices_of(edge_parts, local), position.dtype, kept=True)
+    # each direction of an edge adds a half (counted in 8 bits while the duplicates are
+    # summed: the float64 entries are made only for the pairs left)
+    matrix.data = matrix.data * 0.5
     return matrix, halo
 
 
