@@ -4,7 +4,8 @@ distributions gives numpy's numbers bit for bit."""
 import numpy as np
 import pytest
 
-from activeprop.pool_distributions import pool_distributions, update_pool_distributions
+from activeprop.pool_distributions import (moved_rows, pool_distributions,
+                                          pool_distributions_over, update_pool_distributions)
 from activeprop.propagation import distributions
 
 
@@ -47,6 +48,72 @@ def test_an_update_in_place_gives_a_fresh_pass_and_one_that_copies_leaves_the_la
     for new, copy, expected in zip(in_place, copied, fresh):
         np.testing.assert_array_equal(new, expected)
         np.testing.assert_array_equal(copy, expected)
+
+
+@pytest.mark.parametrize("n_classes", [3, 10, 130])
+def test_a_pass_written_over_the_last_results_is_a_fresh_pass_and_names_the_moved_rows(
+        n_classes):
+    """Written over the last fit's distributions (a lone cluster block, which gives them
+    up), the pass gives the fresh pass's numbers bit for bit and the rows that differ
+    from the last ones, as comparing a fresh pass with them would."""
+    rng = np.random.default_rng(n_classes)
+    F = rng.random((4000, n_classes))
+    F[rng.random(4000) < 0.05] = 0.0  # unreached rows
+    rows = rng.permutation(4000)
+    last = pool_distributions(F, rows)[0]
+    F[rng.choice(4000, 300, replace=False)] *= rng.random((300, 1)) ** 3  # same ratios
+    F[rng.choice(4000, 300, replace=False)] = rng.random((300, n_classes))
+    fresh = pool_distributions(F, rows)
+    expected_moved = moved_rows(fresh[0], last)
+    assert 250 < len(expected_moved) < 600  # (scaled rows may round to other numbers)
+    results, moved = pool_distributions_over(F, rows, last)
+    assert results[0] is last
+    for found, expected in zip(results, fresh):
+        np.testing.assert_array_equal(found, expected)
+    np.testing.assert_array_equal(moved, expected_moved)
+
+
+def test_a_lone_blocks_fit_writes_over_the_last_fits_distributions():
+    """A cluster's lone block gives its last fit's distributions up to the next fit
+    (:func:`activeprop.distributed.lone.fit`): written over them, they are that fit's
+    numbers, and its version names the rows that moved, as a fit beside them would."""
+    from dataclasses import replace
+
+    from activeprop.datasets import load_pool
+    from activeprop.graph import build_knn_graph
+    from activeprop.propagation import GraphLabeling
+
+    pytest.importorskip("distributed")
+    from activeprop.distributed import lone
+
+    pool = load_pool("digits-aug:20000")
+    graph = build_knn_graph(pool.X, 10, backend="flat")
+    engine = lone.engine_graph(graph.operator("symmetric-spreading"),
+                               graph.spreading_roots(), graph.components(), 10)
+    model = {"variant": "spreading", "alpha": 0.2, "max_iter": 1000, "rtol": 1e-4}
+    labels = np.full(len(pool.y), -1)
+    labels[:30] = pool.y[graph.order[:30]]
+    last, warm = lone.fit(engine, labels, model, None)[:2]
+    named = []  # whether each fit's version names the rows it moved
+    for item in range(30, 36):
+        labels[item] = pool.y[graph.order[item]]
+        before = last[0].copy()
+        beside = GraphLabeling(solver="cg", tol=0.0, warm_start=False, **model)
+        beside.follows(before, last[2])
+        beside.fit(engine, labels, replace(warm.copy(), graph=engine))  # as lone.fit does
+        result, warm = lone.fit(engine, labels, model, warm, last)[:2]
+        assert result[0] is last[0]  # written over
+        np.testing.assert_array_equal(result[0], beside.label_distributions_)
+        moved = result[2].rows_changed_since(last[2].stamp)
+        expected = beside.distributions_version_.rows_changed_since(last[2].stamp)
+        named.append(moved is not None)
+        if moved is None:  # (more than half the rows moved: every row is new)
+            assert expected is None
+        else:
+            np.testing.assert_array_equal(moved, expected)
+            np.testing.assert_array_equal(moved, moved_rows(result[0], before))
+        last = result
+    assert any(named)
 
 
 def test_a_fit_writes_into_the_distributions_before_the_last_only_when_nobody_holds_them():

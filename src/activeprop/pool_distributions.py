@@ -80,6 +80,29 @@ def update_pool_distributions(F: np.ndarray, rows: np.ndarray, items: np.ndarray
     return P, unreached, best, confidence
 
 
+def pool_distributions_over(F: np.ndarray, rows: np.ndarray, previous: np.ndarray):
+    """:func:`pool_distributions` written over ``previous`` (an earlier fit's
+    distributions of the same shape, C-contiguous float64, which nothing else reads any
+    more), and the rows where they moved (:func:`moved_rows`' answer, found as each row is
+    written). Each row is computed in a small buffer, compared and then written: no
+    second array of the pool's distributions, the lone cluster worker's highest point in
+    its rounds (80 B an item of the 725 it held there; docs/benchmarks.md).
+
+    Returns ((distributions, unreached, best, confidence), moved rows)."""
+    F = np.ascontiguousarray(F, dtype=np.float64)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    n, k = len(rows), F.shape[1]
+    assert previous.shape == (n, k) and previous.flags.c_contiguous, "not the same shape"
+    sums = F.sum(axis=1) if k > WIDEST_RUN else np.empty(0)
+    unreached, moved = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
+    best, confidence = np.empty(n, dtype=np.int64), np.empty(n)
+    per_row = 3 * k * machine_costs().stream_item  # (a row read twice, written once)
+    on_every_core(lambda part: _distribute_over(F, sums, rows, part.start, part.stop,
+                                                previous, unreached, best, confidence,
+                                                moved), row_blocks(n, per_row))
+    return (previous, unreached, best, confidence), np.flatnonzero(moved)
+
+
 def moved_rows(P: np.ndarray, previous: np.ndarray) -> np.ndarray:
     """The rows where ``P`` differs from ``previous`` (the same shape) in any entry, on
     every core: what a fit's distributions changed since the last fit's, when no step of
@@ -128,6 +151,35 @@ def _distribute(F, sums, rows, start, stop, P, unreached, best, confidence):
         for i in range(first, last):
             total = sums[rows[i]] if len(sums) else _pairwise_sum(P[i], k)
             _distribute_row(P, i, total, i, P, unreached, best, confidence)
+
+
+@njit(cache=True, nogil=True)
+def _distribute_over(F, sums, rows, start, stop, P, unreached, best, confidence, moved):
+    """:func:`_distribute` into a buffer of a block of rows, each then compared with its
+    row of ``P`` (``moved``) and written there."""
+    k = F.shape[1]
+    block = max(GATHERED_BYTES // (8 * k), 1)
+    gathered = np.empty((block, k))
+    gathered_unreached = np.empty(block, dtype=np.bool_)
+    gathered_best, gathered_confidence = np.empty(block, dtype=np.int64), np.empty(block)
+    for first in range(start, stop, block):
+        last = min(first + block, stop)
+        for i in range(first, last):
+            row = rows[i]
+            for j in range(k):
+                gathered[i - first, j] = F[row, j]
+        for i in range(first, last):
+            g = i - first
+            total = sums[rows[i]] if len(sums) else _pairwise_sum(gathered[g], k)
+            _distribute_row(gathered, g, total, g, gathered, gathered_unreached,
+                            gathered_best, gathered_confidence)
+            moved[i] = False
+            for j in range(k):
+                if gathered[g, j] != P[i, j]:
+                    moved[i] = True
+                P[i, j] = gathered[g, j]
+            unreached[i], best[i] = gathered_unreached[g], gathered_best[g]
+            confidence[i] = gathered_confidence[g]
 
 
 @njit(cache=True, nogil=True)

@@ -1292,6 +1292,7 @@ class GraphLabeling:
         self._last_distributions = None
         self._spare = None  # the distributions before the last ones (_spare_distributions)
         self._spare_warm = None  # the warm start the last adopt() replaced (take_spare_warm)
+        self._writes_over = None  # distributions the next fit may write over (follows)
 
     def fit(self, graph: Graph, y: np.ndarray, warm: WarmStart | None = None) -> "GraphLabeling":
         """Fit on the partial labels ``y`` (-1 = unlabeled) of the graph's pool; ``warm``
@@ -1375,11 +1376,15 @@ class GraphLabeling:
         self._spare_warm = self.warm_  # its arrays are free once no result holds them
         self.warm_, self._last_distributions = deepened.warm, deepened.distributions
 
-    def follows(self, distributions: np.ndarray, version: RowVersion) -> None:
+    def follows(self, distributions: np.ndarray, version: RowVersion,
+                writes_over: bool = False) -> None:
         """Let the next fit name the rows it moves from ``distributions``, an earlier fit's
         with their ``version`` (``distributions_version_``), held elsewhere: a cluster's
-        lone block keeps them between its fits, not this object."""
+        lone block keeps them between its fits, not this object. With ``writes_over`` the
+        next fit writes its own over them when they have its shape (nothing else reads
+        them any more: the lone block's next fit replaces them)."""
         self.label_distributions_, self.distributions_version_ = distributions, version
+        self._writes_over = distributions if writes_over else None
 
     def take_spare_warm(self) -> WarmStart | None:
         """The warm start the last :meth:`adopt` replaced, taken: a :meth:`WarmStart.copy`
@@ -1413,10 +1418,12 @@ class GraphLabeling:
         and this fit updated it once, only the rows that update changed are computed
         again (the rest of the pool's 1,000,000 x 10 took 25-250 ms of a labeler's refit),
         in place when nothing else holds them (a deeper solve's, :meth:`adopt`: copying
-        the rest took 15-20 ms more). Returns the results and the rows that moved since
-        the ``previous`` distributions (the last fit's; None when unknown: every row)."""
+        the rest took 15-20 ms more). Otherwise they are computed afresh, over the
+        ``previous`` ones when the caller gave them up (:meth:`follows`). Returns the
+        results and the rows that moved since the ``previous`` distributions (the last
+        fit's; None when unknown: every row)."""
         from .pool_distributions import (moved_rows, pool_distributions,
-                                         update_pool_distributions)
+                                         pool_distributions_over, update_pool_distributions)
 
         kept = self.warm_.fill if self.warm_ is not None else None
         last, self._last_distributions = self._last_distributions, None
@@ -1429,6 +1436,10 @@ class GraphLabeling:
                                                 in_place=last[3])
             if results is not None and not last[3]:  # (else updated from a deeper solve's)
                 moved = items
+        writes_over, self._writes_over = self._writes_over, None
+        if results is None and previous is not None and previous is writes_over and \
+                previous.shape == F.shape and previous.flags.c_contiguous:
+            results, moved = pool_distributions_over(F, graph.pool_positions(), previous)
         if results is None:
             results = pool_distributions(F, graph.pool_positions(), out)
         if moved is None and previous is not None and previous.shape == results[0].shape \

@@ -39,19 +39,23 @@ def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None,
     :class:`activeprop.row_versions.RowVersion`), the next warm start without its graph,
     n_iter, converged). ``last``: the last fit's first result, whose distributions this
     fit's version names the moved rows from (the rows a kept strategy's scores read again:
-    :func:`kept_scores`); they are only read.
+    :func:`kept_scores`). This fit's distributions are written over them (the model lets
+    them go for these: one array of the pool's distributions on the worker, not two).
 
     ``warm`` is taken over (its arrays are updated in place): it is marked used first, so
     that a rerun of this task (Dask recomputing after a lost worker) starts cold rather
     than from arrays this run changed. The warm start returned leaves the graph out: Dask
     may spill it to disk, and the graph is already on the worker."""
     if warm is not None and warm.X is not None:
-        taken, warm.X, warm.R, warm.norms2 = replace(warm, graph=graph), None, None, None
+        # (the kept fill too: held here, the last fill's parent lists stayed beside the
+        # ones a refill makes until the fit returned, 58 B an item at the rounds' peak)
+        taken = replace(warm, graph=graph)
+        warm.X, warm.R, warm.norms2, warm.fill = None, None, None, None
     else:
         taken = None
     labeling = GraphLabeling(solver="cg", tol=0.0, warm_start=False, **model)
-    if last is not None:
-        labeling.follows(last[0], last[2])
+    if last is not None:  # (the model lets them go for this fit's: written over them)
+        labeling.follows(last[0], last[2], writes_over=True)
     labeling.fit(graph, y, taken)
     return ((labeling.label_distributions_, labeling.unreached_,
              labeling.distributions_version_),
