@@ -640,6 +640,24 @@ def test_candidates_merge_block_by_block_nearest_first_ties_to_the_lower_index(m
     assert np.array_equal(knn.merge_candidates(5, *pairs), np.array(expected))
 
 
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_a_chunk_searched_against_its_own_index_reads_the_indexs_vectors(kind, monkeypatch):
+    """Its own rows as queries (None) are the index's stored vectors, not the chunk read
+    again: the same answer as the chunk's rows given, and no read of it."""
+    from activeprop.distributed import knn
+
+    X = np.random.default_rng(0).random((2000, 8), dtype=np.float32)
+    index = knn.chunk_index(X, kind)
+    given = knn.search_pair(X, index, 100, 10, kind)
+    reads = []
+    monkeypatch.setattr(knn, "rows_in", lambda part: reads.append(part) or part)
+    found = knn.search_pair(None, index, 100, 10, kind)
+    assert np.array_equal(found[0], given[0]) and np.array_equal(found[1], given[1])
+    assert len(reads) == (1 if kind == "flat" else 0)  # (a flat index's own rows, once)
+    assert np.array_equal(knn.stored_vectors(index if kind == "hnsw" else
+                                             knn._searcher(index, 10, "flat")), X)
+
+
 def test_a_chunks_answer_is_shifted_to_pool_indices():
     import faiss
 

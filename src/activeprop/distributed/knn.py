@@ -58,17 +58,21 @@ def chunk_index(chunk, kind: str):
 
 def search_pair(queries, index, offset: int, k: int, kind: str = "flat"):
     """The ``k`` nearest rows of one chunk (pool indices from ``offset``) to each query
-    (an array, or a chunk as :func:`activeprop.distributed.chunks.rows_in` takes), through
-    :func:`chunk_index`'s result; fewer than ``k`` columns when the chunk is smaller.
-    Returns squared distances and pool indices."""
+    (an array, or a chunk as :func:`activeprop.distributed.chunks.rows_in` takes; None
+    for the chunk's own rows), through :func:`chunk_index`'s result; fewer than ``k``
+    columns when the chunk is smaller. Returns squared distances and pool indices."""
     # The chunks are read inside the faiss call's lock: read before it, each of a worker's
     # threads held a chunk of queries (256 MB at 4,000,000 x 64) while it waited for the
     # other's search. (Reading one takes about 1 s; an HNSW search of a chunk, 100 s.)
     with _on_the_workers_threads():
         searcher = _searcher(index, k, kind)
-        squared, found = searcher.search(rows_in(queries), min(k, searcher.ntotal))
+        # a chunk against its own index: the queries are the index's vectors (no copy;
+        # read again from the store they were 256 MB more, a lone worker's highest point
+        # at 1,000,000 x 64, whose pool is one chunk: 1,352 MB against 1,268 allowed)
+        queries = stored_vectors(searcher) if queries is None else rows_in(queries)
+        squared, found = searcher.search(queries, min(k, searcher.ntotal))
         n_indexed = searcher.ntotal
-    del searcher
+    del searcher, queries
     # Shifted in place: a copy to 64 bits, the shifted copy and np.where's made three more
     # arrays the size of the answer (80 MB each for a chunk of 1,000,000 queries and k =
     # 10) while the chunk's index was still held: a lone worker's highest point while its
@@ -93,6 +97,17 @@ def _searcher(index, k: int, kind: str):
         return searcher
     index.hnsw.efSearch = hnsw_search_depth(k)
     return index
+
+
+def stored_vectors(searcher) -> np.ndarray:
+    """The vectors a faiss flat or HNSW index holds, as an array over its own memory (not
+    a copy: valid while the index is)."""
+    import faiss
+
+    flat = searcher if isinstance(searcher, faiss.IndexFlat) else \
+        faiss.downcast_index(searcher.storage)
+    n, d = searcher.ntotal, searcher.d
+    return faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
 
 
 # Rows of candidates merged at a time: the merge's arrays (the candidates side by side,
@@ -230,7 +245,8 @@ def neighbour_lists(client, chunks, k: int, kind: str = "flat") -> list:
         last = wave.stop == len(futures)
         indexes = {j: client.submit(chunk_index, futures[j], kind) for j in wave}
         for i, query in enumerate(futures):
-            pairs = [client.submit(search_pair, query, indexes[j], int(starts[j]), k, kind)
+            pairs = [client.submit(search_pair, None if j == i else query, indexes[j],
+                                   int(starts[j]), k, kind)  # (None: its own rows)
                      for j in wave]
             so_far = [] if nearest[i] is None else [nearest[i]]
             nearest[i] = client.submit(merge_candidates if last else nearest_candidates,
