@@ -2,8 +2,10 @@
 a schemathesis run against /openapi.json, and a simulated annotator."""
 
 import csv
+import importlib
 import io
 import json
+import pkgutil
 
 import numpy as np
 import pytest
@@ -16,6 +18,24 @@ from activeprop.experiments import SimulationConfig, simulate
 from activeprop.labeling import LabelingSession
 from activeprop.project import init_project
 from activeprop.web.app import create_app
+
+
+def import_schemathesis_eagerly():
+    """Import the schemathesis modules that `from_asgi` and its strategies import lazily.
+
+    Why: pytest rewrites the asserts of schemathesis (a pytest plugin) as it imports it, and
+    CPython 3.11.7's AST constructor keeps one recursion counter for all threads
+    (python/cpython#106905). A lazy import inside a test, while the labeler's threads run,
+    once failed CI with "SystemError: AST constructor recursion depth mismatch". Importing
+    them here, at collection, compiles them while no other thread is busy."""
+    for package in ("schemathesis.specs.openapi", "schemathesis.generation",
+                    "schemathesis.transport", "schemathesis.python", "schemathesis.engine"):
+        for module in pkgutil.walk_packages(importlib.import_module(package).__path__,
+                                            package + "."):
+            importlib.import_module(module.name)
+
+
+import_schemathesis_eagerly()
 
 
 def local_client(app) -> TestClient:
