@@ -122,18 +122,22 @@ def test_an_update_gives_the_fresh_fill_to_the_bit(n_components, seed, normalise
     assert 0 < updated_rows < 10 * n // 2 and updates > 5  # local: most rows are left alone
 
 
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("normalised", [False, True])
 @pytest.mark.parametrize("n_components", [1, 3])
 @pytest.mark.parametrize("seed", range(5))
 def test_a_refill_after_a_global_change_gives_the_fresh_fill_to_the_bit(n_components, seed,
-                                                                         normalised):
+                                                                         normalised,
+                                                                         index_dtype):
     """Rounds in which every row's scores move a little (a global solve) and a few rows
     rise above the floor or fall below it, some of them local updates in between: the
     fill made again from the last one's layers and parents equals a fresh fill, scores and
-    layers. One component starts with no row above the floor, another ends with none."""
+    layers. One component starts with no row above the floor, another ends with none. The
+    parent lists number rows and parents in the graph's own integer types."""
     rng = np.random.default_rng(seed)
     n = 3_000
     W, scale = _weighed(_random_graph(n, rng, n_components), normalised)
+    W.indptr, W.indices = W.indptr.astype(index_dtype), W.indices.astype(index_dtype)
     reached = np.ones(n, dtype=bool)
     scores = np.where(rng.random((n, 3)) < 0.02, rng.random((n, 3)), 0.0)
     size = n // n_components
@@ -163,6 +167,9 @@ def test_a_refill_after_a_global_change_gives_the_fresh_fill_to_the_bit(n_compon
             continue
         assert np.array_equal(refilled.F, fresh) and np.array_equal(refilled.layers, layers)
         assert refilled.parents is not None and refilled.n_filled == (layers > 0).sum()
+        parents = refilled.parents
+        assert parents.order.dtype == parents.position.dtype == index_dtype
+        assert parents.ptr.dtype == index_dtype
         kept, refills = refilled, refills + 1
     assert refills >= 6
 

@@ -9,8 +9,9 @@ edges) 26-35 ms against 100-120 ms for the walk (``/tmp`` script, the same bits)
 
 Between global solves only the rows near a new label change layer, so the lists of the
 other rows are copied from the last ones; a row's list is read again from the graph where
-its layer or a neighbour's changed. The lists take 12 bytes a parent and 24 a filled row:
-about 70 MB there.
+its layer or a neighbour's changed. The lists take 12 bytes a parent and 12 a filled row
+(row numbers and offsets in the graph's own integer types: 32 bits below 2**31 edges):
+about 60 MB there.
 """
 
 from __future__ import annotations
@@ -51,26 +52,29 @@ class FillParents:
         from the graph for the ``stale`` rows (every row when None), copied from ``last``
         for the others (whose layer and whose neighbours' layers are unchanged since)."""
         n = len(layers)
-        order, starts, position = _layer_order(layers, int(layers.max(initial=0)))
+        indptr, indices = matrix.indptr, matrix.indices
+        # Rows and offsets take the graph's integer types (a row number is a column index,
+        # an offset at most an edge's): 12 B a filled row rather than 24 in int64, held
+        # twice while a refill builds the new lists beside the last ones.
+        order, starts, position = _layer_order(layers, int(layers.max(initial=0)), indices)
         if stale is None or last is None:
-            stale, last = np.ones(n, dtype=np.bool_), _NO_PARENTS
+            stale, last = np.ones(n, dtype=np.bool_), _no_parents(indptr, indices)
         # Only the stale rows are visited in the graph, a tenth to a fifth of the pool
         # between two labels (two passes over every row to find them: the lists' build in
         # a labeler's refit at 1,000,000 items took 30-37 ms, now 20-25 ms; /tmp script).
         stale_rows = np.flatnonzero(stale)
-        indptr, indices = matrix.indptr, matrix.indices
         data, scale = np.asarray(matrix.data, dtype=np.float64), scale_array(column_scale)
         # The stale rows are read in the graph's order, the kept lists copied in layer
         # order: each in the order its source lies in memory (reading the graph rows in
         # layer order, which puts neighbouring rows far apart, took twice as long).
         graph_rows = row_blocks(len(stale_rows), seconds_per_row(matrix))
         filled = row_blocks(len(order), seconds_per_row(matrix) / 4)
-        counts = np.zeros(n, dtype=np.int64)
+        counts = np.zeros(n, dtype=indices.dtype)
         on_every_core(lambda part: _count_stale(indptr, indices, layers, stale_rows[part],
                                                 counts), graph_rows)
         on_every_core(lambda part: _count_kept(order, part.start, part.stop, stale, last.ptr,
                                                last.position, counts), filled)
-        ptr = _offsets(counts, order)
+        ptr = _offsets(counts, order, indptr)
         neighbours = np.empty(ptr[-1], dtype=indices.dtype)
         weights = np.empty(ptr[-1])
         on_every_core(lambda part: _copy_kept(order, part.start, part.stop, stale, last.ptr,
@@ -98,28 +102,31 @@ class FillParents:
                           row_blocks(stop - start, per_row))
 
 
-# the last parents when there are none: every row is read from the graph
-_NO_PARENTS = FillParents(order=np.zeros(0, dtype=np.int64), starts=np.zeros(2, dtype=np.int64),
-                          ptr=np.zeros(1, dtype=np.int64), neighbours=np.zeros(0, dtype=np.int32),
-                          weights=np.zeros(0), position=np.zeros(1, dtype=np.int64))
+def _no_parents(indptr: np.ndarray, indices: np.ndarray) -> FillParents:
+    """The last parents when there are none (every row is read from the graph), in the
+    integer types of the graph whose lists are built."""
+    rows = np.zeros(1, dtype=indices.dtype)
+    return FillParents(order=rows[:0], starts=np.zeros(2, dtype=np.int64),
+                       ptr=np.zeros(1, dtype=indptr.dtype), neighbours=rows[:0],
+                       weights=np.zeros(0), position=rows)
 
 
 # Compiled on first use and cached on disk for the next process; loops over the classes are
 # written out, as in fill.py.
 
 @njit(cache=True, nogil=True)
-def _layer_order(layers, n_layers):
+def _layer_order(layers, n_layers, row_type):
     """The rows of layers 1 .. n_layers in layer order (a counting sort), where each layer
     starts (index L; the last entry is the number of rows) and each row's position (-1
-    for the rows of no layer above 0)."""
+    for the rows of no layer above 0); rows and positions of ``row_type``'s dtype."""
     starts = np.zeros(n_layers + 2, dtype=np.int64)
     for layer in layers:
         if layer > 0:
             starts[layer + 1] += 1
     for layer in range(2, n_layers + 2):
         starts[layer] += starts[layer - 1]
-    order = np.empty(starts[n_layers + 1], dtype=np.int64)
-    position = np.full(len(layers), -1, dtype=np.int64)
+    order = np.empty(starts[n_layers + 1], dtype=row_type.dtype)
+    position = np.full(len(layers), -1, dtype=row_type.dtype)
     following = starts[:n_layers + 1].copy()
     for row in range(len(layers)):
         layer = layers[row]
@@ -155,9 +162,10 @@ def _count_kept(order, start, stop, stale, last_ptr, last_position, counts):
 
 
 @njit(cache=True, nogil=True)
-def _offsets(counts, order):
-    """Where each row of ``order`` starts its parents (and the end), from the counts."""
-    ptr = np.empty(len(order) + 1, dtype=np.int64)
+def _offsets(counts, order, offset_type):
+    """Where each row of ``order`` starts its parents (and the end), from the counts; of
+    ``offset_type``'s dtype."""
+    ptr = np.empty(len(order) + 1, dtype=offset_type.dtype)
     ptr[0] = 0
     for i in range(len(order)):
         ptr[i + 1] = ptr[i] + counts[order[i]]
