@@ -20,7 +20,7 @@ pytest.importorskip("distributed")
 
 from activeprop.datasets import load_pool  # noqa: E402
 from activeprop.distributed.cluster import close, connect  # noqa: E402
-from activeprop.distributed import lone  # noqa: E402
+from activeprop.distributed import lone, steps  # noqa: E402
 from activeprop.distributed.halo import multiply  # noqa: E402
 from activeprop.distributed.model import ClusterGraphModel  # noqa: E402
 from activeprop.errors import UserError  # noqa: E402
@@ -205,6 +205,32 @@ def test_the_far_items_fill_is_the_single_machines_to_the_bit(client, pool,
     expected = fill_below_precision(W, X, reached, spreading_on_cluster.rtol * X.max())
     assert (expected > 0).any(axis=1).all()  # every row has scores, filled or its own
     np.testing.assert_allclose(filled, expected, rtol=1e-14, atol=0)
+
+
+def test_a_fill_layers_state_holds_no_copy_of_the_blocks_scores():
+    """Dask sizes each of a block's fill states by its parts: states that carried the
+    block's scores counted them once a layer in the task that writes the layers in, and
+    at 4,000,000 items on two workers the scheduler refused that task (6.95 GiB of inputs
+    against a limit of 5.68 GiB). The layers written in are still one machine's fill."""
+    from dask.sizeof import sizeof
+
+    rng = np.random.default_rng(0)
+    n, floor = 2_000, 0.01
+    W = sparse.random(n, n, density=0.003, random_state=0, format="csr")
+    W = (W + W.T).tocsr()
+    F = np.zeros((n, 4))
+    F[rng.choice(n, 20, replace=False)] = rng.random((20, 4))
+    reached = np.ones(n)
+    start = state = steps.empty_rows(F, reached, floor)
+    layers = []
+    for _ in range(8):
+        state = steps.fill_layer(W, state, floor)
+        layers.append(state)
+    assert sum(count for _, _, count, _ in layers) > n // 2  # most rows filled
+    # the layers' rows and scores, and each one's empty rows: not eight copies of F
+    assert sum(sizeof(layer) for layer in layers) < 2 * F.nbytes
+    np.testing.assert_array_equal(steps.filled_scores(start, *layers),
+                                  fill_below_precision(W, F, reached > 0, floor))
 
 
 def test_a_block_of_labels_goes_to_the_worker_of_its_block_of_the_graph(

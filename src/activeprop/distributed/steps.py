@@ -123,30 +123,37 @@ def fill_layer(W, state, floor: float, *parts):
     empty row next to a row the last layer filled (here or, by ``parts``, in the halo)
     takes its neighbours' weighted scores, rescaled to ``floor``. ``parts``: what
     :func:`fill_halo` took of the other blocks' states. Returns the new state, whose last
-    layer is the rows it filled and their scores; ``F`` stays the start's (the layers are
-    written into it at the end: :func:`filled_scores`).
+    layer is the rows it filled and their scores, and which holds no ``F`` (None): the
+    layers are written into the start's at the end (:func:`filled_scores`).
 
     After the first layer, a row's only neighbours with scores are the last layer's (the
     layers are distances from the rows with scores), so a layer reads those alone: their
     columns of ``W``, in the same order (the same sums, bit for bit: the other columns
     added zeros). Copying the block's scores and stacking them with the halo's at every
     layer made the fill hold four block-sized arrays, and sent each neighbour the whole
-    halo a layer (76 MB a round at 300,000 items on two workers)."""
+    halo a layer (76 MB a round at 300,000 items on two workers).
+
+    A state after the first layer leaves ``F`` out because Dask sizes each state by its
+    parts, a shared array once per state: with ``F`` in every layer's state, the task that
+    writes the layers in (:func:`filled_scores`) counted the block's scores once a layer,
+    and at 4,000,000 items on two workers the scheduler refused it (6.95 GiB of inputs
+    against a memory limit of 5.68 GiB, where the block's scores are 153 MB)."""
     F, empty, _, last = state
     rows = np.flatnonzero(empty)
     if last is None:
         incoming = rows_product(W, rows, stacked(F, *(part[1] for part in parts)))
     else:
-        columns, scores = _last_layer_columns(len(F), last, parts)
+        columns, scores = _last_layer_columns(len(empty), last, parts)
         near = W[:, columns].tocsr()  # the edges into the last layer's rows
         rows = rows[np.diff(near.indptr)[rows] > 0]
-        incoming = np.asarray(near[rows] @ scores) if len(rows) else np.empty((0, F.shape[1]))
+        incoming = np.asarray(near[rows] @ scores) if len(rows) else \
+            np.empty((0, scores.shape[1]))
     sums = incoming.sum(axis=1)
     filled = sums > 0
     rows = rows[filled]
     empty = empty.copy()
     empty[rows] = False
-    return F, empty, len(rows), (rows, incoming[filled] * (floor / sums[filled, None]))
+    return None, empty, len(rows), (rows, incoming[filled] * (floor / sums[filled, None]))
 
 
 def _last_layer_columns(n_own: int, last, parts) -> tuple[np.ndarray, np.ndarray]:
