@@ -584,21 +584,17 @@ def test_hnsw_per_chunk_finds_the_flat_neighbours_and_says_how_many(client, pool
 
 
 class SubmitLog:
-    """A client whose ``submit`` notes, whenever a chunk's index is asked for, how many
-    searches were asked for before it and whether they all ran (otherwise the client it
-    wraps)."""
+    """A client whose ``submit`` notes, whenever a chunk's index is asked for, which of the
+    indexes asked for before it had been searched (otherwise the client it wraps)."""
 
     def __init__(self, client):
-        self.client, self.searches, self.index_waves = client, [], []
+        self.client, self.indexes, self.searched_before = client, [], []
 
     def submit(self, function, *arguments, **options):
-        name = getattr(function, "__name__", "")
-        if name == "chunk_index":
-            self.index_waves.append((len(self.searches),
-                                     all(search.done() for search in self.searches)))
         future = self.client.submit(function, *arguments, **options)
-        if name == "search_pair":
-            self.searches.append(future)
+        if getattr(function, "__name__", "") == "searched_through":
+            self.searched_before.append([index.done() for index in self.indexes])
+            self.indexes.append(future)
         return future
 
     def __getattr__(self, name):
@@ -616,13 +612,37 @@ def test_chunks_are_searched_in_waves_of_one_index_per_worker_as_if_all_at_once(
     chunks = row_chunks(client, X, 1500)
     logged = SubmitLog(client)
     lists = client.gather(neighbour_lists(logged, chunks, 10))
-    # the first wave's eight searches (four chunks, two indexes) ran before the second's
-    assert logged.index_waves == [(0, True), (0, True), (8, True), (8, True)]
+    assert len(logged.indexes) == 4
+    # the first wave's two indexes were searched by every chunk before the second's
+    assert all(logged.searched_before[wave][:2] == [True, True] for wave in (2, 3))
     starts = [int(s) for s in chunks.starts[:-1]]
     for query, found in zip(starts, lists):  # every chunk's candidates merged at once
         queries = X[query:query + 1500]
         np.testing.assert_array_equal(found, merge_candidates(
             10, *(search_pair(queries, X[s:s + 1500], s, 10) for s in starts)))
+
+
+def test_a_searchs_stored_queries_are_read_a_piece_at_a_time(tmp_path, pool, monkeypatch):
+    """A stored chunk's queries are read and searched in pieces: the same answer as the
+    chunk searched at once, with no read larger than a piece."""
+    from activeprop.distributed import chunks as chunks_module, knn
+    from activeprop.shards import open_sharded, write_sharded
+
+    X = open_sharded(write_sharded(pool, tmp_path / "pool.zarr", shard_rows=300)).lazy()
+    stored = chunks_module.StoredRows.of(X[100:1100])
+    whole = stored.read()
+    index = knn.chunk_index(whole[:400], "hnsw")
+    expected = knn.search_pair(whole, index, 7, 10, "hnsw")
+    read = chunks_module.StoredRows.read
+    reads = []
+    monkeypatch.setattr(chunks_module.StoredRows, "read",
+                        lambda self, rows=slice(None): reads.append(len(read(self, rows)))
+                        or read(self, rows))
+    monkeypatch.setattr(knn, "QUERY_ROWS", 128)
+    squared, found = knn.search_pair(stored, index, 7, 10, "hnsw")
+    assert reads == [128] * 7 + [104]
+    np.testing.assert_array_equal(found, expected[1])
+    np.testing.assert_array_equal(squared, expected[0])
 
 
 def test_faiss_runs_on_all_of_a_workers_threads(pool):
@@ -701,27 +721,30 @@ def test_a_chunks_answer_is_shifted_to_pool_indices():
     assert far[1].dtype == np.int64 and np.array_equal(far[1], found + 2**31 - 100)
 
 
-def test_a_chunks_search_holds_no_copies_of_its_answer():
+def test_a_chunks_search_holds_no_copies_of_its_answer(monkeypatch):
     """A lone worker's peak at 1,000,000 items came at the end of its search, while the
     chunk's index was held: the answer was copied three times over (to 64 bits, shifted,
-    np.where's), 80 MB each. Now faiss's answer (4 + 8 B a candidate) and its indices
-    in 32 bits (4 B), shifted in place. Measured on numpy's allocations, not timed."""
+    np.where's), 80 MB each. Now the answer is held once (4 + 4 B a candidate, shifted in
+    place) beside faiss's 64-bit indices for one piece of queries. Measured on numpy's
+    allocations, not timed."""
     import tracemalloc
 
-    from activeprop.distributed.knn import search_pair
+    from activeprop.distributed import knn
 
     rng = np.random.default_rng(2)
     X, queries = rng.random((2000, 8), dtype=np.float32), rng.random((20000, 8), dtype=np.float32)
-    search_pair(queries[:10], X, 5000, 10)  # faiss imported before the count
+    knn.search_pair(queries[:10], X, 5000, 10)  # faiss imported before the count
+    monkeypatch.setattr(knn, "QUERY_ROWS", 2000)
     tracemalloc.start()
     try:
-        squared, found = search_pair(queries, X, 5000, 10)
+        squared, found = knn.search_pair(queries, X, 5000, 10)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    faiss_answer = squared.nbytes + 8 * found.size
-    assert found.dtype == np.int32 and peak < 1.25 * (faiss_answer + found.nbytes), \
-        (peak, faiss_answer)
+    a_pieces_faiss_indices = 8 * 2000 * 10
+    assert found.dtype == np.int32
+    assert peak < 1.25 * (squared.nbytes + found.nbytes + a_pieces_faiss_indices), \
+        (peak, squared.nbytes + found.nbytes)
 
 
 def test_a_merge_holds_a_few_rows_of_candidates_at_a_time():

@@ -46,8 +46,10 @@ class RowChunks:
         workers' futures, or the store's chunks to read."""
         if self.source is None:
             return self.futures
-        chunked = self.source.rechunk({0: tuple(np.diff(self.starts).tolist()), 1: -1})
-        return [StoredRows.of(chunked.blocks[i]) for i in range(self.n_chunks)]
+        # (the store's own chunks kept, so that a task can read a few rows of the chunk
+        # without the whole: :func:`pieces_of`)
+        return [StoredRows.of(self.source[start:stop])
+                for start, stop in zip(self.starts[:-1], self.starts[1:])]
 
     def rows(self, client, items: np.ndarray) -> np.ndarray:
         """The rows ``items`` (pool indices, ascending) on the client: from the workers'
@@ -85,15 +87,27 @@ class StoredRows:
 
         return cls(*dask.optimize(rows))
 
-    def read(self) -> np.ndarray:
-        """The rows, read from the store in this thread, as float32."""
-        return as_float32(self.rows.compute(scheduler="synchronous"))
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+    def read(self, rows: slice = slice(None)) -> np.ndarray:
+        """The rows (or those of ``rows``), read from the store in this thread, as
+        float32."""
+        return as_float32(self.rows[rows].compute(scheduler="synchronous"))
 
 
 def rows_in(part) -> np.ndarray:
     """A chunk's rows inside a task: the array its future gave, or stored rows read now
     (held while the task holds them)."""
     return part.read() if isinstance(part, StoredRows) else part
+
+
+def pieces_of(part, n_rows: int):
+    """A chunk's rows (as :func:`rows_in` takes them) in consecutive pieces of at most
+    ``n_rows``; stored rows are read a piece at a time, so that only one piece is held."""
+    for start in range(0, len(part), n_rows):
+        rows = slice(start, start + n_rows)
+        yield part.read(rows) if isinstance(part, StoredRows) else part[rows]
 
 
 def rows_of(lists: list, starts: np.ndarray, items: np.ndarray, client) -> np.ndarray:

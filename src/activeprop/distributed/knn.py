@@ -1,7 +1,8 @@
 """The kNN graph of a pool held in row chunks, built and kept on the workers.
 
-Each chunk's rows are searched against every chunk with an exact faiss index (one task per
-pair), the partial top-k lists are merged per chunk, and the edges are sent to the row
+Each chunk's rows are searched against every chunk with a faiss index, exact or HNSW (one
+task per indexed chunk, which every chunk searches), the partial top-k lists are merged per
+chunk, and the edges are sent to the row
 blocks of :class:`activeprop.distributed.layout.BlockLayout`: block ``b`` receives the
 edges that start in it and, transposed, those that end in it, which is all it needs for
 its rows of ``(W + W^T) / 2``. The graph is never gathered on one machine.
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from operator import getitem
 
 import numpy as np
 
 from ..calibration import usable_cores
 from ..graph import hnsw_index, hnsw_search_depth
-from .chunks import rows_in, rows_of
+from .chunks import pieces_of, rows_in, rows_of
 from .cluster import workers
 from .edge_matrix import edge_matrix, slices_of
 
@@ -56,33 +58,64 @@ def chunk_index(chunk, kind: str):
     return index
 
 
+# Query rows searched at a time: one piece of a stored chunk is read and held (32 MB at
+# 64 features) rather than the chunk (256 MB at 1,000,000 x 64), and faiss's 64-bit
+# answer is a piece's, not the chunk's.
+QUERY_ROWS = 131_072
+
+
 def search_pair(queries, index, offset: int, k: int, kind: str = "flat"):
     """The ``k`` nearest rows of one chunk (pool indices from ``offset``) to each query
     (an array, or a chunk as :func:`activeprop.distributed.chunks.rows_in` takes; None
     for the chunk's own rows), through :func:`chunk_index`'s result; fewer than ``k``
     columns when the chunk is smaller. Returns squared distances and pool indices."""
-    # The chunks are read inside the faiss call's lock: read before it, each of a worker's
-    # threads held a chunk of queries (256 MB at 4,000,000 x 64) while it waited for the
-    # other's search. (Reading one takes about 1 s; an HNSW search of a chunk, 100 s.)
+    # The queries are read inside the faiss call's lock, a piece at a time: read before
+    # it, each of a worker's threads held a chunk of queries (256 MB at 4,000,000 x 64)
+    # while it waited for the other's search.
     with _on_the_workers_threads():
         searcher = _searcher(index, k, kind)
         # a chunk against its own index: the queries are the index's vectors (no copy;
         # read again from the store they were 256 MB more, a lone worker's highest point
         # at 1,000,000 x 64, whose pool is one chunk: 1,352 MB against 1,268 allowed)
-        queries = stored_vectors(searcher) if queries is None else rows_in(queries)
-        squared, found = searcher.search(queries, min(k, searcher.ntotal))
-        n_indexed = searcher.ntotal
-    del searcher, queries
-    # Shifted in place: a copy to 64 bits, the shifted copy and np.where's made three more
-    # arrays the size of the answer (80 MB each for a chunk of 1,000,000 queries and k =
-    # 10) while the chunk's index was still held: a lone worker's highest point while its
-    # graph was built at 1,000,000 items (1,373 MB read from outside, against its target
-    # of 1,268; Intel Xeon, docs/benchmarks.md). In 32 bits while the pool's indices fit
-    # (faiss answers 64): every chunk's candidates so far are kept through the search, 12
-    # B a candidate in 64 bits (480 MB at 4,000,000 items and k = 10), 8 in 32.
-    found = found.astype(index_dtype(offset + n_indexed))
-    np.add(found, offset, out=found, where=found >= 0)  # (found[mask] += is one more copy)
+        rows = stored_vectors(searcher) if queries is None else queries
+        n_found, n_indexed = min(k, searcher.ntotal), searcher.ntotal
+        squared = np.empty((len(rows), n_found), dtype=np.float32)
+        # In 32 bits while the pool's indices fit (faiss answers 64): every chunk's
+        # candidates so far are kept through the search, 12 B a candidate in 64 bits (480
+        # MB at 4,000,000 items and k = 10), 8 in 32.
+        found = np.empty_like(squared, dtype=index_dtype(offset + n_indexed))
+        start = 0
+        for piece in pieces_of(rows, QUERY_ROWS):
+            answer = slice(start, start + len(piece))
+            # (the distances written in place; the indices come as 64 bits, a piece's)
+            _, found[answer] = searcher.search(piece, n_found, D=squared[answer])
+            _shift(found[answer], offset)
+            start = answer.stop
     return squared, found
+
+
+def _shift(found: np.ndarray, offset: int) -> None:
+    """A chunk's row numbers, in place, as pool indices (HNSW's -1, nothing found, kept)."""
+    np.add(found, offset, out=found, where=found >= 0)  # (found[mask] += is one more copy)
+
+
+def searched_through(chunk, queries: list, own: int, offset: int, k: int, kind: str) -> list:
+    """Each query chunk's ``k`` nearest rows of ``chunk`` (pool indices from ``offset``),
+    as :func:`search_pair`'s answers in the order of ``queries`` (``own``: the chunk's
+    own place among them).
+
+    The chunk's index is made, searched by every query chunk and let go within this one
+    task, so it is never a value Dask holds. As the result of a task of its own, Dask
+    sized an index by its Python wrapper (56 bytes for 512 MB of HNSW graph and vectors),
+    and its work stealing sent a search to the other worker with the index: with two
+    workers at 4,000,000 items each held two indexes and their serialised copies, 3.1 GB
+    against a target of 1,512 MB.
+
+    A stored pool's query chunks are read here a piece at a time; a pool the client sent
+    is held by the workers, and its chunks come to this task's worker as its arguments."""
+    index = chunk_index(chunk, kind)
+    return [search_pair(None if i == own else query, index, offset, k, kind)
+            for i, query in enumerate(queries)]
 
 
 def _searcher(index, k: int, kind: str):
@@ -230,30 +263,30 @@ def neighbour_lists(client, chunks, k: int, kind: str = "flat") -> list:
     """Futures of each chunk's ``k`` nearest neighbours (pool indices): every chunk
     searched against every chunk, exactly (``flat``) or through an HNSW index per chunk.
 
-    The indexes are made and searched in waves of as many as there are workers, each
-    wave's let go before the next is made, and every chunk's candidates are merged with
-    the nearest so far after each wave. Made all at once, every chunk's index was held
-    until the last search: at 4,000,000 items four HNSW indexes of 1,000,000 rows, 512 MB
-    each (32 links an item), on a lone worker whose target was 2,001 MB."""
+    The indexes are made and searched (:func:`searched_through`) in waves of as many as
+    there are workers, each wave's let go before the next is made, and every chunk's
+    candidates are merged with the nearest so far after each wave. Made all at once,
+    every chunk's index was held until the last search: at 4,000,000 items four HNSW
+    indexes of 1,000,000 rows, 512 MB each (32 links an item), on a lone worker whose
+    target was 2,001 MB."""
     from distributed import wait
 
-    starts, futures = chunks.starts, chunks.parts()
+    starts, parts = chunks.starts, chunks.parts()
     at_once = max(1, len(workers(client)))
-    nearest = [None] * len(futures)
-    for first in range(0, len(futures), at_once):
-        wave = range(first, min(first + at_once, len(futures)))
-        last = wave.stop == len(futures)
-        indexes = {j: client.submit(chunk_index, futures[j], kind) for j in wave}
-        for i, query in enumerate(futures):
-            pairs = [client.submit(search_pair, None if j == i else query, indexes[j],
-                                   int(starts[j]), k, kind)  # (None: its own rows)
-                     for j in wave]
+    nearest = [None] * len(parts)
+    for first in range(0, len(parts), at_once):
+        wave = range(first, min(first + at_once, len(parts)))
+        last = wave.stop == len(parts)
+        answers = [client.submit(searched_through, parts[j], parts, j, int(starts[j]), k,
+                                 kind) for j in wave]
+        for i in range(len(parts)):
+            pairs = [client.submit(getitem, answer, i) for answer in answers]
             so_far = [] if nearest[i] is None else [nearest[i]]
             nearest[i] = client.submit(merge_candidates if last else nearest_candidates,
                                        k, *so_far, *pairs)
         if not last:
-            wait(nearest)  # the wave's searches ran: its indexes go with the names below
-        del indexes, pairs
+            wait(nearest)  # the wave's searches ran: their answers go with the names below
+        del answers, pairs
     return nearest
 
 
