@@ -120,13 +120,15 @@ class ClusterGraphModel:
         self._proba, self._predicted = None, None
         if self.graph.n_blocks == 1:
             return self._fit_lone(y, last[0] if last is not None else None)
+        del last  # (held here, they stayed through the solve: 80 B an item at ten classes)
         submit, graph = self.client.submit, self.graph
-        Y = [submit(steps.one_hot_block, part, self.classes_) for part in graph.to_blocks(y)]
+        labels = graph.to_blocks(y)
         holding = np.unique(np.concatenate(self.client.gather(
-            [submit(steps.labeled_components, c, y_b) for c, y_b in zip(graph.components, Y)])))
+            [submit(steps.labeled_components, c, y_b) for c, y_b in zip(graph.components,
+                                                                        labels)])))
         reached = [submit(steps.reached_rows, c, holding) for c in graph.components]
-        scores = self._spreading(Y, reached) if self.name == "spreading" \
-            else self._poisson(Y, reached)
+        scores = self._spreading(labels, reached) if self.name == "spreading" \
+            else self._poisson(labels, reached)
         self._distributions = [submit(steps.block_distributions, F) for F in scores]
         return self
 
@@ -154,18 +156,22 @@ class ClusterGraphModel:
         return self
 
     def _warm_start(self) -> list | None:
-        """The last fit's solution when the classes are the same (a warm start)."""
-        if self._warm is not None and np.array_equal(self._warm[0], self.classes_):
-            return self._warm[1]
+        """The last fit's solution when the classes are the same (a warm start), taken
+        from the model: the solve lets its blocks go once it has started from them."""
+        warm, self._warm = self._warm, None
+        if warm is not None and np.array_equal(warm[0], self.classes_):
+            return warm[1]
         return None
 
-    def _spreading(self, Y: list, reached: list) -> list:
-        submit, graph = self.client.submit, self.graph
-        B = [submit(np.multiply, 1 - self.alpha, y_b) for y_b in Y]
+    def _spreading(self, labels: list, reached: list) -> list:
+        submit, graph, classes = self.client.submit, self.graph, self.classes_
+        # B and a cold start made from the labels' blocks (no one-hot block kept beside
+        # them through the solve)
+        B = [submit(steps.one_hot_block, y_b, classes, 1 - self.alpha) for y_b in labels]
         solver = BlockSolver(self.client, graph.exchange, spreading_product,
                              graph.spreading_products,
                              [[self.alpha] * graph.n_blocks], unit_diagonal=True)
-        X0 = self._warm_start() or [submit(np.copy, y_b) for y_b in Y]
+        X0 = self._warm_start() or self._one_hot(labels)
         # the system's diagonal is 1 on reached rows (0 on those left out): its own inverse
         X, self.n_iter_, self.converged_ = solver.solve(B, X0, reached, rtol=self.rtol,
                                                         max_iter=self.max_iter)
@@ -191,25 +197,32 @@ class ClusterGraphModel:
         return [submit(steps.filled_scores, s, *(layer[b] for layer in layers))
                 for b, s in enumerate(start)]
 
-    def _poisson(self, Y: list, reached: list) -> list:
+    def _poisson(self, labels: list, reached: list) -> list:
         submit, graph, k = self.client.submit, self.graph, len(self.classes_)
+        Y = self._one_hot(labels)
         means = self._label_means(Y)
         B = [submit(steps.poisson_sources, y_b, c, means) for y_b, c in zip(Y, graph.components)]
+        del Y  # (made again after the solve: held through it, one more vector of the pool's)
         inverse = [submit(_laplacian_inverse, r, d, s)
                    for r, d, s in zip(reached, graph.degrees, graph.self_loops)]
         solver = BlockSolver(self.client, graph.exchange, laplacian_product,
                              graph.affinity_products,
                              [graph.degrees, reached])
         X0 = self._warm_start() or [submit(np.zeros_like, b) for b in B]
-        X, self.n_iter_, self.converged_ = solver.solve(B, X0, inverse, rtol=self.rtol,
+        X, self.n_iter_, self.converged_ = solver.solve(list(B), X0, inverse,
+                                                        rtol=self.rtol,
                                                         max_iter=self.max_iter)
         self._warm = (self.classes_, X)
         totals = steps.combine_components(self.client.gather(
             [submit(steps.poisson_statistics, x, b, y_b, d, c, r) for x, b, y_b, d, c, r in
-             zip(X, B, Y, graph.degrees, graph.components, reached)]))
+             zip(X, B, self._one_hot(labels), graph.degrees, graph.components, reached)]))
         U = [submit(steps.poisson_centre, x, c, r, totals, k)
              for x, c, r in zip(X, graph.components, reached)]
         return self._poisson_probabilities(U)
+
+    def _one_hot(self, labels: list) -> list:
+        """The blocks of labels as one-hot blocks of this fit's classes."""
+        return [self.client.submit(steps.one_hot_block, y_b, self.classes_) for y_b in labels]
 
     def _label_means(self, Y: list) -> dict:
         """Each labeled component's mean label row."""

@@ -227,7 +227,12 @@ class BlockSolver:
 
     def solve(self, B: list, X0: list, inverse: list, *, rtol: float, max_iter: int):
         """Solve ``A X = B`` from ``X0``; ``inverse`` holds each block's inverse diagonal
-        (zero on rows left out). Returns X blocks, n_iter and whether it converged."""
+        (zero on rows left out). Returns X blocks, n_iter and whether it converged.
+
+        The lists ``B`` and ``X0`` are taken over: emptied once the start is made, so that
+        the workers let their blocks go (a caller that needs B afterwards passes a copy).
+        Held through the iterations with the start's own x and r, they were five vectors
+        of the pool's (400 B an item at ten classes) beside the iterations' own."""
         submit = self.client.submit
         X = [submit(masked, x, i) for x, i in zip(X0, inverse)]
         started = [submit(start_state, b, ax, i, self.unit_diagonal)
@@ -237,6 +242,9 @@ class BlockSolver:
         # Reductions read only the small per-block sums (getitem tasks run where the block
         # is); handing them the blocks themselves would move whole vectors between workers.
         history = [submit(first_scalars, rtol, [submit(partial_sums, s) for s in started])]
+        B.clear()
+        X0.clear()
+        del X, started
         if not history[0].result()["done"].all():
             while len(history) <= max_iter:
                 if len(history) > LOOKAHEAD and history[-1 - LOOKAHEAD].result()["done"].all():

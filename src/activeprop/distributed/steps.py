@@ -12,14 +12,16 @@ from ..strategies import PoolScores
 from .halo import stacked
 
 
-def one_hot_block(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """A block's labels as one-hot rows (zero rows for unlabeled items)."""
-    return one_hot(y, classes)
+def one_hot_block(y: np.ndarray, classes: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """A block's labels (-1 unlabeled) as one-hot rows times ``scale`` (zero rows for
+    unlabeled items)."""
+    Y = one_hot(y, classes)
+    return Y if scale == 1.0 else np.multiply(scale, Y)
 
 
-def labeled_components(components: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """The components of a block's labeled items."""
-    return np.unique(components[Y.sum(axis=1) > 0])
+def labeled_components(components: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The components of a block's labeled items (``y``: its labels, -1 unlabeled)."""
+    return np.unique(components[y != -1])
 
 
 def reached_rows(components: np.ndarray, holding_labels: np.ndarray) -> np.ndarray:
