@@ -2,10 +2,10 @@
 
 Each chunk's rows are searched against every chunk with a faiss index, exact or HNSW (one
 task per indexed chunk, which every chunk searches), the partial top-k lists are merged per
-chunk, and the edges are sent to the row
-blocks of :class:`activeprop.distributed.layout.BlockLayout`: block ``b`` receives the
-edges that start in it and, transposed, those that end in it, which is all it needs for
-its rows of ``(W + W^T) / 2``. The graph is never gathered on one machine.
+chunk, and the edges are sent to the row blocks of
+:class:`activeprop.distributed.layout.BlockLayout`: block ``b`` receives the edges that
+start in it and, transposed, those that end in it, which is all it needs for its rows of
+``(W + W^T) / 2``. The graph is never gathered on one machine.
 """
 
 from __future__ import annotations
