@@ -282,7 +282,7 @@ def _held_by_the_cluster(dask_scheduler) -> list:
 @pytest.mark.parametrize("name", ["spreading", "poisson"])
 def test_the_iterations_hold_no_start_up_arrays(client, pool, name, spreading_on_cluster,
                                                 monkeypatch):
-    """From the second iteration on, the workers hold no labels' one-hot blocks, right-hand
+    """By the third iteration, the workers hold no labels' one-hot blocks, right-hand
     side (spreading: Poisson reads its own afterwards), start (x0, r0) or last fit's
     distributions: held through the solve, they were five block vectors beside the
     iterations' own (at 4,000,000 items on two workers, the rounds' peak)."""
