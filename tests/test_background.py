@@ -19,6 +19,21 @@ def test_the_job_waiting_for_a_pause_is_the_last_calls_and_runs_once():
     work.close()
 
 
+def test_a_timer_that_ends_after_a_catch_up_runs_nothing_again():
+    """The timer's thread can reach its end after catch_up took its job (cancelled while
+    it was already firing, or not yet ended): the job runs once. (catch_up submitted the
+    job again whenever the timer's thread was still alive: CI saw [4, 4].)"""
+    work = BackgroundWork(quiet_seconds=30)
+    ran = []
+    work.when_quiet(ran.append, "point")
+    timer = work._timer
+    work.catch_up()
+    timer.function(*timer.args)  # its end, as if the cancel had come too late
+    work.catch_up()
+    assert ran == ["point"]
+    work.close()
+
+
 def test_a_pause_runs_the_last_calls_job_by_itself_and_only_it():
     work = BackgroundWork(quiet_seconds=0.5)
     ran = []

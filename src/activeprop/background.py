@@ -29,6 +29,7 @@ class BackgroundWork:
         self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
         self._awaited = ThreadPoolExecutor(max_workers=1, thread_name_prefix="awaited")
         self._timer: threading.Timer | None = None
+        self._waiting: tuple | None = None  # (task, args) of the job the timer waits with
         # the timer is replaced, fired and cancelled from several threads (the session's
         # requests, the timer's own, close)
         self._lock = threading.RLock()
@@ -48,8 +49,8 @@ class BackgroundWork:
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
-            self._timer = threading.Timer(self.quiet_seconds, self._submit_unless_closed,
-                                          (task, *args))
+            self._waiting = (task, args)
+            self._timer = threading.Timer(self.quiet_seconds, self._quiet, ())
             self._timer.daemon = True
             self._timer.start()
 
@@ -57,10 +58,9 @@ class BackgroundWork:
         """Submit the job waiting for a quiet moment now, then wait for every job
         submitted so far."""
         with self._lock:
-            timer = self._timer
-            if timer is not None and timer.is_alive():
-                timer.cancel()
-                self._submit_unless_closed(*timer.args)
+            if self._timer is not None:
+                self._timer.cancel()
+            self._submit_waiting()
         self._jobs.submit(lambda: None).result()
 
     def close(self) -> None:
@@ -72,7 +72,18 @@ class BackgroundWork:
         self._jobs.shutdown(wait=True, cancel_futures=True)
         self._awaited.shutdown(wait=True, cancel_futures=True)
 
-    def _submit_unless_closed(self, task: Callable, *args) -> None:
+    def _quiet(self) -> None:
+        """The timer's end: its job, unless a later call or catch_up took it first."""
         with self._lock:
-            if not self._closed:
-                self._jobs.submit(task, *args)
+            if threading.current_thread() is self._timer:  # (not one a later call replaced)
+                self._submit_waiting()
+
+    def _submit_waiting(self) -> None:
+        # The waiting job is taken (under the lock) by whichever comes first, the timer or
+        # catch_up, so it runs once. catch_up used to submit the timer's job whenever the
+        # timer's thread was still alive: a cancelled timer whose thread had not yet ended
+        # made a second catch_up run the job again (CI, on a loaded machine).
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and not self._closed:
+            task, args = waiting
+            self._jobs.submit(task, *args)
