@@ -16,7 +16,9 @@ def one_hot_block(y: np.ndarray, classes: np.ndarray, scale: float = 1.0) -> np.
     """A block's labels (-1 unlabeled) as one-hot rows times ``scale`` (zero rows for
     unlabeled items)."""
     Y = one_hot(y, classes)
-    return Y if scale == 1.0 else np.multiply(scale, Y)
+    if scale != 1.0:
+        Y *= scale  # in place: the same products as scale * Y, without a second block
+    return Y
 
 
 def labeled_components(components: np.ndarray, y: np.ndarray) -> np.ndarray:
