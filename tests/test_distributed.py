@@ -39,10 +39,19 @@ def pool():
 
 @pytest.fixture(scope="module")
 def spreading_on_cluster(client, pool):
+    """Spreading on a graph built for it alone: the normalised operator, no affinity."""
     model = ClusterGraphModel("spreading", pool.X, client, n_neighbors=10, alpha=0.2,
                               max_iter=1000, rtol=1e-10)
     model.build_graph()
     return model
+
+
+@pytest.fixture(scope="module")
+def shared_graph(client, pool):
+    """The pool's graph built for spreading and Poisson learning (as compare builds it)."""
+    model = ClusterGraphModel("spreading", pool.X, client, n_neighbors=10, alpha=0.2,
+                              max_iter=1000, rtol=1e-10)
+    return model.build_graph(models=("poisson",))
 
 
 def pool_order_matrix(graph, blocks: list) -> sparse.csr_matrix:
@@ -58,8 +67,8 @@ def pool_order_matrix(graph, blocks: list) -> sparse.csr_matrix:
                                                         np.concatenate(columns))), shape=(n, n))
 
 
-def test_the_cluster_graph_is_the_single_process_graph(client, pool, spreading_on_cluster):
-    graph = spreading_on_cluster.graph
+def test_the_cluster_graph_is_the_single_process_graph(client, pool, shared_graph):
+    graph = shared_graph
     single = build_knn_graph(pool.X, 10, backend="flat")
     back = np.argsort(single.order)  # the single-process operators are stored reordered
     for name, blocks in (("symmetric", graph.affinity),
@@ -201,8 +210,9 @@ def test_the_far_items_fill_is_the_single_machines_to_the_bit(client, pool,
     reached = np.ones(n, dtype=bool)
     filled = graph.from_blocks(spreading_on_cluster._fill(
         graph.to_blocks(X), graph.to_blocks(reached.astype(np.float64))))
-    W = pool_order_matrix(graph, client.gather(graph.affinity_products))
-    expected = fill_below_precision(W, X, reached, spreading_on_cluster.rtol * X.max())
+    S = pool_order_matrix(graph, client.gather(graph.spreading_products))
+    expected = fill_below_precision(S, X, reached, spreading_on_cluster.rtol * X.max(),
+                                    column_scale=graph.from_blocks(graph.roots))
     assert (expected > 0).any(axis=1).all()  # every row has scores, filled or its own
     np.testing.assert_allclose(filled, expected, rtol=1e-14, atol=0)
 
@@ -224,7 +234,7 @@ def test_a_fill_layers_state_holds_no_copy_of_the_blocks_scores():
     start = state = steps.empty_rows(F, reached, floor)
     layers = []
     for _ in range(8):
-        state = steps.fill_layer(W, state, floor)
+        state = steps.fill_layer(W, np.ones(n), state, floor)  # (unit column scale)
         layers.append(state)
     assert sum(count for _, _, count, _ in layers) > n // 2  # most rows filled
     # the layers' rows and scores, and each one's empty rows: not eight copies of F
@@ -240,9 +250,9 @@ def test_a_block_of_labels_goes_to_the_worker_of_its_block_of_the_graph(
     graph = spreading_on_cluster.graph
     sent = graph.to_blocks(pool.y)
     client.gather(sent)  # made
-    held = client.who_has([*graph.affinity, *sent])
+    held = client.who_has([*graph.spreading, *sent])
     assert [held[labels.key] for labels in sent] == \
-        [held[block.key] for block in graph.affinity]
+        [held[block.key] for block in graph.spreading]
 
 
 def rounds(model, y, n_rounds=4, batch=10, start=20):
@@ -261,14 +271,34 @@ def rounds(model, y, n_rounds=4, batch=10, start=20):
 
 @pytest.mark.parametrize("name, rtol", [("spreading", 1e-10), ("poisson", 1e-8)])
 def test_queries_and_accuracies_equal_the_single_process_engine(client, pool, name, rtol,
-                                                                spreading_on_cluster):
+                                                                spreading_on_cluster,
+                                                                shared_graph):
     alpha = 0.2 if name == "spreading" else None
     single = make_model(name, pool.X, kernel="knn", n_neighbors=10, solver="cg", rtol=rtol,
                         max_iter=1000, alpha=0.2)
     on_cluster = ClusterGraphModel(name, pool.X, client, n_neighbors=10, alpha=alpha,
                                    max_iter=1000, rtol=rtol)
-    on_cluster.graph = spreading_on_cluster.graph  # the same pool's graph
+    # the pool's graph: spreading's alone (no affinity), or the one both models share
+    on_cluster.graph = spreading_on_cluster.graph if name == "spreading" else shared_graph
+    assert on_cluster.can_use(on_cluster.graph)
     assert rounds(on_cluster, pool.y) == rounds(single, pool.y)
+
+
+def test_a_graph_of_several_blocks_keeps_only_the_matrices_its_models_read(client, pool):
+    """Spreading reads the normalised operator, Poisson learning the affinity: a graph
+    for one alone holds one matrix per block (145-158 B an item), and serves no other."""
+    X = pool.X[:3000]
+    models = {name: ClusterGraphModel(name, X, client, n_neighbors=10,
+                                      alpha=0.2 if name == "spreading" else None,
+                                      max_iter=1000, rtol=1e-8)
+              for name in ("spreading", "poisson")}
+    for name, other in (("spreading", "poisson"), ("poisson", "spreading")):
+        graph = models[name].build_graph()
+        assert graph.n_blocks == 2
+        kept = (graph.affinity_products is not None, graph.spreading_products is not None)
+        assert kept == ((False, True) if name == "spreading" else (True, False))
+        assert models[name].can_use(graph) and not models[other].can_use(graph)
+        models[name].fit(np.where(np.arange(len(X)) < 30, pool.y[:len(X)], -1))
 
 
 def _held_by_the_cluster(dask_scheduler) -> list:
@@ -280,7 +310,7 @@ def _held_by_the_cluster(dask_scheduler) -> list:
 
 
 @pytest.mark.parametrize("name", ["spreading", "poisson"])
-def test_the_iterations_hold_no_start_up_arrays(client, pool, name, spreading_on_cluster,
+def test_the_iterations_hold_no_start_up_arrays(client, pool, name, shared_graph,
                                                 monkeypatch):
     """By the third iteration, the workers hold no labels' one-hot blocks, right-hand
     side (spreading: Poisson reads its own afterwards), start (x0, r0) or last fit's
@@ -291,7 +321,7 @@ def test_the_iterations_hold_no_start_up_arrays(client, pool, name, spreading_on
     model = ClusterGraphModel(name, pool.X, client, n_neighbors=10,
                               alpha=0.2 if name == "spreading" else None,
                               max_iter=1000, rtol=1e-10)
-    model.graph = spreading_on_cluster.graph
+    model.graph = shared_graph
     y = np.full(len(pool.y), -1)
     y[:50] = pool.y[:50]
     model.fit(y)  # the next fit is warm, with distributions to let go

@@ -57,6 +57,11 @@ def _scale_entries(matrix, row_scale: np.ndarray, column_scale: np.ndarray) -> N
         data[entries] = by_row * data[entries] * column_scale[indices[entries]]
 
 
+def _own_then_halo(matrix, own: np.ndarray, *parts: np.ndarray) -> np.ndarray:
+    """A block's vector followed by its halo's rows of it (``matrix`` places the task)."""
+    return np.concatenate([own, *parts])
+
+
 def smallest_neighbour(matrix, own: np.ndarray, *parts: np.ndarray) -> np.ndarray:
     """Each row's smallest label among itself and its neighbours (one step of finding the
     connected components)."""
@@ -81,19 +86,24 @@ class ClusterGraph:
     layout : BlockLayout
     affinity : list of futures, or None
         Each block's rows of ``(W + W^T) / 2`` (own columns, then halo); None unless
-        ``keeps_affinity`` (spreading on a lone block reads the normalised operator
-        alone: one matrix, not two, on the worker).
-    spreading : list of futures
-        The same rows of the normalised spreading operator.
-    affinity_products, spreading_products : list of futures
+        ``keeps_affinity`` (spreading reads the normalised operator alone: one matrix,
+        not two, on the workers).
+    spreading : list of futures, or None
+        The same rows of the normalised spreading operator; None unless
+        ``keeps_spreading`` (Poisson learning on several blocks reads the affinity alone).
+    affinity_products, spreading_products : list of futures, or None
         The same blocks as :class:`activeprop.graph.ThreadedMatrix` (sharing their
         entries): products on all of a worker's threads, for the solvers and the fill
-        (the affinity's: None unless ``keeps_affinity``).
+        (None where the matrix is not kept).
     degrees, self_loops : list of futures, or None
         Row sums and diagonal entries of the affinity (None unless ``keeps_affinity``).
     roots : list of futures
         The square roots of the degrees off the diagonal, which the spreading operator
-        is normalised by (a lone block's fill weighs it by them).
+        is normalised by.
+    column_roots : list of futures, or None
+        Each block's roots of its own items followed by its halo's: the spreading
+        operator's columns times them are, row by row, proportional to the affinity's
+        (what the fill weighs neighbours by). None unless ``keeps_spreading``.
     halos : list of ndarray
         Each block's halo (pool indices; the client keeps them, as many as the halo rows).
     exchange : HaloExchange
@@ -112,10 +122,12 @@ class ClusterGraph:
     """
 
     def __init__(self, client, chunks: RowChunks, n_neighbors: int, n_blocks: int,
-                 seed: int = 0, search: str = "auto", keeps_affinity: bool = True):
+                 seed: int = 0, search: str = "auto", keeps_affinity: bool = True,
+                 keeps_spreading: bool = True):
+        assert keeps_affinity or keeps_spreading, "a graph that keeps no matrix"
         start = time.perf_counter()
         self.client, self.n_items, self.n_neighbors = client, chunks.n_items, n_neighbors
-        self.keeps_affinity = keeps_affinity
+        self.keeps_affinity, self.keeps_spreading = keeps_affinity, keeps_spreading
         self.chunks = chunks
         self.search = _search_kind(search, chunks)
         self.recall = None
@@ -162,19 +174,26 @@ class ClusterGraph:
         off_diagonal = [client.submit(np.subtract, d, s)
                         for d, s in zip(self.degrees, self.self_loops)]
         self.roots = [client.submit(degree_roots, d) for d in off_diagonal]
-        self.spreading = self.exchange.map(normalized_off_diagonal, self.affinity,
-                                           off_diagonal)
-        self.spreading_products = [client.submit(ThreadedMatrix, m) for m in self.spreading]
+        self.spreading = self.spreading_products = self.column_roots = None
+        if self.keeps_spreading:
+            self.spreading = self.exchange.map(normalized_off_diagonal, self.affinity,
+                                               off_diagonal)
+            self.spreading_products = [client.submit(ThreadedMatrix, m)
+                                       for m in self.spreading]
+            self.column_roots = self.exchange.map(_own_then_halo, self.spreading, self.roots)
+        del off_diagonal
         self.components = self._components()
         from distributed import wait
 
         if not self.keeps_affinity:  # let go once what is made from it is made
-            wait([*self.spreading_products, *self.roots, *self.components])
+            wait([*self.spreading_products, *self.column_roots, *self.roots,
+                  *self.components])
             self.affinity = self.degrees = self.self_loops = None
             self.affinity_products = None
             return
         self.affinity_products = [client.submit(ThreadedMatrix, m) for m in self.affinity]
-        wait([*self.spreading_products, *self.affinity_products, *self.components])
+        wait([*(self.spreading_products or ()), *(self.column_roots or ()),
+              *self.affinity_products, *self.components])
 
     def _components(self) -> list:
         """Connected components by passing the smallest pool index along the edges until

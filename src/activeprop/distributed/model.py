@@ -28,9 +28,18 @@ FILL_LAYERS_PER_CHECK = 4
 
 def needs_affinity(name: str, n_blocks: int) -> bool:
     """Whether model ``name`` on a graph of ``n_blocks`` row blocks reads the symmetric
-    affinity: all but spreading on a lone block, whose single-engine solve and fill read
-    the normalised operator alone (:mod:`.lone`)."""
-    return name != "spreading" or n_blocks > 1
+    affinity: Poisson learning does; spreading's solve and fill read the normalised
+    operator alone (the fill weighs its columns by the degrees' roots)."""
+    return name != "spreading"
+
+
+def needs_spreading(name: str, n_blocks: int) -> bool:
+    """Whether model ``name`` on a graph of ``n_blocks`` row blocks reads the normalised
+    spreading operator: spreading does, and every model on a lone block (the single
+    engine's graph there is built around it: :mod:`.lone`). Poisson learning on several
+    blocks does not: a graph for it alone keeps one matrix per block, not two (145 B an
+    item)."""
+    return name == "spreading" or n_blocks == 1
 
 
 def _laplacian_inverse(reached, degrees, self_loops) -> np.ndarray:
@@ -88,17 +97,19 @@ class ClusterGraphModel:
         that will share it (a graph for spreading on a lone block alone holds one matrix,
         which no other model can use)."""
         start = time.perf_counter()
-        keeps_affinity = any(needs_affinity(name, self.n_blocks)
-                             for name in (self.name, *models))
-        self.graph = ClusterGraph(self.client, row_chunks(self.client, self.X, self.chunk_rows),
-                                  self.n_neighbors, self.n_blocks, search=self.search,
-                                  keeps_affinity=keeps_affinity)
+        names = (self.name, *models)
+        self.graph = ClusterGraph(
+            self.client, row_chunks(self.client, self.X, self.chunk_rows), self.n_neighbors,
+            self.n_blocks, search=self.search,
+            keeps_affinity=any(needs_affinity(name, self.n_blocks) for name in names),
+            keeps_spreading=any(needs_spreading(name, self.n_blocks) for name in names))
         self.graph_seconds = time.perf_counter() - start
         return self.graph
 
     def can_use(self, graph: ClusterGraph) -> bool:
         """Whether this model can be fitted on ``graph`` (one another model built)."""
-        return graph.keeps_affinity or not needs_affinity(self.name, graph.n_blocks)
+        return ((graph.keeps_affinity or not needs_affinity(self.name, graph.n_blocks))
+                and (graph.keeps_spreading or not needs_spreading(self.name, graph.n_blocks)))
 
     def fit(self, y: np.ndarray) -> "ClusterGraphModel":
         """Fit on the partial labels ``y`` (-1 = unlabeled) of the whole pool."""
@@ -180,7 +191,8 @@ class ClusterGraphModel:
 
     def _fill(self, X: list, reached: list) -> list:
         """:func:`activeprop.fill.fill_below_precision`, one layer per exchange of
-        the newly filled rows' scores between blocks (as one machine fills them)."""
+        the newly filled rows' scores between blocks (as one machine fills them, on the
+        normalised operator with its columns weighed by the degrees' roots)."""
         submit, graph = self.client.submit, self.graph
         floor = self.rtol * max(self.client.gather([submit(steps.largest, x) for x in X]))
         F = [submit(steps.nonnegative, x) for x in X]
@@ -190,9 +202,10 @@ class ClusterGraphModel:
             # Layers after the last that fills a row change nothing: submit a few at a
             # time, so the client's round trip is paid once per few layers.
             for _ in range(FILL_LAYERS_PER_CHECK):
-                state = [submit(steps.fill_layer, W, s, floor,
+                state = [submit(steps.fill_layer, S, roots, s, floor,
                                 *graph.exchange.parts(state, b, take=steps.fill_halo))
-                         for b, (W, s) in enumerate(zip(graph.affinity_products, state))]
+                         for b, (S, roots, s) in enumerate(zip(
+                             graph.spreading_products, graph.column_roots, state))]
                 layers.append(state)
         return [submit(steps.filled_scores, s, *(layer[b] for layer in layers))
                 for b, s in enumerate(start)]

@@ -122,17 +122,20 @@ def rows_product(W, rows: np.ndarray, M: np.ndarray) -> np.ndarray:
     return np.asarray(W[rows] @ M)
 
 
-def fill_layer(W, state, floor: float, *parts):
+def fill_layer(S, column_scale: np.ndarray, state, floor: float, *parts):
     """One layer of :func:`activeprop.fill.fill_below_precision` on a block: every
     empty row next to a row the last layer filled (here or, by ``parts``, in the halo)
-    takes its neighbours' weighted scores, rescaled to ``floor``. ``parts``: what
-    :func:`fill_halo` took of the other blocks' states. Returns the new state, whose last
-    layer is the rows it filled and their scores, and which holds no ``F`` (None): the
-    layers are written into the start's at the end (:func:`filled_scores`).
+    takes its neighbours' weighted scores, rescaled to ``floor``. ``S``: the block's rows
+    of the normalised operator, whose entries times their column's ``column_scale`` (the
+    degrees' roots of its items, then its halo's) are, row by row, proportional to the
+    affinity's, as the single engine weighs them. ``parts``: what :func:`fill_halo` took
+    of the other blocks' states. Returns the new state, whose last layer is the rows it
+    filled and their scores, and which holds no ``F`` (None): the layers are written into
+    the start's at the end (:func:`filled_scores`).
 
     After the first layer, a row's only neighbours with scores are the last layer's (the
     layers are distances from the rows with scores), so a layer reads those alone: their
-    columns of ``W``, in the same order (the same sums, bit for bit: the other columns
+    columns of ``S``, in the same order (the same sums, bit for bit: the other columns
     added zeros). Copying the block's scores and stacking them with the halo's at every
     layer made the fill hold four block-sized arrays, and sent each neighbour the whole
     halo a layer (76 MB a round at 300,000 items on two workers).
@@ -145,11 +148,14 @@ def fill_layer(W, state, floor: float, *parts):
     F, empty, _, last = state
     rows = np.flatnonzero(empty)
     if last is None:
-        incoming = rows_product(W, rows, stacked(F, *(part[1] for part in parts)))
+        weighed = np.concatenate([F, *(part[1] for part in parts)])  # (always a copy)
+        weighed *= column_scale[:, None]
+        incoming = rows_product(S, rows, weighed)
     else:
         columns, scores = _last_layer_columns(len(empty), last, parts)
-        near = W[:, columns].tocsr()  # the edges into the last layer's rows
+        near = S[:, columns].tocsr()  # the edges into the last layer's rows
         rows = rows[np.diff(near.indptr)[rows] > 0]
+        scores = scores * column_scale[columns, None]
         incoming = np.asarray(near[rows] @ scores) if len(rows) else \
             np.empty((0, scores.shape[1]))
     sums = incoming.sum(axis=1)
