@@ -209,7 +209,7 @@ def test_the_far_items_fill_is_the_single_machines_to_the_bit(client, pool,
     X[rng.choice(n, 40, replace=False)] = rng.random((40, 4))  # scores: where the fill starts
     reached = np.ones(n, dtype=bool)
     filled = graph.from_blocks(spreading_on_cluster._fill(
-        graph.to_blocks(X), graph.to_blocks(reached.astype(np.float64))))
+        [graph.to_blocks(X)], graph.to_blocks(reached.astype(np.float64))))
     S = pool_order_matrix(graph, client.gather(graph.spreading_products))
     expected = fill_below_precision(S, X, reached, spreading_on_cluster.rtol * X.max(),
                                     column_scale=graph.from_blocks(graph.roots))
@@ -231,7 +231,7 @@ def test_a_fill_layers_state_holds_no_copy_of_the_blocks_scores():
     F = np.zeros((n, 4))
     F[rng.choice(n, 20, replace=False)] = rng.random((20, 4))
     reached = np.ones(n)
-    start = state = steps.empty_rows(F, reached, floor)
+    start = state = steps.empty_rows(reached, floor, F)
     layers = []
     for _ in range(8):
         state = steps.fill_layer(W, np.ones(n), state, floor)  # (unit column scale)
@@ -269,10 +269,15 @@ def rounds(model, y, n_rounds=4, batch=10, start=20):
     return out
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["one-solve", "in-groups"])
 @pytest.mark.parametrize("name, rtol", [("spreading", 1e-10), ("poisson", 1e-8)])
 def test_queries_and_accuracies_equal_the_single_process_engine(client, pool, name, rtol,
-                                                                spreading_on_cluster,
-                                                                shared_graph):
+                                                                grouped, spreading_on_cluster,
+                                                                shared_graph, monkeypatch):
+    """Also with the classes' columns solved in groups (as blocks too large to hold a
+    solve's vectors of all columns are), here of at most three columns."""
+    from activeprop.distributed import model as cluster_model
+
     alpha = 0.2 if name == "spreading" else None
     single = make_model(name, pool.X, kernel="knn", n_neighbors=10, solver="cg", rtol=rtol,
                         max_iter=1000, alpha=0.2)
@@ -281,7 +286,31 @@ def test_queries_and_accuracies_equal_the_single_process_engine(client, pool, na
     # the pool's graph: spreading's alone (no affinity), or the one both models share
     on_cluster.graph = spreading_on_cluster.graph if name == "spreading" else shared_graph
     assert on_cluster.can_use(on_cluster.graph)
+    widths, solve = [], cluster_model.BlockSolver.solve
+
+    def solve_and_note(self, B, *arguments, **options):
+        widths.append(client.submit(np.shape, B[0]).result()[1])
+        return solve(self, B, *arguments, **options)
+
+    monkeypatch.setattr(cluster_model.BlockSolver, "solve", solve_and_note)
+    if grouped:
+        rows = max(len(members) for members in on_cluster.graph.layout.members)
+        monkeypatch.setattr(cluster_model, "SOLVE_VECTOR_BYTES", 8 * rows * 3)
     assert rounds(on_cluster, pool.y) == rounds(single, pool.y)
+    n_classes = len(np.unique(pool.y))
+    assert widths[-4:] == ([3, 3, 2, 2] if grouped else [n_classes] * 4)
+
+
+def test_column_groups_are_as_few_and_as_even_as_the_budget_allows(monkeypatch):
+    from activeprop.distributed import model as cluster_model
+
+    monkeypatch.setattr(cluster_model, "SOLVE_VECTOR_BYTES", 8 * 1000 * 4)
+    sizes = {rows: [len(g) for g in cluster_model.column_groups(10, rows)]
+             for rows in (100, 1000, 1500, 4000, 100_000)}
+    assert sizes == {100: [10], 1000: [4, 3, 3], 1500: [2, 2, 2, 2, 2],
+                     4000: [1] * 10, 100_000: [1] * 10}
+    groups = cluster_model.column_groups(10, 1000)
+    assert np.concatenate(groups).tolist() == list(range(10))
 
 
 def test_a_graph_of_several_blocks_keeps_only_the_matrices_its_models_read(client, pool):

@@ -24,6 +24,21 @@ from . import lone, steps
 CLUSTER_MODELS = ("spreading", "poisson")
 # Fill layers submitted between two looks at whether the last one filled anything.
 FILL_LAYERS_PER_CHECK = 4
+# The most bytes of one block's vector (rows x classes, float64) a solve iterates on: more
+# classes than fit are solved in groups, one after the other. CG treats each class's column
+# on its own (its own step, direction and tolerance), so a group's columns are the whole
+# solve's; but the iterations hold about seven such vectors per block, and at 4,000,000
+# items on two workers (160 MB vectors) they were most of a worker's peak. A group costs
+# a pass over the block's matrix per iteration: at 1,000,000 items on two workers (40 MB
+# vectors) and below, one group.
+SOLVE_VECTOR_BYTES = 64 * 2**20
+
+
+def column_groups(n_classes: int, block_rows: int) -> list[np.ndarray]:
+    """The classes' columns in as few groups of about equal size as keep a block's vector
+    of a group within SOLVE_VECTOR_BYTES (one group per column at most)."""
+    per_group = max(1, SOLVE_VECTOR_BYTES // (8 * max(block_rows, 1)))
+    return np.array_split(np.arange(n_classes), -(-n_classes // per_group))
 
 
 def needs_affinity(name: str, n_blocks: int) -> bool:
@@ -167,36 +182,60 @@ class ClusterGraphModel:
         return self
 
     def _warm_start(self) -> list | None:
-        """The last fit's solution when the classes are the same (a warm start), taken
-        from the model: the solve lets its blocks go once it has started from them."""
+        """The last fit's solution, one list of blocks per group of columns, when the
+        classes are the same (a warm start), taken from the model: each group's solve lets
+        its blocks go once it has started from them."""
         warm, self._warm = self._warm, None
         if warm is not None and np.array_equal(warm[0], self.classes_):
             return warm[1]
         return None
 
+    def _solve_in_groups(self, solver: BlockSolver, system, inverse: list) -> list:
+        """Solve column group after group (:func:`column_groups`); ``system(columns)``
+        gives a group's (B, cold start) blocks. Returns the solution as one list of
+        blocks per group, kept as the next fit's warm start; sets ``n_iter_`` (the most
+        any group took, as one solve of all columns would) and ``converged_``."""
+        groups = column_groups(len(self.classes_),
+                               max(len(rows) for rows in self.graph.layout.members))
+        warm = self._warm_start() or [None] * len(groups)
+        solutions, self.n_iter_, self.converged_ = [], 0, True
+        for columns, X0 in zip(groups, warm):
+            B, cold = system(columns)
+            X, n_iter, converged = solver.solve(B, X0 if X0 is not None else cold(),
+                                                inverse, rtol=self.rtol,
+                                                max_iter=self.max_iter)
+            solutions.append(X)
+            self.n_iter_, self.converged_ = max(self.n_iter_, n_iter), \
+                self.converged_ and converged
+        self._warm = (self.classes_, solutions)
+        return solutions
+
     def _spreading(self, labels: list, reached: list) -> list:
         submit, graph, classes = self.client.submit, self.graph, self.classes_
-        # B and a cold start made from the labels' blocks (no one-hot block kept beside
-        # them through the solve)
-        B = [submit(steps.one_hot_block, y_b, classes, 1 - self.alpha) for y_b in labels]
         solver = BlockSolver(self.client, graph.exchange, spreading_product,
                              graph.spreading_products,
                              [[self.alpha] * graph.n_blocks], unit_diagonal=True)
-        X0 = self._warm_start() or self._one_hot(labels)
-        # the system's diagonal is 1 on reached rows (0 on those left out): its own inverse
-        X, self.n_iter_, self.converged_ = solver.solve(B, X0, reached, rtol=self.rtol,
-                                                        max_iter=self.max_iter)
-        self._warm = (self.classes_, X)
-        return self._fill(X, reached)
 
-    def _fill(self, X: list, reached: list) -> list:
+        def system(columns):
+            # B and a cold start made from the labels' blocks (no one-hot block kept
+            # beside them through the solve)
+            return ([submit(steps.one_hot_block, y_b, classes[columns], 1 - self.alpha)
+                     for y_b in labels],
+                    lambda: self._one_hot(labels, classes[columns]))
+
+        # the system's diagonal is 1 on reached rows (0 on those left out): its own inverse
+        return self._fill(self._solve_in_groups(solver, system, reached), reached)
+
+    def _fill(self, groups: list, reached: list) -> list:
         """:func:`activeprop.fill.fill_below_precision`, one layer per exchange of
         the newly filled rows' scores between blocks (as one machine fills them, on the
-        normalised operator with its columns weighed by the degrees' roots)."""
+        normalised operator with its columns weighed by the degrees' roots); ``groups``:
+        the solution's blocks, one list per group of columns."""
         submit, graph = self.client.submit, self.graph
-        floor = self.rtol * max(self.client.gather([submit(steps.largest, x) for x in X]))
-        F = [submit(steps.nonnegative, x) for x in X]
-        start = state = [submit(steps.empty_rows, f, r, floor) for f, r in zip(F, reached)]
+        floor = self.rtol * max(self.client.gather([submit(steps.largest, x)
+                                                    for X in groups for x in X]))
+        start = state = [submit(steps.empty_rows, r, floor, *parts)
+                         for r, *parts in zip(reached, *groups)]
         layers = []  # each layer's states: the rows it filled, written in at the end
         while sum(self.client.gather([submit(steps.count_of, s) for s in state])):
             # Layers after the last that fills a row change nothing: submit a few at a
@@ -211,21 +250,27 @@ class ClusterGraphModel:
                 for b, s in enumerate(start)]
 
     def _poisson(self, labels: list, reached: list) -> list:
-        submit, graph, k = self.client.submit, self.graph, len(self.classes_)
-        Y = self._one_hot(labels)
-        means = self._label_means(Y)
-        B = [submit(steps.poisson_sources, y_b, c, means) for y_b, c in zip(Y, graph.components)]
-        del Y  # (made again after the solve: held through it, one more vector of the pool's)
+        submit, graph, k, classes = self.client.submit, self.graph, len(self.classes_), \
+            self.classes_
+        means = self._label_means(self._one_hot(labels))
         inverse = [submit(_laplacian_inverse, r, d, s)
                    for r, d, s in zip(reached, graph.degrees, graph.self_loops)]
         solver = BlockSolver(self.client, graph.exchange, laplacian_product,
                              graph.affinity_products,
                              [graph.degrees, reached])
-        X0 = self._warm_start() or [submit(np.zeros_like, b) for b in B]
-        X, self.n_iter_, self.converged_ = solver.solve(list(B), X0, inverse,
-                                                        rtol=self.rtol,
-                                                        max_iter=self.max_iter)
-        self._warm = (self.classes_, X)
+
+        def system(columns):
+            # a group's sources: its classes' one-hot columns less their means
+            group_means = {key: row[columns] for key, row in means.items()}
+            B = [submit(steps.poisson_sources, y_b, classes[columns], c, group_means)
+                 for y_b, c in zip(labels, graph.components)]
+            return B, lambda: [submit(np.zeros_like, b) for b in B]
+
+        groups = self._solve_in_groups(solver, system, inverse)
+        # the sources again, now that the solve has let its groups' go
+        B = [submit(steps.poisson_sources, y_b, classes, c, means)
+             for y_b, c in zip(labels, graph.components)]
+        X = [submit(steps.joined_columns, *parts) for parts in zip(*groups)]
         totals = steps.combine_components(self.client.gather(
             [submit(steps.poisson_statistics, x, b, y_b, d, c, r) for x, b, y_b, d, c, r in
              zip(X, B, self._one_hot(labels), graph.degrees, graph.components, reached)]))
@@ -233,9 +278,11 @@ class ClusterGraphModel:
              for x, c, r in zip(X, graph.components, reached)]
         return self._poisson_probabilities(U)
 
-    def _one_hot(self, labels: list) -> list:
-        """The blocks of labels as one-hot blocks of this fit's classes."""
-        return [self.client.submit(steps.one_hot_block, y_b, self.classes_) for y_b in labels]
+    def _one_hot(self, labels: list, classes: np.ndarray | None = None) -> list:
+        """The blocks of labels as one-hot blocks of ``classes`` (this fit's, unless
+        given)."""
+        classes = self.classes_ if classes is None else classes
+        return [self.client.submit(steps.one_hot_block, y_b, classes) for y_b in labels]
 
     def _label_means(self, Y: list) -> dict:
         """Each labeled component's mean label row."""

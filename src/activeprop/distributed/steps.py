@@ -63,10 +63,15 @@ def label_sums(components: np.ndarray, Y: np.ndarray):
     return component_sums(components, labeled, np.hstack([Y, np.ones((len(Y), 1))]))
 
 
-def poisson_sources(Y: np.ndarray, components: np.ndarray, means: dict) -> np.ndarray:
-    """Each label's one-hot row minus its component's mean label row (zero elsewhere)."""
-    labeled = Y.sum(axis=1) > 0
-    return np.where(labeled[:, None], Y - lookup(components, means, Y.shape[1]), 0.0)
+def poisson_sources(y: np.ndarray, classes: np.ndarray, components: np.ndarray,
+                    means: dict) -> np.ndarray:
+    """Each label's one-hot row over ``classes`` minus its component's mean label row over
+    them (zero rows where unlabeled); ``y``: the block's labels, -1 unlabeled. (Of some
+    of the classes, as a group of columns is solved: a label of another class is still a
+    source, of minus the mean.)"""
+    labeled = y != -1
+    Y = one_hot(y, classes)
+    return np.where(labeled[:, None], Y - lookup(components, means, len(classes)), 0.0)
 
 
 def poisson_statistics(U, B, Y, degrees, components, reached):
@@ -94,32 +99,45 @@ def poisson_centre(U, components, reached, totals: dict, n_classes: int) -> np.n
     return U
 
 
-def nonnegative(F: np.ndarray) -> np.ndarray:
-    """Scores below zero (round-off) set to zero."""
-    return np.maximum(F, 0.0)
-
-
 def largest(F: np.ndarray) -> float:
     """A block's largest score."""
     return float(F.max()) if F.size else 0.0
 
 
-def empty_rows(F: np.ndarray, reached: np.ndarray, floor: float):
-    """The fill's start: reached rows whose best score is at most ``floor`` are zeroed
-    and marked empty. Returns the fill's state: (F, empty, how many are empty, the last
-    layer: None before the first, when every row with scores may fill a neighbour)."""
+def joined_columns(*parts: np.ndarray) -> np.ndarray:
+    """A block's columns solved in groups, side by side: a new array, or the block itself
+    when it was solved in one group."""
+    return np.hstack(parts) if len(parts) > 1 else parts[0]
+
+
+def empty_rows(reached: np.ndarray, floor: float, *parts: np.ndarray):
+    """The fill's start from a block's solution (``parts``: its groups of columns): its
+    scores with those below zero (round-off) set to zero, and reached rows whose best
+    score is at most ``floor`` zeroed and marked empty. Returns the fill's state: (F,
+    empty, how many are empty, the last layer: None before the first, when every row with
+    scores may fill a neighbour). One task and one new array: the clipped scores, made by
+    a task of their own, stayed on the worker through the whole fill beside this copy
+    (80 B an item at ten classes)."""
+    joined = joined_columns(*parts)
+    F = np.maximum(joined, 0.0, out=joined if len(parts) > 1 else None)
     empty = (reached > 0) & (F.max(axis=1) <= floor)
-    F = F.copy()
     F[empty] = 0.0
     return F, empty, int(empty.sum()), None
 
 
-def rows_product(W, rows: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """``(W @ M)[rows]``. Slicing most rows out of a CSR matrix copies it: then all rows
-    are multiplied instead."""
-    if 4 * len(rows) > W.shape[0]:
-        return np.asarray(W @ M)[rows]
-    return np.asarray(W[rows] @ M)
+def weighed_rows_product(S, rows: np.ndarray, scale: np.ndarray, own: np.ndarray,
+                         *parts: np.ndarray) -> np.ndarray:
+    """``(S @ (M * scale))[rows]``, ``M``: ``own`` followed by the ``parts``. Slicing most
+    rows out of a CSR matrix copies it: then all rows are multiplied instead. The weighed
+    copy of M is let go before the rows are taken out of the product: two block-sized
+    arrays at a time, not three."""
+    weighed = np.concatenate([own, *parts])  # (always a copy)
+    weighed *= scale[:, None]
+    if 4 * len(rows) <= S.shape[0]:
+        return np.asarray(S[rows] @ weighed)
+    product = np.asarray(S @ weighed)
+    del weighed
+    return product[rows]
 
 
 def fill_layer(S, column_scale: np.ndarray, state, floor: float, *parts):
@@ -148,9 +166,8 @@ def fill_layer(S, column_scale: np.ndarray, state, floor: float, *parts):
     F, empty, _, last = state
     rows = np.flatnonzero(empty)
     if last is None:
-        weighed = np.concatenate([F, *(part[1] for part in parts)])  # (always a copy)
-        weighed *= column_scale[:, None]
-        incoming = rows_product(S, rows, weighed)
+        incoming = weighed_rows_product(S, rows, column_scale, F,
+                                        *(part[1] for part in parts))
     else:
         columns, scores = _last_layer_columns(len(empty), last, parts)
         near = S[:, columns].tocsr()  # the edges into the last layer's rows
