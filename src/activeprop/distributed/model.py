@@ -101,7 +101,7 @@ class ClusterGraphModel:
         self.search = search
         self.graph: ClusterGraph | None = None
         self.graph_seconds = 0.0
-        self._warm = None  # (classes, X blocks) of the last fit
+        self._warm = None  # (classes, X blocks per group of columns) of the last fit
         self._lone_graph = None  # a lone block's single-engine graph (lone.engine_graph)
         self._lone_warm = None  # a lone block's last WarmStart, kept on its worker
         self._scorers: dict = {}  # a lone block's kept scores per strategy (_kept_scores)
@@ -109,8 +109,8 @@ class ClusterGraphModel:
 
     def build_graph(self, models: tuple[str, ...] = ()) -> ClusterGraph:
         """Build the pool's graph on the cluster, once; for this model and the ``models``
-        that will share it (a graph for spreading on a lone block alone holds one matrix,
-        which no other model can use)."""
+        that will share it (a graph for one model holds only the matrix it reads, which
+        another model may not be able to use: :meth:`can_use`)."""
         start = time.perf_counter()
         names = (self.name, *models)
         self.graph = ClusterGraph(
@@ -197,7 +197,9 @@ class ClusterGraphModel:
         any group took, as one solve of all columns would) and ``converged_``."""
         groups = column_groups(len(self.classes_),
                                max(len(rows) for rows in self.graph.layout.members))
-        warm = self._warm_start() or [None] * len(groups)
+        warm = self._warm_start()
+        if warm is None or len(warm) != len(groups):  # (no last fit, or other groups)
+            warm = [None] * len(groups)
         solutions, self.n_iter_, self.converged_ = [], 0, True
         for columns, X0 in zip(groups, warm):
             B, cold = system(columns)

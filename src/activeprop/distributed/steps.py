@@ -9,7 +9,6 @@ import numpy as np
 from ..propagation import distributions, one_hot
 from ..ranking import best_positions
 from ..strategies import PoolScores
-from .halo import stacked
 
 
 def one_hot_block(y: np.ndarray, classes: np.ndarray, scale: float = 1.0) -> np.ndarray:
