@@ -428,6 +428,55 @@ def test_a_lone_block_keeps_its_warm_start_on_the_worker(client, pool):
     np.testing.assert_array_equal(on_cluster.proba_, first)
 
 
+def labels_sent_and_kept(client) -> set:
+    """The tasks of the blocks of labels the scheduler keeps (each sent as a task that
+    carries it, kept while a held result's lineage reaches it)."""
+    return set(client.run_on_scheduler(lambda dask_scheduler: [
+        key for key in dask_scheduler.tasks if str(key).startswith("_received-")]))
+
+
+@pytest.mark.parametrize("n_blocks", [1, 2])
+def test_a_fits_lineage_does_not_grow_with_the_fits_before_it(client, pool, n_blocks):
+    """A labeling session's refits leave the scheduler no more than a few fits' tasks: each
+    fit's labels (8 B an item) stayed in the lineage of the next warm start, so that after
+    a thousand labels the scheduler held a thousand copies of the labels, and a worker lost
+    then had every fit solved again. A lone block keeps its warm start outside the lineage
+    (lone.KeptFit); blocks start cold every WARM_FITS + 1 fits."""
+    from activeprop.distributed.model import WARM_FITS
+
+    model = ClusterGraphModel("spreading", pool.X[:4000], client, n_neighbors=10, alpha=0.2,
+                              max_iter=1000, rtol=1e-10, n_blocks=n_blocks)
+    y = np.full(4000, -1)
+    y[:20] = pool.y[:20]
+    before = labels_sent_and_kept(client)
+    for fits, item in enumerate(range(20, 20 + 3 * (WARM_FITS + 1) + 3), start=1):
+        y[item] = pool.y[item]
+        model.fit(y)
+        if fits == 3:
+            early = len(labels_sent_and_kept(client) - before)
+    late = len(labels_sent_and_kept(client) - before)
+    assert early and late <= early
+
+
+def test_a_lone_blocks_kept_fit_warms_the_next_and_is_given_up_to_a_rerun(pool):
+    """lone.fit_kept starts from what its holder keeps, and takes it: a rerun of the task
+    (Dask's, after a failure) finds none and solves cold, as a fresh fit."""
+    graph = build_knn_graph(pool.X[:3000], n_neighbors=10, backend="flat")
+    engine = lone.engine_graph(graph.operator("symmetric-spreading"),
+                               graph.spreading_roots(), graph.components(), 10)
+    model = {"variant": "spreading", "alpha": 0.2, "max_iter": 1000, "rtol": 1e-10}
+    y = np.full(3000, -1)
+    y[:30] = pool.y[:30]
+    kept = lone.KeptFit(engine)
+    _, cold_iterations, _ = lone.fit_kept(engine, y, model, kept)
+    assert kept.warm is not None and kept.last is not None
+    assert lone.fit_kept(engine, y, model, kept)[1] == 0  # the same labels: already solved
+    kept.take()  # as a run that failed after taking them
+    again, n_iter, _ = lone.fit_kept(engine, y, model, kept)
+    assert n_iter == cold_iterations
+    np.testing.assert_array_equal(again[0], lone.fit(engine, y, model, None)[0][0])
+
+
 def test_a_lone_fit_run_twice_on_one_warm_start_starts_cold_the_second_time(pool):
     # What Dask does when it reruns the task after losing a worker: the first run took the
     # warm start's arrays over and changed them; the rerun must not start from them.

@@ -62,6 +62,40 @@ def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None,
             replace(labeling.warm_, graph=None), labeling.n_iter_, labeling.converged_)
 
 
+class KeptFit:
+    """A lone block's last fit, kept on its worker from round to round: its warm start and
+    its result (the distributions the next fit writes over and names the moved rows from).
+    One per model, made once as a task next to the block's graph (as :func:`kept_scores`),
+    and changed in place by :func:`fit_kept`.
+
+    Why not pass them from round to round as task results (as before): a result made from
+    the last round's ties every round to all before it, and the scheduler keeps that
+    lineage (each round's tasks, with the block of labels each carried: 8 B an item a
+    round) so that it could recompute the newest. Through this holder a round's tasks
+    depend on the graph, the holder and their own labels alone. A lost worker loses its
+    holder with it: made again empty, the next fit (or the rerun of the one that was
+    running) starts cold and gives the same answer within the solver's tolerance."""
+
+    def __init__(self, graph: Graph):
+        self.warm: WarmStart | None = None
+        self.last: tuple | None = None
+
+    def take(self) -> tuple:
+        """The warm start and the last result, given up (a rerun of the fit taking them,
+        after a failure, finds none and starts cold)."""
+        taken, self.warm, self.last = (self.warm, self.last), None, None
+        return taken
+
+
+def fit_kept(graph: Graph, y: np.ndarray, model: dict, kept: KeptFit) -> tuple:
+    """:func:`fit` warm from what ``kept`` holds, which then holds this fit's. Returns
+    ((distributions, unreached, their version), n_iter, converged)."""
+    warm, last = kept.take()
+    result, kept.warm, n_iter, converged = fit(graph, y, model, warm, last)
+    kept.last = result
+    return result, n_iter, converged
+
+
 def kept_scores(utility, graph: Graph) -> PoolScores:
     """A strategy's scores of the lone block, kept between rounds (``graph`` only places the
     task on the block's worker)."""

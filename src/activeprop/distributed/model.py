@@ -32,6 +32,15 @@ FILL_LAYERS_PER_CHECK = 4
 # a pass over the block's matrix per iteration: at 1,000,000 items on two workers (40 MB
 # vectors) and below, one group.
 SOLVE_VECTOR_BYTES = 64 * 2**20
+# Warm-started fits in a row before one starts cold. A warm start is the last solution, a
+# result of that fit's tasks, which were made from the fit's before: the scheduler keeps
+# that lineage to recompute a lost block (each fit's tasks, with the blocks of labels each
+# carried: 8 B an item a fit), and a worker lost late in a labeling session would have
+# every fit since the last cold one solved again. A cold start depends on its labels
+# alone, so the lineage before it is let go. (A lone block keeps its warm start on its
+# worker instead, outside the lineage: lone.KeptFit; one task fits it, so a rerun is
+# always whole, where blocks recomputed on their own must meet the others' iterations.)
+WARM_FITS = 8
 
 
 def column_groups(n_classes: int, block_rows: int) -> list[np.ndarray]:
@@ -102,8 +111,9 @@ class ClusterGraphModel:
         self.graph: ClusterGraph | None = None
         self.graph_seconds = 0.0
         self._warm = None  # (classes, X blocks per group of columns) of the last fit
+        self._warm_fits = 0  # fits warm-started since the last cold one (WARM_FITS)
         self._lone_graph = None  # a lone block's single-engine graph (lone.engine_graph)
-        self._lone_warm = None  # a lone block's last WarmStart, kept on its worker
+        self._lone_kept = None  # a lone block's last fit, kept on its worker (lone.KeptFit)
         self._scorers: dict = {}  # a lone block's kept scores per strategy (_kept_scores)
         self._distributions: list | None = None  # each block's last fit's (futures)
 
@@ -141,12 +151,10 @@ class ClusterGraphModel:
                             "(unlabeled items are -1)")
         # The last fit's distributions are let go before this fit makes its own: nothing
         # below reads them, and they were one (items x classes) array more at a fit's peak
-        # (a lone block's fit compares its own with them: _fit_lone).
-        last, self._distributions = self._distributions, None
-        self._proba, self._predicted = None, None
+        # (a lone block's fit writes over them: lone.KeptFit holds them for it).
+        self._distributions, self._proba, self._predicted = None, None, None
         if self.graph.n_blocks == 1:
-            return self._fit_lone(y, last[0] if last is not None else None)
-        del last  # (held here, they stayed through the solve: 80 B an item at ten classes)
+            return self._fit_lone(y)
         submit, graph = self.client.submit, self.graph
         labels = graph.to_blocks(y)
         holding = np.unique(np.concatenate(self.client.gather(
@@ -158,11 +166,10 @@ class ClusterGraphModel:
         self._distributions = [submit(steps.block_distributions, F) for F in scores]
         return self
 
-    def _fit_lone(self, y: np.ndarray, last) -> "ClusterGraphModel":
+    def _fit_lone(self, y: np.ndarray) -> "ClusterGraphModel":
         """A graph in one block: the single engine's fit in its worker
-        (:mod:`activeprop.distributed.lone`), warm from the last fit's warm start, which
-        stays on the worker; ``last``: the last fit's distributions (a future, or None),
-        which this fit names the moved rows from."""
+        (:mod:`activeprop.distributed.lone`), warm from the last fit, which stays on the
+        worker (:class:`activeprop.distributed.lone.KeptFit`)."""
         submit, graph = self.client.submit, self.graph
         if self._lone_graph is None:
             affinity = [graph.affinity_products[0], graph.degrees[0]] \
@@ -170,15 +177,18 @@ class ClusterGraphModel:
             self._lone_graph = submit(lone.engine_graph, graph.spreading_products[0],
                                       graph.roots[0], graph.components[0], self.n_neighbors,
                                       *affinity)
+            # not pure: the model's own, changed by each fit (two models sharing one
+            # would take each other's warm starts)
+            self._lone_kept = submit(lone.KeptFit, self._lone_graph, pure=False)
         model = {"variant": self.name, "alpha": self.alpha, "max_iter": self.max_iter,
                  "rtol": self.rtol}
-        # not pure: the task takes its warm start over (lone.fit says how a rerun stays right)
-        fitted = submit(lone.fit, self._lone_graph, graph.to_blocks(y)[0], model,
-                        self._lone_warm, last, pure=False)
-        self._lone_warm = submit(getitem, fitted, 1)
+        # not pure: the task changes what the holder keeps (lone.KeptFit says why a rerun
+        # stays right)
+        fitted = submit(lone.fit_kept, self._lone_graph, graph.to_blocks(y)[0], model,
+                        self._lone_kept, pure=False)
         self._distributions = [submit(getitem, fitted, 0)]
         self.n_iter_, self.converged_ = self.client.gather(
-            [submit(getitem, fitted, 2), submit(getitem, fitted, 3)])
+            [submit(getitem, fitted, 1), submit(getitem, fitted, 2)])
         return self
 
     def _warm_start(self) -> list | None:
@@ -186,8 +196,11 @@ class ClusterGraphModel:
         classes are the same (a warm start), taken from the model: each group's solve lets
         its blocks go once it has started from them."""
         warm, self._warm = self._warm, None
-        if warm is not None and np.array_equal(warm[0], self.classes_):
+        if warm is not None and np.array_equal(warm[0], self.classes_) \
+                and self._warm_fits < WARM_FITS:
+            self._warm_fits += 1
             return warm[1]
+        self._warm_fits = 0
         return None
 
     def _solve_in_groups(self, solver: BlockSolver, system, inverse: list) -> list:
