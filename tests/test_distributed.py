@@ -458,15 +458,22 @@ def test_a_fits_lineage_does_not_grow_with_the_fits_before_it(client, pool, n_bl
     assert early and late <= early
 
 
-def test_a_lone_blocks_kept_fit_warms_the_next_and_is_given_up_to_a_rerun(pool):
-    """lone.fit_kept starts from what its holder keeps, and takes it: a rerun of the task
-    (Dask's, after a failure) finds none and solves cold, as a fresh fit."""
+@pytest.fixture
+def small_lone_fit(pool):
+    """A lone block's engine graph of the pool's first 3,000 items, spreading's settings and
+    30 labels."""
     graph = build_knn_graph(pool.X[:3000], n_neighbors=10, backend="flat")
     engine = lone.engine_graph(graph.operator("symmetric-spreading"),
                                graph.spreading_roots(), graph.components(), 10)
-    model = {"variant": "spreading", "alpha": 0.2, "max_iter": 1000, "rtol": 1e-10}
     y = np.full(3000, -1)
     y[:30] = pool.y[:30]
+    return engine, {"variant": "spreading", "alpha": 0.2, "max_iter": 1000, "rtol": 1e-10}, y
+
+
+def test_a_lone_blocks_kept_fit_warms_the_next_and_is_given_up_to_a_rerun(small_lone_fit):
+    """lone.fit_kept starts from what its holder keeps, and takes it: a rerun of the task
+    (Dask's, after a failure) finds none and solves cold, as a fresh fit."""
+    engine, model, y = small_lone_fit
     kept = lone.KeptFit(engine)
     _, cold_iterations, _ = lone.fit_kept(engine, y, model, kept)
     assert kept.warm is not None and kept.last is not None
@@ -477,15 +484,11 @@ def test_a_lone_blocks_kept_fit_warms_the_next_and_is_given_up_to_a_rerun(pool):
     np.testing.assert_array_equal(again[0], lone.fit(engine, y, model, None)[0][0])
 
 
-def test_a_lone_fit_run_twice_on_one_warm_start_starts_cold_the_second_time(pool):
+def test_a_lone_fit_run_twice_on_one_warm_start_starts_cold_the_second_time(
+        pool, small_lone_fit):
     # What Dask does when it reruns the task after losing a worker: the first run took the
     # warm start's arrays over and changed them; the rerun must not start from them.
-    graph = build_knn_graph(pool.X[:3000], n_neighbors=10, backend="flat")
-    engine = lone.engine_graph(graph.operator("symmetric-spreading"),
-                               graph.spreading_roots(), graph.components(), 10)
-    model = {"variant": "spreading", "alpha": 0.2, "max_iter": 1000, "rtol": 1e-10}
-    y = np.full(3000, -1)
-    y[:30] = pool.y[:30]
+    engine, model, y = small_lone_fit
     _, warm, _, _ = lone.fit(engine, y, model, None)
     y[30:40] = pool.y[30:40]
     _, _, warm_iterations, _ = lone.fit(engine, y, model, warm)
