@@ -76,7 +76,7 @@ class KeptFit:
     holder with it: made again empty, the next fit (or the rerun of the one that was
     running) starts cold and gives the same answer within the solver's tolerance."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph):  # (``graph`` places the holder on its worker)
         self.warm: WarmStart | None = None
         self.last: tuple | None = None
 

@@ -194,7 +194,8 @@ class ClusterGraphModel:
     def _warm_start(self) -> list | None:
         """The last fit's solution, one list of blocks per group of columns, when the
         classes are the same (a warm start), taken from the model: each group's solve lets
-        its blocks go once it has started from them."""
+        its blocks go once it has started from them. None after WARM_FITS warm fits in a
+        row: this fit then starts cold, and the lineage before it is let go."""
         warm, self._warm = self._warm, None
         if warm is not None and np.array_equal(warm[0], self.classes_) \
                 and self._warm_fits < WARM_FITS:
