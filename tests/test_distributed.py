@@ -431,8 +431,11 @@ def test_a_lone_block_keeps_its_warm_start_on_the_worker(client, pool):
 def labels_sent_and_kept(client) -> set:
     """The tasks of the blocks of labels the scheduler keeps (each sent as a task that
     carries it, kept while a held result's lineage reaches it)."""
+    from activeprop.distributed.cluster import _received
+
+    prefix = f"{_received.__name__}-"  # (the tasks cluster.send makes)
     return set(client.run_on_scheduler(lambda dask_scheduler: [
-        key for key in dask_scheduler.tasks if str(key).startswith("_received-")]))
+        key for key in dask_scheduler.tasks if str(key).startswith(prefix)]))
 
 
 @pytest.mark.parametrize("n_blocks", [1, 2])
