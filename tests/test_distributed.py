@@ -20,7 +20,7 @@ pytest.importorskip("distributed")
 
 from activeprop.datasets import load_pool  # noqa: E402
 from activeprop.distributed.cluster import close, connect  # noqa: E402
-from activeprop.distributed import lone, steps  # noqa: E402
+from activeprop.distributed import lean, lone, steps  # noqa: E402
 from activeprop.distributed.halo import multiply  # noqa: E402
 from activeprop.distributed.model import ClusterGraphModel  # noqa: E402
 from activeprop.errors import UserError  # noqa: E402
@@ -393,6 +393,25 @@ def test_a_graph_in_one_block_answers_as_the_single_process_engine(client, pool,
     assert rounds(on_cluster, pool.y) == rounds(single, pool.y)
 
 
+@pytest.mark.parametrize("group_bytes", [None, 3], ids=["one-group", "groups-of-3"])
+def test_a_lean_lone_fit_answers_as_the_single_process_engine(client, pool, group_bytes,
+                                                              monkeypatch):
+    """A lone worker whose memory is the limit fits lean (no kept state, classes solved in
+    groups, the fill in place): the same queries and accuracies as one machine."""
+    from activeprop.distributed import model as cluster_model
+
+    if group_bytes:
+        monkeypatch.setattr(cluster_model, "SOLVE_VECTOR_BYTES", 8 * len(pool.y) * group_bytes)
+    single = make_model("spreading", pool.X, kernel="knn", n_neighbors=10, solver="cg",
+                        rtol=1e-10, max_iter=1000, alpha=0.2)
+    on_cluster = ClusterGraphModel("spreading", pool.X, client, n_neighbors=10, alpha=0.2,
+                                   max_iter=1000, rtol=1e-10, n_blocks=1, worker_memory=1)
+    assert rounds(on_cluster, pool.y) == rounds(single, pool.y)
+    # (lean: the worker kept nothing between the fits)
+    assert client.submit(lambda kept: kept.warm is None and kept.last is None,
+                         on_cluster._lone_kept).result()
+
+
 def test_a_lone_block_for_spreading_and_poisson_keeps_the_affinity(client, pool):
     """A graph that Poisson learning will share (compare) keeps what it reads; a graph made
     for spreading alone does not serve it."""
@@ -485,6 +504,55 @@ def test_a_lone_blocks_kept_fit_warms_the_next_and_is_given_up_to_a_rerun(small_
     again, n_iter, _ = lone.fit_kept(engine, y, model, kept)
     assert n_iter == cold_iterations
     np.testing.assert_array_equal(again[0], lone.fit(engine, y, model, None)[0][0])
+
+
+def test_a_lean_fits_groups_of_classes_give_its_one_solve_and_hold_a_group_at_a_time(
+        small_lone_fit):
+    """The lean fit's classes solved one at a time give the solve of all of them (each
+    column is its own conjugate gradient), and the fit's peak holds the scores and the
+    distributions, not seven vectors of every class: numpy's allocations, traced."""
+    import tracemalloc
+
+    engine, model, y = small_lone_fit
+    n, n_classes = len(y), len(np.unique(y[y != -1]))
+    traced = {}
+    for name, groups in (("all", [np.arange(n_classes)]),
+                         ("one by one", [np.array([c]) for c in range(n_classes)])):
+        tracemalloc.start()
+        traced[name] = lean.fit(engine, y, model, groups)
+        traced[name + " peak"] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    (together, *_), n_iter, converged = traced["all"]
+    (alone, *_), n_iter_alone, _ = traced["one by one"]
+    np.testing.assert_allclose(alone, together, rtol=1e-12, atol=1e-15)
+    assert converged and n_iter == n_iter_alone > 0
+    vector = 8 * n * n_classes  # one float64 vector of every class
+    assert traced["all peak"] > 5 * vector  # the solve's own vectors
+    # scores, distributions, one column's vectors and the integers beside them
+    assert traced["one by one peak"] < 3 * vector
+
+
+def test_a_lone_fit_is_lean_only_for_spreading_past_the_budget(small_lone_fit):
+    engine, model, y = small_lone_fit
+    full = lean.full_fit_bytes(engine, len(np.unique(y[y != -1])))
+    assert full > engine.nbytes + lean.WORKER_OWN_BYTES
+    assert lean.fits_lean(engine, y, model, full - 1)
+    assert not lean.fits_lean(engine, y, model, full)
+    assert not lean.fits_lean(engine, y, model, None)
+    assert not lean.fits_lean(engine, y, {**model, "variant": "poisson"}, 1)
+
+
+def test_a_lean_lone_fit_lets_the_kept_fit_go_and_keeps_nothing(small_lone_fit):
+    engine, model, y = small_lone_fit
+    kept = lone.KeptFit(engine)
+    lone.fit_kept(engine, y, model, kept)
+    assert kept.warm is not None
+    (lean_result, *_), n_iter, _ = lone.fit_kept(engine, y, model, kept, budget=1,
+                                                 groups=[np.arange(10)])
+    assert kept.warm is None and kept.last is None
+    assert n_iter > 0  # cold: the same labels would have needed none from the kept start
+    full = lone.fit(engine, y, model, None)[0][0]
+    assert (lean_result.argmax(axis=1) == full.argmax(axis=1)).mean() > 0.99
 
 
 def test_a_lone_fit_run_twice_on_one_warm_start_starts_cold_the_second_time(

@@ -18,6 +18,7 @@ import numpy as np
 from ..graph import Graph
 from ..propagation import GraphLabeling, WarmStart
 from ..strategies import PoolScores
+from . import lean
 
 
 def engine_graph(spreading, roots: np.ndarray, components: np.ndarray, n_neighbors: int,
@@ -87,10 +88,18 @@ class KeptFit:
         return taken
 
 
-def fit_kept(graph: Graph, y: np.ndarray, model: dict, kept: KeptFit) -> tuple:
+def fit_kept(graph: Graph, y: np.ndarray, model: dict, kept: KeptFit,
+             budget: int | None = None, groups: list | None = None) -> tuple:
     """:func:`fit` warm from what ``kept`` holds, which then holds this fit's. Returns
-    ((distributions, unreached, their version), n_iter, converged)."""
+    ((distributions, unreached, their version), n_iter, converged).
+
+    When that fit would pass the worker's memory ``budget`` (bytes), the fit is lean
+    instead (:mod:`.lean`, its classes solved in ``groups``): what ``kept`` held is let
+    go first, and it keeps nothing (the next fit starts cold)."""
     warm, last = kept.take()
+    if lean.fits_lean(graph, y, model, budget):
+        del warm, last  # (before the lean fit's arrays)
+        return lean.fit(graph, y, model, groups)
     result, kept.warm, n_iter, converged = fit(graph, y, model, warm, last)
     kept.last = result
     return result, n_iter, converged

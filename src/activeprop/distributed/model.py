@@ -41,6 +41,9 @@ SOLVE_VECTOR_BYTES = 64 * 2**20
 # worker instead, outside the lineage: lone.KeptFit; one task fits it, so a rerun is
 # always whole, where blocks recomputed on their own must meet the others' iterations.)
 WARM_FITS = 8
+# What a worker may hold beyond its share of the pool's features, unless told otherwise
+# (issue 19's bound): a lone block whose single-engine fit would pass it fits lean.
+WORKER_HEADROOM = 2**30
 
 
 def column_groups(n_classes: int, block_rows: int) -> list[np.ndarray]:
@@ -91,13 +94,18 @@ class ClusterGraphModel:
         workers (:func:`activeprop.distributed.chunks.chunk_rows_for`).
     search : {"auto", "flat", "hnsw"}
         How each chunk is searched (:class:`activeprop.distributed.graph.ClusterGraph`).
+    worker_memory : int, optional
+        The bytes a worker may hold; default its share of the pool's features plus
+        :data:`WORKER_HEADROOM`. A graph in one block whose single-engine fit would pass
+        it is fitted lean (:mod:`activeprop.distributed.lean`; spreading only).
     """
 
     transductive = True
 
     def __init__(self, name: str, X, client, *, n_neighbors: int, alpha: float | None,
                  max_iter: int, rtol: float, n_blocks: int | None = None,
-                 chunk_rows: int | None = None, search: str = "auto"):
+                 chunk_rows: int | None = None, search: str = "auto",
+                 worker_memory: int | None = None):
         if name not in CLUSTER_MODELS:
             raise UserError(f"model {name!r} does not run on a cluster; allowed there: "
                             f"{', '.join(CLUSTER_MODELS)}")
@@ -108,6 +116,8 @@ class ClusterGraphModel:
         self.chunk_rows = chunk_rows or chunk_rows_for(
             len(X), len(workers(client)))
         self.search = search
+        self.worker_memory = worker_memory if worker_memory is not None else \
+            int(X.nbytes) // len(workers(client)) + WORKER_HEADROOM
         self.graph: ClusterGraph | None = None
         self.graph_seconds = 0.0
         self._warm = None  # (classes, X blocks per group of columns) of the last fit
@@ -185,7 +195,8 @@ class ClusterGraphModel:
         # not pure: the task changes what the holder keeps (lone.KeptFit says why a rerun
         # stays right)
         fitted = submit(lone.fit_kept, self._lone_graph, graph.to_blocks(y)[0], model,
-                        self._lone_kept, pure=False)
+                        self._lone_kept, self.worker_memory,
+                        column_groups(len(self.classes_), graph.n_items), pure=False)
         self._distributions = [submit(getitem, fitted, 0)]
         self.n_iter_, self.converged_ = self.client.gather(
             [submit(getitem, fitted, 1), submit(getitem, fitted, 2)])
