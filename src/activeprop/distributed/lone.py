@@ -97,7 +97,7 @@ def fit_kept(graph: Graph, y: np.ndarray, model: dict, kept: KeptFit,
     instead (:mod:`.lean`, its classes solved in ``groups``): what ``kept`` held is let
     go first, and it keeps nothing (the next fit starts cold)."""
     warm, last = kept.take()
-    if lean.fits_lean(graph, y, model, budget):
+    if lean.fits_lean(graph, y, budget):
         del warm, last  # (before the lean fit's arrays)
         return lean.fit(graph, y, model, groups)
     result, kept.warm, n_iter, converged = fit(graph, y, model, warm, last)

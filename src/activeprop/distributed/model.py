@@ -97,7 +97,7 @@ class ClusterGraphModel:
     worker_memory : int, optional
         The bytes a worker may hold; default its share of the pool's features plus
         :data:`WORKER_HEADROOM`. A graph in one block whose single-engine fit would pass
-        it is fitted lean (:mod:`activeprop.distributed.lean`; spreading only).
+        it is fitted lean (:mod:`activeprop.distributed.lean`).
     """
 
     transductive = True
