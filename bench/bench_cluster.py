@@ -82,10 +82,11 @@ def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float
         sent = bytes_by_task(client.run(_transfer_log).values())
         workers = client.run(peak_mb)
         halo = sum(sent.pop(task, 0) for task in SOLVER_HALO)
-        products = result["cg_iterations"] + n_rounds  # each solve's first, then one a step
+        # each group of classes' solve: its first product, then one an iteration
+        products = result["halo_products"]
         return {**result, "graph_seconds": graph.build_seconds, "search": graph.search,
                 "recall": graph.recall, "halo_rows": graph.exchange.halo_rows,
-                "halo_bytes_per_product": halo / products,
+                "halo_bytes_per_product": halo / products if products else 0.0,
                 "other_bytes_per_round": sum(sent.values()) / n_rounds,
                 "other_bytes_by_task": dict(sent.most_common(4)),
                 "worker_peak_mb": sorted(workers.values()),

@@ -61,9 +61,10 @@ def run_activeprop(pool, kernel: str, rounds: int, alpha: float) -> dict:
 def timed_rounds(model, y: np.ndarray, rounds: int) -> dict:
     """The protocol's rounds (the first INITIAL items labeled, batches of BATCH by entropy)
     on ``model``: median round time (fit, predictions, query) from the second round on,
-    accuracy on the unlabeled items at the first round, and the solver's iterations."""
+    accuracy on the unlabeled items at the first round, the solver's iterations and, for a
+    cluster's model, its products through the halo."""
     learner = protocol_learner(model, y)
-    seconds, accuracy, iterations = [], None, 0
+    seconds, accuracy, iterations, products = [], None, 0, 0
     for index in range(rounds):
         start = time.perf_counter()
         learner.fit()
@@ -71,12 +72,14 @@ def timed_rounds(model, y: np.ndarray, rounds: int) -> dict:
         picked = learner.query(BATCH)
         seconds.append(time.perf_counter() - start)
         iterations += getattr(getattr(model, "labeling", model), "n_iter_", 0)
+        products += getattr(model, "n_products_", 0)
         if index == 0:
             unlabeled = ~learner.labeled
             accuracy = float(np.mean(predicted[unlabeled] == y[unlabeled]))
         learner.teach(picked, y[picked])
     return {"round_ms": 1e3 * statistics.median(seconds[1:] or seconds),
-            "accuracy_at_100": accuracy, "cg_iterations": iterations}
+            "accuracy_at_100": accuracy, "cg_iterations": iterations,
+            "halo_products": products}
 
 
 def run_sklearn(pool, kernel: str, rounds: int, alpha: float) -> dict:

@@ -301,6 +301,31 @@ def test_queries_and_accuracies_equal_the_single_process_engine(client, pool, na
     assert widths[-4:] == ([3, 3, 2, 2] if grouped else [n_classes] * 4)
 
 
+def test_a_fit_counts_the_products_it_ran_through_the_halo(client, pool, spreading_on_cluster,
+                                                          monkeypatch):
+    """``n_products_`` (what the benchmark divides the halo's bytes by) is the products the
+    workers ran: each group's first and one an iteration, those run ahead of the verdicts
+    too."""
+    from distributed import get_task_stream
+
+    from activeprop.distributed import model as cluster_model
+
+    graph = spreading_on_cluster.graph
+    rows = max(len(members) for members in graph.layout.members)
+    monkeypatch.setattr(cluster_model, "SOLVE_VECTOR_BYTES", 8 * rows * 3)  # 4 groups
+    model = ClusterGraphModel("spreading", pool.X, client, n_neighbors=10, alpha=0.2,
+                              max_iter=1000, rtol=1e-10)
+    model.graph = graph
+    y = np.full(len(pool.y), -1)
+    y[:30] = pool.y[:30]
+    with get_task_stream(client) as stream:
+        model.fit(y).predict()
+    ran = sum(task["key"].startswith(("with_curvature-", "turn_and_apply-"))
+              for task in stream.data)
+    assert ran == model.n_products_ * graph.n_blocks
+    assert model.n_products_ >= 4 * (1 + 1)
+
+
 def test_column_groups_are_as_few_and_as_even_as_the_budget_allows(monkeypatch):
     from activeprop.distributed import model as cluster_model
 

@@ -198,6 +198,7 @@ class ClusterGraphModel:
                         self._lone_kept, self.worker_memory,
                         column_groups(len(self.classes_), graph.n_items), pure=False)
         self._distributions = [submit(getitem, fitted, 0)]
+        self.n_products_ = 0  # (no halo: the products stay on the worker)
         self.n_iter_, self.converged_ = self.client.gather(
             [submit(getitem, fitted, 1), submit(getitem, fitted, 2)])
         return self
@@ -219,7 +220,9 @@ class ClusterGraphModel:
         """Solve column group after group (:func:`column_groups`); ``system(columns)``
         gives a group's (B, cold start) blocks. Returns the solution as one list of
         blocks per group, kept as the next fit's warm start; sets ``n_iter_`` (the most
-        any group took, as one solve of all columns would) and ``converged_``."""
+        any group took, as one solve of all columns would), ``converged_`` and
+        ``n_products_`` (the products through the halo the solves submitted:
+        :attr:`BlockSolver.products`)."""
         groups = column_groups(len(self.classes_),
                                max(len(rows) for rows in self.graph.layout.members))
         warm = self._warm_start()
@@ -235,6 +238,7 @@ class ClusterGraphModel:
             self.n_iter_, self.converged_ = max(self.n_iter_, n_iter), \
                 self.converged_ and converged
         self._warm = (self.classes_, solutions)
+        self.n_products_ = solver.products
         return solutions
 
     def _spreading(self, labels: list, reached: list) -> list:

@@ -205,10 +205,14 @@ class BlockSolver:
         self.client, self.exchange = client, exchange
         self.product, self.matrices, self.extras = product, matrices, extras
         self.unit_diagonal = unit_diagonal  # see preconditioned
+        # products submitted (each solve's first, then one an iteration, the iterations
+        # run ahead of the verdicts included): what the halo moves is per product
+        self.products = 0
 
     def apply(self, vectors: list) -> list:
         """``A @ P`` as blocks, each with its columns' dot products with P."""
         n_extras = len(self.extras)
+        self.products += 1
         return [self.client.submit(with_curvature, self.product, n_extras, matrix,
                                    *(extra[b] for extra in self.extras), vectors[b],
                                    *self.exchange.parts(vectors, b))
@@ -218,6 +222,7 @@ class BlockSolver:
         """The next directions and ``A`` applied to them, as blocks of (direction,
         product, curvature); a block's halo receives only its rows of the directions."""
         n_extras, exchange = len(self.extras), self.exchange
+        self.products += 1
         return [self.client.submit(
             turn_and_apply, self.product, n_extras, matrix,
             *(extra[b] for extra in self.extras), P[b], state[b], scalars,
