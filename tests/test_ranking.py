@@ -91,3 +91,24 @@ def test_pool_scores_rank_the_moved_rows_or_the_whole_pool_alike(share_moved):
         version = version.after(np.flatnonzero(moved), len(proba))
     passes = pool_scores._ranking.passes
     assert passes == 6 if share_moved > 0.25 else passes < 3
+
+
+@pytest.mark.parametrize("name", ["entropy", "margin", "least-confident"])
+def test_pool_scores_score_a_block_of_rows_at_a_time_to_the_same_bits(name, monkeypatch):
+    """Every row scored in blocks (numpy's allocations then stay a block's, not the
+    pool's) gives the scores of one pass over the pool, bit for bit."""
+    import tracemalloc
+
+    from activeprop import strategies
+    from activeprop.row_versions import RowVersion
+
+    proba = np.random.default_rng(2).dirichlet(np.ones(10), 40000)
+    utility = strategies.STRATEGIES[name]
+    whole = strategies.score_pool(utility, proba, None)
+    monkeypatch.setattr(strategies, "SCORED_ROWS", 1000)
+    tracemalloc.start()
+    in_blocks = strategies.PoolScores(utility)(proba, None, RowVersion.new())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_array_equal(in_blocks, whole)
+    assert peak < 3 * 8 * len(proba) + 4 * proba[:1000].nbytes  # scores, their copy, a block's

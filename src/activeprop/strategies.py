@@ -275,6 +275,11 @@ def score_pool(utility: Utility, proba: np.ndarray, context: QueryContext) -> np
 # with 1 / 10 / 25 / 50% moved, against 5.4 ms for a pass (AMD EPYC): past a quarter the
 # gain is small, and the list of moved rows would keep growing.
 RANK_AGAIN_MOVED = 0.25
+# Rows of the probabilities a kept strategy scores at a time when it scores every row: its
+# temporaries (the entropy's normalised rows and their entr) stay the size of a block.
+# Over the whole pool at once they were a lone cluster worker's highest point in its
+# rounds: 230 B an item at 1,000,000 x 10 (docs/benchmarks.md, forty-fourth session).
+SCORED_ROWS = 65536
 
 
 class PoolScores:
@@ -310,7 +315,7 @@ class PoolScores:
         self._stamp = version.stamp if version is not None else None
         self._shape = proba.shape
         if moved is None:
-            self._scores = score_pool(self.utility, proba, context)
+            self._scores = self._score_every_row(proba, context)
             self._rank_afresh()
         else:  # only the moved rows are scored again
             self._scores[moved] = score_pool(self.utility, proba[moved], context)
@@ -318,6 +323,17 @@ class PoolScores:
             if len(self._moved) > len(proba) * RANK_AGAIN_MOVED:
                 self._rank_afresh()
         return self._scores.copy()
+
+    def _score_every_row(self, proba: np.ndarray, context: QueryContext) -> np.ndarray:
+        """:func:`score_pool` of every row; a per-item strategy's a block of
+        :data:`SCORED_ROWS` rows at a time (the same scores: each row's reads that row)."""
+        if self.utility not in PER_ITEM or len(proba) <= SCORED_ROWS:
+            return score_pool(self.utility, proba, context)
+        scores = np.empty(len(proba))
+        for start in range(0, len(proba), SCORED_ROWS):
+            rows = slice(start, start + SCORED_ROWS)
+            scores[rows] = score_pool(self.utility, proba[rows], context)
+        return scores
 
     def _rank_afresh(self) -> None:
         self._ranking.forget()
