@@ -144,8 +144,13 @@ class Graph:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the affinity matrix and the operators built so far, in bytes."""
-        return sum(_matrix_nbytes(m) for m in (self.affinity, *self._operators.values()))
+        """Memory held by the affinity matrix and the operators built so far, in bytes:
+        each array once (a threaded matrix's row blocks share its entries; a graph of
+        spreading's operator alone holds it as its affinity too)."""
+        held = {}
+        for matrix in (self.affinity, *self._operators.values()):
+            held.update((id(array), array.nbytes) for array in _held_arrays(matrix))
+        return sum(held.values())
 
     def matches(self, kernel: str, gamma: float, n_neighbors: int) -> bool:
         """Whether this graph was built with these kernel parameters."""
@@ -372,6 +377,12 @@ class ThreadedMatrix:
 
     def __matmul__(self, block: np.ndarray) -> np.ndarray:
         return self.multiply(block)
+
+    def held_arrays(self) -> list[np.ndarray]:
+        """The arrays this holds: its matrix's, and its row blocks' own row pointers (their
+        entries are views of the matrix's)."""
+        return [self.matrix.data, self.matrix.indices, self.matrix.indptr,
+                *(rows.indptr for _, _, rows in self._blocks)]
 
     def multiply(self, block: np.ndarray, finish: Callable | None = None,
                  out: np.ndarray | None = None) -> np.ndarray:
@@ -985,9 +996,11 @@ def _unwrap(matrix):
     return matrix.matrix if isinstance(matrix, ThreadedMatrix) else matrix
 
 
-def _matrix_nbytes(matrix) -> int:
+def _held_arrays(matrix) -> list[np.ndarray]:
+    """The arrays a graph's matrix or vector holds its entries in (a threaded matrix's:
+    its matrix's, and its row blocks' own row pointers; their entries are views)."""
     if isinstance(matrix, ThreadedMatrix):
-        return 2 * _matrix_nbytes(matrix.matrix)  # the matrix and its row blocks
+        return matrix.held_arrays()
     if is_sparse(matrix):
-        return matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
-    return matrix.nbytes
+        return [matrix.data, matrix.indices, matrix.indptr]
+    return [np.asarray(matrix)]
