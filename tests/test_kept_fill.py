@@ -59,6 +59,22 @@ def test_a_fill_of_the_normalised_graph_by_the_degrees_roots_is_the_affinitys():
     assert not np.array_equal(F_scaled, F)  # (the scale was applied: different round-off)
 
 
+def test_a_fill_in_place_is_the_copys_in_the_scores_own_memory():
+    rng = np.random.default_rng(1)
+    n = 3_000
+    S, roots = _normalised(_random_graph(n, rng, 2))
+    reached = np.ones(n, dtype=bool)
+    scores = np.where(rng.random((n, 3)) < 0.02, rng.random((n, 3)) - 0.1, 0.0)
+    F, layers = fill_with_layers(S, scores, reached, FLOOR, roots)
+    F_in_place, layers_in_place = fill_with_layers(S, scores, reached, FLOOR, roots,
+                                                   in_place=True)
+    assert F_in_place is scores
+    np.testing.assert_array_equal(F_in_place, F)
+    np.testing.assert_array_equal(layers_in_place, layers)
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        fill_with_layers(S, np.asfortranarray(scores), reached, FLOOR, roots, in_place=True)
+
+
 def test_spreadings_fill_of_a_knn_graph_is_its_affinitys():
     """A kNN graph's affinity has a diagonal (each item is its own neighbour), which
     spreading's normalisation leaves out of the degrees: the roots are those degrees', and

@@ -74,6 +74,8 @@ def fill_with_layers(matrix, scores: np.ndarray, reached: np.ndarray, floor: flo
     unreached, or never filled). ``in_place``: fill ``scores`` itself (C-contiguous
     float64), not a copy: a caller that needs no solution afterwards saves an array of
     the pool's scores (:mod:`activeprop.distributed.lean`)."""
+    if in_place and not (scores.flags.c_contiguous and scores.dtype == np.float64):
+        raise ValueError("a fill in place needs C-contiguous float64 scores")  # (a bug)
     scores = np.ascontiguousarray(scores, dtype=np.float64)
     reached, floor = np.ascontiguousarray(reached, dtype=np.bool_), float(floor)
     indptr, indices = matrix.indptr, matrix.indices
