@@ -89,7 +89,7 @@ def test_the_spreading_block_is_scaled_in_place_to_the_same_bits(monkeypatch):
 
     import activeprop.graph
 
-    monkeypatch.setattr(graph, "SCALED_ROWS", 7)  # rows in several steps, the last short
+    monkeypatch.setattr(graph, "STEP_ROWS", 7)  # rows in several steps, the last short
     monkeypatch.setattr(activeprop.graph, "WITHOUT_DIAGONAL_ROWS", 7)
     rng = np.random.default_rng(0)
     n, halo = 400, 60
@@ -111,6 +111,52 @@ def test_the_spreading_block_is_scaled_in_place_to_the_same_bits(monkeypatch):
     assert np.array_equal(found.data, expected.data)
     assert found.diagonal().sum() == 0.0 and matrix.diagonal().all()  # the input kept
     assert all(_held_bytes(a) == a.nbytes for a in (found.data, found.indices))
+
+
+def test_passing_the_smallest_neighbour_finds_scipys_components(monkeypatch):
+    """Rows in several steps, rows without entries (the last ones too) keep their label."""
+    from scipy.sparse.csgraph import connected_components
+
+    from activeprop.distributed import graph
+    from activeprop.distributed.graph import smallest_neighbour
+
+    monkeypatch.setattr(graph, "STEP_ROWS", 7)
+    n = 300
+    matrix = sparse.random(n, n, density=0.004, random_state=2, format="lil")
+    matrix[:, n - 3:] = 0.0  # rows and columns without entries, the last ones among them
+    matrix[n - 3:, :] = 0.0
+    matrix = sparse.csr_matrix(matrix + matrix.T)
+    matrix.eliminate_zeros()
+    assert (np.diff(matrix.indptr) == 0).sum() >= 3
+    labels = np.arange(n)
+    while not np.array_equal(new := smallest_neighbour(matrix, labels), labels):
+        labels = new
+    _, expected = connected_components(matrix, directed=False)
+    smallest_member = np.full(expected.max() + 1, n)
+    np.minimum.at(smallest_member, expected, np.arange(n))
+    np.testing.assert_array_equal(labels, smallest_member[expected])
+
+
+@pytest.mark.parametrize("models", [(), ("poisson",)], ids=["spreading-alone", "shared"])
+def test_the_cluster_graphs_components_are_one_machines(client, models):
+    """Found on the spreading operator when the graph lets the affinity go (before they
+    are found), and on the affinity when it keeps it."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(centre, 1, (size, 4))
+                   for centre, size in ((0, 300), (100, 200), (-100, 100))])
+    X = X[rng.permutation(600)]  # each component's items spread over both blocks
+    model = ClusterGraphModel("spreading", X, client, n_neighbors=5, alpha=0.2,
+                              max_iter=1000, rtol=1e-10)
+    graph = model.build_graph(models=models)
+    assert graph.keeps_affinity == bool(models) and graph.n_blocks == 2
+    found = graph.from_blocks(graph.components)
+    single_graph = build_knn_graph(X, 5, backend="flat")
+    single = single_graph.components()[np.argsort(single_graph.order)]  # in pool order
+    assert len(np.unique(found)) == 3
+    for name in np.unique(found):  # the same groups, each named by its smallest index
+        members = np.flatnonzero(found == name)
+        assert members[0] == name
+        assert np.array_equal(members, np.flatnonzero(single == single[name]))
 
 
 def _held_bytes(array: np.ndarray) -> int:

@@ -41,17 +41,18 @@ def normalized_off_diagonal(matrix, own: np.ndarray, *parts: np.ndarray):
     return result
 
 
-# Rows scaled at a time: their entries' scales are the only temporary arrays (numpy, not a
-# compiled loop: importing numba costs a worker 110 MB, and several blocks do without it).
-SCALED_ROWS = 65536
+# Rows a step over a block's entries takes at a time (scaling them, passing labels along
+# them): what those rows need is the only temporary array (numpy, not a compiled loop:
+# importing numba costs a worker 110 MB, and several blocks do without it).
+STEP_ROWS = 65536
 
 
 def _scale_entries(matrix, row_scale: np.ndarray, column_scale: np.ndarray) -> None:
     """Each entry of a CSR ``matrix`` times its row's ``row_scale`` and then its column's
     ``column_scale``, in place."""
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    for start in range(0, matrix.shape[0], SCALED_ROWS):
-        stop = min(start + SCALED_ROWS, matrix.shape[0])
+    for start in range(0, matrix.shape[0], STEP_ROWS):
+        stop = min(start + STEP_ROWS, matrix.shape[0])
         entries = slice(indptr[start], indptr[stop])
         by_row = np.repeat(row_scale[start:stop], np.diff(indptr[start:stop + 1]))
         data[entries] = by_row * data[entries] * column_scale[indices[entries]]
@@ -66,11 +67,22 @@ def smallest_neighbour(matrix, own: np.ndarray, *parts: np.ndarray) -> np.ndarra
     """Each row's smallest label among itself and its neighbours (one step of finding the
     connected components)."""
     labels = stacked(own, *parts)
-    found = np.minimum.reduceat(labels[matrix.indices], matrix.indptr[:-1]) \
-        if matrix.nnz else own
-    empty = np.diff(matrix.indptr) == 0
-    found = np.where(empty, own, found)
-    return np.minimum(own, found)
+    indptr, indices = matrix.indptr, matrix.indices
+    found = own.copy()
+    # In blocks of rows: the neighbours' labels of every row at once were 8 B an entry
+    # (450 MB at 4,000,000 items on a lone worker, on top of its matrices).
+    for start in range(0, matrix.shape[0], STEP_ROWS):
+        stop = min(start + STEP_ROWS, matrix.shape[0])
+        neighbours = labels[indices[indptr[start]:indptr[stop]]]
+        if not len(neighbours):
+            continue
+        # A row without entries keeps its own label; reduceat would give it the next
+        # row's first entry (and refuses an offset at the end, hence the clip).
+        offsets = np.minimum(indptr[start:stop] - indptr[start], len(neighbours) - 1)
+        smallest = np.minimum.reduceat(neighbours, offsets)
+        block = found[start:stop]
+        np.minimum(block, smallest, out=block, where=np.diff(indptr[start:stop + 1]) > 0)
+    return found
 
 
 def changed(old: np.ndarray, new: np.ndarray) -> bool:
@@ -182,26 +194,33 @@ class ClusterGraph:
                                        for m in self.spreading]
             self.column_roots = self.exchange.map(_own_then_halo, self.spreading, self.roots)
         del off_diagonal
-        self.components = self._components()
         from distributed import wait
 
-        if not self.keeps_affinity:  # let go once what is made from it is made
-            wait([*self.spreading_products, *self.column_roots, *self.roots,
-                  *self.components])
+        if not self.keeps_affinity:
+            # Let go once what is made from it is made, before the components are found:
+            # they follow the spreading operator's edges, the affinity's off its diagonal
+            # (a connectivity graph's entries are never zero). Held while they were found,
+            # both matrices were a lone worker's peak at 4,000,000 items (62 MiB over its
+            # share of the pool plus 1 GiB).
+            wait([*self.spreading_products, *self.column_roots, *self.roots])
             self.affinity = self.degrees = self.self_loops = None
             self.affinity_products = None
+            self.components = self._components(self.spreading)
+            wait(self.components)
             return
+        self.components = self._components(self.affinity)
         self.affinity_products = [client.submit(ThreadedMatrix, m) for m in self.affinity]
         wait([*(self.spreading_products or ()), *(self.column_roots or ()),
               *self.affinity_products, *self.components])
 
-    def _components(self) -> list:
-        """Connected components by passing the smallest pool index along the edges until
-        nothing changes (as many exchanges as the graph's longest shortest path)."""
+    def _components(self, edges: list) -> list:
+        """Connected components by passing the smallest pool index along the edges of the
+        blocks ``edges`` until nothing changes (as many exchanges as the graph's longest
+        shortest path)."""
         labels = send(self.client, [members.astype(np.int64)
                                      for members in self.layout.members])
         while True:
-            new = self.exchange.map(smallest_neighbour, self.affinity, labels)
+            new = self.exchange.map(smallest_neighbour, edges, labels)
             moved = self.client.gather([self.client.submit(changed, a, b)
                                         for a, b in zip(labels, new)])
             labels = new
