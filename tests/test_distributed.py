@@ -428,7 +428,7 @@ def test_the_iterations_hold_no_start_up_arrays(client, pool, name, shared_graph
     y[50:60] = pool.y[50:60]
     held, iterate = [], solve.BlockSolver.turn_and_apply
     start_up = {"one_hot_block", "masked", "start_state", "join_state", "block_distributions",
-                "poisson_probabilities", "zeros_like"}
+                "poisson_softmax", "zeros_like"}
     if name == "spreading":
         start_up.add("multiply")
 

@@ -1190,9 +1190,17 @@ def _poisson_distributions(U: np.ndarray) -> np.ndarray:
     scores' spread, so the argmax is Poisson learning's and the confidence reflects how far
     the best class is ahead. Rows that are exactly zero (unreached) stay zero."""
     zero = ~U.any(axis=1)
-    scale = float(U[~zero].std()) if (~zero).any() else 1.0
-    shifted = (U - U.max(axis=1, keepdims=True)) / (scale / 4 or 1.0)
-    P = np.exp(shifted)
+    return poisson_softmax(U, float(U[~zero].std()) if (~zero).any() else 1.0)
+
+
+def poisson_softmax(U: np.ndarray, scale: float, out: np.ndarray | None = None) -> np.ndarray:
+    """The softmax of :func:`_poisson_distributions` at a given spread ``scale`` (the pool's,
+    when ``U`` is a part of it), into ``out`` (``U`` itself for a softmax in place). Rows
+    that are exactly zero stay zero."""
+    zero = ~U.any(axis=1)
+    P = np.subtract(U, U.max(axis=1, keepdims=True), out=out)
+    P /= scale / 4 or 1.0
+    np.exp(P, out=P)
     P[zero] = 0.0
     return P
 

@@ -28,8 +28,9 @@ from ..graph import Graph
 from ..pool_distributions import pool_distributions
 from ..propagation import (_laplacian_system, _reached, _rhs_norms, _spreading_matrix,
                            _spreading_system, class_codes, conjugate_gradient,
-                           load_compiled_loops, one_hot_codes)
+                           load_compiled_loops, one_hot_codes, poisson_softmax)
 from ..row_versions import RowVersion
+from .steps import nonzero_moments, pooled_spread
 
 # What the single engine's fit of a lone block holds beside its graph, B an item: per class,
 # its kept solution, residual and filled scores, the distributions and three work vectors of
@@ -94,7 +95,7 @@ def _poisson_probabilities(graph: Graph, codes: np.ndarray, reached: np.ndarray,
                            model: dict, scores: np.ndarray) -> None:
     """Poisson learning's scores centred and turned into probabilities, in place."""
     _centre_poisson(graph, codes, reached, scores)
-    _poisson_softmax(scores)
+    _softmax_in_place(scores)
 
 
 def _group_codes(codes: np.ndarray, group: np.ndarray, n_classes: int) -> np.ndarray:
@@ -178,23 +179,14 @@ def _centre_poisson(graph: Graph, codes: np.ndarray, reached: np.ndarray,
         U[components == key] = row
 
 
-def _poisson_softmax(U: np.ndarray) -> None:
+def _softmax_in_place(U: np.ndarray) -> None:
     """:func:`activeprop.propagation._poisson_distributions` in place, a block of rows at a
     time: a softmax at the scale of the non-zero rows' spread (their entries' standard
     deviation); rows that are all zero (unreached) stay zero."""
-    blocks = [slice(start, start + SOFTMAX_ROWS) for start in range(0, len(U), SOFTMAX_ROWS)]
-    count = sum(int(U[rows].any(axis=1).sum()) for rows in blocks) * U.shape[1]
-    mean = sum(float(U[rows].sum()) for rows in blocks) / count if count else 0.0
-    squares = sum(float(((U[rows][U[rows].any(axis=1)] - mean) ** 2).sum())
-                  for rows in blocks)
-    scale = float(np.sqrt(squares / count)) if count else 1.0
-    for rows in blocks:
-        part = U[rows]
-        zero = ~part.any(axis=1)
-        part -= part.max(axis=1, keepdims=True)
-        part /= scale / 4 or 1.0
-        np.exp(part, out=part)
-        part[zero] = 0.0
+    blocks = [U[start:start + SOFTMAX_ROWS] for start in range(0, len(U), SOFTMAX_ROWS)]
+    scale = pooled_spread(lambda mean: [nonzero_moments(part, mean) for part in blocks])
+    for part in blocks:
+        poisson_softmax(part, scale, out=part)
 
 
 # Each model's lean fit: its solve of a group of classes, then what makes its scores ready

@@ -14,6 +14,7 @@ from operator import getitem
 import numpy as np
 
 from ..errors import UserError
+from ..propagation import poisson_softmax
 from ..strategies import BATCH_MODES, DIVERSE_CANDIDATES, diverse_among
 from .chunks import chunk_rows_for, row_chunks
 from .cluster import workers
@@ -325,12 +326,9 @@ class ClusterGraphModel:
     def _poisson_probabilities(self, U: list) -> list:
         """Softmax at the scale of the scores' spread, as the single-process engine."""
         submit = self.client.submit
-        counts = self.client.gather([submit(steps.nonzero_moments, u, None) for u in U])
-        size = sum(count for count, _ in counts)
-        mean = sum(total for _, total in counts) / size if size else 0.0
-        squares = self.client.gather([submit(steps.nonzero_moments, u, mean) for u in U])
-        scale = float(np.sqrt(sum(total for _, total in squares) / size)) if size else 1.0
-        return [submit(steps.poisson_probabilities, u, scale) for u in U]
+        scale = steps.pooled_spread(lambda mean: self.client.gather(
+            [submit(steps.nonzero_moments, u, mean) for u in U]))
+        return [submit(poisson_softmax, u, scale) for u in U]
 
     # ------------------------------------------------------------------ what the loop reads
 

@@ -223,19 +223,23 @@ def count_of(state) -> int:
 def nonzero_moments(U: np.ndarray, mean: float | None):
     """Over the non-zero rows of U: (count, sum) of the entries, or with ``mean`` the sum
     of squared deviations from it."""
-    values = U[U.any(axis=1)]
-    if mean is None:
-        return values.size, float(values.sum())
-    return values.size, float(((values - mean) ** 2).sum())
+    values = U[U.any(axis=1)]  # (a copy: its deviations are made in it)
+    if mean is not None:
+        values -= mean
+        np.square(values, out=values)
+    return values.size, float(values.sum())
 
 
-def poisson_probabilities(U: np.ndarray, scale: float) -> np.ndarray:
-    """:func:`activeprop.propagation._poisson_distributions` with the pool's ``scale``."""
-    zero = ~U.any(axis=1)
-    shifted = (U - U.max(axis=1, keepdims=True)) / (scale / 4 or 1.0)
-    P = np.exp(shifted)
-    P[zero] = 0.0
-    return P
+def pooled_spread(moments) -> float:
+    """The standard deviation of the non-zero rows' entries of a pool held in parts, from
+    ``moments(mean)``: each part's :func:`nonzero_moments`, as a list (1 when every row is
+    zero)."""
+    counts = moments(None)
+    size = sum(count for count, _ in counts)
+    if not size:
+        return 1.0
+    mean = sum(total for _, total in counts) / size
+    return float(np.sqrt(sum(total for _, total in moments(mean)) / size))
 
 
 def block_distributions(F: np.ndarray):
