@@ -82,19 +82,6 @@ def test_the_cluster_graph_is_the_single_process_graph(client, pool, shared_grap
     assert 0 < graph.exchange.halo_rows < len(pool.X)
 
 
-def test_the_rows_a_block_needs_are_named_on_the_worker_that_holds_them(
-        client, spreading_on_cluster):
-    """So a halo's take runs where the other block's vector is, and only its rows move."""
-    graph = spreading_on_cluster.graph
-    holders = graph.block_workers()
-    assert len(set(holders)) == 2  # one block a worker
-    named = [(c, positions) for pairs in graph.exchange.needs for c, positions in pairs]
-    assert named
-    where = client.who_has([positions for _, positions in named])
-    for c, positions in named:  # (a take of a small vector may have copied them too)
-        assert holders[c] in where[positions.key]
-
-
 def test_the_spreading_block_is_scaled_in_place_to_the_same_bits(monkeypatch):
     """The block's entries scaled in place equal the diagonal products they replace."""
     from activeprop.distributed import graph

@@ -179,8 +179,8 @@ class ClusterGraph:
         del edges
         self.affinity = [client.submit(getitem, block, 0) for block in built]
         self.halos = client.gather([client.submit(getitem, block, 1) for block in built])
-        self.exchange = HaloExchange(client, layout, self.halos, self._holders(built))
         del built  # (its matrices are the affinity's: held there, or let go below)
+        self.exchange = HaloExchange(client, layout, self.halos)
         self.degrees = [client.submit(row_sums, matrix) for matrix in self.affinity]
         self.self_loops = [client.submit(own_diagonal, matrix) for matrix in self.affinity]
         off_diagonal = [client.submit(np.subtract, d, s)
@@ -242,17 +242,10 @@ class ClusterGraph:
         drew the tasks made from it to another worker than its graph's, and those moved
         the solver's blocks after them: a block's whole state, 24-72 MB a round at
         300,000 items on two workers.)"""
-        return [send(self.client, rows[members], holder)
-                for members, holder in zip(self.layout.members, self.block_workers())]
-
-    def block_workers(self) -> list:
-        """The worker that holds each block's matrix (None where none is known)."""
-        return self._holders(self.affinity if self.keeps_affinity else self.spreading)
-
-    def _holders(self, blocks: list) -> list:
-        """A worker that holds each of the futures ``blocks`` (None where none does)."""
-        holders = self.client.who_has(blocks)
-        return [next(iter(holders.get(block.key, ())), None) for block in blocks]
+        placed = self.affinity if self.keeps_affinity else self.spreading  # (built there)
+        holders = self.client.who_has(placed)
+        return [send(self.client, rows[members], next(iter(holders.get(block.key, ())), None))
+                for members, block in zip(self.layout.members, placed)]
 
     def from_blocks(self, blocks: list) -> np.ndarray:
         """Row blocks gathered to the client, in pool order."""

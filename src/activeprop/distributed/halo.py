@@ -32,26 +32,18 @@ class HaloExchange:
     layout : BlockLayout
     halos : list of ndarray
         Block ``b``'s halo, as pool indices ordered by block and then by index.
-    holders : list of str or None, optional
-        The worker that holds each block. The rows block ``b`` needs from block ``c`` are
-        named on ``c``'s worker, so that the task taking them runs where they live: named
-        anywhere, Dask at times ran it on ``b``'s worker, which then received all of
-        ``c``'s vector (at 4,000,000 items on two workers, 170 MB of the fill's states a
-        round where the halo's rows are a fraction of it).
     """
 
-    def __init__(self, client, layout, halos: list[np.ndarray],
-                 holders: list | None = None):
+    def __init__(self, client, layout, halos: list[np.ndarray]):
         self.client = client
         self.sizes = [len(halo) for halo in halos]
-        holders = holders or [None] * len(halos)
         self.needs = []
         for halo in halos:
             sources = layout.block_of[halo]
             pairs = []
             for c in np.unique(sources):
                 positions = layout.position[halo[sources == c]]
-                pairs.append((int(c), send(client, positions, holders[c])))
+                pairs.append((int(c), send(client, positions)))
             self.needs.append(pairs)
 
     @property
