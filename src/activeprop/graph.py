@@ -31,6 +31,7 @@ from .calibration import (MachineCosts, machine_costs, rows_worth_a_thread, sear
 from .errors import UserError
 from .numerics import flush_negligible
 from .params import KERNELS, check_params
+from .row_steps import row_steps
 
 if TYPE_CHECKING:  # annotations only
     import scipy.sparse
@@ -949,8 +950,8 @@ def without_diagonal(matrix):
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
     keep = np.empty(matrix.nnz, dtype=np.bool_)
     counts = np.empty(matrix.shape[0], dtype=np.int64)
-    for start in range(0, matrix.shape[0], WITHOUT_DIAGONAL_ROWS):
-        stop = min(start + WITHOUT_DIAGONAL_ROWS, matrix.shape[0])
+    for rows in row_steps(matrix.shape[0], WITHOUT_DIAGONAL_ROWS):
+        start, stop = rows.start, rows.stop
         entries = slice(indptr[start], indptr[stop])
         row_of = np.repeat(np.arange(stop - start), np.diff(indptr[start:stop + 1]))
         kept = (indices[entries] != row_of + start) & (data[entries] != 0)

@@ -25,6 +25,7 @@ from .operator_powers import OperatorPowers
 from .params import check_params
 from .priors import check_model, class_offsets, shares_for
 from .recycle import copy_into_spare
+from .row_steps import row_steps
 from .row_versions import RowVersion
 
 
@@ -478,8 +479,7 @@ STEP_ROWS = 16384
 def _add_steps(x, r, p, ap, step, rows: slice) -> None:
     """``x += step p`` and ``r -= step ap`` on ``rows``, in place."""
     buffer = np.empty((min(STEP_ROWS, rows.stop - rows.start), p.shape[1]))
-    for start in range(rows.start, rows.stop, STEP_ROWS):
-        part = slice(start, min(start + STEP_ROWS, rows.stop))
+    for part in row_steps(rows.stop, STEP_ROWS, start=rows.start):
         steps = buffer[:part.stop - part.start]
         np.multiply(p[part], step, out=steps)
         x[part] += steps

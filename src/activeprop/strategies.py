@@ -21,6 +21,7 @@ from .entr import entr
 from .errors import UserError
 from .plugins import load_strategy
 from .ranking import KeptRanking, best_positions
+from .row_steps import row_steps
 
 
 @dataclass
@@ -330,8 +331,7 @@ class PoolScores:
         if self.utility not in PER_ITEM or len(proba) <= SCORED_ROWS:
             return score_pool(self.utility, proba, context)
         scores = np.empty(len(proba))
-        for start in range(0, len(proba), SCORED_ROWS):
-            rows = slice(start, start + SCORED_ROWS)
+        for rows in row_steps(len(proba), SCORED_ROWS):
             scores[rows] = score_pool(self.utility, proba[rows], context)
         return scores
 

@@ -9,6 +9,7 @@ import numpy as np
 from scipy import sparse
 
 from ..graph import ThreadedMatrix, degree_roots, without_diagonal
+from ..row_steps import row_steps
 from .chunks import RowChunks
 from .halo import HaloExchange, stacked
 from .cluster import send, workers
@@ -51,8 +52,8 @@ def _scale_entries(matrix, row_scale: np.ndarray, column_scale: np.ndarray) -> N
     """Each entry of a CSR ``matrix`` times its row's ``row_scale`` and then its column's
     ``column_scale``, in place."""
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    for start in range(0, matrix.shape[0], STEP_ROWS):
-        stop = min(start + STEP_ROWS, matrix.shape[0])
+    for rows in row_steps(matrix.shape[0], STEP_ROWS):
+        start, stop = rows.start, rows.stop
         entries = slice(indptr[start], indptr[stop])
         by_row = np.repeat(row_scale[start:stop], np.diff(indptr[start:stop + 1]))
         data[entries] = by_row * data[entries] * column_scale[indices[entries]]
@@ -71,8 +72,8 @@ def smallest_neighbour(matrix, own: np.ndarray, *parts: np.ndarray) -> np.ndarra
     found = own.copy()
     # In blocks of rows: the neighbours' labels of every row at once were 8 B an entry
     # (450 MB at 4,000,000 items on a lone worker, on top of its matrices).
-    for start in range(0, matrix.shape[0], STEP_ROWS):
-        stop = min(start + STEP_ROWS, matrix.shape[0])
+    for rows in row_steps(matrix.shape[0], STEP_ROWS):
+        start, stop = rows.start, rows.stop
         neighbours = labels[indices[indptr[start]:indptr[stop]]]
         if not len(neighbours):
             continue

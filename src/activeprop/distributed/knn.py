@@ -18,6 +18,7 @@ import numpy as np
 
 from ..calibration import usable_cores
 from ..graph import hnsw_index, hnsw_search_depth
+from ..row_steps import row_steps
 from .chunks import pieces_of, rows_in, rows_of
 from .cluster import workers
 from .edge_matrix import edge_matrix, slices_of
@@ -168,8 +169,7 @@ def _nearest(k: int, pairs, with_squared: bool):
     shape = (n_queries, min(k, n_found))
     merged = np.empty(shape, dtype=np.result_type(*(pair[1] for pair in pairs)))
     distances = np.empty(shape, dtype=np.float32) if with_squared else None
-    for start in range(0, n_queries, MERGE_ROWS):
-        rows = slice(start, start + MERGE_ROWS)
+    for rows in row_steps(n_queries, MERGE_ROWS):
         squared = np.hstack([pair[0][rows] for pair in pairs])
         found = np.hstack([pair[1][rows] for pair in pairs])
         squared = np.where(found >= 0, squared, np.inf)  # HNSW's -1: nothing found

@@ -29,6 +29,7 @@ from ..pool_distributions import pool_distributions
 from ..propagation import (_laplacian_system, _reached, _rhs_norms, _spreading_matrix,
                            _spreading_system, class_codes, conjugate_gradient,
                            load_compiled_loops, one_hot_codes, poisson_softmax)
+from ..row_steps import row_steps
 from ..row_versions import RowVersion
 from .steps import nonzero_moments, pooled_spread
 
@@ -183,7 +184,7 @@ def _softmax_in_place(U: np.ndarray) -> None:
     """:func:`activeprop.propagation._poisson_distributions` in place, a block of rows at a
     time: a softmax at the scale of the non-zero rows' spread (their entries' standard
     deviation); rows that are all zero (unreached) stay zero."""
-    blocks = [U[start:start + SOFTMAX_ROWS] for start in range(0, len(U), SOFTMAX_ROWS)]
+    blocks = [U[rows] for rows in row_steps(len(U), SOFTMAX_ROWS)]
     scale = pooled_spread(lambda mean: [nonzero_moments(part, mean) for part in blocks])
     for part in blocks:
         poisson_softmax(part, scale, out=part)
