@@ -25,7 +25,7 @@ from activeprop.distributed.halo import multiply  # noqa: E402
 from activeprop.distributed.model import ClusterGraphModel  # noqa: E402
 from activeprop.errors import UserError  # noqa: E402
 from activeprop.fill import fill_below_precision  # noqa: E402
-from activeprop.graph import build_knn_graph  # noqa: E402
+from activeprop.graph import ThreadedMatrix, build_knn_graph  # noqa: E402
 from activeprop.learner import ActiveLearner  # noqa: E402
 from activeprop.models import make_model  # noqa: E402
 
@@ -263,6 +263,18 @@ def test_the_far_items_fill_is_the_single_machines_to_the_bit(client, pool,
     np.testing.assert_allclose(filled, expected, rtol=1e-14, atol=0)
 
 
+def test_dask_counts_a_threaded_matrix_at_the_bytes_it_holds():
+    """Dask places a task where most of its inputs' bytes are, and weighs moving a task by
+    them: a block's operator counted as the 56 B of a bare object made the tasks that read
+    it look cheap to run on a worker that does not hold it."""
+    from dask.sizeof import sizeof
+
+    matrix = sparse.random(5_000, 5_000, density=0.002, random_state=0, format="csr")
+    threaded = ThreadedMatrix(matrix, n_blocks=2)
+    entries = matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
+    assert entries <= sizeof(threaded) <= entries + 2 * matrix.indptr.nbytes + 1024
+
+
 def test_a_fill_layers_state_holds_no_copy_of_the_blocks_scores():
     """Dask sizes each of a block's fill states by its parts: states that carried the
     block's scores counted them once a layer in the task that writes the layers in, and
@@ -285,6 +297,9 @@ def test_a_fill_layers_state_holds_no_copy_of_the_blocks_scores():
     assert sum(count for _, _, count, _ in layers) > n // 2  # most rows filled
     # the layers' rows and scores, and each one's empty rows: not eight copies of F
     assert sum(sizeof(layer) for layer in layers) < 2 * F.nbytes
+    # and those rows at a bit a row (44 layers a round held 88 MB of them a worker at
+    # 4,000,000 items on two workers)
+    assert all(layer[1].nbytes == -(-n // 8) for layer in layers)
     np.testing.assert_array_equal(steps.filled_scores(start, *layers),
                                   fill_below_precision(W, F, reached > 0, floor))
 

@@ -376,6 +376,12 @@ class ThreadedMatrix:
         # blocks are views of it, which pickle would write out a second time
         return ThreadedMatrix, (self.matrix, len(self._blocks))
 
+    def __sizeof__(self) -> int:
+        # What Dask counts a task's result as (its sizeof falls back to sys.getsizeof),
+        # to place the tasks that read it and to weigh moving them: without it, a block's
+        # operator of hundreds of MB looked like 56 B, cheap to send to an idle worker.
+        return object.__sizeof__(self) + sum(array.nbytes for array in self.held_arrays())
+
     def __matmul__(self, block: np.ndarray) -> np.ndarray:
         return self.multiply(block)
 
