@@ -137,21 +137,6 @@ def unpacked_rows(packed: np.ndarray, n_rows: int) -> np.ndarray:
     return np.unpackbits(packed, count=n_rows).view(np.bool_)
 
 
-def weighed_rows_product(S, rows: np.ndarray, scale: np.ndarray, own: np.ndarray,
-                         *parts: np.ndarray) -> np.ndarray:
-    """``(S @ (M * scale))[rows]``, ``M``: ``own`` followed by the ``parts``. Slicing most
-    rows out of a CSR matrix copies it: then all rows are multiplied instead. The weighed
-    copy of M is let go before the rows are taken out of the product: two block-sized
-    arrays at a time, not three."""
-    weighed = np.concatenate([own, *parts])  # (always a copy)
-    weighed *= scale[:, None]
-    if 4 * len(rows) <= S.shape[0]:
-        return np.asarray(S[rows] @ weighed)
-    product = np.asarray(S @ weighed)
-    del weighed
-    return product[rows]
-
-
 def fill_layer(S, column_scale: np.ndarray, state, floor: float, *parts):
     """One layer of :func:`activeprop.fill.fill_below_precision` on a block: every
     empty row next to a row the last layer filled (here or, by ``parts``, in the halo)
@@ -163,12 +148,15 @@ def fill_layer(S, column_scale: np.ndarray, state, floor: float, *parts):
     filled and their scores, and which holds no ``F`` (None): the layers are written into
     the start's at the end (:func:`filled_scores`).
 
-    After the first layer, a row's only neighbours with scores are the last layer's (the
-    layers are distances from the rows with scores), so a layer reads those alone: their
-    columns of ``S``, in the same order (the same sums, bit for bit: the other columns
-    added zeros). Copying the block's scores and stacking them with the halo's at every
-    layer made the fill hold four block-sized arrays, and sent each neighbour the whole
-    halo a layer (76 MB a round at 300,000 items on two workers).
+    A layer reads only the rows that can fill a neighbour: before the first, the rows with
+    scores; after it, the last layer's (the layers are distances from the rows with
+    scores, so no other row with scores is next to an empty one). It reads their columns
+    of ``S``, in the same order (the same sums, bit for bit: the other columns added
+    zeros). Copying the block's scores and stacking them with the halo's at every layer
+    made the fill hold four block-sized arrays, and sent each neighbour the whole halo a
+    layer (76 MB a round at 300,000 items on two workers); the first layer alone still did
+    so, and multiplied every row, and at 4,000,000 items on two workers (192 MB stacked,
+    160 MB of product) it was where the rounds peaked.
 
     A state after the first layer leaves ``F`` out because Dask sizes each state by its
     parts, a shared array once per state: with ``F`` in every layer's state, the task that
@@ -178,22 +166,26 @@ def fill_layer(S, column_scale: np.ndarray, state, floor: float, *parts):
     F, packed, _, last = state
     empty = unpacked_rows(packed, S.shape[0])
     rows = np.flatnonzero(empty)
-    if last is None:
-        incoming = weighed_rows_product(S, rows, column_scale, F,
-                                        *(part[1] for part in parts))
-    else:
-        columns, scores = _last_layer_columns(len(empty), last, parts)
-        near = S[:, columns].tocsr()  # the edges into the last layer's rows
-        rows = rows[np.diff(near.indptr)[rows] > 0]
-        scores = scores * column_scale[columns, None]
-        incoming = np.asarray(near[rows] @ scores) if len(rows) else \
-            np.empty((0, scores.shape[1]))
+    columns, scores = _last_layer_columns(len(empty), _scored_rows(F) if last is None
+                                          else last, parts)
+    near = S[:, columns].tocsr()  # the edges into the last layer's rows
+    rows = rows[np.diff(near.indptr)[rows] > 0]
+    scores = scores * column_scale[columns, None]
+    incoming = np.asarray(near[rows] @ scores) if len(rows) else \
+        np.empty((0, scores.shape[1]))
     sums = incoming.sum(axis=1)
     filled = sums > 0
     rows = rows[filled]
     empty[rows] = False  # (its own array: the state holds the rows packed)
     return None, packed_rows(empty), len(rows), \
         (rows, incoming[filled] * (floor / sums[filled, None]))
+
+
+def _scored_rows(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of a block's scores that have some, and their scores: before the first
+    layer, the rows that may fill a neighbour."""
+    rows = np.flatnonzero(F.any(axis=1))
+    return rows, F[rows]
 
 
 def _last_layer_columns(n_own: int, last, parts) -> tuple[np.ndarray, np.ndarray]:
@@ -208,12 +200,15 @@ def _last_layer_columns(n_own: int, last, parts) -> tuple[np.ndarray, np.ndarray
 
 
 def fill_halo(state, positions: np.ndarray):
-    """What a neighbour block needs of a fill state, its rows ``positions``: before the
-    first layer, all their scores; after a layer, which of them it filled (their places
-    in ``positions``) and their scores. Returns (places or None, scores, len(positions))."""
+    """What a neighbour block needs of a fill state, of its rows ``positions``: before the
+    first layer, which of them have scores, after a layer, which of them it filled (their
+    places in ``positions``), and their scores. Returns (places, scores,
+    len(positions))."""
     F, _, _, last = state
     if last is None:
-        return None, np.take(F, positions, axis=0), len(positions)
+        taken = np.take(F, positions, axis=0)
+        places = np.flatnonzero(taken.any(axis=1))
+        return places, taken[places], len(positions)
     rows, scores = last
     places = np.flatnonzero(np.isin(positions, rows, assume_unique=True))
     return places, scores[np.searchsorted(rows, positions[places])], len(positions)
