@@ -15,8 +15,9 @@ configuration runs in its own process:
   of the features plus 1 GiB.
 Reported: graph seconds, round ms, accuracy at 100 labels, peak memory (the process; for
 a cluster, each worker process's, also as it stood once the graph was built, so that a
-peak higher at the end is the rounds'; and the client's), the halo rows, and the bytes workers
-sent one another during the rounds (Dask's own records: each worker's
+peak higher at the end is the rounds'; and the client's), the tasks each worker ran at its
+highest sampled memory in the rounds (sampled every 50 ms), the halo rows, and the bytes
+workers sent one another during the rounds (Dask's own records: each worker's
 ``transfer_outgoing_log``, by the task whose result moved): the solver's halo per product
 (the rows of a search direction that a block's edges reach: a solve's first product, then
 one per iteration) and the rest per round (the fill's halo layer by layer, the queries'
@@ -39,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import machine  # noqa: E402
 from scale_worker import peak_megabytes as peak_mb  # noqa: E402
+from scale_worker import status_megabytes  # noqa: E402
 from scale_worker import timed_rounds  # noqa: E402  (bench_scale.py's protocol)
 
 NEIGHBORS, ALPHA, RTOL = 10, 0.2, 1e-4
@@ -78,7 +80,9 @@ def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float
         # each worker's high-water mark so far: the graph's; at the end, the rounds' too
         after_graph = client.run(peak_mb)
         client.run(_clear_transfer_log)
+        client.run(_start_sampling)
         result = timed_rounds(model, stored.labels, n_rounds)
+        at_peak = client.run(_stop_sampling)
         sent = bytes_by_task(client.run(_transfer_log).values())
         workers = client.run(peak_mb)
         halo = sum(sent.pop(task, 0) for task in SOLVER_HALO)
@@ -91,6 +95,7 @@ def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float
                 "other_bytes_by_task": dict(sent.most_common(4)),
                 "worker_peak_mb": sorted(workers.values()),
                 "worker_peak_after_graph_mb": sorted(after_graph.values()),
+                "rounds_peak_tasks": [at_peak[w] for w in sorted(workers, key=workers.get)],
                 "client_peak_mb": peak_mb(),
                 "worker_limit_mb": limit / 2**20, "worker_target_mb": (share + 2**30) / 2**20}
     finally:
@@ -101,6 +106,40 @@ def run_cluster(store: str, n_workers: int, n_rounds: int, single_peak_mb: float
 # The tasks whose results are the solver's halo: the rows of a vector another block's edges
 # reach (np.take, for a solve's first product) and of each next search direction.
 SOLVER_HALO = ("take", "turned_rows")
+
+
+# How often a worker's memory is sampled during the rounds, with the tasks it is running.
+SAMPLE_SECONDS = 0.05
+
+
+def _start_sampling(dask_worker) -> None:
+    """Sample this worker's resident memory and the tasks it runs, in a thread, until
+    :func:`_stop_sampling`: the high-water mark alone does not say what made it."""
+    import threading
+    import time
+
+    from dask.utils import key_split
+
+    dask_worker.bench_peak, dask_worker.bench_sampling = (0.0, []), True
+
+    def sample() -> None:
+        while dask_worker.bench_sampling:
+            running = sorted({key_split(task.key) for task in
+                              list(dask_worker.state.executing)})
+            resident = status_megabytes("VmRSS")
+            if resident > dask_worker.bench_peak[0]:
+                dask_worker.bench_peak = (resident, running)
+            time.sleep(SAMPLE_SECONDS)
+
+    threading.Thread(target=sample, daemon=True).start()
+
+
+def _stop_sampling(dask_worker) -> dict:
+    """The highest resident memory sampled since :func:`_start_sampling` and the tasks
+    running then."""
+    dask_worker.bench_sampling = False
+    resident, running = dask_worker.bench_peak
+    return {"mb": round(resident), "running": running}
 
 
 def _clear_transfer_log(dask_worker) -> None:

@@ -25,13 +25,17 @@ def peak_megabytes() -> float:
     client's peak when that was higher (a worker whose own peak was 63 MB read 1,084 MB
     under a client holding 1 GiB); the kernel's high-water mark ``VmHWM`` starts afresh."""
     try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+        return status_megabytes("VmHWM")
     except OSError:  # not Linux
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def status_megabytes(field: str) -> float:
+    """A memory figure of this process that Linux's ``/proc/self/status`` gives in kB
+    (``VmHWM``: its high-water mark, ``VmRSS``: resident now), in MiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status
+                    if line.startswith(f"{field}:"))
 
 
 def protocol_model(pool, kernel: str, alpha: float):
