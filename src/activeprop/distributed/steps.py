@@ -206,9 +206,7 @@ def fill_halo(state, positions: np.ndarray):
     len(positions))."""
     F, _, _, last = state
     if last is None:
-        taken = np.take(F, positions, axis=0)
-        places = np.flatnonzero(taken.any(axis=1))
-        return places, taken[places], len(positions)
+        return *_scored_rows(np.take(F, positions, axis=0)), len(positions)
     rows, scores = last
     places = np.flatnonzero(np.isin(positions, rows, assume_unique=True))
     return places, scores[np.searchsorted(rows, positions[places])], len(positions)
