@@ -1035,22 +1035,42 @@ def test_a_searchs_stored_queries_are_read_a_piece_at_a_time(tmp_path, pool, mon
     np.testing.assert_array_equal(squared, expected[0])
 
 
-def test_faiss_runs_on_all_of_a_workers_threads(pool):
-    # Dask starts its workers with OMP_NUM_THREADS=1, which faiss reads: a worker of two
-    # threads searched on one.
+def test_a_lone_workers_searches_and_fits_run_on_all_of_its_threads(pool):
+    """Dask starts its workers with OMP_NUM_THREADS=1 and OPENBLAS_NUM_THREADS=1, which
+    faiss and BLAS read: a worker of two threads searched on one, and a lone block's fit
+    ran its BLAS calls on one (its round 2.4x the single engine's at 1,000,000 items).
+    Inside those calls the worker's threads are used; outside, Dask's limits stay."""
     from distributed import Client, LocalCluster
 
-    from activeprop.distributed.knn import chunk_index, search_pair
+    from activeprop.distributed import knn
 
-    def threads_after_a_search(X):
+    engine, model, y = lone_fit_of(pool, 2000)
+
+    def threads_seen(X):
         import faiss
+        from threadpoolctl import threadpool_info
 
-        search_pair(X, chunk_index(X, "hnsw"), 0, 10, "hnsw")
-        return faiss.omp_get_max_threads()
+        def now():
+            return faiss.omp_get_max_threads(), {
+                info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+        seen = {"before": now()}
+        searcher, fit = knn._searcher, lone.fit
+        knn._searcher = lambda *a: seen.setdefault("search", now()) and searcher(*a)
+        lone.fit = lambda *a: seen.setdefault("fit", now()) and fit(*a)
+        try:
+            knn.search_pair(X, knn.chunk_index(X, "hnsw"), 0, 10, "hnsw")
+            lone.fit_kept(engine, y, model, lone.KeptFit(engine))
+        finally:
+            knn._searcher, lone.fit = searcher, fit
+        seen["after"] = now()
+        return seen
 
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as own:
-        assert own.submit(threads_after_a_search, pool.X[:500]).result() == 2
+        seen = own.submit(threads_seen, pool.X[:500]).result()
+    assert seen == {"before": (1, {1}), "search": (2, {2}), "fit": (2, {2}),
+                    "after": (1, {1})}
 
 
 def test_candidates_merge_block_by_block_nearest_first_ties_to_the_lower_index(monkeypatch):

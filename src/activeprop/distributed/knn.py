@@ -10,40 +10,22 @@ start in it and, transposed, those that end in it, which is all it needs for its
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from operator import getitem
 
+# (loaded with this module: on_the_workers_threads sets the threads of the libraries
+# loaded when it starts, faiss's OpenMP among them)
+import faiss
 import numpy as np
 
-from ..calibration import usable_cores
 from ..graph import hnsw_index, hnsw_search_depth
 from ..row_steps import row_steps
 from .chunks import pieces_of, rows_in, rows_of
 from .cluster import workers
 from .edge_matrix import edge_matrix, slices_of
+from .worker_threads import on_the_workers_threads
 
 
 SEARCHES = ("flat", "hnsw")
-
-# Dask's nanny starts worker processes with OMP_NUM_THREADS=1, which faiss reads: every
-# search and HNSW build ran on one thread whatever the worker's threads. A faiss call takes
-# the worker's threads instead, one call at a time per process so that two tasks do not run
-# twice as many threads as there are cores. With it, a lone worker of two threads built
-# the graph of 1,000,000 items in 221-247 s against one process's 177-184 s (460 against
-# 200 s before).
-_FAISS_CALLS = threading.Lock()
-
-
-@contextmanager
-def _on_the_workers_threads():
-    """Run a faiss call on all of this worker's threads (one such call at a time)."""
-    import faiss
-
-    with _FAISS_CALLS:
-        faiss.omp_set_num_threads(usable_cores())
-        yield
-
 
 def chunk_index(chunk, kind: str):
     """What a chunk (:func:`activeprop.distributed.chunks.rows_in`'s) is searched through:
@@ -54,7 +36,7 @@ def chunk_index(chunk, kind: str):
     if kind == "flat":
         return database
     index = hnsw_index(database.shape[1])  # as the single-process graph's
-    with _on_the_workers_threads():
+    with on_the_workers_threads():
         index.add(database)
     return index
 
@@ -73,7 +55,7 @@ def search_pair(queries, index, offset: int, k: int, kind: str = "flat"):
     # The queries are read inside the faiss call's lock, a piece at a time: read before
     # it, each of a worker's threads held a chunk of queries (256 MB at 4,000,000 x 64)
     # while it waited for the other's search.
-    with _on_the_workers_threads():
+    with on_the_workers_threads():
         searcher = _searcher(index, k, kind)
         # a chunk against its own index: the queries are the index's vectors (no copy;
         # read again from the store they were 256 MB more, a lone worker's highest point
@@ -122,8 +104,6 @@ def searched_through(chunk, queries: list, own: int, offset: int, k: int, kind: 
 def _searcher(index, k: int, kind: str):
     """The faiss index that searches a chunk (:func:`chunk_index`'s result): a flat index
     over its rows, or its HNSW index set to search deep enough for ``k``."""
-    import faiss
-
     if kind == "flat":
         database = rows_in(index)  # (a chunk's rows, as chunk_index gives them, or to read)
         searcher = faiss.IndexFlatL2(database.shape[1])
@@ -136,8 +116,6 @@ def _searcher(index, k: int, kind: str):
 def stored_vectors(searcher) -> np.ndarray:
     """The vectors a faiss flat or HNSW index holds, as an array over its own memory (not
     a copy: valid while the index is)."""
-    import faiss
-
     flat = searcher if isinstance(searcher, faiss.IndexFlat) else \
         faiss.downcast_index(searcher.storage)
     n, d = searcher.ntotal, searcher.d

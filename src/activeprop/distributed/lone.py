@@ -19,6 +19,7 @@ from ..graph import Graph
 from ..propagation import GraphLabeling, WarmStart
 from ..strategies import PoolScores
 from . import lean
+from .worker_threads import on_the_workers_threads
 
 
 def engine_graph(spreading, roots: np.ndarray, components: np.ndarray, n_neighbors: int,
@@ -97,10 +98,11 @@ def fit_kept(graph: Graph, y: np.ndarray, model: dict, kept: KeptFit,
     instead (:mod:`.lean`, its classes solved in ``groups``): what ``kept`` held is let
     go first, and it keeps nothing (the next fit starts cold)."""
     warm, last = kept.take()
-    if lean.fits_lean(graph, y, budget):
-        del warm, last  # (before the lean fit's arrays)
-        return lean.fit(graph, y, model, groups)
-    result, kept.warm, n_iter, converged = fit(graph, y, model, warm, last)
+    with on_the_workers_threads():  # (the block's only task while it runs)
+        if lean.fits_lean(graph, y, budget):
+            del warm, last  # (before the lean fit's arrays)
+            return lean.fit(graph, y, model, groups)
+        result, kept.warm, n_iter, converged = fit(graph, y, model, warm, last)
     kept.last = result
     return result, n_iter, converged
 
