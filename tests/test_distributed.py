@@ -477,6 +477,32 @@ def test_a_graph_in_one_block_answers_as_the_single_process_engine(client, pool,
     # spreading reads the normalised operator alone: the worker holds one matrix, not two
     assert (graph.affinity is None) == (name == "spreading")
     assert rounds(on_cluster, pool.y) == rounds(single, pool.y)
+    # (the predictions the lone fit found itself, sent in the labels' narrow type)
+    assert on_cluster.predict().dtype == single.predict().dtype
+    np.testing.assert_array_equal(on_cluster.predict(), single.predict())
+
+
+@pytest.mark.parametrize("offset", [-1, 1000, 2**40], ids=["int8", "int16", "int64"])
+def test_a_lone_blocks_labels_travel_narrow_and_its_predictions_are_the_classes(
+        client, pool, offset):
+    """Labels of any integers (-1 unlabeled) reach the lone fit in the narrowest type that
+    holds them, and its predictions come back as those classes, in the labels' type."""
+    from activeprop.distributed.model import narrow_labels
+
+    X, y = pool.X[:2000], pool.y[:2000] + offset + 1  # classes offset+1 ... offset+10
+    labels = np.full(len(y), -1)
+    labels[:40] = y[:40]
+    classes = np.unique(y[:40])
+    assert narrow_labels(labels, classes).dtype == {
+        -1: np.int8, 1000: np.int16, 2**40: np.int64}[offset]
+    single = make_model("spreading", X, kernel="knn", n_neighbors=10, solver="cg",
+                        rtol=1e-10, max_iter=1000, alpha=0.2)
+    on_cluster = ClusterGraphModel("spreading", X, client, n_neighbors=10, alpha=0.2,
+                                   max_iter=1000, rtol=1e-10, n_blocks=1)
+    predicted = on_cluster.fit(labels).predict()
+    assert predicted.dtype == labels.dtype
+    np.testing.assert_array_equal(predicted, single.fit(labels).predict())
+    assert set(np.unique(predicted)) <= set(classes)
 
 
 @pytest.mark.parametrize("group_bytes", [None, 3], ids=["one-group", "groups-of-3"])
@@ -598,11 +624,11 @@ def test_a_lone_blocks_kept_fit_warms_the_next_and_is_given_up_to_a_rerun(small_
     (Dask's, after a failure) finds none and solves cold, as a fresh fit."""
     engine, model, y = small_lone_fit
     kept = lone.KeptFit(engine)
-    _, cold_iterations, _ = lone.fit_kept(engine, y, model, kept)
+    _, cold_iterations, *_ = lone.fit_kept(engine, y, model, kept)
     assert kept.warm is not None and kept.last is not None
     assert lone.fit_kept(engine, y, model, kept)[1] == 0  # the same labels: already solved
     kept.take()  # as a run that failed after taking them
-    again, n_iter, _ = lone.fit_kept(engine, y, model, kept)
+    again, n_iter, *_ = lone.fit_kept(engine, y, model, kept)
     assert n_iter == cold_iterations
     np.testing.assert_array_equal(again[0], lone.fit(engine, y, model, None)[0][0])
 
@@ -625,8 +651,8 @@ def test_a_lean_fits_groups_of_classes_give_its_one_solve_and_hold_a_group_at_a_
         traced[key] = lean.fit(engine, y, model, groups)
         traced[key + " peak"] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    (together, *_), n_iter, converged = traced["all"]
-    (alone, *_), n_iter_alone, _ = traced["one by one"]
+    (together, *_), n_iter, converged, _ = traced["all"]
+    (alone, *_), n_iter_alone, *_ = traced["one by one"]
     np.testing.assert_allclose(alone, together, rtol=1e-12, atol=1e-15)
     assert converged and n_iter == n_iter_alone > 0
     vector = 8 * n * n_classes  # one float64 vector of every class
@@ -641,8 +667,8 @@ def test_a_lean_fit_is_the_single_engines_within_its_tolerance(small_lone_fit, n
     where the solve's tolerance lets them, so nearly every row predicts the same class."""
     engine, model, y = small_lone_fit
     model = {**model, "variant": name, "rtol": rtol}
-    (lean_result, lean_unreached, _), _, converged = lean.fit(engine, y, model,
-                                                              [np.arange(10)])
+    (lean_result, lean_unreached, _), _, converged, _ = lean.fit(engine, y, model,
+                                                                 [np.arange(10)])
     (full, unreached, _), *_ = lone.fit(engine, y, model, None)
     assert converged
     np.testing.assert_array_equal(lean_unreached, unreached)
@@ -681,8 +707,8 @@ def test_a_lean_lone_fit_lets_the_kept_fit_go_and_keeps_nothing(small_lone_fit):
     kept = lone.KeptFit(engine)
     lone.fit_kept(engine, y, model, kept)
     assert kept.warm is not None
-    (lean_result, *_), n_iter, _ = lone.fit_kept(engine, y, model, kept, budget=1,
-                                                 groups=[np.arange(10)])
+    (lean_result, *_), n_iter, *_ = lone.fit_kept(engine, y, model, kept, budget=1,
+                                                  groups=[np.arange(10)])
     assert kept.warm is None and kept.last is None
     assert n_iter > 0  # cold: the same labels would have needed none from the kept start
     full = lone.fit(engine, y, model, None)[0][0]
@@ -694,10 +720,10 @@ def test_a_lone_fit_run_twice_on_one_warm_start_starts_cold_the_second_time(
     # What Dask does when it reruns the task after losing a worker: the first run took the
     # warm start's arrays over and changed them; the rerun must not start from them.
     engine, model, y = small_lone_fit
-    _, warm, _, _ = lone.fit(engine, y, model, None)
+    _, warm, *_ = lone.fit(engine, y, model, None)
     y[30:40] = pool.y[30:40]
-    _, _, warm_iterations, _ = lone.fit(engine, y, model, warm)
-    (again, *_), _, n_iter, _ = lone.fit(engine, y, model, warm)
+    _, _, warm_iterations, *_ = lone.fit(engine, y, model, warm)
+    (again, *_), _, n_iter, *_ = lone.fit(engine, y, model, warm)
     cold = lone.fit(engine, y, model, None)
     assert warm_iterations < n_iter == cold[2]  # the rerun solved cold, as a fresh fit
     np.testing.assert_array_equal(again, cold[0][0])

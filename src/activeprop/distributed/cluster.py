@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 
 from ..errors import UserError
 
@@ -84,11 +85,18 @@ def send(client, data, worker: str | None = None):
     is there (else anywhere). Returns a future, or a list of futures."""
     if isinstance(data, list):
         return [send(client, part, worker) for part in data]
-    with warnings.catch_warnings():
-        # Dask advises scattering large arguments; here keeping them in the task is the
-        # point (it is what makes them survive a worker's loss).
-        warnings.filterwarnings("ignore", message="Sending large graph")
+    with arguments_kept_in_tasks():
         future = client.submit(_received, data, pure=False,
                                workers=None if worker is None else [worker],
                                allow_other_workers=worker is not None)
     return future
+
+
+@contextmanager
+def arguments_kept_in_tasks():
+    """Submit tasks with large arguments (arrays) without Dask's warning: it advises
+    scattering them, but keeping them in the task is the point here (it is what makes them
+    survive a worker's loss)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph")
+        yield

@@ -245,8 +245,14 @@ class ClusterGraph:
         300,000 items on two workers.)"""
         placed = self.affinity if self.keeps_affinity else self.spreading  # (built there)
         holders = self.client.who_has(placed)
-        return [send(self.client, rows[members], next(iter(holders.get(block.key, ())), None))
-                for members, block in zip(self.layout.members, placed)]
+        return [send(self.client, block_rows, next(iter(holders.get(block.key, ())), None))
+                for block_rows, block in zip(self.blocks_of(rows), placed)]
+
+    def blocks_of(self, rows: np.ndarray) -> list[np.ndarray]:
+        """A pool-ordered array cut into its row blocks, on the client: for a task that
+        reads its block alone and carries it as an argument (the task goes where the rest
+        of what it reads is; no look-up of the holders, and no task of its own)."""
+        return [rows[members] for members in self.layout.members]
 
     def from_blocks(self, blocks: list) -> np.ndarray:
         """Row blocks gathered to the client, in pool order."""

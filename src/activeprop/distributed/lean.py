@@ -67,8 +67,8 @@ def fit(graph: Graph, y: np.ndarray, model: dict, groups: list[np.ndarray]) -> t
     max_iter) of the lone block's labels ``y`` (block order, -1 unlabeled), solving the
     classes' columns in ``groups`` (of :func:`activeprop.distributed.model.column_groups`)
     one after another. Returns ((distributions, unreached, their version), n_iter,
-    converged) as :func:`activeprop.distributed.lone.fit_kept` does; n_iter is the most any
-    group took."""
+    converged, predicted classes) as :func:`activeprop.distributed.lone.fit_kept` does;
+    n_iter is the most any group took."""
     classes = np.unique(y[y != -1])
     codes = graph.labels_to_graph_order(class_codes(y, classes))
     reached = _reached(graph, codes >= 0)
@@ -80,8 +80,8 @@ def fit(graph: Graph, y: np.ndarray, model: dict, groups: list[np.ndarray]) -> t
         group_iter, group_converged = solve_group(graph, codes, group, reached, model, scores)
         n_iter, converged = max(n_iter, group_iter), converged and group_converged
     finish(graph, codes, reached, model, scores)
-    distributions, unreached, _, _ = pool_distributions(scores, graph.pool_positions())
-    return (distributions, unreached, RowVersion.new()), n_iter, converged
+    distributions, unreached, best, _ = pool_distributions(scores, graph.pool_positions())
+    return (distributions, unreached, RowVersion.new()), n_iter, converged, classes[best]
 
 
 def _fill_spreading(graph: Graph, codes: np.ndarray, reached: np.ndarray, model: dict,

@@ -39,7 +39,7 @@ def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None,
     engine's ``model`` (the :class:`activeprop.propagation.GraphLabeling` settings), warm
     from the last fit's ``warm``. Returns ((distributions, unreached, their
     :class:`activeprop.row_versions.RowVersion`), the next warm start without its graph,
-    n_iter, converged). ``last``: the last fit's first result, whose distributions this
+    n_iter, converged, each row's predicted class). ``last``: the last fit's first result, whose distributions this
     fit's version names the moved rows from (the rows a kept strategy's scores read again:
     :func:`kept_scores`). This fit's distributions are written over them (the model lets
     them go for these: one array of the pool's distributions on the worker, not two).
@@ -61,7 +61,8 @@ def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None,
     labeling.fit(graph, y, taken)
     return ((labeling.label_distributions_, labeling.unreached_,
              labeling.distributions_version_),
-            replace(labeling.warm_, graph=None), labeling.n_iter_, labeling.converged_)
+            replace(labeling.warm_, graph=None), labeling.n_iter_, labeling.converged_,
+            labeling.transduction_)
 
 
 class KeptFit:
@@ -92,7 +93,8 @@ class KeptFit:
 def fit_kept(graph: Graph, y: np.ndarray, model: dict, kept: KeptFit,
              budget: int | None = None, groups: list | None = None) -> tuple:
     """:func:`fit` warm from what ``kept`` holds, which then holds this fit's. Returns
-    ((distributions, unreached, their version), n_iter, converged).
+    ((distributions, unreached, their version), n_iter, converged, each row's predicted
+    class: the fit's own, found in the pass that made the distributions).
 
     When that fit would pass the worker's memory ``budget`` (bytes), the fit is lean
     instead (:mod:`.lean`, its classes solved in ``groups``): what ``kept`` held is let
@@ -102,9 +104,9 @@ def fit_kept(graph: Graph, y: np.ndarray, model: dict, kept: KeptFit,
         if lean.fits_lean(graph, y, budget):
             del warm, last  # (before the lean fit's arrays)
             return lean.fit(graph, y, model, groups)
-        result, kept.warm, n_iter, converged = fit(graph, y, model, warm, last)
+        result, kept.warm, n_iter, converged, predicted = fit(graph, y, model, warm, last)
     kept.last = result
-    return result, n_iter, converged
+    return result, n_iter, converged, predicted
 
 
 def kept_scores(utility, graph: Graph) -> PoolScores:

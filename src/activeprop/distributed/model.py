@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..propagation import poisson_softmax
 from ..strategies import BATCH_MODES, DIVERSE_CANDIDATES, diverse_among
 from .chunks import chunk_rows_for, row_chunks
-from .cluster import workers
+from .cluster import arguments_kept_in_tasks, workers
 from .graph import ClusterGraph
 from .solve import BlockSolver, laplacian_product, spreading_product
 from . import lone, steps
@@ -52,6 +52,20 @@ def column_groups(n_classes: int, block_rows: int) -> list[np.ndarray]:
     of a group within SOLVE_VECTOR_BYTES (one group per column at most)."""
     per_group = max(1, SOLVE_VECTOR_BYTES // (8 * max(block_rows, 1)))
     return np.array_split(np.arange(n_classes), -(-n_classes // per_group))
+
+
+def narrow_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Integer labels ``y`` in the narrowest integer type that holds -1 and their sorted
+    ``classes`` (int8 for up to 127 classes numbered from 0): what a lone block's fit is
+    sent every round, 1 MB at 1,000,000 items rather than 8 (11 against 22 ms through the
+    scheduler here), and its predictions come back in. Other labels are kept as they are."""
+    if not np.issubdtype(y.dtype, np.signedinteger):
+        return y
+    low, high = min(-1, int(classes[0])), int(classes[-1])
+    for kind in (np.int8, np.int16, np.int32):
+        if np.iinfo(kind).min <= low and high <= np.iinfo(kind).max:
+            return y.astype(kind)
+    return y
 
 
 def needs_affinity(name: str, n_blocks: int) -> bool:
@@ -126,6 +140,7 @@ class ClusterGraphModel:
         self._lone_graph = None  # a lone block's single-engine graph (lone.engine_graph)
         self._lone_kept = None  # a lone block's last fit, kept on its worker (lone.KeptFit)
         self._scorers: dict = {}  # a lone block's kept scores per strategy (_kept_scores)
+        self._lone_predicted = None  # a lone block's last fit's predicted classes (future)
         self._distributions: list | None = None  # each block's last fit's (futures)
 
     def build_graph(self, models: tuple[str, ...] = ()) -> ClusterGraph:
@@ -195,10 +210,13 @@ class ClusterGraphModel:
                  "rtol": self.rtol}
         # not pure: the task changes what the holder keeps (lone.KeptFit says why a rerun
         # stays right)
-        fitted = submit(lone.fit_kept, self._lone_graph, graph.to_blocks(y)[0], model,
-                        self._lone_kept, self.worker_memory,
-                        column_groups(len(self.classes_), graph.n_items), pure=False)
+        with arguments_kept_in_tasks():  # (the labels, carried by the fit's task)
+            fitted = submit(lone.fit_kept, self._lone_graph,
+                            graph.blocks_of(narrow_labels(y, self.classes_))[0], model,
+                            self._lone_kept, self.worker_memory,
+                            column_groups(len(self.classes_), graph.n_items), pure=False)
         self._distributions = [submit(getitem, fitted, 0)]
+        self._lone_predicted = submit(getitem, fitted, 3)
         self.n_products_ = 0  # (no halo: the products stay on the worker)
         self.n_iter_, self.converged_ = self.client.gather(
             [submit(getitem, fitted, 1), submit(getitem, fitted, 2)])
@@ -349,7 +367,11 @@ class ClusterGraphModel:
 
     def predict(self) -> np.ndarray:
         """The predicted class of every item (gathered: one integer per item)."""
-        if self._predicted is None:
+        if self._predicted is None and self._lone_graph is not None:
+            # the lone fit's own, found as it made the distributions, in its labels' type
+            self._predicted = self.graph.from_blocks([self._lone_predicted]).astype(
+                self.classes_.dtype, copy=False)
+        elif self._predicted is None:
             index = self.graph.from_blocks(
                 [self.client.submit(steps.predictions, d) for d in self._distributions])
             self._predicted = self.classes_[index]
@@ -379,10 +401,11 @@ class ClusterGraphModel:
         sends its best ``n``."""
         graph, submit = self.graph, self.client.submit
         scorer = self._kept_scores(utility) if self._lone_graph is not None else utility
-        parts = self.client.gather([
-            submit(steps.top_candidates, d, members, excluded_b, scorer, n)
-            for d, members, excluded_b in zip(self._distributions, graph.members,
-                                              graph.to_blocks(excluded))])
+        with arguments_kept_in_tasks():  # (each block's excluded items)
+            asked = [submit(steps.top_candidates, d, members, excluded_b, scorer, n)
+                     for d, members, excluded_b in zip(self._distributions, graph.members,
+                                                       graph.blocks_of(excluded))]
+        parts = self.client.gather(asked)
         scores = np.concatenate([p[0] for p in parts])
         ids = np.concatenate([p[1] for p in parts])
         best = np.lexsort((ids, -scores))[:n]
