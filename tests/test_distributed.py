@@ -1099,6 +1099,17 @@ def test_a_lone_workers_searches_and_fits_run_on_all_of_its_threads(pool):
                     "after": (1, {1})}
 
 
+@pytest.mark.parametrize("n_classes, kind", [(10, np.uint8), (300, np.uint16)])
+def test_a_blocks_predictions_travel_in_the_narrowest_type(n_classes, kind):
+    proba = np.random.default_rng(0).random((500, n_classes))
+    index = steps.predictions((proba,))
+    assert index.dtype == kind
+    np.testing.assert_array_equal(index, proba.argmax(axis=1))
+    same, confidence = steps.predicted_confidence((proba,))
+    np.testing.assert_array_equal(same, index)
+    np.testing.assert_array_equal(confidence, proba.max(axis=1))
+
+
 def test_candidates_merge_block_by_block_nearest_first_ties_to_the_lower_index(monkeypatch):
     """Each query's k nearest of every chunk's candidates: by distance, ties to the lower
     index, HNSW's -1 (nothing found) last; merged a few rows at a time as all at once."""

@@ -257,14 +257,18 @@ def block_distributions(F: np.ndarray):
 
 
 def predictions(state) -> np.ndarray:
-    """The most probable class index of each row."""
-    return np.argmax(state[0], axis=1)
+    """The most probable class index of each row, in the narrowest unsigned type that
+    holds it (one byte a row up to 256 classes: what the client gathers every round, 8 MB
+    at 1,000,000 items in int64)."""
+    proba = state[0]
+    return np.argmax(proba, axis=1).astype(np.min_scalar_type(proba.shape[1] - 1))
 
 
 def predicted_confidence(state) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's most probable class index and that class's probability."""
+    """Each row's most probable class index (as :func:`predictions`) and that class's
+    probability."""
     proba = state[0]
-    index = np.argmax(proba, axis=1)
+    index = predictions(state)
     return index, proba[np.arange(len(proba)), index]
 
 
