@@ -6,7 +6,9 @@ the new labels' residual locally (:mod:`activeprop.push`) instead of the blocks'
 conjugate-gradient iterations, and the fill and the distributions are its compiled passes.
 Before, a lone worker's round at 200,000 items took 751 ms against the single engine's 91
 (the blocks' global solve took 23 iterations over 6 rounds where the push took 4); now
-180 against 97, and at 1,000,000 items 809 against 648 (docs/benchmarks.md).
+180 against 97, and at 1,000,000 items 809 against 648; then, with the fit's BLAS on all
+of the worker's threads (:mod:`.worker_threads`) and a round's labels and predictions
+sent in a byte an item, 234 against 146 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ def fit(graph: Graph, y: np.ndarray, model: dict, warm: WarmStart | None,
     engine's ``model`` (the :class:`activeprop.propagation.GraphLabeling` settings), warm
     from the last fit's ``warm``. Returns ((distributions, unreached, their
     :class:`activeprop.row_versions.RowVersion`), the next warm start without its graph,
-    n_iter, converged, each row's predicted class). ``last``: the last fit's first result, whose distributions this
-    fit's version names the moved rows from (the rows a kept strategy's scores read again:
-    :func:`kept_scores`). This fit's distributions are written over them (the model lets
+    n_iter, converged, each row's predicted class). ``last``: the last fit's first
+    result, whose distributions this fit's version names the moved rows from (the rows a
+    kept strategy's scores read again: :func:`kept_scores`). This fit's distributions are written over them (the model lets
     them go for these: one array of the pool's distributions on the worker, not two).
 
     ``warm`` is taken over (its arrays are updated in place): it is marked used first, so
