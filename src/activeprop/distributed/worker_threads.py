@@ -24,8 +24,8 @@ from threadpoolctl import threadpool_limits
 from ..calibration import usable_cores
 
 # One such call at a time per process, so that two tasks do not run twice as many threads
-# as there are cores.
-_ONE_AT_A_TIME = threading.Lock()
+# as there are cores. (Reentrant: a block inside another, in the same task, goes on.)
+_ONE_AT_A_TIME = threading.RLock()
 
 
 @contextmanager
