@@ -146,7 +146,6 @@ class ClusterGraph:
         self.recall = None
         self.layout = _layout(client, chunks, n_blocks, seed)
         self._build_blocks(chunks)
-        self.members = send(client, self.layout.members)
         self.build_seconds = time.perf_counter() - start
 
     @property
@@ -173,10 +172,14 @@ class ClusterGraph:
             for b, (members, parts) in enumerate(zip(layout.members, edges))]))
         position = send(client, layout.position)
         addresses = list(workers(client))
+        # each block's items sent to its worker as a task of their own (carried in the
+        # block's task, they were 8 B an item through the scheduler, and Dask's warning)
+        self.members = [send(client, members, addresses[b % len(addresses)])
+                        for b, members in enumerate(layout.members)]
         built = [client.submit(block_affinity, b, members, block_of, position, *parts,
                                workers=[addresses[b % len(addresses)]],
                                allow_other_workers=True)
-                 for b, (members, parts) in enumerate(zip(layout.members, edges))]
+                 for b, (members, parts) in enumerate(zip(self.members, edges))]
         del edges
         self.affinity = [client.submit(getitem, block, 0) for block in built]
         self.halos = client.gather([client.submit(getitem, block, 1) for block in built])
