@@ -367,15 +367,21 @@ class ClusterGraphModel:
 
     def predict(self) -> np.ndarray:
         """The predicted class of every item (gathered: one integer per item)."""
-        if self._predicted is None and self._lone_graph is not None:
-            # the lone fit's own, found as it made the distributions, in its labels' type
-            self._predicted = self.graph.from_blocks([self._lone_predicted]).astype(
-                self.classes_.dtype, copy=False)
-        elif self._predicted is None:
-            index = self.graph.from_blocks(
-                [self.client.submit(steps.predictions, d) for d in self._distributions])
-            self._predicted = self.classes_[index]
+        if self._predicted is None:
+            self._predicted = self._lone_predictions() if self._lone_graph is not None \
+                else self._block_predictions()
         return self._predicted
+
+    def _block_predictions(self) -> np.ndarray:
+        """Each block's most probable classes, found on its worker (a narrow index)."""
+        return self.classes_[self.graph.from_blocks(
+            [self.client.submit(steps.predictions, d) for d in self._distributions])]
+
+    def _lone_predictions(self) -> np.ndarray:
+        """A lone fit's own predicted classes (found as it made the distributions, sent in
+        its labels' narrow type), in the classes' type."""
+        return self.graph.from_blocks([self._lone_predicted]).astype(self.classes_.dtype,
+                                                                     copy=False)
 
     def typical_items(self, k: int) -> np.ndarray:
         """The ``k`` typical items of the pool, found on the workers
