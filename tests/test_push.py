@@ -81,6 +81,33 @@ def test_a_push_keeps_the_solution_and_its_residual_an_exact_pair(graph, pool):
     assert np.all(np.sqrt(np.einsum("ij,ij->j", R, R)) <= targets * (1 + 1e-9))
 
 
+def test_a_push_of_some_columns_is_the_push_of_those_columns_alone(graph):
+    """A push of some of R's columns reads them into an array of its own and writes them
+    back: the same bits as pushing an R of those columns alone (pushed in place), and
+    the columns it does not push are left as they were."""
+    S = graph.operator("symmetric-spreading").matrix
+    n, alpha = S.shape[0], 0.9
+    rng = np.random.default_rng(3)
+    R = rng.normal(scale=1e-7, size=(n, 4))  # what an earlier solve left
+    seeds = rng.choice(n, 3, replace=False)
+    R[seeds, 1], R[seeds, 3] = 0.1, 0.2  # two columns above their targets
+    X = rng.normal(size=(n, 4))
+    targets = np.full(4, 1e-3)
+    norms2 = np.einsum("ij,ij->j", R, R)
+    alone = [np.ascontiguousarray(A[:, [1, 3]]) for A in (X, R)]
+    alone_norms2 = norms2[[1, 3]].copy()
+    X_before, R_before = X.copy(), R.copy()
+    met, edges, moved = push_residual(S, alpha, X, R, norms2, targets, seeds, 10 * S.nnz)
+    expected = push_residual(S, alpha, *alone, alone_norms2, targets[[1, 3]], seeds,
+                             10 * S.nnz)
+    assert met and (met, edges) == expected[:2] and np.array_equal(moved, expected[2])
+    assert np.array_equal(X[:, [1, 3]], alone[0]) and np.array_equal(R[:, [1, 3]], alone[1])
+    assert np.array_equal(norms2[[1, 3]], alone_norms2)
+    assert np.array_equal(X[:, [0, 2]], X_before[:, [0, 2]])
+    assert np.array_equal(R[:, [0, 2]], R_before[:, [0, 2]])
+    assert not np.array_equal(R[:, [1, 3]], R_before[:, [1, 3]])
+
+
 def _rhs_norms(warm, alpha):
     """The norms of the columns of spreading's right-hand side ``(1 - alpha) Y``."""
     counts = np.bincount(warm.codes[warm.codes >= 0], minlength=len(warm.classes))

@@ -66,9 +66,13 @@ def push_residual(S, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndar
     if not len(columns):
         return True, 0, np.empty(0, dtype=np.int64)
     epsilon = targets[columns] / max(np.sqrt(len(rows)), 1.0)
+    # R's pushed columns, in an array of their own when some are (see _push)
+    compact = len(columns) < R.shape[1]
+    residual = np.empty((len(R), len(columns))) if compact else R
     met, edges, moved = _push(
         S.indptr, S.indices, np.asarray(S.data, dtype=np.float64), float(alpha), X, R, norms2,
-        np.asarray(targets, dtype=np.float64)**2, columns, rows, epsilon, int(max_edges))
+        np.asarray(targets, dtype=np.float64)**2, columns, rows, epsilon, int(max_edges),
+        residual, compact)
     return bool(met), int(edges), moved
 
 
@@ -89,14 +93,27 @@ def compile_for(index_dtype: np.dtype) -> None:
 
 @njit(cache=True, nogil=True)
 def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, epsilon,
-          max_edges):
+          max_edges, residual, compact):
     """The push: passes with a threshold lowered by ``EPSILON_STEP`` each, pushing every
     row whose residual is above it in some column, until the columns meet their targets.
-    Returns (met, edges read, the rows whose solution moved)."""
+    Returns (met, edges read, the rows whose solution moved).
+
+    When some of R's columns are pushed (a label of a known class: one), they are read
+    into a compact array of their own as the residual first reaches each row, and written
+    back at the end: every graph entry read adds to a neighbour's residual, and in R's rows
+    (all the classes) each such entry was a cache line of its own. One column of ten, 13
+    million entries read at alpha 0.9 on a graph of 1,000,000 rows: 217-229 -> 174-185 ms
+    (``/tmp`` script); with every column pushed the copy cost a fifth more, and R is
+    pushed in place. The same arithmetic in the same order: the same bits.
+    ``residual``: an (n, len(columns)) array for the copy when ``compact``, else R itself
+    (chosen by the caller: an array picked inside the loop ran a sixth slower)."""
     n = len(X)
     touched = np.zeros(n, dtype=np.bool_)
     touched_rows = np.empty(n, dtype=np.int64)  # every row the residual reached, in order
-    touched[seeds] = True
+    for row in seeds:
+        touched[row] = True
+        if compact:
+            _load(R, columns, row, residual)
     touched_rows[:len(seeds)] = seeds
     n_touched = len(seeds)
     queued = np.zeros(n, dtype=np.bool_)
@@ -106,13 +123,15 @@ def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, 
     moved_rows = np.empty(n, dtype=np.int64)  # the rows pushed (X changed), in order
     n_moved = 0
     edges = 0
+    met = True
     while not _all_met(norms2, targets2, columns):
         epsilon *= EPSILON_STEP
-        if not _outside_meets(R, norms2, targets2, columns, touched_rows[:n_touched]):
-            return False, edges, moved_rows[:n_moved].copy()
+        if not _outside_meets(residual, norms2, targets2, columns, touched_rows[:n_touched]):
+            met = False
+            break
         head = tail = 0
         for row in touched_rows[:n_touched]:
-            if _above(R, row, columns, epsilon):
+            if _above(residual, row, epsilon):
                 queue[tail % n] = row
                 queued[row] = True
                 tail += 1
@@ -120,59 +139,76 @@ def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, 
             row = queue[head % n]
             head += 1
             queued[row] = False
-            _move_into_solution(X, R, norms2, columns, row, pushed)
+            _move_into_solution(X, residual, norms2, columns, row, pushed)
             if not moved[row]:
                 moved[row] = True
                 moved_rows[n_moved] = row
                 n_moved += 1
             for position in range(indptr[row], indptr[row + 1]):
                 neighbour = indices[position]
-                _spread(R, norms2, columns, neighbour, alpha * data[position], pushed)
                 if not touched[neighbour]:
                     touched[neighbour] = True
                     touched_rows[n_touched] = neighbour
                     n_touched += 1
-                if not queued[neighbour] and _above(R, neighbour, columns, epsilon):
+                    if compact:
+                        _load(R, columns, neighbour, residual)
+                _spread(residual, norms2, columns, neighbour, alpha * data[position], pushed)
+                if not queued[neighbour] and _above(residual, neighbour, epsilon):
                     queue[tail % n] = neighbour
                     queued[neighbour] = True
                     tail += 1
             edges += indptr[row + 1] - indptr[row]
             if edges > max_edges:
-                return False, edges, moved_rows[:n_moved].copy()
-    return True, edges, moved_rows[:n_moved].copy()
+                met = False
+                break
+        if not met:
+            break
+    if compact:  # R's pushed columns back, where they moved
+        for row in touched_rows[:n_touched]:
+            for j in range(len(columns)):
+                R[row, columns[j]] = residual[row, j]
+    return met, edges, moved_rows[:n_moved].copy()
+
+
+@njit(cache=True, nogil=True, inline="always")  # called per row reached
+def _load(R, columns, row, residual):
+    """Read ``row``'s pushed columns of R into ``residual``."""
+    for j in range(len(columns)):
+        residual[row, j] = R[row, columns[j]]
 
 
 @njit(cache=True, nogil=True)
-def _outside_meets(R, norms2, targets2, columns, touched_rows):
+def _outside_meets(residual, norms2, targets2, columns, touched_rows):
     """Whether the residual outside the touched rows, which no push will move, meets
-    every column's target on its own."""
+    every column's target on its own (``residual``: the pushed columns, as ``_push``
+    holds them)."""
     for j in range(len(columns)):
         left = norms2[columns[j]]
         for row in touched_rows:
-            left -= R[row, columns[j]] ** 2
+            left -= residual[row, j] ** 2
         if left > targets2[columns[j]]:
             return False
     return True
 
 
 @njit(cache=True, nogil=True, inline="always")  # called per row or edge
-def _move_into_solution(X, R, norms2, columns, row, pushed):
+def _move_into_solution(X, residual, norms2, columns, row, pushed):
     """Move ``row``'s residual into its solution; ``pushed`` receives what moved."""
     for j in range(len(columns)):
-        pushed[j] = R[row, columns[j]]
+        pushed[j] = residual[row, j]
         X[row, columns[j]] += pushed[j]
         norms2[columns[j]] -= pushed[j] ** 2
-        R[row, columns[j]] = 0.0
+        residual[row, j] = 0.0
 
 
 @njit(cache=True, nogil=True, inline="always")  # called per row or edge
-def _spread(R, norms2, columns, neighbour, weight, pushed):
+def _spread(residual, norms2, columns, neighbour, weight, pushed):
     """Add ``weight`` times ``pushed`` to ``neighbour``'s residual, keeping the norms."""
     for j in range(len(columns)):
-        before = R[neighbour, columns[j]]
+        before = residual[neighbour, j]
         after = before + weight * pushed[j]
         norms2[columns[j]] += after * after - before * before
-        R[neighbour, columns[j]] = after
+        residual[neighbour, j] = after
 
 
 @njit(cache=True, nogil=True)
@@ -185,9 +221,9 @@ def _all_met(norms2, targets2, columns):
 
 
 @njit(cache=True, nogil=True, inline="always")  # called per row or edge
-def _above(R, row, columns, epsilon):
+def _above(residual, row, epsilon):
     """Whether ``row``'s residual is above its column's threshold in some column."""
-    for j in range(len(columns)):
-        if abs(R[row, columns[j]]) > epsilon[j]:
+    for j in range(len(epsilon)):
+        if abs(residual[row, j]) > epsilon[j]:
             return True
     return False
