@@ -102,7 +102,7 @@ def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, 
     into a compact array of their own as the residual first reaches each row, and written
     back at the end: every graph entry read adds to a neighbour's residual, and in R's rows
     (all the classes) each such entry was a cache line of its own. One column of ten, 13
-    million entries read at alpha 0.9 on a graph of 1,000,000 rows: 217-229 -> 174-185 ms
+    million entries read at alpha 0.9 on a graph of 1,000,000 rows: 217-229 -> 169-185 ms
     (``/tmp`` script); with every column pushed the copy cost a fifth more, and R is
     pushed in place. The same arithmetic in the same order: the same bits.
     ``residual``: an (n, len(columns)) array for the copy when ``compact``, else R itself
