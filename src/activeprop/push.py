@@ -67,12 +67,11 @@ def push_residual(S, alpha: float, X: np.ndarray, R: np.ndarray, norms2: np.ndar
         return True, 0, np.empty(0, dtype=np.int64)
     epsilon = targets[columns] / max(np.sqrt(len(rows)), 1.0)
     # R's pushed columns, in an array of their own when some are (see _push)
-    compact = len(columns) < R.shape[1]
-    residual = np.empty((len(R), len(columns))) if compact else R
+    residual = np.empty((len(R), len(columns))) if len(columns) < R.shape[1] else R
     met, edges, moved = _push(
         S.indptr, S.indices, np.asarray(S.data, dtype=np.float64), float(alpha), X, R, norms2,
         np.asarray(targets, dtype=np.float64)**2, columns, rows, epsilon, int(max_edges),
-        residual, compact)
+        residual)
     return bool(met), int(edges), moved
 
 
@@ -93,7 +92,7 @@ def compile_for(index_dtype: np.dtype) -> None:
 
 @njit(cache=True, nogil=True)
 def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, epsilon,
-          max_edges, residual, compact):
+          max_edges, residual):
     """The push: passes with a threshold lowered by ``EPSILON_STEP`` each, pushing every
     row whose residual is above it in some column, until the columns meet their targets.
     Returns (met, edges read, the rows whose solution moved).
@@ -105,9 +104,10 @@ def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, 
     million entries read at alpha 0.9 on a graph of 1,000,000 rows: 217-229 -> 169-185 ms
     (``/tmp`` script); with every column pushed the copy cost a fifth more, and R is
     pushed in place. The same arithmetic in the same order: the same bits.
-    ``residual``: an (n, len(columns)) array for the copy when ``compact``, else R itself
-    (chosen by the caller: an array picked inside the loop ran a sixth slower)."""
+    ``residual``: an (n, len(columns)) array for the copy, or R itself when every column
+    is pushed (chosen by the caller: an array picked inside the loop ran a sixth slower)."""
     n = len(X)
+    compact = residual.shape[1] < R.shape[1]  # (else residual is R)
     touched = np.zeros(n, dtype=np.bool_)
     touched_rows = np.empty(n, dtype=np.int64)  # every row the residual reached, in order
     for row in seeds:
