@@ -190,6 +190,39 @@ def test_a_refill_after_a_global_change_gives_the_fresh_fill_to_the_bit(n_compon
     assert refills >= 6
 
 
+@pytest.mark.parametrize("normalised", [False, True])
+@pytest.mark.parametrize("seed", range(5))
+def test_a_refill_after_a_push_reads_only_the_rows_it_moved(seed, normalised):
+    """After a push whose update gave up, the refill is given the rows the push moved: at
+    the same floor it reads only their scores (the other rows' are NaN here) and gives the
+    fresh fill of the whole scores, to the bit, round after round; at another floor (the
+    largest score moved) it reads every row."""
+    rng = np.random.default_rng(seed)
+    n = 3_000
+    W, scale = _weighed(_random_graph(n, rng, 1), normalised)
+    reached = np.ones(n, dtype=bool)
+    scores = np.where(rng.random((n, 3)) < 0.02, rng.random((n, 3)), 0.0)
+    kept = KeptFill.fill(W, scores, reached, FLOOR, scale)
+    refills = 0
+    for round_ in range(12):
+        moved = np.unique(rng.integers(0, n, rng.integers(1, 40)))
+        scores[moved] = np.where(rng.random((len(moved), 3)) < 0.4,
+                                 rng.random((len(moved), 3)) * 3 * FLOOR, 0.0)
+        scores[moved[rng.random(len(moved)) < 0.1]] -= 1e-12  # round-off below zero
+        floor = kept.floor if round_ % 4 else FLOOR * (1 + 0.01 * rng.random())
+        given = scores.copy()
+        if floor == kept.floor:
+            given[np.setdiff1d(np.arange(n), moved)] = np.nan
+        refilled = kept.refill(W, given, reached, floor, scale, moved)
+        fresh, layers = fill_with_layers(W, scores, reached, floor, scale)
+        if refilled is None:  # too many rows change layer: the caller fills afresh
+            kept = KeptFill.fill(W, scores, reached, floor, scale)
+            continue
+        assert np.array_equal(refilled.F, fresh) and np.array_equal(refilled.layers, layers)
+        kept, refills = refilled, refills + 1
+    assert refills >= 8
+
+
 def test_an_update_that_would_lay_out_more_rows_than_its_bound_gives_up_unchanged(
         monkeypatch):
     """On a path whose one row with scores falls below the floor, every filled row is laid

@@ -160,20 +160,28 @@ def clip_into(scores: np.ndarray, reached: np.ndarray, floor: float, F: np.ndarr
 
 @njit(cache=True, nogil=True)
 def _clip_rows(scores, reached, floor, start, stop, F, empty, source):
-    """Rows ``start`` to ``stop`` of :func:`_clipped_copy`: F's row is the scores' with
-    negative entries zero, or all zero for an empty row; ``empty`` marks the reached rows
-    whose largest score is at most ``floor``, ``source`` the other reached rows."""
-    k = scores.shape[1]
+    """Rows ``start`` to ``stop`` of :func:`_clipped_copy` (:func:`clip_row`); ``empty``
+    marks the reached rows whose largest score is at most ``floor``, ``source`` the other
+    reached rows."""
     for row in range(start, stop):
-        top = 0.0
+        empty[row], source[row] = clip_row(scores, reached, floor, row, F)
+
+
+@njit(cache=True, nogil=True, inline="always")  # called per row
+def clip_row(scores, reached, floor, row, F):
+    """F's ``row`` is the scores' with negative entries zero, or all zero when the row is
+    empty (reached, its largest score at most ``floor``). Returns whether it is empty, and
+    whether it has scores (reached, not empty)."""
+    k = scores.shape[1]
+    top = 0.0
+    for j in range(k):
+        F[row, j] = max(scores[row, j], 0.0)
+        top = max(top, F[row, j])
+    empty = reached[row] and top <= floor
+    if empty:
         for j in range(k):
-            F[row, j] = max(scores[row, j], 0.0)
-            top = max(top, F[row, j])
-        empty[row] = reached[row] and top <= floor
-        source[row] = reached[row] and not empty[row]
-        if empty[row]:
-            for j in range(k):
-                F[row, j] = 0.0
+            F[row, j] = 0.0
+    return empty, reached[row] and not empty
 
 
 @njit(cache=True, nogil=True)

@@ -28,7 +28,7 @@ from numba import njit
 from scipy import sparse
 
 from .calibration import usable_cores
-from .fill import clip_into, edge_weight, fill_with_layers, scale_array
+from .fill import clip_into, clip_row, edge_weight, fill_with_layers, scale_array
 from .fill_parents import FillParents
 from .recycle import copy_into_spare
 
@@ -137,7 +137,8 @@ class KeptFill:
         return stale
 
     def refill(self, matrix, scores: np.ndarray, reached: np.ndarray, floor: float,
-               column_scale: np.ndarray | None = None) -> "KeptFill | None":
+               column_scale: np.ndarray | None = None,
+               moved: np.ndarray | None = None) -> "KeptFill | None":
         """The fill of ``scores`` changed anywhere (after a global solve; the same reached
         items, any floor), from this one. Layers change only around the rows that gained
         or lost scores above the floor; every filled row is then weighed again from its
@@ -152,18 +153,30 @@ class KeptFill:
         Takes this fill's ``F`` over, also when it returns None: the new kept fill; or
         None when the reached items differ, or when the layers would cost more to bring
         up to date than filling afresh (then fill afresh): more rows to lay out again than
-        a quarter of what a fresh fill weighs on each core, or to lower than it weighs."""
+        a quarter of what a fresh fill weighs on each core, or to lower than it weighs.
+
+        ``moved``: when only these rows' scores changed since this fill (a push moved them,
+        and the :meth:`update` gave up), at the same floor, only they are read again; the
+        filled rows are all weighed again. A pass over every row took 5-16 ms of a
+        labeler's refit at 1,000,000 items, and finding the rows that gained or lost
+        scores in it 5-10 ms more (``bench/bench_labeler_steps.py``)."""
         if np.packbits(reached).tobytes() != self.reached or scores.shape != self.F.shape:
             return None
         reached = np.ascontiguousarray(reached, dtype=np.bool_)
         scores = np.ascontiguousarray(scores, dtype=np.float64)
         F, floor, layers = self.F, float(floor), self.layers.copy()
-        _, source = clip_into(scores, reached, floor, F)
+        if moved is not None and floor == self.floor:
+            gained, lost = _clip_moved(scores, reached, floor, F, layers,
+                                       np.ascontiguousarray(moved, dtype=np.int64))
+        else:
+            _, source = clip_into(scores, reached, floor, F)
+            had = layers == 0
+            gained, lost = np.flatnonzero(source & ~had), np.flatnonzero(had & ~source)
         # A row lowered costs about 2 rows of a fresh fill's, on one core (as most_laid_out).
         # Allowed twice as many, a refill that lowered 418,000 rows of 993,000 filled took
         # 276 ms against 115-138 ms afresh (1,000,000 x 64, alpha 0.9, /tmp script).
         changed = _moved_layers(matrix, scale_array(column_scale), scores, reached, floor,
-                                F, layers, source, self.most_laid_out(),
+                                F, layers, gained, lost, self.most_laid_out(),
                                 max(self.n_filled // (2 * usable_cores()), 1))
         if changed is None:
             return None
@@ -324,17 +337,15 @@ def _weigh_row(indptr, indices, data, scale, F, layers, row, layer, incoming, fl
             F[row, j] = incoming[j] * (floor / total)
 
 
-def _moved_layers(matrix, scale, scores, reached, floor, F, layers, source, most_laid_out,
-                  most_lowered):
-    """Bring ``layers`` (a fill's) to the rows with scores ``source`` now, in place: around
-    the rows that lost their scores as :meth:`KeptFill.update` does (F's rows there are
-    filled too, to be weighed again), then down from the rows that gained some and from
-    the rows laid out again. Returns the rows whose layer may have changed; None once
-    more than ``most_laid_out`` rows are laid out again or ``most_lowered`` lowered."""
+def _moved_layers(matrix, scale, scores, reached, floor, F, layers, gained, lost,
+                  most_laid_out, most_lowered):
+    """Bring ``layers`` (a fill's) to the rows with scores now, in place, from the rows that
+    ``gained`` scores and those that ``lost`` them: around the latter as
+    :meth:`KeptFill.update` does (F's rows there are filled too, to be weighed again), then
+    down from the former and from the rows laid out again. Returns the rows whose layer
+    may have changed; None once more than ``most_laid_out`` rows are laid out again or
+    ``most_lowered`` lowered."""
     indptr, indices = matrix.indptr, matrix.indices
-    had = layers == 0
-    gained = np.flatnonzero(source & ~had)
-    lost = np.flatnonzero(had & ~source)
     layers[gained] = 0
     if not len(lost):
         lowered = _lower_layers(indptr, indices, layers, gained, most_lowered)
@@ -353,6 +364,25 @@ def _moved_layers(matrix, scale, scores, reached, floor, F, layers, source, most
     starts = np.concatenate([gained, laid_out[np.argsort(layers[laid_out], kind="stable")]])
     lowered = _lower_layers(indptr, indices, layers, starts, most_lowered)
     return None if lowered is None else np.concatenate([gained, affected, lowered])
+
+
+@njit(cache=True, nogil=True)
+def _clip_moved(scores, reached, floor, F, layers, moved):
+    """:func:`activeprop.fill.clip_into` on the rows ``moved`` alone (no other row's scores
+    changed). Returns those of them that gained scores (above the floor, where their
+    ``layers`` say they had none) and those that lost them."""
+    gained = np.empty(len(moved), dtype=np.int64)
+    lost = np.empty(len(moved), dtype=np.int64)
+    n_gained = n_lost = 0
+    for row in moved:
+        source = clip_row(scores, reached, floor, row, F)[1]
+        if source and layers[row] != 0:
+            gained[n_gained] = row
+            n_gained += 1
+        elif not source and layers[row] == 0:
+            lost[n_lost] = row
+            n_lost += 1
+    return gained[:n_gained], lost[:n_lost]
 
 
 @njit(cache=True, nogil=True)

@@ -818,7 +818,8 @@ def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
     if moved is not None and kept is not None and kept.matches(reached, floor) and \
             kept.update(matrix, X, reached, moved, roots) is not None:
         return kept.F, kept
-    refilled = kept.refill(matrix, X, reached, floor, roots) if kept is not None else None
+    refilled = kept.refill(matrix, X, reached, floor, roots, moved) \
+        if kept is not None else None
     kept = refilled or KeptFill.fill(matrix, X, reached, floor, roots)
     return kept.F, kept
 
