@@ -805,7 +805,8 @@ def _fill_spreading(graph, X: np.ndarray, reached: np.ndarray, rtol: float,
     kept for the next solve on a sparse graph. After a local update that changed ``X`` on
     the rows ``moved`` only, the last solve's kept fill is updated there when that pays;
     else it is filled again from the last one's layers and parents when that can be done
-    (:mod:`activeprop.kept_fill`; both give the same scores as filling afresh). Returns
+    (reading again only the rows ``moved``, when known: :meth:`KeptFill.refill`;
+    :mod:`activeprop.kept_fill`; each gives the same scores as filling afresh). Returns
     the scores (a later fit may update them in place) and the kept fill (or None)."""
     from .kept_fill import KeptFill
 
