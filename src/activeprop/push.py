@@ -124,6 +124,10 @@ def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, 
     pushed in place. The same arithmetic in the same order: the same bits.
     ``residual``: an (n, len(columns)) array for the copy, or R itself when every column
     is pushed (chosen by the caller: an array picked inside the loop ran a sixth slower)."""
+    # One loop, its counters in locals: split into a function per pass and one per row,
+    # passing the arrays in tuples and the counters in an array, the same pushes ran half
+    # as fast (1.8-13 million entries at 1,000,000 rows: 39-278 against 21-142 ms; /tmp
+    # script).
     n = len(X)
     compact = residual.shape[1] < R.shape[1]  # (else residual is R)
     touched = np.zeros(n, dtype=np.bool_)
@@ -156,8 +160,9 @@ def _push(indptr, indices, data, alpha, X, R, norms2, targets2, columns, seeds, 
             if _above(residual, row, epsilon):
                 flagged[row] = True
                 first, last = min(first, row), max(last, row)
-                queue[tail] = row
-                tail += 1
+                if in_queue:
+                    queue[tail] = row
+                    tail += 1
         while first <= last:  # a sweep (in the queue: the whole pass)
             row, end = first, last
             first, last = n, -1  # the next sweep's: the rows raised behind this one
